@@ -1,0 +1,49 @@
+//! # paxos-core
+//!
+//! Paxos as a `no_std`, allocation-free, sans-IO state machine.
+//!
+//! The crate never touches a clock, a socket, a file or a random source:
+//! the driver hands in what happened (a message received, a deadline
+//! reached, a proposal, a persist confirmed) and drains what to do (send,
+//! persist, report). The same inputs give the same outputs byte for byte,
+//! which is what makes simulation, replay, fuzzing and model checking of
+//! the real code possible.
+//!
+//! It reads in layers:
+//!
+//! - [`essential`]: single-decree Proposer, Acceptor and Learner in their
+//!   plainest form, short enough to read in one sitting;
+//! - [`practical`]: the same roles with NACKs, leadership, retransmission,
+//!   passive mode, recovery and persist-before-reveal, combined in
+//!   [`practical::Node`];
+//! - [`codec`]: every message and record as `[version][postcard]` in
+//!   caller buffers, with compile-time size bounds and typed errors.
+//!
+//! Building blocks shared by all layers: [`Ballot`], [`NodeId`],
+//! [`NodeSet`], [`Message`], [`Bytes`] and [`time`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod ballot;
+pub mod codec;
+pub mod essential;
+pub mod message;
+pub mod practical;
+pub mod time;
+pub mod value;
+
+pub use ballot::{Ballot, NodeId, NodeSet};
+pub use codec::{decode, encode, max_encoded_size, DecodeError, EncodeError, FORMAT_VERSION};
+pub use message::{Destination, Message, Proposal};
+pub use time::{Duration, Instant};
+pub use value::Bytes;
