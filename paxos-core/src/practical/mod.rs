@@ -84,6 +84,11 @@ impl<V> Default for DurableState<V> {
 }
 
 /// Something the driver must do.
+///
+/// Every output but `Persist` leaves in the order it was produced, after
+/// all persists issued before it are confirmed; so a `Resolved` or a
+/// `LeadershipAcquired` may wait behind an unrelated save. That keeps one
+/// rule for everything that leaves, at the cost of one save's latency.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Output<V> {
