@@ -39,6 +39,7 @@ pub mod codec;
 pub mod essential;
 pub mod message;
 pub mod practical;
+pub mod replica;
 pub mod time;
 pub mod value;
 

@@ -1,0 +1,228 @@
+//! The acceptor's rules, all in one place: when to promise, when to
+//! accept, and what a promise reports.
+
+use super::log::Entry;
+use super::persist::PersistItem;
+use super::wire::{Items, Slot};
+use super::{Dropped, Notice, Pending, Replica, Role, Value};
+use crate::ballot::{Ballot, NodeId};
+use crate::codec::DecodeError;
+
+impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
+    /// Notes a ballot seen anywhere: the next campaign goes above it.
+    pub(crate) fn observe(&mut self, ballot: Ballot) {
+        self.seen = self.seen.max(Some(ballot));
+    }
+
+    /// Round 0 belongs to the configured initial leader alone (it skips
+    /// phase 1 because no lower ballot exists); anything else claiming it
+    /// is misconfigured and ignored.
+    pub(crate) fn legitimate(&self, ballot: Ballot) -> bool {
+        ballot.round > 0 || self.config.initial_leader == Some(ballot.node)
+    }
+
+    /// Whether this node refuses to promise `candidate` now: it leads, it
+    /// heard from another leader within the election timeout (which also
+    /// protects that leader's lease), or it restarted less than a lease ago.
+    fn refuses(&self, candidate: NodeId) -> bool {
+        let now = self.now;
+        now < self.quiet_until
+            || self.role == Role::Leader
+            || (self.leader.is_some_and(|l| l != candidate)
+                && now < self.last_heard + self.config.election_timeout)
+    }
+
+    /// Phase 1a.
+    pub(crate) fn on_prepare(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        first: Slot,
+        until: Slot,
+    ) -> Result<(), Dropped> {
+        if !self.legitimate(ballot) || ballot.node != from {
+            self.counters.invalid += 1;
+            return Ok(());
+        }
+        if !self.has_room() {
+            return Err(Dropped::Busy);
+        }
+        self.observe(ballot);
+        let renewal = Some(ballot) == self.promised;
+        if !renewal && (Some(ballot) < self.promised || self.refuses(from)) {
+            self.queue(self.issued, Pending::Nack { to: from, ballot });
+            return Ok(());
+        }
+        if !renewal {
+            self.queue_persist(PersistItem::Promised(ballot))
+                .map_err(|()| Dropped::Busy)?;
+            self.promised = Some(ballot);
+            if self.role != Role::Follower {
+                self.step_down(None);
+            }
+            // Give the candidate a full timeout to win before competing.
+            self.reset_election_timer();
+        }
+        self.queue(
+            self.issued,
+            Pending::Promise {
+                to: from,
+                ballot,
+                from: first,
+                until,
+            },
+        );
+        Ok(())
+    }
+
+    /// Phase 2a (and heartbeats): accept what the leader sends, learn what
+    /// it says is decided.
+    pub(crate) fn on_append(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        commit: Slot,
+        first: Slot,
+        stamp: u64,
+        rest: &[u8],
+    ) -> Result<(), Dropped> {
+        let items = Items::<Option<V>>::new(rest).map_err(Dropped::Malformed)?;
+        if !self.legitimate(ballot) || ballot.node != from {
+            self.counters.invalid += 1;
+            return Ok(());
+        }
+        if !self.has_room() {
+            return Err(Dropped::Busy);
+        }
+        self.observe(ballot);
+        if Some(ballot) < self.promised {
+            self.queue(self.issued, Pending::Nack { to: from, ballot });
+            return Ok(());
+        }
+        if Some(ballot) > self.promised {
+            self.queue_persist(PersistItem::Promised(ballot))
+                .map_err(|()| Dropped::Busy)?;
+            self.promised = Some(ballot);
+        }
+        self.follow(from);
+        let (accepted_from, count, malformed) = self.accept_values(ballot, first, items);
+        if count > 0 {
+            self.queue_persist(PersistItem::Entries {
+                first: accepted_from,
+                end: accepted_from + u64::from(count),
+            })
+            .map_err(|()| Dropped::Busy)?;
+        }
+        self.queue(
+            self.issued,
+            Pending::Accepted {
+                to: from,
+                ballot,
+                first: accepted_from,
+                count,
+                stamp,
+            },
+        );
+        self.learn_commit(from, ballot, commit);
+        match malformed {
+            Some(e) => Err(Dropped::Malformed(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// `from` leads: reset the election timer and report a change.
+    fn follow(&mut self, from: NodeId) {
+        if self.role != Role::Follower {
+            self.step_down(Some(from));
+        } else if self.leader != Some(from) {
+            self.leader = Some(from);
+            self.notice(Notice::Changed(Some(from)));
+        }
+        self.last_heard = self.now;
+        self.reset_election_timer();
+    }
+
+    /// Accepts the values of an append, in order, for as long as the window
+    /// holds them. Returns the first slot and count accepted, and the
+    /// decode error that stopped it, if any.
+    fn accept_values(
+        &mut self,
+        ballot: Ballot,
+        first: Slot,
+        items: Items<'_, Option<V>>,
+    ) -> (Slot, u32, Option<DecodeError>) {
+        let mut accepted_from = first;
+        let mut count = 0u32;
+        let floor = self.persist_floor();
+        let mut slot = first;
+        let total = items.remaining();
+        for item in items {
+            let value = match item {
+                Ok(v) => v,
+                Err(e) => return (accepted_from, count, Some(e)),
+            };
+            if slot < self.log.start() {
+                // Already decided and applied here.
+                slot += 1;
+                accepted_from = slot;
+                continue;
+            }
+            if slot < self.log.decided() && self.log.get(slot).is_some_and(|e| e.value != value) {
+                // A decided slot cannot change: a leader that says so is
+                // broken. Keep the decided value.
+                self.counters.invalid += 1;
+                break;
+            }
+            let entry = Entry {
+                slot,
+                ballot: Some(ballot),
+                value,
+                votes: 0,
+                origin: None,
+            };
+            if !self.store(entry, floor) {
+                self.counters.out_of_window += u64::from(total) - u64::from(count);
+                break;
+            }
+            count += 1;
+            slot += 1;
+        }
+        (accepted_from, count, None)
+    }
+
+    /// Stores an entry, keeping a local proposal's origin when the value
+    /// is unchanged and reporting it displaced otherwise.
+    pub(crate) fn store(&mut self, mut entry: Entry<V>, floor: Slot) -> bool {
+        let previous = self.log.get_mut(entry.slot).and_then(|old| {
+            let origin = old.origin.take();
+            origin.map(|o| (o, old.value == entry.value))
+        });
+        match previous {
+            Some((origin, true)) => entry.origin = Some(origin),
+            Some((origin, false)) => {
+                let _ = self.displaced.push_back(origin);
+            }
+            None => {}
+        }
+        // A slot with an entry is inside the window, where `put` succeeds,
+        // so an origin taken above is never lost.
+        self.log.put(entry, floor).is_ok()
+    }
+
+    /// The entries a promise reports for a candidate that asked about
+    /// `first..until`: every value this acceptor voted for there.
+    pub(crate) fn promised_entries(
+        &self,
+        first: Slot,
+        until: Slot,
+    ) -> impl Iterator<Item = (Slot, Ballot, &Option<V>)> + '_ {
+        self.log
+            .range(first, until)
+            .filter_map(|e| e.ballot.map(|b| (e.slot, b, &e.value)))
+    }
+
+    /// Whether this acceptor holds votes at or beyond `until`.
+    pub(crate) fn holds_beyond(&self, until: Slot) -> bool {
+        self.log.end() > until && self.log.range(until, Slot::MAX).any(|e| e.ballot.is_some())
+    }
+}

@@ -1,0 +1,120 @@
+//! Learning decisions: from the leader's commit watermark, and from other
+//! nodes' decided values when this node fell behind.
+
+use super::log::Entry;
+use super::persist::PersistItem;
+use super::wire::{Items, Slot};
+use super::{Dropped, Notice, Pending, Replica, Value};
+use crate::ballot::{Ballot, NodeId};
+
+impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
+    /// The leader of `ballot` says every slot below `commit` is decided
+    /// with the value it sent under `ballot`: every slot this node accepted
+    /// under that ballot is decided. A slot it lacks, or holds from another
+    /// ballot, stops the watermark: ask the leader for it.
+    pub(crate) fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: Slot) {
+        let mut decided = self.log.decided();
+        while decided < commit
+            && self
+                .log
+                .get(decided)
+                .is_some_and(|e| e.ballot == Some(ballot))
+        {
+            decided += 1;
+        }
+        self.set_decided(decided);
+        if decided < commit {
+            self.request_catch_up(leader, decided);
+        }
+    }
+
+    /// Moves the decided watermark and records it.
+    pub(crate) fn set_decided(&mut self, decided: Slot) {
+        if decided > self.log.decided() {
+            self.log.set_decided(decided);
+            // Optional for safety (decisions can be learned again), so a
+            // full queue only delays it.
+            let _ = self.queue_persist(PersistItem::Committed(decided));
+            if self.catch_up.is_some_and(|(slot, _)| slot < decided) {
+                self.catch_up = None;
+            }
+        }
+    }
+
+    /// Asks `peer` for the decided values from `from`, at most once per
+    /// retransmission timeout for the same slot.
+    pub(crate) fn request_catch_up(&mut self, peer: NodeId, from: Slot) {
+        let recent = self.catch_up.is_some_and(|(slot, at)| {
+            slot == from && self.now < at + self.config.retransmit_timeout
+        });
+        if !recent {
+            self.catch_up = Some((from, self.now));
+            self.queue(
+                crate::practical::PersistSeq(0),
+                Pending::CatchUp { to: peer, from },
+            );
+        }
+    }
+
+    /// A node asks for decided values from `from`.
+    pub(crate) fn on_catch_up(&mut self, peer: NodeId, from: Slot) -> Result<(), Dropped> {
+        if from >= self.log.decided() {
+            return Ok(());
+        }
+        if from < self.log.start() {
+            self.notice(Notice::SnapshotNeeded(peer, from));
+            return Ok(());
+        }
+        self.queue(
+            crate::practical::PersistSeq(0),
+            Pending::Learn { to: peer, from },
+        );
+        Ok(())
+    }
+
+    /// Decided values from another node. Only a run that continues this
+    /// node's decided prefix is used.
+    pub(crate) fn on_learn(&mut self, first: Slot, rest: &[u8]) -> Result<(), Dropped> {
+        let items = Items::<Option<V>>::new(rest).map_err(Dropped::Malformed)?;
+        if first > self.log.decided() {
+            return Ok(());
+        }
+        if !self.has_room() {
+            return Err(Dropped::Busy);
+        }
+        let floor = self.persist_floor();
+        let mut decided = self.log.decided();
+        let mut stored_from = None;
+        for (slot, item) in (first..).zip(items) {
+            let value = item.map_err(Dropped::Malformed)?;
+            if slot == decided {
+                let entry = Entry {
+                    slot,
+                    ballot: None,
+                    value,
+                    votes: 0,
+                    origin: None,
+                };
+                if !self.store(entry, floor) {
+                    self.counters.out_of_window += 1;
+                    break;
+                }
+                stored_from.get_or_insert(slot);
+                decided += 1;
+            }
+        }
+        if let Some(from) = stored_from {
+            // A `Learned` record implies the watermark on replay.
+            self.queue_persist(PersistItem::Entries {
+                first: from,
+                end: decided,
+            })
+            .map_err(|()| Dropped::Busy)?;
+            self.log.set_decided(decided);
+            if self.catch_up.is_some_and(|(s, _)| s < decided) {
+                self.catch_up = None;
+            }
+        }
+        Ok(())
+    }
+}

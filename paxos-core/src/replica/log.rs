@@ -1,0 +1,265 @@
+//! The in-memory window of the replicated log.
+//!
+//! A ring of `W` cells holds the slots `start..start + W`. A cell holds
+//! what this node's acceptor accepted for its slot (or a decided value it
+//! learned), plus the leader's vote count for it. Slots below `start` have
+//! left memory: they were decided and delivered.
+
+use super::wire::Slot;
+use crate::ballot::Ballot;
+
+/// Identifies a proposal made through [`super::Replica::propose`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ProposalId(pub u64);
+
+/// One slot's accepted value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry<V> {
+    pub(crate) slot: Slot,
+    /// The ballot under which this node's acceptor accepted the value;
+    /// `None` for a decided value learned from another node (never voted).
+    pub(crate) ballot: Option<Ballot>,
+    /// The value; `None` is a no-op.
+    pub(crate) value: Option<V>,
+    /// The members (bit per index) whose durable vote for `(slot, ballot)`
+    /// the leader has counted.
+    pub(crate) votes: u64,
+    /// The local proposal this value came from, if it was proposed here and
+    /// its outcome is not reported yet.
+    pub(crate) origin: Option<ProposalId>,
+}
+
+/// The window of slots `start..start + W`.
+#[derive(Clone, Debug)]
+pub(crate) struct Log<V, const W: usize> {
+    cells: [Option<Entry<V>>; W],
+    /// The lowest slot memory may hold.
+    start: Slot,
+    /// Every slot below `decided` is decided and its cell, if still in
+    /// memory, holds the decided value.
+    decided: Slot,
+    /// The next slot to hand to the application.
+    delivered: Slot,
+    /// One past the highest slot with a cell.
+    end: Slot,
+}
+
+impl<V, const W: usize> Log<V, W> {
+    pub(crate) fn new(start: Slot) -> Self {
+        Log {
+            cells: core::array::from_fn(|_| None),
+            start,
+            decided: start,
+            delivered: start,
+            end: start,
+        }
+    }
+
+    fn index(slot: Slot) -> usize {
+        // W is at least 1 (checked at construction), and the result is
+        // below W, so it fits a usize.
+        (slot % W as u64) as usize
+    }
+
+    pub(crate) fn start(&self) -> Slot {
+        self.start
+    }
+
+    pub(crate) fn decided(&self) -> Slot {
+        self.decided
+    }
+
+    pub(crate) fn delivered(&self) -> Slot {
+        self.delivered
+    }
+
+    pub(crate) fn end(&self) -> Slot {
+        self.end
+    }
+
+    /// One past the highest slot the window can hold now.
+    pub(crate) fn limit(&self) -> Slot {
+        self.start.saturating_add(W as u64)
+    }
+
+    pub(crate) fn get(&self, slot: Slot) -> Option<&Entry<V>> {
+        if slot < self.start || slot >= self.limit() {
+            return None;
+        }
+        self.cells
+            .get(Self::index(slot))?
+            .as_ref()
+            .filter(|e| e.slot == slot)
+    }
+
+    pub(crate) fn get_mut(&mut self, slot: Slot) -> Option<&mut Entry<V>> {
+        if slot < self.start || slot >= self.limit() {
+            return None;
+        }
+        self.cells
+            .get_mut(Self::index(slot))?
+            .as_mut()
+            .filter(|e| e.slot == slot)
+    }
+
+    /// One past the highest slot the window could hold after dropping
+    /// every delivered slot below `floor`.
+    pub(crate) fn limit_with_floor(&self, floor: Slot) -> Slot {
+        self.delivered
+            .min(floor)
+            .max(self.start)
+            .saturating_add(W as u64)
+    }
+
+    /// Stores `entry` in its slot, first dropping delivered slots below
+    /// `floor` if the window must move. Returns the entry back if the slot
+    /// is below the window or beyond what it can reach.
+    pub(crate) fn put(
+        &mut self,
+        entry: Entry<V>,
+        floor: Slot,
+    ) -> Result<Option<Entry<V>>, Entry<V>> {
+        let slot = entry.slot;
+        if slot < self.start || slot >= self.limit_with_floor(floor) {
+            return Err(entry);
+        }
+        self.advance_start(slot.saturating_add(1).saturating_sub(W as u64).min(floor));
+        let Some(cell) = self.cells.get_mut(Self::index(slot)) else {
+            return Err(entry);
+        };
+        let old = cell.replace(entry).filter(|e| e.slot == slot);
+        self.end = self.end.max(slot + 1);
+        Ok(old)
+    }
+
+    /// Drops every slot below `to` (never beyond what was delivered).
+    pub(crate) fn advance_start(&mut self, to: Slot) {
+        let to = to.min(self.delivered);
+        while self.start < to {
+            if let Some(cell) = self.cells.get_mut(Self::index(self.start)) {
+                if cell.as_ref().is_some_and(|e| e.slot == self.start) {
+                    *cell = None;
+                }
+            }
+            self.start += 1;
+        }
+        self.end = self.end.max(self.start);
+    }
+
+    /// Marks every slot below `to` decided.
+    pub(crate) fn set_decided(&mut self, to: Slot) {
+        self.decided = self.decided.max(to);
+        self.end = self.end.max(self.decided);
+    }
+
+    /// Takes the next decided, undelivered slot.
+    pub(crate) fn next_to_deliver(&mut self) -> Option<Slot> {
+        if self.delivered < self.decided {
+            let slot = self.delivered;
+            self.delivered += 1;
+            Some(slot)
+        } else {
+            None
+        }
+    }
+
+    /// Skips delivery (and memory) up to `slot`: a snapshot covers it.
+    pub(crate) fn jump_to(&mut self, slot: Slot) {
+        if slot <= self.start {
+            return;
+        }
+        self.decided = self.decided.max(slot);
+        self.delivered = self.delivered.max(slot);
+        self.advance_start(slot);
+        self.end = self.end.max(slot);
+    }
+
+    /// Redelivers from `slot` after a restart (not below the window).
+    pub(crate) fn set_delivered(&mut self, slot: Slot) {
+        self.delivered = slot.clamp(self.start, self.decided);
+    }
+
+    /// The cells in `from..to`, in slot order, skipping empty ones.
+    pub(crate) fn range(&self, from: Slot, to: Slot) -> impl Iterator<Item = &Entry<V>> + '_ {
+        (from.max(self.start)..to.min(self.end).min(self.limit())).filter_map(move |s| self.get(s))
+    }
+
+    /// Every cell, in slot order.
+    pub(crate) fn entries_mut(
+        &mut self,
+        from: Slot,
+        to: Slot,
+    ) -> impl Iterator<Item = &mut Entry<V>> + '_ {
+        let (lo, hi) = (from.max(self.start), to.min(self.end).min(self.limit()));
+        self.cells
+            .iter_mut()
+            .filter_map(move |c| c.as_mut().filter(|e| e.slot >= lo && e.slot < hi))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ballot::NodeId;
+
+    fn entry(slot: Slot, v: u8) -> Entry<u8> {
+        Entry {
+            slot,
+            ballot: Some(Ballot::new(1, NodeId(0))),
+            value: Some(v),
+            votes: 0,
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn window_moves_only_over_delivered_slots() {
+        let mut log: Log<u8, 4> = Log::new(0);
+        for s in 0..4 {
+            assert!(log.put(entry(s, s as u8), Slot::MAX).unwrap().is_none());
+        }
+        assert_eq!(log.end(), 4);
+        assert!(
+            log.put(entry(4, 4), Slot::MAX).is_err(),
+            "slot 0 is not delivered"
+        );
+        log.set_decided(2);
+        assert_eq!(log.next_to_deliver(), Some(0));
+        assert_eq!(log.next_to_deliver(), Some(1));
+        assert_eq!(log.next_to_deliver(), None);
+        assert!(
+            log.put(entry(5, 5), Slot::MAX).is_ok(),
+            "slots 0 and 1 leave"
+        );
+        assert_eq!(log.start(), 2);
+        assert!(log.get(1).is_none() && log.get(5).is_some());
+        assert!(log.put(entry(1, 1), Slot::MAX).is_err(), "below the window");
+        assert!(
+            log.put(entry(6, 6), Slot::MAX).is_err(),
+            "slot 2 is not delivered"
+        );
+        assert_eq!(
+            log.range(0, 10)
+                .map(|e| e.slot)
+                .collect::<heapless::Vec<_, 8>>()
+                .as_slice(),
+            &[2, 3, 5]
+        );
+    }
+
+    #[test]
+    fn replacing_returns_the_old_entry_and_jump_skips() {
+        let mut log: Log<u8, 4> = Log::new(10);
+        log.put(entry(11, 1), Slot::MAX).unwrap();
+        assert_eq!(
+            log.put(entry(11, 2), Slot::MAX).unwrap().map(|e| e.value),
+            Some(Some(1))
+        );
+        log.jump_to(20);
+        assert_eq!((log.start(), log.decided(), log.delivered()), (20, 20, 20));
+        assert!(log.get(11).is_none());
+        assert!(log.put(entry(23, 3), Slot::MAX).is_ok());
+        assert!(log.put(entry(24, 3), Slot::MAX).is_err() || log.start() > 20);
+    }
+}

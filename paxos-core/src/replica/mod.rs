@@ -1,0 +1,760 @@
+//! The functional layer: a Multi-Paxos replica.
+//!
+//! [`Replica`] replicates a log of values among the members of a cluster.
+//! One node leads: it ran phase 1 once for every open slot and now runs
+//! only phase 2, pipelining up to `W` slots and batching as many values per
+//! message as the driver's buffer holds. Followers that stop hearing it
+//! start an election after a randomized timeout; the winner re-proposes
+//! whatever a quorum may have accepted and fills gaps with no-ops.
+//!
+//! # Driving it
+//!
+//! The replica is sans-IO. After any input — [`Replica::handle_message`],
+//! [`Replica::handle_timeout`], [`Replica::propose`],
+//! [`Replica::persisted`], [`Replica::install_snapshot`] — drain, in this
+//! order:
+//!
+//! 1. [`Replica::poll_persist`]: records to append to durable storage.
+//!    Write them, make them durable (one `fdatasync` may cover many), then
+//!    call [`Replica::persisted`] with the returned sequence number.
+//! 2. [`Replica::poll_transmit`]: encoded messages to send.
+//! 3. [`Replica::poll_event`]: decided values, in slot order, and
+//!    leadership changes.
+//!
+//! and sleep until [`Replica::poll_timeout`]. Persist before reveal is
+//! structural: a promise or a vote is released by `poll_transmit` only
+//! once every record queued before it has been confirmed durable.
+//!
+//! ```
+//! use paxos_core::replica::{Config, Event, Replica};
+//! use paxos_core::{Bytes, Instant, NodeId};
+//!
+//! type V = Bytes<16>;
+//! let ids = [NodeId(1), NodeId(2), NodeId(3)];
+//! let now = Instant::ZERO;
+//! let mut nodes: Vec<Replica<V, 3, 8>> = ids
+//!     .iter()
+//!     .map(|&id| {
+//!         let mut config = Config::new(id, &ids).unwrap();
+//!         config.initial_leader = Some(NodeId(1));
+//!         Replica::new(config, now).unwrap()
+//!     })
+//!     .collect();
+//! nodes[0].propose(now, V::try_from("hello").unwrap()).unwrap();
+//!
+//! let mut buf = [0u8; 2048];
+//! let mut decided = 0;
+//! for _round in 0..10 {
+//!     let mut wire = Vec::new();
+//!     for node in nodes.iter_mut() {
+//!         while let Some(p) = node.poll_persist(&mut buf) {
+//!             // A real driver appends `&buf[..p.len]` to its log and syncs.
+//!             node.persisted(now, p.seq).unwrap();
+//!         }
+//!         while let Some(t) = node.poll_transmit(&mut buf) {
+//!             wire.push((node.id(), t.to, buf[..t.len].to_vec()));
+//!         }
+//!         while let Some(event) = node.poll_event() {
+//!             if let Event::Decided { value: Some(v), .. } = event {
+//!                 assert_eq!(v.as_slice(), b"hello");
+//!                 decided += 1;
+//!             }
+//!         }
+//!     }
+//!     for (from, to, frame) in wire {
+//!         for node in nodes.iter_mut().filter(|n| to.contains(n.id())) {
+//!             let _ = node.handle_message(now, from, &frame);
+//!         }
+//!     }
+//! }
+//! // The leader decides at once; followers learn it with the next append
+//! // or heartbeat.
+//! assert!(decided >= 1);
+//! ```
+
+mod acceptor;
+mod config;
+mod leader;
+mod learner;
+mod log;
+mod persist;
+mod rng;
+mod transmit;
+pub mod wire;
+
+pub use config::{Config, ConfigError, LeaseConfig};
+pub use log::ProposalId;
+pub use wire::{Header, PromisedEntry, Record, Slot};
+
+use crate::ballot::{Ballot, NodeId, NodeSet};
+use crate::codec::DecodeError;
+use crate::practical::PersistSeq;
+use crate::time::{Duration, Instant};
+use core::fmt;
+use heapless::Deque;
+use log::Log;
+use persist::PersistItem;
+use postcard::experimental::max_size::MaxSize;
+use rng::Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// What a replica can replicate: any value that can be cloned, compared,
+/// encoded with a known maximum size, and decoded without borrowing.
+/// [`crate::Bytes`] is the ready-made one.
+pub trait Value: Clone + Eq + Serialize + DeserializeOwned + MaxSize {}
+impl<T: Clone + Eq + Serialize + DeserializeOwned + MaxSize> Value for T {}
+
+/// Messages queued per replica (replies waiting for durability, catch-up
+/// answers). More are dropped and counted, as a lossy network would.
+const OUTBOX: usize = 32;
+/// Persist records queued before a poll.
+const PERSISTS: usize = 32;
+/// Leadership notices queued.
+const NOTICES: usize = 8;
+
+/// A message to send: `len` bytes at the start of the caller's buffer, to
+/// every node in `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The recipients.
+    pub to: NodeSet,
+    /// The frame length.
+    pub len: usize,
+}
+
+/// Records to make durable: `len` bytes at the start of the caller's
+/// buffer, then [`Replica::persisted`] with `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PersistRequest {
+    /// What to confirm once the bytes are durable.
+    pub seq: PersistSeq,
+    /// The length of the record batch.
+    pub len: usize,
+}
+
+/// Something the application should know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<'a, V> {
+    /// `slot` is decided. Reported once per slot per node lifetime, in slot
+    /// order, and again after a restart from the applied slot given to
+    /// [`Replica::recover`]. `value` is `None` for a no-op that filled a
+    /// gap. `proposal` names the local proposal this value came from.
+    Decided {
+        /// The slot.
+        slot: Slot,
+        /// The value, `None` for a no-op.
+        value: Option<&'a V>,
+        /// The local proposal decided here, if any.
+        proposal: Option<ProposalId>,
+    },
+    /// Another value took this proposal's slot after a leader change. The
+    /// proposal is no longer tracked: it may still be decided later if a
+    /// new leader re-proposes it, so retry idempotently.
+    Displaced {
+        /// The proposal.
+        proposal: ProposalId,
+    },
+    /// This node leads now, with `ballot`.
+    LeadershipAcquired {
+        /// The leader's ballot.
+        ballot: Ballot,
+    },
+    /// This node no longer leads.
+    LeadershipLost,
+    /// The leader this node knows of changed (reported after
+    /// `LeadershipAcquired` / `LeadershipLost` when both apply).
+    LeaderChanged {
+        /// The new leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// `peer` needs slots from `from`, which have left this node's log:
+    /// send it an application snapshot; it installs it with
+    /// [`Replica::install_snapshot`].
+    SnapshotNeeded {
+        /// The node that is behind.
+        peer: NodeId,
+        /// The first slot it lacks.
+        from: Slot,
+    },
+}
+
+/// Why a proposal was refused at once. Nothing was queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// This node does not lead; `leader` is the one it knows of.
+    NotLeader {
+        /// A hint: the leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// The pipeline window is full: wait for decisions (and drain events).
+    Busy,
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::NotLeader { leader: Some(l) } => write!(f, "not the leader; node {l} is"),
+            ProposeError::NotLeader { leader: None } => {
+                write!(f, "not the leader; no leader known")
+            }
+            ProposeError::Busy => write!(f, "the pipeline window is full"),
+        }
+    }
+}
+
+impl core::error::Error for ProposeError {}
+
+/// Why an input was dropped. Every drop is also counted in [`Counters`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Dropped {
+    /// The sender is not a member, or is this node.
+    UnknownPeer(NodeId),
+    /// The frame did not decode.
+    Malformed(DecodeError),
+    /// The replica's queues are full; the sender will retry.
+    Busy,
+}
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dropped::UnknownPeer(n) => write!(f, "message from unknown peer {n}"),
+            Dropped::Malformed(e) => write!(f, "malformed message: {e}"),
+            Dropped::Busy => write!(f, "replica busy"),
+        }
+    }
+}
+
+impl core::error::Error for Dropped {}
+
+/// Why a restart could not use the records given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RecoverError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// A record batch did not decode: storage must hand over only batches
+    /// it verified (checksums), so this is corruption.
+    Corrupt(DecodeError),
+    /// A record names a slot the window cannot hold.
+    OutOfWindow(Slot),
+}
+
+impl fmt::Display for RecoverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecoverError::Config(e) => write!(f, "invalid configuration: {e}"),
+            RecoverError::Corrupt(e) => write!(f, "corrupt record: {e}"),
+            RecoverError::OutOfWindow(s) => {
+                write!(f, "record for slot {s} is outside the log window")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RecoverError {}
+
+/// `persisted` named a sequence number never issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UnknownPersist(pub PersistSeq);
+
+impl fmt::Display for UnknownPersist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "persist {} was never issued", self.0 .0)
+    }
+}
+
+impl core::error::Error for UnknownPersist {}
+
+/// What the replica dropped or refused, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Counters {
+    /// Frames from non-members.
+    pub unknown_peer: u64,
+    /// Frames that did not decode.
+    pub malformed: u64,
+    /// Inputs dropped because queues were full.
+    pub busy: u64,
+    /// Replies dropped because the outbox was full.
+    pub outbox_full: u64,
+    /// Messages dropped because the caller's buffer could not hold them.
+    pub buffer_too_small: u64,
+    /// Values refused because they were beyond the log window.
+    pub out_of_window: u64,
+    /// Messages that contradicted the protocol (ignored).
+    pub invalid: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A message waiting in the outbox; encoded when polled.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Prepare {
+        ballot: Ballot,
+        from: Slot,
+        until: Slot,
+    },
+    Promise {
+        to: NodeId,
+        ballot: Ballot,
+        from: Slot,
+        until: Slot,
+    },
+    Accepted {
+        to: NodeId,
+        ballot: Ballot,
+        first: Slot,
+        count: u32,
+        stamp: u64,
+    },
+    Nack {
+        to: NodeId,
+        ballot: Ballot,
+    },
+    CatchUp {
+        to: NodeId,
+        from: Slot,
+    },
+    Learn {
+        to: NodeId,
+        from: Slot,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Notice {
+    Acquired(Ballot),
+    Lost,
+    Changed(Option<NodeId>),
+    SnapshotNeeded(NodeId, Slot),
+}
+
+/// Phase 1 in progress.
+#[derive(Clone, Debug)]
+struct Campaign<V, const W: usize> {
+    ballot: Ballot,
+    from: Slot,
+    until: Slot,
+    promises: u64,
+    nacks: u64,
+    /// The self-promise counts once this persist is durable.
+    self_seq: PersistSeq,
+    /// Per slot `from + i`, the highest-ballot value reported so far.
+    best: [Option<(Ballot, Option<V>)>; W],
+}
+
+/// Leader bookkeeping.
+#[derive(Clone, Debug)]
+struct Lead<const N: usize> {
+    ballot: Ballot,
+    next_slot: Slot,
+    /// Slots below this were sent to every follower at least once.
+    broadcast_from: Slot,
+    /// The slots below this were re-proposed after phase 1.
+    recovery_end: Slot,
+    since: Instant,
+    last_broadcast: Instant,
+    last_progress: Instant,
+    heartbeat_due: bool,
+    commit_sent: Slot,
+    /// Per member, the latest stamp it echoed (the leader's send time).
+    stamps: [Option<Instant>; N],
+    nacks: u64,
+}
+
+/// A Multi-Paxos replica: see the [module documentation](self).
+///
+/// `N` is the largest cluster supported, `W` the log window: the slots in
+/// flight and retained in memory.
+#[derive(Clone, Debug)]
+pub struct Replica<V, const N: usize, const W: usize> {
+    config: Config<N>,
+    me: usize,
+    rng: Rng,
+    now: Instant,
+    /// The acceptor's promise. The log holds its votes.
+    promised: Option<Ballot>,
+    log: Log<V, W>,
+    role: Role,
+    leader: Option<NodeId>,
+    last_heard: Instant,
+    election_at: Instant,
+    /// After a restart, no promise before this (leases).
+    quiet_until: Instant,
+    /// The last catch-up request: the slot asked for and when.
+    catch_up: Option<(Slot, Instant)>,
+    /// The highest ballot seen anywhere: the next campaign goes above it.
+    seen: Option<Ballot>,
+    campaign: Campaign<V, W>,
+    lead: Lead<N>,
+    issued: PersistSeq,
+    durable: PersistSeq,
+    /// The newest sequence number whose records were all handed out.
+    written: PersistSeq,
+    persists: Deque<(PersistSeq, PersistItem), PERSISTS>,
+    /// The leader's own votes, counted once durable: (seq, ballot, slots).
+    self_votes: Deque<(PersistSeq, Ballot, Slot, Slot), PERSISTS>,
+    outbox: Deque<(PersistSeq, Pending), OUTBOX>,
+    notices: Deque<Notice, NOTICES>,
+    displaced: Deque<ProposalId, W>,
+    next_proposal: u64,
+    counters: Counters,
+}
+
+impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
+    /// The largest frame [`Replica::poll_transmit`] writes: a promise
+    /// carrying the whole window. Buffers of this size never drop a message.
+    pub const MAX_MESSAGE_SIZE: usize =
+        1 + Header::POSTCARD_MAX_SIZE + 5 + W * <PromisedEntry<V> as MaxSize>::POSTCARD_MAX_SIZE;
+
+    /// The smallest buffer [`Replica::poll_persist`] can always fill: one
+    /// record with one value.
+    pub const MIN_PERSIST_BUFFER: usize =
+        1 + Record::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE;
+
+    /// A replica with no durable state, at time `now`. With an initial
+    /// leader configured, that node leads at once and the others follow it.
+    pub fn new(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
+        let mut replica = Self::blank(config, now)?;
+        replica.start_fresh();
+        Ok(replica)
+    }
+
+    fn blank(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if W == 0 {
+            return Err(ConfigError::BadCapacity);
+        }
+        let me = config
+            .index_of(config.id)
+            .ok_or(ConfigError::NotAMember(config.id))?;
+        let mut replica = Replica {
+            rng: Rng::new(config.seed),
+            me,
+            now,
+            promised: None,
+            log: Log::new(0),
+            role: Role::Follower,
+            leader: None,
+            last_heard: now,
+            election_at: now,
+            quiet_until: now,
+            catch_up: None,
+            seen: None,
+            campaign: Campaign {
+                ballot: Ballot::new(0, config.id),
+                from: 0,
+                until: 0,
+                promises: 0,
+                nacks: 0,
+                self_seq: PersistSeq(0),
+                best: core::array::from_fn(|_| None),
+            },
+            lead: Lead {
+                ballot: Ballot::new(0, config.id),
+                next_slot: 0,
+                broadcast_from: 0,
+                recovery_end: 0,
+                since: now,
+                last_broadcast: now,
+                last_progress: now,
+                heartbeat_due: false,
+                commit_sent: 0,
+                stamps: [None; N],
+                nacks: 0,
+            },
+            issued: PersistSeq(0),
+            durable: PersistSeq(0),
+            written: PersistSeq(0),
+            persists: Deque::new(),
+            self_votes: Deque::new(),
+            outbox: Deque::new(),
+            notices: Deque::new(),
+            displaced: Deque::new(),
+            next_proposal: 0,
+            counters: Counters::default(),
+            config,
+        };
+        replica.reset_election_timer();
+        Ok(replica)
+    }
+
+    /// A replica restarted from its durable records, in the order they
+    /// were written. `applied` is the first slot the application has not
+    /// applied (durably, or through its snapshot): decided values are
+    /// delivered again from there.
+    pub fn recover<'r>(
+        config: Config<N>,
+        now: Instant,
+        batches: impl IntoIterator<Item = &'r [u8]>,
+        applied: Slot,
+    ) -> Result<Self, RecoverError> {
+        let mut replica = Self::blank(config, now).map_err(RecoverError::Config)?;
+        for batch in batches {
+            replica.replay(batch)?;
+        }
+        replica.log.set_delivered(applied);
+        if replica.promised.is_none() && replica.log.end() == 0 {
+            // Nothing was ever written: a fresh start after all.
+            replica.start_fresh();
+            return Ok(replica);
+        }
+        if let Some(lease) = replica.config.lease {
+            // A restarted node forgot which leader it acknowledged: it
+            // waits out any lease it may have granted.
+            replica.quiet_until = now + lease.duration;
+        }
+        Ok(replica)
+    }
+
+    /// This node's identity.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config<N> {
+        &self.config
+    }
+
+    /// Whether this node leads.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The highest ballot promised.
+    pub fn promised(&self) -> Option<Ballot> {
+        self.promised
+    }
+
+    /// Every slot below this one is decided.
+    pub fn decided(&self) -> Slot {
+        self.log.decided()
+    }
+
+    /// The next slot to report in [`Event::Decided`].
+    pub fn delivered(&self) -> Slot {
+        self.log.delivered()
+    }
+
+    /// The lowest slot still in memory.
+    pub fn log_start(&self) -> Slot {
+        self.log.start()
+    }
+
+    /// The decided value of `slot`, while it is in memory.
+    pub fn decided_value(&self, slot: Slot) -> Option<Option<&V>> {
+        if slot >= self.log.decided() {
+            return None;
+        }
+        self.log.get(slot).map(|e| e.value.as_ref())
+    }
+
+    /// Drop and refusal counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Whether the leader may answer reads from its applied state without
+    /// a round trip: it leads, holds a lease, has re-proposed everything
+    /// earlier leaders left open, and everything decided was delivered.
+    pub fn can_read_locally(&self, now: Instant) -> bool {
+        self.role == Role::Leader
+            && self.lease_valid(now)
+            && self.log.decided() >= self.lead.recovery_end
+            && self.log.delivered() >= self.log.decided()
+    }
+
+    /// Handles a frame received from `from`.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        frame: &[u8],
+    ) -> Result<(), Dropped> {
+        self.now = self.now.max(now);
+        let Some(peer) = self.config.index_of(from).filter(|&i| i != self.me) else {
+            self.counters.unknown_peer += 1;
+            return Err(Dropped::UnknownPeer(from));
+        };
+        let (header, rest) = match wire::decode_header::<Header>(frame) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.counters.malformed += 1;
+                return Err(Dropped::Malformed(e));
+            }
+        };
+        let result = match header {
+            Header::Prepare {
+                ballot,
+                from: first,
+                until,
+            } => Self::no_items(rest).and_then(|()| self.on_prepare(from, ballot, first, until)),
+            Header::Promise {
+                ballot,
+                decided,
+                beyond,
+            } => self.on_promise(peer, ballot, decided, beyond, rest),
+            Header::Append {
+                ballot,
+                commit,
+                first,
+                stamp,
+            } => self.on_append(from, ballot, commit, first, stamp, rest),
+            Header::Accepted {
+                ballot,
+                first,
+                count,
+                stamp,
+            } => Self::no_items(rest).map(|()| self.on_accepted(peer, ballot, first, count, stamp)),
+            Header::Nack {
+                ballot,
+                promised,
+                decided,
+            } => Self::no_items(rest).map(|()| self.on_nack(from, peer, ballot, promised, decided)),
+            Header::CatchUp { from: first } => {
+                Self::no_items(rest).and_then(|()| self.on_catch_up(from, first))
+            }
+            Header::Learn { first } => self.on_learn(first, rest),
+        };
+        if let Err(e) = result {
+            match e {
+                Dropped::Malformed(_) => self.counters.malformed += 1,
+                Dropped::Busy => self.counters.busy += 1,
+                Dropped::UnknownPeer(_) => self.counters.unknown_peer += 1,
+            }
+        }
+        result
+    }
+
+    fn no_items(rest: &[u8]) -> Result<(), Dropped> {
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Dropped::Malformed(DecodeError::TrailingBytes))
+        }
+    }
+
+    /// Acts on the passage of time: elections, heartbeats, retransmissions.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        match self.role {
+            Role::Leader => self.leader_tick(now),
+            Role::Follower | Role::Candidate => {
+                if now >= self.election_at {
+                    self.start_campaign();
+                }
+            }
+        }
+    }
+
+    /// When to call [`Replica::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Instant {
+        match self.role {
+            Role::Leader => self.leader_deadline(),
+            Role::Follower | Role::Candidate => self.election_at,
+        }
+    }
+
+    /// The application installed a snapshot covering every slot below
+    /// `slot`: the log continues from there.
+    pub fn install_snapshot(&mut self, now: Instant, slot: Slot) -> Result<(), Dropped> {
+        self.now = self.now.max(now);
+        if slot <= self.log.decided() {
+            return Ok(());
+        }
+        self.queue_persist(PersistItem::Snapshot(slot))
+            .map_err(|()| Dropped::Busy)?;
+        self.log.jump_to(slot);
+        self.catch_up = None;
+        Ok(())
+    }
+
+    fn reset_election_timer(&mut self) {
+        let base = self.config.election_timeout;
+        let jitter = Duration::from_micros(self.rng.below(base.as_micros()));
+        self.election_at = self.now + base + jitter;
+    }
+
+    fn lease_valid(&self, now: Instant) -> bool {
+        let Some(lease) = self.config.lease else {
+            return false;
+        };
+        // The quorum-th freshest stamp, this node's own counting as now.
+        let mut fresh: heapless::Vec<Instant, N> = heapless::Vec::new();
+        for (i, stamp) in self.lead.stamps.iter().enumerate() {
+            let stamp = if i == self.me { Some(now) } else { *stamp };
+            if let Some(s) = stamp {
+                let _ = fresh.push(s);
+            }
+        }
+        let quorum = self.config.quorum();
+        if fresh.len() < quorum {
+            return false;
+        }
+        fresh.sort_unstable_by(|a, b| b.cmp(a));
+        fresh
+            .get(quorum - 1)
+            .is_some_and(|start| *start + lease.safe_duration() > now)
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        // At most a few notices follow one input; the queue holds them.
+        if self.notices.push_back(notice).is_err() {
+            self.counters.busy += 1;
+        }
+    }
+
+    fn queue(&mut self, needs: PersistSeq, pending: Pending) {
+        if self.outbox.push_back((needs, pending)).is_err() {
+            self.counters.outbox_full += 1;
+        }
+    }
+
+    /// The next thing the application should know.
+    pub fn poll_event(&mut self) -> Option<Event<'_, V>> {
+        if let Some(notice) = self.notices.pop_front() {
+            return Some(match notice {
+                Notice::Acquired(ballot) => Event::LeadershipAcquired { ballot },
+                Notice::Lost => Event::LeadershipLost,
+                Notice::Changed(leader) => Event::LeaderChanged { leader },
+                Notice::SnapshotNeeded(peer, from) => Event::SnapshotNeeded { peer, from },
+            });
+        }
+        if let Some(proposal) = self.displaced.pop_front() {
+            return Some(Event::Displaced { proposal });
+        }
+        let slot = self.log.next_to_deliver()?;
+        let entry = self.log.get_mut(slot);
+        let proposal = entry.and_then(|e| e.origin.take());
+        let value = self.log.get(slot).and_then(|e| e.value.as_ref());
+        Some(Event::Decided {
+            slot,
+            value,
+            proposal,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

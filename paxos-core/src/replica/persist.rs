@@ -1,0 +1,246 @@
+//! Durability: the records the replica asks the driver to write, their
+//! sequence numbers, and recovery from them.
+
+use super::log::Entry;
+use super::wire::{self, Items, Record, Slot, Writer};
+use super::{PersistRequest, RecoverError, Replica, UnknownPersist, Value, PERSISTS};
+use crate::ballot::Ballot;
+use crate::codec::{DecodeError, FORMAT_VERSION};
+use crate::practical::PersistSeq;
+use crate::time::Instant;
+
+/// What changed and must be written. `Entries` names slots whose current
+/// state is written when polled, so a record always tells the truth about
+/// the ballot of each value it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PersistItem {
+    Promised(Ballot),
+    Entries { first: Slot, end: Slot },
+    Committed(Slot),
+    Snapshot(Slot),
+}
+
+impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
+    /// Whether one more input's records and replies fit.
+    pub(crate) fn has_room(&self) -> bool {
+        PERSISTS - self.persists.len() >= 3 && super::OUTBOX - self.outbox.len() >= 2
+    }
+
+    /// Queues a record, merging it into the newest queued one where it
+    /// extends it. Returns the sequence number that will cover it.
+    pub(crate) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
+        if let Some((seq, back)) = self.persists.back_mut() {
+            let merged = match (*back, item) {
+                (
+                    PersistItem::Entries { first, end },
+                    PersistItem::Entries { first: f2, end: e2 },
+                ) if f2 <= end && e2 >= first => Some(PersistItem::Entries {
+                    first: first.min(f2),
+                    end: end.max(e2),
+                }),
+                (PersistItem::Committed(a), PersistItem::Committed(b)) => {
+                    Some(PersistItem::Committed(a.max(b)))
+                }
+                (PersistItem::Promised(a), PersistItem::Promised(b)) => {
+                    Some(PersistItem::Promised(a.max(b)))
+                }
+                _ => None,
+            };
+            if let Some(m) = merged {
+                *back = m;
+                return Ok(*seq);
+            }
+        }
+        let seq = PersistSeq(self.issued.0 + 1);
+        self.persists.push_back((seq, item)).map_err(|_| ())?;
+        self.issued = seq;
+        Ok(seq)
+    }
+
+    /// The lowest slot whose record is still queued: the log must keep it
+    /// in memory until it is written.
+    pub(crate) fn persist_floor(&self) -> Slot {
+        self.persists
+            .iter()
+            .filter_map(|(_, item)| match item {
+                PersistItem::Entries { first, .. } => Some(*first),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(Slot::MAX)
+    }
+
+    /// Writes queued records into `buf` as one batch: append it to durable
+    /// storage, make it durable, then call [`Replica::persisted`] with the
+    /// returned sequence number. `buf` should hold at least
+    /// [`Replica::MIN_PERSIST_BUFFER`] bytes; a record too large for it is
+    /// split across batches.
+    pub fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
+        if self.persists.is_empty() {
+            return None;
+        }
+        let mut w = Writer::frame(buf).ok()?;
+        let mut wrote_any = false;
+        while let Some(&(seq, item)) = self.persists.front() {
+            let rest = self.write_item(&mut w, item);
+            match rest {
+                // Written whole.
+                None => {
+                    self.persists.pop_front();
+                    self.written = seq;
+                    wrote_any = true;
+                }
+                // Written in part (or not at all): the rest waits for the
+                // next batch.
+                Some(rest) => {
+                    if let Some(front) = self.persists.front_mut() {
+                        if front.1 != rest {
+                            wrote_any = true;
+                        }
+                        front.1 = rest;
+                    }
+                    break;
+                }
+            }
+        }
+        if !wrote_any {
+            self.counters.buffer_too_small += 1;
+            return None;
+        }
+        Some(PersistRequest {
+            seq: self.written,
+            len: w.len(),
+        })
+    }
+
+    /// Writes `item`; returns what did not fit.
+    fn write_item(&self, w: &mut Writer<'_>, item: PersistItem) -> Option<PersistItem> {
+        let simple = match item {
+            PersistItem::Promised(ballot) => Record::Promised { ballot },
+            PersistItem::Committed(slot) => Record::Committed { slot },
+            PersistItem::Snapshot(slot) => Record::Snapshot { slot },
+            PersistItem::Entries { first, end } => return self.write_entries(w, first, end),
+        };
+        match w.put(&simple) {
+            Ok(()) => None,
+            Err(_) => Some(item),
+        }
+    }
+
+    /// Writes the slots `first..end` as runs of one ballot each.
+    fn write_entries(&self, w: &mut Writer<'_>, first: Slot, end: Slot) -> Option<PersistItem> {
+        let mut slot = first;
+        while slot < end {
+            let Some(head) = self.log.get(slot) else {
+                // Left memory without being written: cannot happen, as the
+                // log keeps every slot at or above the persist floor.
+                slot += 1;
+                continue;
+            };
+            let run_ballot = head.ballot;
+            let record = match run_ballot {
+                Some(ballot) => Record::Accepted {
+                    ballot,
+                    first: slot,
+                },
+                None => Record::Learned { first: slot },
+            };
+            let mark = w.len();
+            let Ok(at) = w.put(&record).and_then(|()| w.reserve_count()) else {
+                return Some(PersistItem::Entries { first: slot, end });
+            };
+            let mut count = 0u32;
+            while slot < end {
+                let Some(entry) = self.log.get(slot).filter(|e| e.ballot == run_ballot) else {
+                    break;
+                };
+                if w.put(&entry.value).is_err() {
+                    break;
+                }
+                count += 1;
+                slot += 1;
+            }
+            if count == 0 {
+                w.truncate(mark);
+                return Some(PersistItem::Entries { first: slot, end });
+            }
+            w.patch_count(at, count);
+            if slot < end && self.log.get(slot).is_some_and(|e| e.ballot == run_ballot) {
+                // The buffer is full.
+                return Some(PersistItem::Entries { first: slot, end });
+            }
+        }
+        None
+    }
+
+    /// The driver made every batch up to `seq` durable.
+    pub fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
+        self.now = self.now.max(now);
+        if seq > self.written {
+            return Err(UnknownPersist(seq));
+        }
+        if seq <= self.durable {
+            return Ok(());
+        }
+        self.durable = seq;
+        self.on_durable();
+        Ok(())
+    }
+
+    /// Applies one batch written by [`Replica::poll_persist`].
+    pub(crate) fn replay(&mut self, batch: &[u8]) -> Result<(), RecoverError> {
+        let corrupt = RecoverError::Corrupt;
+        let (&version, mut rest) = batch.split_first().ok_or(corrupt(DecodeError::Empty))?;
+        if version != FORMAT_VERSION {
+            return Err(corrupt(DecodeError::UnknownVersion(version)));
+        }
+        while !rest.is_empty() {
+            let (record, after) = wire::take::<Record>(rest).map_err(corrupt)?;
+            rest = after;
+            match record {
+                Record::Promised { ballot } => self.promised = self.promised.max(Some(ballot)),
+                Record::Committed { slot } => self.log.set_decided(slot),
+                Record::Snapshot { slot } => self.log.jump_to(slot),
+                Record::Accepted { ballot, first } => {
+                    self.promised = self.promised.max(Some(ballot));
+                    rest = self.replay_values(Some(ballot), first, rest)?;
+                }
+                Record::Learned { first } => {
+                    rest = self.replay_values(None, first, rest)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn replay_values<'a>(
+        &mut self,
+        ballot: Option<Ballot>,
+        first: Slot,
+        bytes: &'a [u8],
+    ) -> Result<&'a [u8], RecoverError> {
+        let mut items = Items::<Option<V>>::new(bytes).map_err(RecoverError::Corrupt)?;
+        let mut slot = first;
+        for value in items.by_ref() {
+            let value = value.map_err(RecoverError::Corrupt)?;
+            // Nothing is delivered during replay, so let the window slide
+            // over everything decided.
+            self.log.set_delivered(self.log.decided());
+            let entry = Entry {
+                slot,
+                ballot,
+                value,
+                votes: 0,
+                origin: None,
+            };
+            self.log
+                .put(entry, Slot::MAX)
+                .map_err(|e| RecoverError::OutOfWindow(e.slot))?;
+            slot += 1;
+            if ballot.is_none() && self.log.decided() + 1 == slot {
+                self.log.set_decided(slot);
+            }
+        }
+        items.finish().map_err(RecoverError::Corrupt)
+    }
+}

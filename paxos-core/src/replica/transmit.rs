@@ -1,0 +1,213 @@
+//! Encoding outgoing messages when the driver polls for them.
+
+use super::wire::{Header, PromisedEntry, Slot, Writer};
+use super::{Pending, Replica, Role, Transmit, Value};
+use crate::ballot::{NodeId, NodeSet};
+use crate::codec::EncodeError;
+
+impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
+    /// Writes the next message into `buf` and says whom to send it to.
+    /// `buf` should hold [`Replica::MAX_MESSAGE_SIZE`] bytes; a message that
+    /// does not fit is dropped and counted (appends and catch-ups shrink to
+    /// fit instead).
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(&(needs, pending)) = self.outbox.front() {
+            if needs > self.durable {
+                break;
+            }
+            self.outbox.pop_front();
+            match self.encode_pending(pending, buf) {
+                Ok(Some(t)) => return Some(t),
+                Ok(None) => {}
+                Err(_) => self.counters.buffer_too_small += 1,
+            }
+        }
+        if self.role == Role::Leader {
+            return self.leader_broadcast(buf);
+        }
+        None
+    }
+
+    fn others(&self) -> NodeSet {
+        self.config
+            .members
+            .iter()
+            .copied()
+            .filter(|m| *m != self.config.id)
+            .collect()
+    }
+
+    fn one(to: NodeId) -> NodeSet {
+        let mut set = NodeSet::new();
+        set.insert(to);
+        set
+    }
+
+    /// Encodes a queued message as of now; `None` if it went stale.
+    fn encode_pending(
+        &self,
+        pending: Pending,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, EncodeError> {
+        let mut w = Writer::frame(buf)?;
+        let to = match pending {
+            Pending::Prepare {
+                ballot,
+                from,
+                until,
+            } => {
+                if self.role != Role::Candidate || self.campaign.ballot != ballot {
+                    return Ok(None);
+                }
+                w.put(&Header::Prepare {
+                    ballot,
+                    from,
+                    until,
+                })?;
+                self.others()
+            }
+            Pending::Promise {
+                to,
+                ballot,
+                from,
+                until,
+            } => {
+                if self.promised != Some(ballot) {
+                    return Ok(None);
+                }
+                let beyond = self.holds_beyond(until);
+                w.put(&Header::Promise {
+                    ballot,
+                    decided: self.log.decided(),
+                    beyond,
+                })?;
+                let entries = self.promised_entries(from, until);
+                let n =
+                    u32::try_from(self.promised_entries(from, until).count()).unwrap_or(u32::MAX);
+                w.put_count(n)?;
+                for (slot, ballot, value) in entries {
+                    w.put(&PromisedEntry {
+                        slot,
+                        ballot,
+                        value: value.clone(),
+                    })?;
+                }
+                Self::one(to)
+            }
+            Pending::Accepted {
+                to,
+                ballot,
+                first,
+                count,
+                stamp,
+            } => {
+                w.put(&Header::Accepted {
+                    ballot,
+                    first,
+                    count,
+                    stamp,
+                })?;
+                Self::one(to)
+            }
+            Pending::Nack { to, ballot } => {
+                w.put(&Header::Nack {
+                    ballot,
+                    promised: self.promised,
+                    decided: self.log.decided(),
+                })?;
+                Self::one(to)
+            }
+            Pending::CatchUp { to, from } => {
+                w.put(&Header::CatchUp { from })?;
+                Self::one(to)
+            }
+            Pending::Learn { to, from } => {
+                if from < self.log.start() || from >= self.log.decided() {
+                    return Ok(None);
+                }
+                w.put(&Header::Learn { first: from })?;
+                self.put_values(&mut w, from, self.log.decided(), |_| true)?;
+                Self::one(to)
+            }
+        };
+        Ok(Some(Transmit { to, len: w.len() }))
+    }
+
+    /// Writes a count and then the values of `from..to` while they exist,
+    /// pass `keep`, and fit. Returns how many were written.
+    fn put_values(
+        &self,
+        w: &mut Writer<'_>,
+        from: Slot,
+        to: Slot,
+        keep: impl Fn(&super::log::Entry<V>) -> bool,
+    ) -> Result<u32, EncodeError> {
+        let at = w.reserve_count()?;
+        let mut n = 0u32;
+        let mut slot = from;
+        while slot < to {
+            let Some(entry) = self.log.get(slot).filter(|e| keep(e)) else {
+                break;
+            };
+            if w.put(&entry.value).is_err() {
+                break;
+            }
+            n += 1;
+            slot += 1;
+        }
+        w.patch_count(at, n);
+        Ok(n)
+    }
+
+    /// The leader's append to every follower: new values (as many as fit),
+    /// a heartbeat, or a new commit watermark.
+    fn leader_broadcast(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let others = self.others();
+        if others.is_empty() {
+            return None;
+        }
+        let now = self.now;
+        let lead = &self.lead;
+        let has_values = lead.broadcast_from < lead.next_slot;
+        let commit_due = lead.commit_sent < self.log.decided()
+            && now >= lead.last_progress + self.commit_delay();
+        if !has_values && !lead.heartbeat_due && !commit_due {
+            return None;
+        }
+        let (ballot, first, end) = (lead.ballot, lead.broadcast_from, lead.next_slot);
+        let commit = self.log.decided();
+        let mut w = Writer::frame(buf).ok()?;
+        let header = Header::Append {
+            ballot,
+            commit,
+            first,
+            stamp: now.as_micros(),
+        };
+        if w.put(&header).is_err() {
+            self.counters.buffer_too_small += 1;
+            return None;
+        }
+        // Every slot from `first` holds this leader's proposal or a decided
+        // value.
+        let decided = self.log.decided();
+        let n = self
+            .put_values(&mut w, first, end, |e| {
+                e.ballot == Some(ballot) || e.slot < decided
+            })
+            .ok()?;
+        if n == 0 && has_values && !self.lead.heartbeat_due && !commit_due {
+            // Nothing fits: stop here rather than send empty appends forever.
+            self.counters.buffer_too_small += 1;
+            return None;
+        }
+        let lead = &mut self.lead;
+        lead.broadcast_from = first + u64::from(n);
+        lead.last_broadcast = now;
+        lead.commit_sent = commit;
+        lead.heartbeat_due = false;
+        Some(Transmit {
+            to: others,
+            len: w.len(),
+        })
+    }
+}

@@ -1,0 +1,352 @@
+//! The replica's wire messages and durable records.
+//!
+//! A frame is `[FORMAT_VERSION][postcard header]` followed, for the kinds
+//! that carry values, by a postcard sequence: a varint count, then the
+//! items. Items are written straight from the log and read back one by one
+//! into the log, so no message ever holds a batch of values in a struct of
+//! its own: a batch costs one copy in and one copy out.
+
+use crate::ballot::Ballot;
+use crate::codec::{DecodeError, EncodeError, FORMAT_VERSION};
+use core::marker::PhantomData;
+use postcard::experimental::max_size::MaxSize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A position in the replicated log.
+pub type Slot = u64;
+
+/// The header of a replica message. The two kinds that carry values are
+/// followed by a sequence of items, noted on each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Header {
+    /// Phase 1a, from a candidate to every other node: promise `ballot` and
+    /// report every value accepted in slots `from..until`.
+    Prepare {
+        /// The candidate's ballot.
+        ballot: Ballot,
+        /// The first slot the candidate has not seen decided.
+        from: Slot,
+        /// One past the last slot the candidate can hold.
+        until: Slot,
+    },
+    /// Phase 1b. Items: [`PromisedEntry`] for every accepted slot in
+    /// `from..until` of the prepare.
+    Promise {
+        /// The ballot promised.
+        ballot: Ballot,
+        /// The acceptor's decided watermark: every slot below it is decided.
+        decided: Slot,
+        /// The acceptor holds accepted values at or beyond `until`: the
+        /// candidate is too far behind to lead.
+        beyond: bool,
+    },
+    /// Phase 2a from the leader, and its heartbeat when it carries no
+    /// values. Items: `Option<V>` (a value, or a no-op) for the slots
+    /// `first..`.
+    Append {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// Every slot below `commit` is decided, with the value the
+        /// leader sent under `ballot`.
+        commit: Slot,
+        /// The slot of the first item.
+        first: Slot,
+        /// Echoed in the reply; the leader's clock when it sent this, for
+        /// the lease.
+        stamp: u64,
+    },
+    /// Phase 2b, to the leader: the sender durably accepted `first..first +
+    /// count` under `ballot` (a heartbeat acknowledgement when `count` is 0).
+    Accepted {
+        /// The ballot accepted.
+        ballot: Ballot,
+        /// The first slot accepted.
+        first: Slot,
+        /// How many slots.
+        count: u32,
+        /// The stamp of the append answered.
+        stamp: u64,
+    },
+    /// A refusal of a prepare or an append carrying `ballot`.
+    Nack {
+        /// The ballot refused.
+        ballot: Ballot,
+        /// The refuser's promise.
+        promised: Option<Ballot>,
+        /// The refuser's decided watermark.
+        decided: Slot,
+    },
+    /// "Send me the decided values from `from`": to the leader from a
+    /// follower with a gap, or to any node from a candidate that is behind.
+    CatchUp {
+        /// The first slot the sender lacks.
+        from: Slot,
+    },
+    /// Decided values, in answer to a catch-up. Items: `Option<V>` for the
+    /// slots `first..`, every one of them decided.
+    Learn {
+        /// The slot of the first item.
+        first: Slot,
+    },
+}
+
+/// One item of a [`Header::Promise`]: a slot's accepted value and ballot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PromisedEntry<V> {
+    /// The slot.
+    pub slot: Slot,
+    /// The ballot the value was accepted under.
+    pub ballot: Ballot,
+    /// The value; `None` is a no-op.
+    pub value: Option<V>,
+}
+
+/// A durable record. `Accepted` and `Learned` are followed by `Option<V>`
+/// items for the slots `first..`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Record {
+    /// The acceptor promised `ballot`.
+    Promised {
+        /// The ballot.
+        ballot: Ballot,
+    },
+    /// The acceptor accepted the following values under `ballot`.
+    Accepted {
+        /// The ballot.
+        ballot: Ballot,
+        /// The slot of the first value.
+        first: Slot,
+    },
+    /// The following values, for the slots `first..`, are decided
+    /// (learned from another node).
+    Learned {
+        /// The slot of the first value.
+        first: Slot,
+    },
+    /// Every slot below `slot` is decided.
+    Committed {
+        /// The watermark.
+        slot: Slot,
+    },
+    /// The application installed a snapshot covering every slot below
+    /// `slot`: older records are no longer needed.
+    Snapshot {
+        /// The first slot not covered.
+        slot: Slot,
+    },
+}
+
+/// Writes postcard encodings into a buffer, tracking the position.
+pub(crate) struct Writer<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Writer<'b> {
+    /// A writer that starts the frame with the version byte.
+    pub(crate) fn frame(buf: &'b mut [u8]) -> Result<Self, EncodeError> {
+        let mut w = Writer { buf, len: 0 };
+        w.put(&FORMAT_VERSION)?;
+        Ok(w)
+    }
+
+    /// Appends one postcard value.
+    pub(crate) fn put<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        let rest = self.buf.get_mut(self.len..).unwrap_or_default();
+        match postcard::to_slice(value, rest) {
+            Ok(written) => {
+                self.len += written.len();
+                Ok(())
+            }
+            Err(postcard::Error::SerializeBufferFull) => Err(EncodeError::BufferTooSmall {
+                required: self.len + postcard::experimental::serialized_size(value).unwrap_or(0),
+            }),
+            Err(_) => Err(EncodeError::Unserializable),
+        }
+    }
+
+    /// Appends a count as a varint.
+    pub(crate) fn put_count(&mut self, count: u32) -> Result<(), EncodeError> {
+        self.put(&count)
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Forgets everything written after `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Bytes left.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
+
+    /// Writes a count placeholder of fixed width so it can be patched
+    /// after the items are written; returns its position.
+    pub(crate) fn reserve_count(&mut self) -> Result<usize, EncodeError> {
+        let at = self.len;
+        // Five bytes hold any u32 varint; a padded varint (0x80 continuation
+        // bytes) decodes to the same number.
+        if self.remaining() < 5 {
+            return Err(EncodeError::BufferTooSmall {
+                required: self.len + 5,
+            });
+        }
+        self.len += 5;
+        Ok(at)
+    }
+
+    /// Patches a count written with [`Writer::reserve_count`].
+    pub(crate) fn patch_count(&mut self, at: usize, count: u32) {
+        if let Some(slot) = self.buf.get_mut(at..at + 5) {
+            let mut n = count;
+            for (i, byte) in slot.iter_mut().enumerate() {
+                let low = (n & 0x7F) as u8;
+                n >>= 7;
+                *byte = if i < 4 { low | 0x80 } else { low };
+            }
+        }
+    }
+}
+
+/// Splits a frame into its header and the bytes after it.
+pub fn decode_header<H: DeserializeOwned + MaxSize>(
+    frame: &[u8],
+) -> Result<(H, &[u8]), DecodeError> {
+    let (&version, body) = frame.split_first().ok_or(DecodeError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    take(body)
+}
+
+/// Decodes one postcard value from the front of `bytes`.
+pub(crate) fn take<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), DecodeError> {
+    postcard::take_from_bytes(bytes).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => DecodeError::Truncated,
+        _ => DecodeError::Malformed,
+    })
+}
+
+/// The items that follow a header: a count, then that many `T`, decoded
+/// lazily. Once all are read, [`Items::finish`] checks nothing trails.
+#[derive(Debug)]
+pub struct Items<'a, T> {
+    rest: &'a [u8],
+    remaining: u32,
+    _item: PhantomData<T>,
+}
+
+impl<'a, T: DeserializeOwned> Items<'a, T> {
+    /// Reads the count at the front of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let (remaining, rest) = take::<u32>(bytes)?;
+        Ok(Items {
+            rest,
+            remaining,
+            _item: PhantomData,
+        })
+    }
+
+    /// How many items are left.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// Checks that every item was read and nothing follows.
+    pub fn finish(self) -> Result<&'a [u8], DecodeError> {
+        if self.remaining == 0 {
+            Ok(self.rest)
+        } else {
+            Err(DecodeError::Truncated)
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for Items<'_, T> {
+    type Item = Result<T, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        match take::<T>(self.rest) {
+            Ok((item, rest)) => {
+                self.rest = rest;
+                self.remaining -= 1;
+                Some(Ok(item))
+            }
+            Err(e) => {
+                // Stop here: nothing after a bad item can be trusted.
+                self.remaining = 0;
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ballot::NodeId;
+
+    #[test]
+    fn padded_counts_decode_to_the_same_number() {
+        let mut buf = [0u8; 32];
+        let mut w = Writer::frame(&mut buf).unwrap();
+        let at = w.reserve_count().unwrap();
+        w.put(&Some(7u8)).unwrap();
+        w.put(&None::<u8>).unwrap();
+        w.patch_count(at, 2);
+        let len = w.len();
+        let body = &buf[1..len];
+        let items: Result<heapless::Vec<Option<u8>, 4>, _> =
+            Items::<Option<u8>>::new(body).unwrap().collect();
+        assert_eq!(items.unwrap().as_slice(), &[Some(7), None]);
+        for count in [0u32, 1, 127, 128, 300_000, u32::MAX] {
+            let mut buf = [0u8; 8];
+            let mut w = Writer::frame(&mut buf).unwrap();
+            let at = w.reserve_count().unwrap();
+            w.patch_count(at, count);
+            assert_eq!(take::<u32>(&buf[1..6]).unwrap().0, count);
+        }
+    }
+
+    #[test]
+    fn headers_round_trip_and_bad_items_stop_iteration() {
+        let h = Header::Append {
+            ballot: Ballot::new(3, NodeId(1)),
+            commit: 9,
+            first: 10,
+            stamp: 77,
+        };
+        let mut buf = [0u8; 64];
+        let mut w = Writer::frame(&mut buf).unwrap();
+        w.put(&h).unwrap();
+        w.put_count(2).unwrap();
+        w.put(&Some(5u8)).unwrap();
+        // A bad Option tag as the second item.
+        w.put(&9u8).unwrap();
+        let len = w.len();
+        let (got, rest) = decode_header::<Header>(&buf[..len]).unwrap();
+        assert_eq!(got, h);
+        let mut items = Items::<Option<u8>>::new(rest).unwrap();
+        assert_eq!(items.next(), Some(Ok(Some(5))));
+        assert_eq!(items.next(), Some(Err(DecodeError::Malformed)));
+        assert_eq!(items.next(), None);
+        assert_eq!(decode_header::<Header>(&[]), Err(DecodeError::Empty));
+        assert_eq!(
+            decode_header::<Header>(&[0xEE]),
+            Err(DecodeError::UnknownVersion(0xEE))
+        );
+    }
+}
