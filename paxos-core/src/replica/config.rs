@@ -9,7 +9,7 @@ use heapless::Vec;
 /// public fields, and hand it to [`super::Replica::new`], which validates it.
 ///
 /// `N` is the largest cluster the replica supports (at most 64).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config<const N: usize> {
     /// This node.
@@ -43,7 +43,7 @@ pub struct Config<const N: usize> {
 /// *sent* the heartbeat a quorum answered, shortened by twice the drift,
 /// so it expires before any quorum can promise a new leader. A restarted
 /// node also waits `duration` before promising anyone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LeaseConfig {
     /// The lease length; must be shorter than the election timeout.

@@ -14,7 +14,7 @@ use crate::ballot::Ballot;
 pub struct ProposalId(pub u64);
 
 /// One slot's accepted value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Entry<V> {
     pub(crate) slot: Slot,
     /// The ballot under which this node's acceptor accepted the value;
@@ -31,7 +31,7 @@ pub(crate) struct Entry<V> {
 }
 
 /// The window of slots `start..start + W`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Log<V, const W: usize> {
     cells: [Option<Entry<V>>; W],
     /// The lowest slot memory may hold.

@@ -274,7 +274,7 @@ impl fmt::Display for UnknownPersist {
 impl core::error::Error for UnknownPersist {}
 
 /// What the replica dropped or refused, by reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Counters {
     /// Frames from non-members.
@@ -293,7 +293,7 @@ pub struct Counters {
     pub invalid: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Role {
     Follower,
     Candidate,
@@ -301,7 +301,7 @@ enum Role {
 }
 
 /// A message waiting in the outbox; encoded when polled.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Pending {
     Prepare {
         ballot: Ballot,
@@ -335,7 +335,7 @@ enum Pending {
     },
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Notice {
     Acquired(Ballot),
     Lost,
@@ -344,7 +344,7 @@ enum Notice {
 }
 
 /// Phase 1 in progress.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Campaign<V, const W: usize> {
     ballot: Ballot,
     from: Slot,
@@ -358,7 +358,7 @@ struct Campaign<V, const W: usize> {
 }
 
 /// Leader bookkeeping.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Lead<const N: usize> {
     ballot: Ballot,
     next_slot: Slot,
@@ -380,7 +380,10 @@ struct Lead<const N: usize> {
 ///
 /// `N` is the largest cluster supported, `W` the log window: the slots in
 /// flight and retained in memory.
-#[derive(Clone, Debug)]
+///
+/// `Eq` and `Hash` cover the whole state, so model checkers can store and
+/// compare replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replica<V, const N: usize, const W: usize> {
     config: Config<N>,
     me: usize,
@@ -413,6 +416,28 @@ pub struct Replica<V, const N: usize, const W: usize> {
     displaced: Deque<ProposalId, W>,
     next_proposal: u64,
     counters: Counters,
+}
+
+impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for Replica<V, N, W> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        // heapless's Deque has no Hash: hash its items in order.
+        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(d: &Deque<T, C>, state: &mut H) {
+            d.len().hash(state);
+            d.iter().for_each(|t| t.hash(state));
+        }
+        let Replica {
+            config, me, rng, now, promised, log, role, leader, last_heard, election_at, quiet_until, catch_up, seen,
+            campaign, lead, issued, durable, written, persists, self_votes, outbox, notices, displaced,
+            next_proposal, counters,
+        } = self;
+        (config, me, rng, now, promised, log, role, leader, last_heard, election_at, quiet_until).hash(state);
+        (catch_up, seen, campaign, lead, issued, durable, written, next_proposal, counters).hash(state);
+        items(persists, state);
+        items(self_votes, state);
+        items(outbox, state);
+        items(notices, state);
+        items(displaced, state);
+    }
 }
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {

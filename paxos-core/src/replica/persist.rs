@@ -12,7 +12,7 @@ use crate::time::Instant;
 /// What changed and must be written. `Entries` names slots whose current
 /// state is written when polled, so a record always tells the truth about
 /// the ballot of each value it carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum PersistItem {
     Promised(Ballot),
     Entries { first: Slot, end: Slot },

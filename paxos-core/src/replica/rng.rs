@@ -1,7 +1,7 @@
 //! A tiny deterministic PRNG for election jitter (SplitMix64): the core
 //! has no randomness source of its own, so the seed comes from the config.
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Rng(u64);
 
 impl Rng {
