@@ -37,6 +37,7 @@
 pub mod ballot;
 pub mod codec;
 pub mod essential;
+pub mod keyed;
 pub mod message;
 pub mod practical;
 pub mod replica;

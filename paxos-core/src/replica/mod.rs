@@ -421,17 +421,66 @@ pub struct Replica<V, const N: usize, const W: usize> {
 impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for Replica<V, N, W> {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         // heapless's Deque has no Hash: hash its items in order.
-        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(d: &Deque<T, C>, state: &mut H) {
+        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(
+            d: &Deque<T, C>,
+            state: &mut H,
+        ) {
             d.len().hash(state);
             d.iter().for_each(|t| t.hash(state));
         }
         let Replica {
-            config, me, rng, now, promised, log, role, leader, last_heard, election_at, quiet_until, catch_up, seen,
-            campaign, lead, issued, durable, written, persists, self_votes, outbox, notices, displaced,
-            next_proposal, counters,
+            config,
+            me,
+            rng,
+            now,
+            promised,
+            log,
+            role,
+            leader,
+            last_heard,
+            election_at,
+            quiet_until,
+            catch_up,
+            seen,
+            campaign,
+            lead,
+            issued,
+            durable,
+            written,
+            persists,
+            self_votes,
+            outbox,
+            notices,
+            displaced,
+            next_proposal,
+            counters,
         } = self;
-        (config, me, rng, now, promised, log, role, leader, last_heard, election_at, quiet_until).hash(state);
-        (catch_up, seen, campaign, lead, issued, durable, written, next_proposal, counters).hash(state);
+        (
+            config,
+            me,
+            rng,
+            now,
+            promised,
+            log,
+            role,
+            leader,
+            last_heard,
+            election_at,
+            quiet_until,
+        )
+            .hash(state);
+        (
+            catch_up,
+            seen,
+            campaign,
+            lead,
+            issued,
+            durable,
+            written,
+            next_proposal,
+            counters,
+        )
+            .hash(state);
         items(persists, state);
         items(self_votes, state);
         items(outbox, state);
@@ -520,17 +569,35 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// A replica restarted from its durable records, in the order they
     /// were written. `applied` is the first slot the application has not
-    /// applied (durably, or through its snapshot): decided values are
-    /// delivered again from there.
+    /// applied (durably, or through its snapshot): decided values still in
+    /// the log window are delivered again from there by
+    /// [`Replica::poll_event`]. Decided values that replay pushes out of
+    /// the window are lost to the application: use
+    /// [`Replica::recover_with`] unless `applied` is recent.
     pub fn recover<'r>(
         config: Config<N>,
         now: Instant,
         batches: impl IntoIterator<Item = &'r [u8]>,
         applied: Slot,
     ) -> Result<Self, RecoverError> {
+        Self::recover_with(config, now, batches, applied, |_, _| {})
+    }
+
+    /// As [`Replica::recover`], and hands every decided value from
+    /// `applied` that replay pushes out of the window to `deliver`, in slot
+    /// order; the rest follow through [`Replica::poll_event`]. Together
+    /// they deliver every decided slot from `applied` exactly once (slots a
+    /// snapshot record covers excepted).
+    pub fn recover_with<'r>(
+        config: Config<N>,
+        now: Instant,
+        batches: impl IntoIterator<Item = &'r [u8]>,
+        applied: Slot,
+        mut deliver: impl FnMut(Slot, Option<&V>),
+    ) -> Result<Self, RecoverError> {
         let mut replica = Self::blank(config, now).map_err(RecoverError::Config)?;
         for batch in batches {
-            replica.replay(batch)?;
+            replica.replay(batch, applied, &mut deliver)?;
         }
         replica.log.set_delivered(applied);
         if replica.promised.is_none() && replica.log.end() == 0 {

@@ -188,7 +188,12 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Applies one batch written by [`Replica::poll_persist`].
-    pub(crate) fn replay(&mut self, batch: &[u8]) -> Result<(), RecoverError> {
+    pub(crate) fn replay(
+        &mut self,
+        batch: &[u8],
+        applied: Slot,
+        deliver: &mut impl FnMut(Slot, Option<&V>),
+    ) -> Result<(), RecoverError> {
         let corrupt = RecoverError::Corrupt;
         let (&version, mut rest) = batch.split_first().ok_or(corrupt(DecodeError::Empty))?;
         if version != FORMAT_VERSION {
@@ -203,10 +208,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 Record::Snapshot { slot } => self.log.jump_to(slot),
                 Record::Accepted { ballot, first } => {
                     self.promised = self.promised.max(Some(ballot));
-                    rest = self.replay_values(Some(ballot), first, rest)?;
+                    rest = self.replay_values(Some(ballot), first, rest, applied, deliver)?;
                 }
                 Record::Learned { first } => {
-                    rest = self.replay_values(None, first, rest)?;
+                    rest = self.replay_values(None, first, rest, applied, deliver)?;
                 }
             }
         }
@@ -218,14 +223,20 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         ballot: Option<Ballot>,
         first: Slot,
         bytes: &'a [u8],
+        applied: Slot,
+        deliver: &mut impl FnMut(Slot, Option<&V>),
     ) -> Result<&'a [u8], RecoverError> {
         let mut items = Items::<Option<V>>::new(bytes).map_err(RecoverError::Corrupt)?;
         let mut slot = first;
         for value in items.by_ref() {
             let value = value.map_err(RecoverError::Corrupt)?;
-            // Nothing is delivered during replay, so let the window slide
-            // over everything decided.
+            // Let the window slide over everything decided, handing what
+            // leaves it to the application first.
             self.log.set_delivered(self.log.decided());
+            let new_start = (slot + 1).saturating_sub(W as u64).min(self.log.decided());
+            for s in self.log.start().max(applied)..new_start {
+                deliver(s, self.log.get(s).and_then(|e| e.value.as_ref()));
+            }
             let entry = Entry {
                 slot,
                 ballot,

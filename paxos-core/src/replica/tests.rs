@@ -378,3 +378,38 @@ fn single_node_cluster_decides_alone() {
     c.settle();
     assert_eq!(c.values(1), vec![Some(v("solo"))]);
 }
+
+#[test]
+fn recover_with_redelivers_every_decided_slot_from_applied_exactly_once() {
+    let mut c = Cluster::new(1, Some(1));
+    for i in 0..20 {
+        c.propose(1, v(&std::format!("v{i}"))).unwrap();
+        c.settle();
+    }
+    assert_eq!(c.values(1).len(), 20);
+    let batches: Vec<Vec<u8>> = c.disk[0].clone();
+    for applied in [0u64, 5, 15, 20] {
+        let mut got: Vec<(Slot, Option<V>)> = Vec::new();
+        let mut r = R::recover_with(
+            Cluster::config(NodeId(1), &ids(1), Some(1)),
+            c.now,
+            batches.iter().map(|b| b.as_slice()),
+            applied,
+            |slot, value| got.push((slot, value.cloned())),
+        )
+        .unwrap();
+        while let Some(e) = r.poll_event() {
+            if let Event::Decided { slot, value, .. } = e {
+                got.push((slot, value.cloned()));
+            }
+        }
+        let want: Vec<(Slot, Option<V>)> = c.delivered[0]
+            .iter()
+            .skip(applied as usize)
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "applied {applied}");
+        // Restarted, it is no longer the fresh initial leader.
+        assert!(!r.is_leader());
+    }
+}
