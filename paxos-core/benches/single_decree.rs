@@ -16,9 +16,7 @@ use std::collections::VecDeque;
 
 use criterion::{BatchSize, Criterion};
 use paxos_core::practical::{self, DurableState, Output};
-use paxos_core::{
-    decode, encode, essential, max_encoded_size, Bytes, Destination, Message, NodeId,
-};
+use paxos_core::{decode, encode, essential, max_encoded_size, Bytes, Destination, Message, NodeId};
 
 type V = Bytes<64>;
 type Node = practical::Node<V, 3>;
@@ -120,10 +118,7 @@ fn decide(mut c: Cluster) -> Cluster {
         drain(&mut c, i);
     }
     while !c.resolved.iter().all(|&r| r) {
-        let m = c
-            .net
-            .pop_front()
-            .expect("the network ran dry before a decision");
+        let m = c.net.pop_front().expect("the network ran dry before a decision");
         let frame = &m.frame[..m.len];
         for i in 0..NODES {
             let to_i = Destination::Node(NodeId(i as u8));
@@ -145,35 +140,14 @@ fn decide(mut c: Cluster) -> Cluster {
 }
 
 fn print_sizes() {
-    println!(
-        "size_of (V = Bytes<64>, size_of::<V>() = {}):",
-        size_of::<V>()
-    );
+    println!("size_of (V = Bytes<64>, size_of::<V>() = {}):", size_of::<V>());
     let rows: [(&str, usize); 11] = [
-        (
-            "essential::Proposer<V>",
-            size_of::<essential::Proposer<V>>(),
-        ),
-        (
-            "essential::Acceptor<V>",
-            size_of::<essential::Acceptor<V>>(),
-        ),
-        (
-            "essential::Learner<V, 3>",
-            size_of::<essential::Learner<V, 3>>(),
-        ),
-        (
-            "practical::Proposer<V>",
-            size_of::<practical::Proposer<V>>(),
-        ),
-        (
-            "practical::Acceptor<V>",
-            size_of::<practical::Acceptor<V>>(),
-        ),
-        (
-            "practical::Learner<V, 3>",
-            size_of::<practical::Learner<V, 3>>(),
-        ),
+        ("essential::Proposer<V>", size_of::<essential::Proposer<V>>()),
+        ("essential::Acceptor<V>", size_of::<essential::Acceptor<V>>()),
+        ("essential::Learner<V, 3>", size_of::<essential::Learner<V, 3>>()),
+        ("practical::Proposer<V>", size_of::<practical::Proposer<V>>()),
+        ("practical::Acceptor<V>", size_of::<practical::Acceptor<V>>()),
+        ("practical::Learner<V, 3>", size_of::<practical::Learner<V, 3>>()),
         ("practical::Node<V, 3>", size_of::<practical::Node<V, 3>>()),
         ("practical::Outbox<V>", size_of::<practical::Outbox<V>>()),
         ("Message<V>", size_of::<Message<V>>()),

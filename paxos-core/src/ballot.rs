@@ -9,16 +9,7 @@ use serde::{Deserialize, Serialize};
 /// break ties between ballots with the same round, so every node of a
 /// cluster must have a different one.
 #[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    postcard::experimental::max_size::MaxSize,
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, postcard::experimental::max_size::MaxSize,
 )]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NodeId(pub u8);
@@ -43,16 +34,7 @@ impl fmt::Display for NodeId {
 /// promised nothing accepts any ballot, exactly as the seed library's Python 2
 /// `None` did. Rounds start at 1.
 #[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    postcard::experimental::max_size::MaxSize,
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, postcard::experimental::max_size::MaxSize,
 )]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Ballot {
@@ -74,9 +56,7 @@ impl Ballot {
         if node > self.node {
             Some(Ballot::new(self.round, node))
         } else {
-            self.round
-                .checked_add(1)
-                .map(|round| Ballot::new(round, node))
+            self.round.checked_add(1).map(|round| Ballot::new(round, node))
         }
     }
 }
@@ -195,10 +175,7 @@ mod tests {
         assert_eq!(Ballot::new(2, B).next_for(A), Some(Ballot::new(3, A)));
         assert_eq!(Ballot::new(2, A).next_for(A), Some(Ballot::new(3, A)));
         assert_eq!(Ballot::new(u32::MAX, B).next_for(A), None);
-        assert_eq!(
-            Ballot::new(u32::MAX, A).next_for(B),
-            Some(Ballot::new(u32::MAX, B))
-        );
+        assert_eq!(Ballot::new(u32::MAX, A).next_for(B), Some(Ballot::new(u32::MAX, B)));
     }
 
     #[test]

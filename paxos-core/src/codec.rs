@@ -79,10 +79,7 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Empty => write!(f, "empty frame"),
             DecodeError::UnknownVersion(v) => {
-                write!(
-                    f,
-                    "unknown format version {v} (this build speaks {FORMAT_VERSION})"
-                )
+                write!(f, "unknown format version {v} (this build speaks {FORMAT_VERSION})")
             }
             DecodeError::Oversized { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the maximum of {max}")
@@ -120,10 +117,7 @@ pub fn encode<'b, M: Serialize>(value: &M, buf: &'b mut [u8]) -> Result<&'b [u8]
 pub fn decode<M: DeserializeOwned + MaxSize>(frame: &[u8]) -> Result<M, DecodeError> {
     let max = max_encoded_size::<M>();
     if frame.len() > max {
-        return Err(DecodeError::Oversized {
-            len: frame.len(),
-            max,
-        });
+        return Err(DecodeError::Oversized { len: frame.len(), max });
     }
     let (&version, body) = frame.split_first().ok_or(DecodeError::Empty)?;
     if version != FORMAT_VERSION {
@@ -154,10 +148,7 @@ mod tests {
     #[test]
     fn small_buffers_report_the_size_needed() {
         let b = Ballot::new(300, NodeId(7));
-        assert_eq!(
-            encode(&b, &mut []),
-            Err(EncodeError::BufferTooSmall { required: 4 })
-        );
+        assert_eq!(encode(&b, &mut []), Err(EncodeError::BufferTooSmall { required: 4 }));
         assert_eq!(
             encode(&b, &mut [0; 3]),
             Err(EncodeError::BufferTooSmall { required: 4 })
@@ -168,14 +159,8 @@ mod tests {
     #[test]
     fn bad_frames_are_typed_errors() {
         assert_eq!(decode::<Ballot>(&[]), Err(DecodeError::Empty));
-        assert_eq!(
-            decode::<Ballot>(&[9, 1, 1]),
-            Err(DecodeError::UnknownVersion(9))
-        );
-        assert_eq!(
-            decode::<Ballot>(&[FORMAT_VERSION, 1]),
-            Err(DecodeError::Truncated)
-        );
+        assert_eq!(decode::<Ballot>(&[9, 1, 1]), Err(DecodeError::UnknownVersion(9)));
+        assert_eq!(decode::<Ballot>(&[FORMAT_VERSION, 1]), Err(DecodeError::Truncated));
         assert_eq!(
             decode::<Ballot>(&[FORMAT_VERSION, 1, 1, 1]),
             Err(DecodeError::TrailingBytes)

@@ -223,37 +223,20 @@ impl<V: Clone + Eq, const N: usize> Learner<V, N> {
 
     /// Records a vote. Returns the decision the first time a quorum of
     /// acceptors voted for one ballot; later votes change nothing.
-    pub fn receive_accepted(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        value: V,
-    ) -> Option<&Proposal<V>> {
+    pub fn receive_accepted(&mut self, from: NodeId, ballot: Ballot, value: V) -> Option<&Proposal<V>> {
         if self.decided.is_some() {
             return None;
         }
         // Only a vote strictly newer than this acceptor's last one counts:
         // that drops duplicates and reordered old votes.
-        if self
-            .votes
-            .get(&from)
-            .is_some_and(|last| last.ballot >= ballot)
-        {
+        if self.votes.get(&from).is_some_and(|last| last.ballot >= ballot) {
             return None;
         }
         // One ballot has one value; a vote that contradicts it is not Paxos.
-        if self
-            .votes
-            .values()
-            .any(|v| v.ballot == ballot && v.value != value)
-        {
+        if self.votes.values().any(|v| v.ballot == ballot && v.value != value) {
             return None;
         }
-        if self
-            .votes
-            .insert(from, Proposal::new(ballot, value))
-            .is_err()
-        {
+        if self.votes.insert(from, Proposal::new(ballot, value)).is_err() {
             return None;
         }
         let count = self.votes.values().filter(|v| v.ballot == ballot).count();

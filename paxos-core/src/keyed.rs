@@ -132,19 +132,13 @@ where
         batches: impl IntoIterator<Item = &'r [u8]>,
     ) -> Result<Self, crate::replica::RecoverError> {
         let mut registers: FnvIndexMap<K, V, CAP> = FnvIndexMap::new();
-        let replica = Replica::recover_with(
-            config,
-            now,
-            batches,
-            0,
-            |_, command: Option<&Command<K, V>>| {
-                if let Some(Command::Set { key, value }) = command {
-                    if !registers.contains_key(key) {
-                        let _ = registers.insert(key.clone(), value.clone());
-                    }
+        let replica = Replica::recover_with(config, now, batches, 0, |_, command: Option<&Command<K, V>>| {
+            if let Some(Command::Set { key, value }) = command {
+                if !registers.contains_key(key) {
+                    let _ = registers.insert(key.clone(), value.clone());
                 }
-            },
-        )?;
+            }
+        })?;
         let applied = replica.delivered();
         Ok(KeyedNode {
             replica,
@@ -186,9 +180,7 @@ where
         if self.replica.can_read_locally(now) {
             return Ok(Answer::Now(None));
         }
-        self.replica
-            .propose(now, Command::Read { key })
-            .map(Answer::Pending)
+        self.replica.propose(now, Command::Read { key }).map(Answer::Pending)
     }
 
     /// The value of `key` known here, without any guarantee that an
@@ -240,11 +232,7 @@ where
     pub fn poll_event(&mut self) -> Option<KeyedEvent<K, V>> {
         loop {
             let event = match self.replica.poll_event()? {
-                Event::Decided {
-                    slot,
-                    value,
-                    proposal,
-                } => {
+                Event::Decided { slot, value, proposal } => {
                     let command = value.cloned();
                     self.applied = slot + 1;
                     match self.apply(command, proposal) {
@@ -262,16 +250,10 @@ where
     }
 
     /// Applies one decided command; returns the answer owed to a local ask.
-    fn apply(
-        &mut self,
-        command: Option<Command<K, V>>,
-        proposal: Option<ProposalId>,
-    ) -> Option<KeyedEvent<K, V>> {
+    fn apply(&mut self, command: Option<Command<K, V>>, proposal: Option<ProposalId>) -> Option<KeyedEvent<K, V>> {
         let key = match command? {
             Command::Set { key, value } => {
-                if !self.registers.contains_key(&key)
-                    && self.registers.insert(key.clone(), value).is_err()
-                {
+                if !self.registers.contains_key(&key) && self.registers.insert(key.clone(), value).is_err() {
                     // Full: every node refuses the same command alike.
                     return proposal.map(|proposal| KeyedEvent::Full { proposal });
                 }
@@ -281,11 +263,7 @@ where
         };
         let proposal = proposal?;
         let value = self.registers.get(&key).cloned();
-        Some(KeyedEvent::Answered {
-            proposal,
-            key,
-            value,
-        })
+        Some(KeyedEvent::Answered { proposal, key, value })
     }
 }
 
@@ -342,10 +320,7 @@ mod tests {
             value: Some(b("one"))
         }));
         // Known now: answered without the log.
-        assert_eq!(
-            n.ask(now, b("k"), b("three")).unwrap(),
-            Answer::Now(Some(b("one")))
-        );
+        assert_eq!(n.ask(now, b("k"), b("three")).unwrap(), Answer::Now(Some(b("one"))));
         assert_eq!(n.read(now, b("k")).unwrap(), Answer::Now(Some(b("one"))));
     }
 
@@ -378,10 +353,7 @@ mod tests {
         let events = settle(&mut n, now);
         assert!(events.contains(&KeyedEvent::Full { proposal: p }));
         assert_eq!(n.local(&b("e")), None);
-        assert_eq!(
-            n.ask(now, b("a"), b("z")).unwrap(),
-            Answer::Now(Some(b("a")))
-        );
+        assert_eq!(n.ask(now, b("a"), b("z")).unwrap(), Answer::Now(Some(b("a"))));
         assert_eq!(n.registers().count(), 4);
     }
 
@@ -396,8 +368,7 @@ mod tests {
             let k = Bytes::from_slice(&[b'k', i]).unwrap();
             n.ask(now, k, b("v")).unwrap();
             while let Some(p) = n.replica_mut().poll_persist(&mut buf) {
-                disk.push(heapless::Vec::from_slice(&buf[..p.len]).unwrap())
-                    .unwrap();
+                disk.push(heapless::Vec::from_slice(&buf[..p.len]).unwrap()).unwrap();
                 n.replica_mut().persisted(now, p.seq).unwrap();
             }
             while n.poll_event().is_some() {}
@@ -408,10 +379,7 @@ mod tests {
         // The map holds 4: the first four keys won their registers.
         assert_eq!(r.registers().count(), 4);
         for i in 0..4u8 {
-            assert_eq!(
-                r.local(&Bytes::from_slice(&[b'k', i]).unwrap()),
-                Some(&b("v"))
-            );
+            assert_eq!(r.local(&Bytes::from_slice(&[b'k', i]).unwrap()), Some(&b("v")));
         }
         assert_eq!(r.applied(), 12);
     }

@@ -124,10 +124,7 @@ mod tests {
         assert_eq!(t + Duration::from_secs(1), Instant::from_micros(u64::MAX));
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_micros(u64::MAX - 1));
-        assert_eq!(
-            Duration::from_secs(u64::MAX),
-            Duration::from_micros(u64::MAX)
-        );
+        assert_eq!(Duration::from_secs(u64::MAX), Duration::from_micros(u64::MAX));
     }
 
     #[test]
@@ -135,9 +132,6 @@ mod tests {
         assert_eq!(Duration::from_millis(3).as_micros(), 3_000);
         assert_eq!(Duration::from_secs(2).as_millis(), 2_000);
         assert_eq!(Instant::from_millis(5).as_micros(), 5_000);
-        assert_eq!(
-            Duration::from_millis(2).saturating_mul(3),
-            Duration::from_millis(6)
-        );
+        assert_eq!(Duration::from_millis(2).saturating_mul(3), Duration::from_millis(6));
     }
 }

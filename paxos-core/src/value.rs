@@ -113,8 +113,7 @@ impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes<N>, A::Error> {
                 let mut out = Vec::new();
                 while let Some(b) = seq.next_element()? {
-                    out.push(b)
-                        .map_err(|_| de::Error::invalid_length(N + 1, &self))?;
+                    out.push(b).map_err(|_| de::Error::invalid_length(N + 1, &self))?;
                 }
                 Ok(Bytes(out))
             }
@@ -154,13 +153,7 @@ mod tests {
 
     #[test]
     fn refuses_values_longer_than_capacity() {
-        assert_eq!(
-            Bytes::<2>::from_slice(b"abc"),
-            Err(TooLong {
-                len: 3,
-                capacity: 2
-            })
-        );
+        assert_eq!(Bytes::<2>::from_slice(b"abc"), Err(TooLong { len: 3, capacity: 2 }));
         let mut buf = [0u8; 16];
         let out = postcard::to_slice(&Bytes::<4>::try_from("abc").unwrap(), &mut buf).unwrap();
         assert!(postcard::from_bytes::<Bytes<2>>(out).is_err());

@@ -4,8 +4,8 @@
 
 use paxos_core::practical::DurableState;
 use paxos_core::{
-    decode, encode, max_encoded_size, Ballot, Bytes, DecodeError, EncodeError, Message, NodeId,
-    Proposal, FORMAT_VERSION,
+    decode, encode, max_encoded_size, Ballot, Bytes, DecodeError, EncodeError, Message, NodeId, Proposal,
+    FORMAT_VERSION,
 };
 use proptest::prelude::*;
 
@@ -52,34 +52,26 @@ fn proposal() -> impl Strategy<Value = Proposal<V>> {
 fn message() -> impl Strategy<Value = Msg> {
     prop_oneof![
         ballot().prop_map(|ballot| Message::Prepare { ballot }),
-        ballot().prop_map(|ballot| Message::Promise {
-            ballot,
-            accepted: None
-        }),
+        ballot().prop_map(|ballot| Message::Promise { ballot, accepted: None }),
         (ballot(), proposal()).prop_map(|(ballot, p)| Message::Promise {
             ballot,
             accepted: Some(p)
         }),
         (ballot(), value()).prop_map(|(ballot, value)| Message::Accept { ballot, value }),
         (ballot(), value()).prop_map(|(ballot, value)| Message::Accepted { ballot, value }),
-        (ballot(), ballot())
-            .prop_map(|(ballot, promised)| Message::PrepareNack { ballot, promised }),
-        (ballot(), ballot())
-            .prop_map(|(ballot, promised)| Message::AcceptNack { ballot, promised }),
+        (ballot(), ballot()).prop_map(|(ballot, promised)| Message::PrepareNack { ballot, promised }),
+        (ballot(), ballot()).prop_map(|(ballot, promised)| Message::AcceptNack { ballot, promised }),
     ]
 }
 
 fn durable_state() -> impl Strategy<Value = State> {
-    (
-        prop::option::of(ballot()),
-        prop::option::of(proposal()),
-        round(),
-    )
-        .prop_map(|(promised, accepted, round)| DurableState {
+    (prop::option::of(ballot()), prop::option::of(proposal()), round()).prop_map(|(promised, accepted, round)| {
+        DurableState {
             promised,
             accepted,
             round,
-        })
+        }
+    })
 }
 
 /// A frame of either type: the message or record it holds, and its bytes.
@@ -177,13 +169,7 @@ where
         Err(e) => {
             assert_typed(&e);
             if bytes.len() > max {
-                prop_assert_eq!(
-                    e,
-                    DecodeError::Oversized {
-                        len: bytes.len(),
-                        max
-                    }
-                );
+                prop_assert_eq!(e, DecodeError::Oversized { len: bytes.len(), max });
             } else if bytes.is_empty() {
                 prop_assert_eq!(e, DecodeError::Empty);
             } else if bytes[0] != FORMAT_VERSION {
@@ -252,18 +238,9 @@ fn largest_messages() -> Vec<Msg> {
             ballot: b,
             value: v.clone(),
         },
-        Message::Accepted {
-            ballot: b,
-            value: v,
-        },
-        Message::PrepareNack {
-            ballot: b,
-            promised: b,
-        },
-        Message::AcceptNack {
-            ballot: b,
-            promised: b,
-        },
+        Message::Accepted { ballot: b, value: v },
+        Message::PrepareNack { ballot: b, promised: b },
+        Message::AcceptNack { ballot: b, promised: b },
     ]
 }
 

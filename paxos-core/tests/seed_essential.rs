@@ -425,11 +425,7 @@ fn test_value_mismatch_for_single_proposal_is_ignored() {
     let mut f = LearnerFixture::new();
     f.recv_accepted(A, b(1, A), "foo");
     f.recv_accepted(B, b(1, A), "bar");
-    assert_eq!(
-        f.l.final_value(),
-        None,
-        "the contradicting vote must not count"
-    );
+    assert_eq!(f.l.final_value(), None, "the contradicting vote must not count");
     assert!(f.resolutions.is_empty());
     // B's ignored vote did not even record B's ballot: a consistent vote
     // for the same ballot from B still counts and resolves.

@@ -24,9 +24,7 @@
 //! that shows them ("Deliberate difference n" refers to the list in the
 //! task brief; "8.2 Acceptor #12" to the reference's numbering).
 
-use paxos_core::practical::{
-    Acceptor, DurableState, Error, Learner, Node, Outbox, Output, PersistSeq, Proposer,
-};
+use paxos_core::practical::{Acceptor, DurableState, Error, Learner, Node, Outbox, Output, PersistSeq, Proposer};
 use paxos_core::{Ballot, Destination, Message, NodeId, NodeSet, Proposal};
 
 type V = &'static str;
@@ -70,17 +68,11 @@ mod m {
     }
 
     pub(crate) fn prepare_nack(to: NodeId, ballot: Ballot, promised: Ballot) -> Sent {
-        (
-            Destination::Node(to),
-            Message::PrepareNack { ballot, promised },
-        )
+        (Destination::Node(to), Message::PrepareNack { ballot, promised })
     }
 
     pub(crate) fn accept_nack(to: NodeId, ballot: Ballot, promised: Ballot) -> Sent {
-        (
-            Destination::Node(to),
-            Message::AcceptNack { ballot, promised },
-        )
+        (Destination::Node(to), Message::AcceptNack { ballot, promised })
     }
 }
 
@@ -102,24 +94,9 @@ trait Target: Sized {
     fn set_proposal(&mut self, value: V) -> Result<(), Error>;
     fn prepare(&mut self, increment: bool) -> Result<(), Error>;
     fn resend_accept(&mut self) -> Result<(), Error>;
-    fn receive_promise(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        accepted: Option<Proposal<V>>,
-    ) -> Result<(), Error>;
-    fn receive_prepare_nack(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        promised: Ballot,
-    ) -> Result<(), Error>;
-    fn receive_accept_nack(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        promised: Ballot,
-    ) -> Result<(), Error>;
+    fn receive_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Option<Proposal<V>>) -> Result<(), Error>;
+    fn receive_prepare_nack(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> Result<(), Error>;
+    fn receive_accept_nack(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> Result<(), Error>;
     /// The seed's `observe_proposal(from_uid, proposal_id)`.
     fn observe_proposal(&mut self, from: NodeId, ballot: Ballot);
     fn proposer(&self) -> &Proposer<V>;
@@ -192,32 +169,16 @@ impl Target for Roles {
         self.proposer.resend_accept(&mut self.out)
     }
 
-    fn receive_promise(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        accepted: Option<Proposal<V>>,
-    ) -> Result<(), Error> {
-        self.proposer
-            .receive_promise(from, ballot, accepted, &mut self.out)
+    fn receive_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Option<Proposal<V>>) -> Result<(), Error> {
+        self.proposer.receive_promise(from, ballot, accepted, &mut self.out)
     }
 
-    fn receive_prepare_nack(
-        &mut self,
-        _from: NodeId,
-        _ballot: Ballot,
-        promised: Ballot,
-    ) -> Result<(), Error> {
+    fn receive_prepare_nack(&mut self, _from: NodeId, _ballot: Ballot, promised: Ballot) -> Result<(), Error> {
         self.proposer.receive_prepare_nack(promised);
         Ok(())
     }
 
-    fn receive_accept_nack(
-        &mut self,
-        _from: NodeId,
-        _ballot: Ballot,
-        promised: Ballot,
-    ) -> Result<(), Error> {
+    fn receive_accept_nack(&mut self, _from: NodeId, _ballot: Ballot, promised: Ballot) -> Result<(), Error> {
         self.proposer.receive_accept_nack(promised);
         Ok(())
     }
@@ -236,8 +197,7 @@ impl Target for Roles {
     }
 
     fn receive_accept(&mut self, from: NodeId, ballot: Ballot, value: V) -> Result<(), Error> {
-        self.acceptor
-            .receive_accept(from, ballot, value, &mut self.out)
+        self.acceptor.receive_accept(from, ballot, value, &mut self.out)
     }
 
     fn acceptor(&self) -> &Acceptor<V> {
@@ -245,8 +205,7 @@ impl Target for Roles {
     }
 
     fn receive_accepted(&mut self, from: NodeId, ballot: Ballot, value: V) -> Result<(), Error> {
-        self.learner
-            .receive_accepted(from, ballot, value, &mut self.out)
+        self.learner.receive_accepted(from, ballot, value, &mut self.out)
     }
 
     fn learner(&self) -> &Learner<V, N> {
@@ -295,30 +254,15 @@ impl Target for Node<V, N> {
         Node::resend_accept(self)
     }
 
-    fn receive_promise(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        accepted: Option<Proposal<V>>,
-    ) -> Result<(), Error> {
+    fn receive_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Option<Proposal<V>>) -> Result<(), Error> {
         self.receive(from, Message::Promise { ballot, accepted })
     }
 
-    fn receive_prepare_nack(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        promised: Ballot,
-    ) -> Result<(), Error> {
+    fn receive_prepare_nack(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> Result<(), Error> {
         self.receive(from, Message::PrepareNack { ballot, promised })
     }
 
-    fn receive_accept_nack(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        promised: Ballot,
-    ) -> Result<(), Error> {
+    fn receive_accept_nack(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> Result<(), Error> {
         self.receive(from, Message::AcceptNack { ballot, promised })
     }
 
@@ -482,9 +426,7 @@ impl<T: Target> Harness<T> {
     }
 
     fn recv_promise(&mut self, from: NodeId, ballot: Ballot, prev: Option<Proposal<V>>) {
-        self.t
-            .receive_promise(from, ballot, prev)
-            .expect("promise refused");
+        self.t.receive_promise(from, ballot, prev).expect("promise refused");
         self.pump();
     }
 
@@ -508,23 +450,17 @@ impl<T: Target> Harness<T> {
     }
 
     fn recv_prepare(&mut self, from: NodeId, ballot: Ballot) {
-        self.t
-            .receive_prepare(from, ballot)
-            .expect("prepare refused");
+        self.t.receive_prepare(from, ballot).expect("prepare refused");
         self.pump();
     }
 
     fn recv_accept_request(&mut self, from: NodeId, ballot: Ballot, value: V) {
-        self.t
-            .receive_accept(from, ballot, value)
-            .expect("accept refused");
+        self.t.receive_accept(from, ballot, value).expect("accept refused");
         self.pump();
     }
 
     fn recv_accepted(&mut self, from: NodeId, ballot: Ballot, value: V) {
-        self.t
-            .receive_accepted(from, ballot, value)
-            .expect("accepted refused");
+        self.t.receive_accepted(from, ballot, value).expect("accepted refused");
         self.pump();
     }
 
@@ -1326,10 +1262,7 @@ mod added {
         assert_eq!(h.resolutions, vec![]);
         h.recv_accepted(B, b(2, B), "bar");
         assert_eq!(h.resolutions, vec![prop(b(2, B), "bar")]);
-        assert_eq!(
-            h.learner().final_acceptors(),
-            Some([A, B].into_iter().collect())
-        );
+        assert_eq!(h.learner().final_acceptors(), Some([A, B].into_iter().collect()));
     }
 
     /// Deliberate difference 9: the seed asserts (AssertionError "Value
@@ -1342,10 +1275,7 @@ mod added {
         assert!(!h.learner().is_complete());
         h.recv_accepted(C, b(1, A), "foo");
         assert_eq!(h.resolutions, vec![prop(b(1, A), "foo")]);
-        assert_eq!(
-            h.learner().final_acceptors(),
-            Some([A, C].into_iter().collect())
-        );
+        assert_eq!(h.learner().final_acceptors(), Some([A, C].into_iter().collect()));
     }
 
     /// 8.7 "Python-2 None ordering should be reproduced explicitly"

@@ -55,12 +55,7 @@ impl<V: Clone + Eq> Acceptor<V> {
 
     /// A prepare: promise (after persisting a new promise), or NACK with
     /// the higher promise.
-    pub fn receive_prepare(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        out: &mut Outbox<V>,
-    ) -> Result<(), Error> {
+    pub fn receive_prepare(&mut self, from: NodeId, ballot: Ballot, out: &mut Outbox<V>) -> Result<(), Error> {
         out.reserve()?;
         let before = self.inner.promised();
         let reply = match self.inner.receive_prepare(ballot) {
@@ -85,13 +80,7 @@ impl<V: Clone + Eq> Acceptor<V> {
 
     /// An accept: vote (after persisting the vote), or NACK with the higher
     /// promise. A duplicate of the current vote is answered again.
-    pub fn receive_accept(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        value: V,
-        out: &mut Outbox<V>,
-    ) -> Result<(), Error> {
+    pub fn receive_accept(&mut self, from: NodeId, ballot: Ballot, value: V, out: &mut Outbox<V>) -> Result<(), Error> {
         out.reserve()?;
         let before = self.durable_state();
         match self.inner.receive_accept(ballot, value) {
@@ -105,10 +94,7 @@ impl<V: Clone + Eq> Acceptor<V> {
             }
             None => {
                 if let (true, Some(promised)) = (self.active, before.promised) {
-                    out.send(
-                        Destination::Node(from),
-                        Message::AcceptNack { ballot, promised },
-                    );
+                    out.send(Destination::Node(from), Message::AcceptNack { ballot, promised });
                 }
             }
         }

@@ -86,16 +86,12 @@ impl<V: Clone + Eq, const N: usize> Node<V, N> {
                 self.proposer.observe(ballot);
                 self.acceptor.receive_prepare(from, ballot, out)
             }
-            Message::Promise { ballot, accepted } => {
-                self.proposer.receive_promise(from, ballot, accepted, out)
-            }
+            Message::Promise { ballot, accepted } => self.proposer.receive_promise(from, ballot, accepted, out),
             Message::Accept { ballot, value } => {
                 self.proposer.observe(ballot);
                 self.acceptor.receive_accept(from, ballot, value, out)
             }
-            Message::Accepted { ballot, value } => {
-                self.learner.receive_accepted(from, ballot, value, out)
-            }
+            Message::Accepted { ballot, value } => self.learner.receive_accepted(from, ballot, value, out),
             Message::PrepareNack { promised, .. } => {
                 self.proposer.receive_prepare_nack(promised);
                 Ok(())

@@ -60,11 +60,7 @@ impl<V> Outbox<V> {
         if let Some((seq, state)) = self.persists.pop_front() {
             return Some(Output::Persist { seq, state });
         }
-        if self
-            .others
-            .front()
-            .is_some_and(|(needs, _)| *needs <= self.durable)
-        {
+        if self.others.front().is_some_and(|(needs, _)| *needs <= self.durable) {
             return self.others.pop_front().map(|(_, output)| output);
         }
         None
@@ -141,11 +137,7 @@ mod tests {
     fn nothing_overtakes_an_unconfirmed_persist() {
         let mut out = Outbox::new();
         out.send(Destination::All, prepare(1));
-        assert_eq!(
-            sent(&mut out),
-            Some(prepare(1)),
-            "nothing pending: leaves at once"
-        );
+        assert_eq!(sent(&mut out), Some(prepare(1)), "nothing pending: leaves at once");
         let s1 = out.persist(DurableState::default());
         out.send(Destination::All, prepare(2));
         let s2 = out.persist(DurableState::default());
@@ -170,11 +162,7 @@ mod tests {
         out.send(Destination::All, prepare(2));
         out.persisted(s2).unwrap();
         while let Some(Output::Persist { .. }) = out.poll() {}
-        assert_eq!(
-            sent(&mut out),
-            Some(prepare(2)),
-            "prepare(1) was the previous poll"
-        );
+        assert_eq!(sent(&mut out), Some(prepare(2)), "prepare(1) was the previous poll");
         assert_eq!(out.durable(), s2);
         // A stale confirmation does not move durability backwards.
         out.persisted(PersistSeq(1)).unwrap();
@@ -184,10 +172,7 @@ mod tests {
     #[test]
     fn unknown_confirmations_and_overflow_are_refused() {
         let mut out = Outbox::<u8>::new();
-        assert_eq!(
-            out.persisted(PersistSeq(1)),
-            Err(Error::UnknownPersist(PersistSeq(1)))
-        );
+        assert_eq!(out.persisted(PersistSeq(1)), Err(Error::UnknownPersist(PersistSeq(1))));
         out.persist(DurableState::default());
         let mut calls = 0;
         while out.reserve().is_ok() {

@@ -139,12 +139,9 @@ impl<V: Clone> Proposer<V> {
     /// Resends the `Accept` if leading, active and holding a value.
     pub fn resend_accept(&mut self, out: &mut Outbox<V>) -> Result<(), Error> {
         out.reserve()?;
-        if let (true, true, Some(ballot), Some(value)) = (
-            self.leader,
-            self.active,
-            self.inner.ballot,
-            self.inner.value.clone(),
-        ) {
+        if let (true, true, Some(ballot), Some(value)) =
+            (self.leader, self.active, self.inner.ballot, self.inner.value.clone())
+        {
             out.send(Destination::All, Message::Accept { ballot, value });
         }
         Ok(())

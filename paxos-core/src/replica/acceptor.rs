@@ -28,18 +28,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let now = self.now;
         now < self.quiet_until
             || self.role == Role::Leader
-            || (self.leader.is_some_and(|l| l != candidate)
-                && now < self.last_heard + self.config.election_timeout)
+            || (self.leader.is_some_and(|l| l != candidate) && now < self.last_heard + self.config.election_timeout)
     }
 
     /// Phase 1a.
-    pub(crate) fn on_prepare(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        first: Slot,
-        until: Slot,
-    ) -> Result<(), Dropped> {
+    pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: Slot, until: Slot) -> Result<(), Dropped> {
         if !self.legitimate(ballot) || ballot.node != from {
             self.counters.invalid += 1;
             return Ok(());
@@ -105,6 +98,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             self.promised = Some(ballot);
         }
         self.follow(from);
+        // Learn the watermark first: slots it decides may be delivered
+        // before the new values need their room.
+        self.advance_decided(ballot, commit);
         let (accepted_from, count, malformed) = self.accept_values(ballot, first, items);
         if count > 0 {
             self.queue_persist(PersistItem::Entries {

@@ -101,10 +101,7 @@ impl fmt::Display for ConfigError {
                     "timeouts must be non-zero and the heartbeat shorter than the election timeout"
                 )
             }
-            ConfigError::BadLease => write!(
-                f,
-                "the lease must be non-empty and shorter than the election timeout"
-            ),
+            ConfigError::BadLease => write!(f, "the lease must be non-empty and shorter than the election timeout"),
         }
     }
 }
@@ -200,10 +197,7 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_typed_errors() {
-        assert_eq!(
-            Config::<8>::new(NodeId(0), &[]).unwrap_err(),
-            ConfigError::NoMembers
-        );
+        assert_eq!(Config::<8>::new(NodeId(0), &[]).unwrap_err(), ConfigError::NoMembers);
         assert_eq!(
             Config::<8>::new(NodeId(9), &ids(3)).unwrap_err(),
             ConfigError::NotAMember(NodeId(9))
@@ -225,10 +219,7 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::BadTimeouts));
         let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
         c.initial_leader = Some(NodeId(5));
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::UnknownInitialLeader(NodeId(5)))
-        );
+        assert_eq!(c.validate(), Err(ConfigError::UnknownInitialLeader(NodeId(5))));
         c.initial_leader = None;
         c.lease = Some(LeaseConfig {
             duration: c.election_timeout,
@@ -245,9 +236,6 @@ mod tests {
             max_drift_ppm: 1_000,
         });
         assert_eq!(c.validate(), Ok(()));
-        assert_eq!(
-            c.lease.unwrap().safe_duration(),
-            Duration::from_micros(99_800)
-        );
+        assert_eq!(c.lease.unwrap().safe_duration(), Duration::from_micros(99_800));
     }
 }

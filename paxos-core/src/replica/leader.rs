@@ -13,6 +13,11 @@ fn count(mask: u64) -> usize {
 }
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
+    /// The most undecided slots a leader keeps in flight: half the window,
+    /// so that a follower still holding the previous half (decided, not yet
+    /// delivered to its application) has room for the next.
+    pub const MAX_IN_FLIGHT: u64 = if W > 1 { (W / 2) as u64 } else { 1 };
+
     fn bit(index: usize) -> u64 {
         1u64 << index
     }
@@ -41,9 +46,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             return;
         }
         let floor = self.promised.max(self.seen);
-        let Some(mut ballot) = floor.map_or(Some(Ballot::new(1, self.config.id)), |f| {
-            f.next_for(self.config.id)
-        }) else {
+        let Some(mut ballot) = floor.map_or(Some(Ballot::new(1, self.config.id)), |f| f.next_for(self.config.id))
+        else {
             // Every round is used up: this node can no longer lead.
             self.counters.invalid += 1;
             return;
@@ -71,14 +75,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         // The prepare waits for the self-promise to be durable: a restarted
         // node then never reuses the ballot.
-        self.queue(
-            self.issued,
-            Pending::Prepare {
-                ballot,
-                from,
-                until,
-            },
-        );
+        self.queue(self.issued, Pending::Prepare { ballot, from, until });
         self.maybe_win();
     }
 
@@ -112,11 +109,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         for item in items {
             // Merging part of a bad promise is harmless (every reported
             // value was really accepted); counting it would not be.
-            let PromisedEntry {
-                slot,
-                ballot: b,
-                value,
-            } = item.map_err(Dropped::Malformed)?;
+            let PromisedEntry { slot, ballot: b, value } = item.map_err(Dropped::Malformed)?;
             if slot < from || slot >= until {
                 self.counters.invalid += 1;
                 continue;
@@ -154,11 +147,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         // Choose, for every slot anyone reported, the value with the
         // highest ballot; fill the gaps with no-ops.
-        let (ballot, from, until) = (
-            self.campaign.ballot,
-            self.campaign.from,
-            self.campaign.until,
-        );
+        let (ballot, from, until) = (self.campaign.ballot, self.campaign.from, self.campaign.until);
         let mut end = from.max(self.log.decided());
         for (i, cell) in self.campaign.best.iter().enumerate() {
             if cell.is_some() {
@@ -228,13 +217,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         self.on_durable();
     }
 
-    fn queue_self_votes(
-        &mut self,
-        seq: crate::practical::PersistSeq,
-        ballot: Ballot,
-        first: Slot,
-        end: Slot,
-    ) {
+    fn queue_self_votes(&mut self, seq: crate::practical::PersistSeq, ballot: Ballot, first: Slot, end: Slot) {
         if let Some(back) = self.self_votes.back_mut() {
             if back.0 == seq && back.1 == ballot && back.3 == first {
                 back.3 = end;
@@ -257,7 +240,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         let slot = self.lead.next_slot;
         let floor = self.persist_floor();
-        if slot >= self.log.limit_with_floor(floor) || !self.has_room() {
+        if slot >= self.log.limit_with_floor(floor)
+            || slot >= self.log.decided() + Self::MAX_IN_FLIGHT
+            || !self.has_room()
+        {
             return Err(ProposeError::Busy);
         }
         let id = ProposalId(self.next_proposal);
@@ -285,14 +271,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Phase 2b at the leader.
-    pub(crate) fn on_accepted(
-        &mut self,
-        peer: usize,
-        ballot: Ballot,
-        first: Slot,
-        count: u32,
-        stamp: u64,
-    ) {
+    pub(crate) fn on_accepted(&mut self, peer: usize, ballot: Ballot, first: Slot, count: u32, stamp: u64) {
         if self.role != Role::Leader || ballot != self.lead.ballot {
             return;
         }
@@ -301,9 +280,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             *s = Some(s.map_or(stamp, |old| old.max(stamp)));
         }
         let lo = first.max(self.log.decided());
-        let hi = first
-            .saturating_add(u64::from(count))
-            .min(self.lead.next_slot);
+        let hi = first.saturating_add(u64::from(count)).min(self.lead.next_slot);
         self.add_votes(peer, ballot, lo, hi);
     }
 
@@ -320,12 +297,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     fn advance_commit(&mut self) {
         let quorum = self.config.quorum();
         let mut decided = self.log.decided();
-        while decided < self.lead.next_slot
-            && self
-                .log
-                .get(decided)
-                .is_some_and(|e| count(e.votes) >= quorum)
-        {
+        while decided < self.lead.next_slot && self.log.get(decided).is_some_and(|e| count(e.votes) >= quorum) {
             decided += 1;
         }
         if decided > self.log.decided() {
@@ -404,9 +376,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Timers of a leader: retransmission and the quorum check.
     pub(crate) fn leader_tick(&mut self, now: Instant) {
         let config = &self.config;
-        if self.log.decided() < self.lead.next_slot
-            && now >= self.lead.last_progress + config.retransmit_timeout
-        {
+        if self.log.decided() < self.lead.next_slot && now >= self.lead.last_progress + config.retransmit_timeout {
             // Resend everything undecided to everyone.
             self.lead.broadcast_from = self.lead.broadcast_from.min(self.log.decided());
             self.lead.last_progress = now;

@@ -13,19 +13,21 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// under that ballot is decided. A slot it lacks, or holds from another
     /// ballot, stops the watermark: ask the leader for it.
     pub(crate) fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: Slot) {
-        let mut decided = self.log.decided();
-        while decided < commit
-            && self
-                .log
-                .get(decided)
-                .is_some_and(|e| e.ballot == Some(ballot))
-        {
-            decided += 1;
-        }
-        self.set_decided(decided);
+        let decided = self.advance_decided(ballot, commit);
         if decided < commit {
             self.request_catch_up(leader, decided);
         }
+    }
+
+    /// Marks decided every slot below `commit` accepted under `ballot`, up
+    /// to the first that is not; returns the new watermark.
+    pub(crate) fn advance_decided(&mut self, ballot: Ballot, commit: Slot) -> Slot {
+        let mut decided = self.log.decided();
+        while decided < commit && self.log.get(decided).is_some_and(|e| e.ballot == Some(ballot)) {
+            decided += 1;
+        }
+        self.set_decided(decided);
+        decided
     }
 
     /// Moves the decided watermark and records it.
@@ -44,15 +46,12 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Asks `peer` for the decided values from `from`, at most once per
     /// retransmission timeout for the same slot.
     pub(crate) fn request_catch_up(&mut self, peer: NodeId, from: Slot) {
-        let recent = self.catch_up.is_some_and(|(slot, at)| {
-            slot == from && self.now < at + self.config.retransmit_timeout
-        });
+        let recent = self
+            .catch_up
+            .is_some_and(|(slot, at)| slot == from && self.now < at + self.config.retransmit_timeout);
         if !recent {
             self.catch_up = Some((from, self.now));
-            self.queue(
-                crate::practical::PersistSeq(0),
-                Pending::CatchUp { to: peer, from },
-            );
+            self.queue(crate::practical::PersistSeq(0), Pending::CatchUp { to: peer, from });
         }
     }
 
@@ -65,10 +64,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             self.notice(Notice::SnapshotNeeded(peer, from));
             return Ok(());
         }
-        self.queue(
-            crate::practical::PersistSeq(0),
-            Pending::Learn { to: peer, from },
-        );
+        self.queue(crate::practical::PersistSeq(0), Pending::Learn { to: peer, from });
         Ok(())
     }
 

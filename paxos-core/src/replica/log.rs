@@ -87,10 +87,7 @@ impl<V, const W: usize> Log<V, W> {
         if slot < self.start || slot >= self.limit() {
             return None;
         }
-        self.cells
-            .get(Self::index(slot))?
-            .as_ref()
-            .filter(|e| e.slot == slot)
+        self.cells.get(Self::index(slot))?.as_ref().filter(|e| e.slot == slot)
     }
 
     pub(crate) fn get_mut(&mut self, slot: Slot) -> Option<&mut Entry<V>> {
@@ -106,20 +103,13 @@ impl<V, const W: usize> Log<V, W> {
     /// One past the highest slot the window could hold after dropping
     /// every delivered slot below `floor`.
     pub(crate) fn limit_with_floor(&self, floor: Slot) -> Slot {
-        self.delivered
-            .min(floor)
-            .max(self.start)
-            .saturating_add(W as u64)
+        self.delivered.min(floor).max(self.start).saturating_add(W as u64)
     }
 
     /// Stores `entry` in its slot, first dropping delivered slots below
     /// `floor` if the window must move. Returns the entry back if the slot
     /// is below the window or beyond what it can reach.
-    pub(crate) fn put(
-        &mut self,
-        entry: Entry<V>,
-        floor: Slot,
-    ) -> Result<Option<Entry<V>>, Entry<V>> {
+    pub(crate) fn put(&mut self, entry: Entry<V>, floor: Slot) -> Result<Option<Entry<V>>, Entry<V>> {
         let slot = entry.slot;
         if slot < self.start || slot >= self.limit_with_floor(floor) {
             return Err(entry);
@@ -186,11 +176,7 @@ impl<V, const W: usize> Log<V, W> {
     }
 
     /// Every cell, in slot order.
-    pub(crate) fn entries_mut(
-        &mut self,
-        from: Slot,
-        to: Slot,
-    ) -> impl Iterator<Item = &mut Entry<V>> + '_ {
+    pub(crate) fn entries_mut(&mut self, from: Slot, to: Slot) -> impl Iterator<Item = &mut Entry<V>> + '_ {
         let (lo, hi) = (from.max(self.start), to.min(self.end).min(self.limit()));
         self.cells
             .iter_mut()
@@ -220,25 +206,16 @@ mod tests {
             assert!(log.put(entry(s, s as u8), Slot::MAX).unwrap().is_none());
         }
         assert_eq!(log.end(), 4);
-        assert!(
-            log.put(entry(4, 4), Slot::MAX).is_err(),
-            "slot 0 is not delivered"
-        );
+        assert!(log.put(entry(4, 4), Slot::MAX).is_err(), "slot 0 is not delivered");
         log.set_decided(2);
         assert_eq!(log.next_to_deliver(), Some(0));
         assert_eq!(log.next_to_deliver(), Some(1));
         assert_eq!(log.next_to_deliver(), None);
-        assert!(
-            log.put(entry(5, 5), Slot::MAX).is_ok(),
-            "slots 0 and 1 leave"
-        );
+        assert!(log.put(entry(5, 5), Slot::MAX).is_ok(), "slots 0 and 1 leave");
         assert_eq!(log.start(), 2);
         assert!(log.get(1).is_none() && log.get(5).is_some());
         assert!(log.put(entry(1, 1), Slot::MAX).is_err(), "below the window");
-        assert!(
-            log.put(entry(6, 6), Slot::MAX).is_err(),
-            "slot 2 is not delivered"
-        );
+        assert!(log.put(entry(6, 6), Slot::MAX).is_err(), "slot 2 is not delivered");
         assert_eq!(
             log.range(0, 10)
                 .map(|e| e.slot)

@@ -421,10 +421,7 @@ pub struct Replica<V, const N: usize, const W: usize> {
 impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for Replica<V, N, W> {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         // heapless's Deque has no Hash: hash its items in order.
-        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(
-            d: &Deque<T, C>,
-            state: &mut H,
-        ) {
+        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(d: &Deque<T, C>, state: &mut H) {
             d.len().hash(state);
             d.iter().for_each(|t| t.hash(state));
         }
@@ -497,8 +494,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// The smallest buffer [`Replica::poll_persist`] can always fill: one
     /// record with one value.
-    pub const MIN_PERSIST_BUFFER: usize =
-        1 + Record::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE;
+    pub const MIN_PERSIST_BUFFER: usize = 1 + Record::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE;
 
     /// A replica with no durable state, at time `now`. With an initial
     /// leader configured, that node leads at once and the others follow it.
@@ -513,9 +509,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if W == 0 {
             return Err(ConfigError::BadCapacity);
         }
-        let me = config
-            .index_of(config.id)
-            .ok_or(ConfigError::NotAMember(config.id))?;
+        let me = config.index_of(config.id).ok_or(ConfigError::NotAMember(config.id))?;
         let mut replica = Replica {
             rng: Rng::new(config.seed),
             me,
@@ -677,12 +671,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Handles a frame received from `from`.
-    pub fn handle_message(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        frame: &[u8],
-    ) -> Result<(), Dropped> {
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Result<(), Dropped> {
         self.now = self.now.max(now);
         let Some(peer) = self.config.index_of(from).filter(|&i| i != self.me) else {
             self.counters.unknown_peer += 1;
@@ -723,9 +712,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 promised,
                 decided,
             } => Self::no_items(rest).map(|()| self.on_nack(from, peer, ballot, promised, decided)),
-            Header::CatchUp { from: first } => {
-                Self::no_items(rest).and_then(|()| self.on_catch_up(from, first))
-            }
+            Header::CatchUp { from: first } => Self::no_items(rest).and_then(|()| self.on_catch_up(from, first)),
             Header::Learn { first } => self.on_learn(first, rest),
         };
         if let Err(e) = result {
@@ -840,11 +827,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let entry = self.log.get_mut(slot);
         let proposal = entry.and_then(|e| e.origin.take());
         let value = self.log.get(slot).and_then(|e| e.value.as_ref());
-        Some(Event::Decided {
-            slot,
-            value,
-            proposal,
-        })
+        Some(Event::Decided { slot, value, proposal })
     }
 }
 

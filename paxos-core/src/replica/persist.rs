@@ -31,19 +31,16 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     pub(crate) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
         if let Some((seq, back)) = self.persists.back_mut() {
             let merged = match (*back, item) {
-                (
-                    PersistItem::Entries { first, end },
-                    PersistItem::Entries { first: f2, end: e2 },
-                ) if f2 <= end && e2 >= first => Some(PersistItem::Entries {
-                    first: first.min(f2),
-                    end: end.max(e2),
-                }),
-                (PersistItem::Committed(a), PersistItem::Committed(b)) => {
-                    Some(PersistItem::Committed(a.max(b)))
+                (PersistItem::Entries { first, end }, PersistItem::Entries { first: f2, end: e2 })
+                    if f2 <= end && e2 >= first =>
+                {
+                    Some(PersistItem::Entries {
+                        first: first.min(f2),
+                        end: end.max(e2),
+                    })
                 }
-                (PersistItem::Promised(a), PersistItem::Promised(b)) => {
-                    Some(PersistItem::Promised(a.max(b)))
-                }
+                (PersistItem::Committed(a), PersistItem::Committed(b)) => Some(PersistItem::Committed(a.max(b))),
+                (PersistItem::Promised(a), PersistItem::Promised(b)) => Some(PersistItem::Promised(a.max(b))),
                 _ => None,
             };
             if let Some(m) = merged {
@@ -139,10 +136,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             };
             let run_ballot = head.ballot;
             let record = match run_ballot {
-                Some(ballot) => Record::Accepted {
-                    ballot,
-                    first: slot,
-                },
+                Some(ballot) => Record::Accepted { ballot, first: slot },
                 None => Record::Learned { first: slot },
             };
             let mark = w.len();

@@ -31,6 +31,10 @@ struct Cluster {
     /// (from, to) pairs whose messages are dropped.
     cut: Vec<(NodeId, NodeId)>,
     events: Vec<(NodeId, String)>,
+    /// (asked, peer, from) of every SnapshotNeeded.
+    snapshots: Vec<(NodeId, NodeId, Slot)>,
+    /// Lease configuration for new nodes.
+    lease: Option<LeaseConfig>,
 }
 
 fn ids(n: u8) -> Vec<NodeId> {
@@ -54,7 +58,24 @@ impl Cluster {
             hold_persists: false,
             cut: Vec::new(),
             events: Vec::new(),
+            snapshots: Vec::new(),
+            lease: None,
         }
+    }
+
+    fn with_lease(n: u8) -> Self {
+        let mut c = Cluster::new(n, None);
+        let lease = LeaseConfig {
+            duration: Duration::from_millis(200),
+            max_drift_ppm: 1_000,
+        };
+        for node in &mut c.nodes {
+            let mut config = node.config().clone();
+            config.lease = Some(lease);
+            *node = R::new(config, Instant::ZERO).unwrap();
+        }
+        c.lease = Some(lease);
+        c
     }
 
     fn config(id: NodeId, members: &[NodeId], initial_leader: Option<u8>) -> Config<5> {
@@ -95,9 +116,8 @@ impl Cluster {
             }
             while let Some(e) = node.poll_event() {
                 match e {
-                    Event::Decided { slot, value, .. } => {
-                        self.delivered[i].push((slot, value.cloned()))
-                    }
+                    Event::Decided { slot, value, .. } => self.delivered[i].push((slot, value.cloned())),
+                    Event::SnapshotNeeded { peer, from } => self.snapshots.push((id, peer, from)),
                     other => self.events.push((id, std::format!("{other:?}"))),
                 }
             }
@@ -134,6 +154,10 @@ impl Cluster {
         }
     }
 
+    fn reads_locally(&self, id: u8) -> bool {
+        self.nodes[self.index(id)].can_read_locally(self.now)
+    }
+
     fn propose(&mut self, id: u8, value: V) -> Result<ProposalId, ProposeError> {
         let now = self.now;
         self.node(id).propose(now, value)
@@ -156,7 +180,8 @@ impl Cluster {
     fn restart(&mut self, id: u8) {
         let i = self.index(id);
         let members = ids(self.nodes.len() as u8);
-        let config = Self::config(NodeId(id), &members, None);
+        let mut config = Self::config(NodeId(id), &members, None);
+        config.lease = self.lease;
         let applied = self.delivered[i].last().map_or(0, |(s, _)| s + 1);
         let batches: Vec<&[u8]> = self.disk[i].iter().map(|b| b.as_slice()).collect();
         self.nodes[i] = R::recover(config, self.now, batches, applied).unwrap();
@@ -183,10 +208,7 @@ impl Cluster {
     }
 
     fn values(&self, id: u8) -> Vec<Option<V>> {
-        self.delivered[self.index(id)]
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.delivered[self.index(id)].iter().map(|(_, v)| v.clone()).collect()
     }
 }
 
@@ -234,7 +256,7 @@ fn non_leaders_refuse_proposals_with_a_hint_and_a_full_window_is_busy() {
         })
     );
     c.hold_persists = true;
-    for i in 0..8 {
+    for i in 0..R::MAX_IN_FLIGHT {
         c.propose(1, v(&std::format!("{i}"))).unwrap();
     }
     assert_eq!(c.propose(1, v("overflow")), Err(ProposeError::Busy));
@@ -403,13 +425,73 @@ fn recover_with_redelivers_every_decided_slot_from_applied_exactly_once() {
                 got.push((slot, value.cloned()));
             }
         }
-        let want: Vec<(Slot, Option<V>)> = c.delivered[0]
-            .iter()
-            .skip(applied as usize)
-            .cloned()
-            .collect();
+        let want: Vec<(Slot, Option<V>)> = c.delivered[0].iter().skip(applied as usize).cloned().collect();
         assert_eq!(got, want, "applied {applied}");
         // Restarted, it is no longer the fresh initial leader.
         assert!(!r.is_leader());
     }
+}
+
+#[test]
+fn at_most_one_node_reads_locally_at_any_instant_and_a_cut_off_leader_loses_its_lease() {
+    let mut c = Cluster::with_lease(3);
+    c.run_for(Duration::from_millis(1_000));
+    let l = c.leaders()[0].0;
+    c.propose(l, v("x")).unwrap();
+    c.run_for(Duration::from_millis(200));
+    assert!(c.reads_locally(l), "a leader with a quorum holds the lease");
+    // Cut the leader off in both directions.
+    for other in 1..=3u8 {
+        if other != l {
+            c.cut.push((NodeId(l), NodeId(other)));
+            c.cut.push((NodeId(other), NodeId(l)));
+        }
+    }
+    let mut new_leader = None;
+    for _ in 0..400 {
+        c.run_for(Duration::from_millis(5));
+        let now = c.now;
+        let readers: Vec<NodeId> = c
+            .nodes
+            .iter()
+            .filter(|n| n.can_read_locally(now))
+            .map(|n| n.id())
+            .collect();
+        assert!(readers.len() <= 1, "two lease holders at {now:?}: {readers:?}");
+        if let Some(&n) = c.leaders().iter().find(|n| n.0 != l) {
+            new_leader.get_or_insert(n);
+        }
+    }
+    let n = new_leader.expect("the others elect a leader");
+    assert!(!c.reads_locally(l));
+    assert!(!c.node(l).is_leader(), "the cut-off leader stepped down (no quorum)");
+    // The new leader reads locally once its lease holds and its recovery
+    // proposals are applied.
+    assert!(c.reads_locally(n.0));
+}
+
+#[test]
+fn a_follower_behind_the_retained_log_gets_a_snapshot_then_catches_up() {
+    let mut c = Cluster::new(3, Some(1));
+    c.cut.push((NodeId(1), NodeId(3)));
+    for i in 0..30 {
+        c.propose(1, v(&std::format!("v{i}"))).unwrap();
+        c.settle();
+    }
+    assert!(c.node(1).log_start() > 0, "the leader's window moved on");
+    c.cut.clear();
+    c.run_for(Duration::from_millis(200));
+    let asked: Vec<_> = c.snapshots.iter().filter(|(_, peer, _)| *peer == NodeId(3)).collect();
+    assert!(!asked.is_empty(), "the leader asked for a snapshot for node 3");
+    assert_eq!(asked[0].2, 0);
+    // The application ships its state: everything it applied.
+    let slot = c.node(1).delivered();
+    let now = c.now;
+    c.node(3).install_snapshot(now, slot).unwrap();
+    c.propose(1, v("after")).unwrap();
+    c.run_for(Duration::from_millis(300));
+    let leader_tail: Vec<Option<V>> = c.values(1).into_iter().skip(slot as usize).collect();
+    assert_eq!(c.values(3), leader_tail);
+    assert_eq!(c.node(3).decided(), c.node(1).decided());
+    c.check_agreement();
 }

@@ -44,26 +44,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Encodes a queued message as of now; `None` if it went stale.
-    fn encode_pending(
-        &self,
-        pending: Pending,
-        buf: &mut [u8],
-    ) -> Result<Option<Transmit>, EncodeError> {
+    fn encode_pending(&self, pending: Pending, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
         let mut w = Writer::frame(buf)?;
         let to = match pending {
-            Pending::Prepare {
-                ballot,
-                from,
-                until,
-            } => {
+            Pending::Prepare { ballot, from, until } => {
                 if self.role != Role::Candidate || self.campaign.ballot != ballot {
                     return Ok(None);
                 }
-                w.put(&Header::Prepare {
-                    ballot,
-                    from,
-                    until,
-                })?;
+                w.put(&Header::Prepare { ballot, from, until })?;
                 self.others()
             }
             Pending::Promise {
@@ -82,8 +70,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                     beyond,
                 })?;
                 let entries = self.promised_entries(from, until);
-                let n =
-                    u32::try_from(self.promised_entries(from, until).count()).unwrap_or(u32::MAX);
+                let n = u32::try_from(self.promised_entries(from, until).count()).unwrap_or(u32::MAX);
                 w.put_count(n)?;
                 for (slot, ballot, value) in entries {
                     w.put(&PromisedEntry {
@@ -169,8 +156,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let now = self.now;
         let lead = &self.lead;
         let has_values = lead.broadcast_from < lead.next_slot;
-        let commit_due = lead.commit_sent < self.log.decided()
-            && now >= lead.last_progress + self.commit_delay();
+        let commit_due = lead.commit_sent < self.log.decided() && now >= lead.last_progress + self.commit_delay();
         if !has_values && !lead.heartbeat_due && !commit_due {
             return None;
         }
@@ -191,9 +177,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         // value.
         let decided = self.log.decided();
         let n = self
-            .put_values(&mut w, first, end, |e| {
-                e.ballot == Some(ballot) || e.slot < decided
-            })
+            .put_values(&mut w, first, end, |e| e.ballot == Some(ballot) || e.slot < decided)
             .ok()?;
         if n == 0 && has_values && !self.lead.heartbeat_due && !commit_due {
             // Nothing fits: stop here rather than send empty appends forever.

@@ -196,9 +196,7 @@ impl<'b> Writer<'b> {
         // Five bytes hold any u32 varint; a padded varint (0x80 continuation
         // bytes) decodes to the same number.
         if self.remaining() < 5 {
-            return Err(EncodeError::BufferTooSmall {
-                required: self.len + 5,
-            });
+            return Err(EncodeError::BufferTooSmall { required: self.len + 5 });
         }
         self.len += 5;
         Ok(at)
@@ -218,9 +216,7 @@ impl<'b> Writer<'b> {
 }
 
 /// Splits a frame into its header and the bytes after it.
-pub fn decode_header<H: DeserializeOwned + MaxSize>(
-    frame: &[u8],
-) -> Result<(H, &[u8]), DecodeError> {
+pub fn decode_header<H: DeserializeOwned + MaxSize>(frame: &[u8]) -> Result<(H, &[u8]), DecodeError> {
     let (&version, body) = frame.split_first().ok_or(DecodeError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnknownVersion(version));
@@ -309,8 +305,7 @@ mod tests {
         w.patch_count(at, 2);
         let len = w.len();
         let body = &buf[1..len];
-        let items: Result<heapless::Vec<Option<u8>, 4>, _> =
-            Items::<Option<u8>>::new(body).unwrap().collect();
+        let items: Result<heapless::Vec<Option<u8>, 4>, _> = Items::<Option<u8>>::new(body).unwrap().collect();
         assert_eq!(items.unwrap().as_slice(), &[Some(7), None]);
         for count in [0u32, 1, 127, 128, 300_000, u32::MAX] {
             let mut buf = [0u8; 8];
@@ -344,9 +339,6 @@ mod tests {
         assert_eq!(items.next(), Some(Err(DecodeError::Malformed)));
         assert_eq!(items.next(), None);
         assert_eq!(decode_header::<Header>(&[]), Err(DecodeError::Empty));
-        assert_eq!(
-            decode_header::<Header>(&[0xEE]),
-            Err(DecodeError::UnknownVersion(0xEE))
-        );
+        assert_eq!(decode_header::<Header>(&[0xEE]), Err(DecodeError::UnknownVersion(0xEE)));
     }
 }
