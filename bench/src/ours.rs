@@ -69,15 +69,6 @@ pub fn run<const V: usize, const N: usize, const W: usize>(mode: Mode, commits: 
                 }
             }
         }
-            eprintln!(
-                "commits {} in_flight {} proposed {} wire {} decided {:?}",
-                totals.commits,
-                in_flight,
-                proposed,
-                wire.len(),
-                nodes.iter().map(|n| n.decided()).collect::<Vec<_>>()
-            );
-        }
         // Deliver what was sent; replies go out in the next round.
         std::mem::swap(&mut pool, &mut next_pool);
         pool.clear();
