@@ -124,7 +124,17 @@ impl NodeSet {
 
     /// The nodes in the set, in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = NodeId> + '_ {
-        (0..=u8::MAX).map(NodeId).filter(|n| self.contains(*n))
+        self.0.iter().zip(0u8..).flat_map(|(&word, w)| {
+            let mut rest = word;
+            core::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros() as u8;
+                rest &= rest - 1;
+                Some(NodeId(w * 64 + bit))
+            })
+        })
     }
 }
 

@@ -286,11 +286,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     fn add_votes(&mut self, member: usize, ballot: Ballot, lo: Slot, hi: Slot) {
         let bit = Self::bit(member);
-        for entry in self.log.entries_mut(lo, hi) {
+        self.log.for_each_mut(lo, hi, |entry| {
             if entry.ballot == Some(ballot) {
                 entry.votes |= bit;
             }
-        }
+        });
         self.advance_commit();
     }
 

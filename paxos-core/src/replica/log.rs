@@ -175,12 +175,13 @@ impl<V, const W: usize> Log<V, W> {
         (from.max(self.start)..to.min(self.end).min(self.limit())).filter_map(move |s| self.get(s))
     }
 
-    /// Every cell, in slot order.
-    pub(crate) fn entries_mut(&mut self, from: Slot, to: Slot) -> impl Iterator<Item = &mut Entry<V>> + '_ {
-        let (lo, hi) = (from.max(self.start), to.min(self.end).min(self.limit()));
-        self.cells
-            .iter_mut()
-            .filter_map(move |c| c.as_mut().filter(|e| e.slot >= lo && e.slot < hi))
+    /// Calls `f` on the cell of every slot in `from..to` that has one.
+    pub(crate) fn for_each_mut(&mut self, from: Slot, to: Slot, mut f: impl FnMut(&mut Entry<V>)) {
+        for slot in from.max(self.start)..to.min(self.end).min(self.limit()) {
+            if let Some(entry) = self.get_mut(slot) {
+                f(entry);
+            }
+        }
     }
 }
 
