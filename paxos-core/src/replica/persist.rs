@@ -167,6 +167,35 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         None
     }
 
+    /// The largest checkpoint [`Replica::write_checkpoint`] writes.
+    pub const MAX_CHECKPOINT_SIZE: usize = 1
+        + 3 * <Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
+        + W * (<Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
+            + 5
+            + <Option<V> as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE);
+
+    /// Writes one batch that alone restores this replica's state: its
+    /// promise, its watermarks and every slot in memory. For compaction:
+    /// once the application has durably applied (or snapshotted) every
+    /// slot below [`Replica::log_start`], storage may replace all earlier
+    /// batches with this one.
+    pub fn write_checkpoint(&self, buf: &mut [u8]) -> Result<usize, crate::codec::EncodeError> {
+        let mut w = Writer::frame(buf)?;
+        if let Some(ballot) = self.promised {
+            w.put(&Record::Promised { ballot })?;
+        }
+        w.put(&Record::Snapshot { slot: self.log.start() })?;
+        w.put(&Record::Committed {
+            slot: self.log.decided(),
+        })?;
+        match self.write_entries(&mut w, self.log.start(), self.log.end()) {
+            None => Ok(w.len()),
+            Some(_) => Err(crate::codec::EncodeError::BufferTooSmall {
+                required: Self::MAX_CHECKPOINT_SIZE,
+            }),
+        }
+    }
+
     /// The driver made every batch up to `seq` durable.
     pub fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
         self.now = self.now.max(now);

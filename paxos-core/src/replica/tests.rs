@@ -495,3 +495,32 @@ fn a_follower_behind_the_retained_log_gets_a_snapshot_then_catches_up() {
     assert_eq!(c.node(3).decided(), c.node(1).decided());
     c.check_agreement();
 }
+
+#[test]
+fn a_checkpoint_alone_restores_the_state() {
+    let mut c = Cluster::new(3, Some(1));
+    for i in 0..20 {
+        c.propose(1, v(&std::format!("v{i}"))).unwrap();
+        c.settle();
+    }
+    c.run_for(Duration::from_millis(100));
+    for id in [1u8, 2] {
+        let node = &c.nodes[c.index(id)];
+        let mut buf = vec![0u8; R::MAX_CHECKPOINT_SIZE];
+        let len = node.write_checkpoint(&mut buf).unwrap();
+        let config = node.config().clone();
+        let mut from_checkpoint = R::recover(config.clone(), c.now, [&buf[..len]], node.delivered()).unwrap();
+        let batches: Vec<&[u8]> = c.disk[c.index(id)].iter().map(|b| b.as_slice()).collect();
+        let mut from_log = R::recover(config, c.now, batches, node.delivered()).unwrap();
+        assert_eq!(from_checkpoint.promised(), from_log.promised());
+        assert_eq!(from_checkpoint.decided(), from_log.decided());
+        for slot in node.log_start()..node.decided() {
+            assert_eq!(
+                from_checkpoint.decided_value(slot),
+                from_log.decided_value(slot),
+                "slot {slot}"
+            );
+        }
+        assert!(from_checkpoint.poll_event().is_none() && from_log.poll_event().is_none());
+    }
+}
