@@ -88,11 +88,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             return Err(Dropped::Busy);
         }
         self.observe(ballot);
-        if Some(ballot) < self.promised {
+        if Some(ballot) < self.promised && !self.config.injected(super::Bug::AcceptBelowPromise) {
             self.queue(self.issued, Pending::Nack { to: from, ballot });
             return Ok(());
         }
-        if Some(ballot) > self.promised {
+        if Some(ballot) > self.promised && !self.config.injected(super::Bug::NoPromiseOnAccept) {
             self.queue_persist(PersistItem::Promised(ballot))
                 .map_err(|()| Dropped::Busy)?;
             self.promised = Some(ballot);

@@ -32,6 +32,47 @@ pub struct Config<const N: usize> {
     pub initial_leader: Option<NodeId>,
     /// Seeds the election-timeout jitter. Give each node a different seed.
     pub seed: u64,
+    /// A bug to inject (test builds with the `bug-injection` feature only).
+    #[cfg(feature = "bug-injection")]
+    pub bug: Option<Bug>,
+}
+
+/// The classic Paxos bugs the verification suite must catch. They exist
+/// only to be injected, through `Config::bug` with the `bug-injection`
+/// feature; production builds cannot enable them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Bug {
+    /// A new leader ignores the values promises report (and its own).
+    IgnoreAcceptedValues,
+    /// An acceptor accepts ballots below its promise.
+    AcceptBelowPromise,
+    /// An acceptor does not raise its promise when it accepts.
+    NoPromiseOnAccept,
+    /// Quorums are one vote short of a majority.
+    QuorumOffByOne,
+    /// Votes and promises leave before their records are durable.
+    RevealBeforeDurable,
+    /// A restarted node ignores its records.
+    ForgetOnRestart,
+    /// A restarted node's campaigns start from round 1 again.
+    ReuseBallotAfterRestart,
+}
+
+impl<const N: usize> Config<N> {
+    /// Whether `bug` is injected (always false without the feature).
+    #[inline]
+    pub(crate) fn injected(&self, bug: Bug) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.bug == Some(bug)
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            let _ = bug;
+            false
+        }
+    }
 }
 
 /// The leader lease: while it holds, the leader answers reads locally.
@@ -123,6 +164,8 @@ impl<const N: usize> Config<N> {
             lease: None,
             initial_leader: None,
             seed: u64::from(id.0),
+            #[cfg(feature = "bug-injection")]
+            bug: None,
         };
         config.validate()?;
         Ok(config)
@@ -167,7 +210,11 @@ impl<const N: usize> Config<N> {
 
     /// How many votes decide: a majority of the members.
     pub fn quorum(&self) -> usize {
-        self.members.len() / 2 + 1
+        let majority = self.members.len() / 2 + 1;
+        if self.injected(Bug::QuorumOffByOne) {
+            return majority - 1;
+        }
+        majority
     }
 
     /// The position of `node` among the members.

@@ -45,7 +45,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if !self.has_room() {
             return;
         }
-        let floor = self.promised.max(self.seen);
+        let floor = if self.config.injected(super::Bug::ReuseBallotAfterRestart) {
+            self.seen
+        } else {
+            self.promised.max(self.seen)
+        };
         let Some(mut ballot) = floor.map_or(Some(Ballot::new(1, self.config.id)), |f| f.next_for(self.config.id))
         else {
             // Every round is used up: this node can no longer lead.
@@ -160,8 +164,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let floor = self.persist_floor();
         for slot in from..end {
             let index = usize::try_from(slot - from).unwrap_or(usize::MAX);
-            let reported = self.campaign.best.get_mut(index).and_then(Option::take);
-            let own = self.log.get(slot).map(|e| (e.ballot, e.value.clone()));
+            let mut reported = self.campaign.best.get_mut(index).and_then(Option::take);
+            let mut own = self.log.get(slot).map(|e| (e.ballot, e.value.clone()));
+            if self.config.injected(super::Bug::IgnoreAcceptedValues) && slot >= self.log.decided() {
+                (reported, own) = (None, None);
+            }
             let value = match (own, reported) {
                 // Decided here: keep it.
                 (Some((_, v)), _) if slot < self.log.decided() => v,

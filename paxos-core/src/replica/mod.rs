@@ -82,7 +82,7 @@ mod rng;
 mod transmit;
 pub mod wire;
 
-pub use config::{Config, ConfigError, LeaseConfig};
+pub use config::{Bug, Config, ConfigError, LeaseConfig};
 pub use log::ProposalId;
 pub use wire::{Header, PromisedEntry, Record, Slot};
 
@@ -590,7 +590,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         mut deliver: impl FnMut(Slot, Option<&V>),
     ) -> Result<Self, RecoverError> {
         let mut replica = Self::blank(config, now).map_err(RecoverError::Config)?;
-        for batch in batches {
+        let forget = replica.config.injected(Bug::ForgetOnRestart);
+        for batch in batches.into_iter().filter(|_| !forget) {
             replica.replay(batch, applied, &mut deliver)?;
         }
         replica.log.set_delivered(applied);
@@ -805,6 +806,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     fn queue(&mut self, needs: PersistSeq, pending: Pending) {
+        let needs = if self.config.injected(Bug::RevealBeforeDurable) { PersistSeq(0) } else { needs };
         if self.outbox.push_back((needs, pending)).is_err() {
             self.counters.outbox_full += 1;
         }
