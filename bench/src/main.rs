@@ -78,7 +78,10 @@ fn run(mode: Mode, commits: u64) -> Totals {
 fn main() {
     // Replicas with 4 KiB values and a 512-slot window are megabytes: give
     // the benchmark a stack that holds them while they are built.
-    let worker = std::thread::Builder::new().stack_size(1 << 30).spawn(bench).expect("spawn the benchmark thread");
+    let worker = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(bench)
+        .expect("spawn the benchmark thread");
     if worker.join().is_err() {
         std::process::exit(1);
     }

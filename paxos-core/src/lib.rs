@@ -23,6 +23,7 @@
 //! [`NodeSet`], [`Message`], [`Bytes`] and [`time`].
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),

@@ -6,5 +6,6 @@
 //! Cortex-M end to end.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
 pub use paxos_core as core;

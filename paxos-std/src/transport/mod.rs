@@ -1,0 +1,401 @@
+//! Authenticated UDP between the nodes of a cluster.
+//!
+//! The core hands the driver encoded frames and the nodes they go to
+//! (`poll_transmit`), and takes frames back with the node they came from
+//! (`handle_message`). This module carries those frames: one frame per UDP
+//! datagram, each sealed with a MAC under a key every node shares, and each
+//! received datagram checked against a fixed peer table before its frame is
+//! given to the core.
+//!
+//! # Datagram format
+//!
+//! ```text
+//! offset 0        1                2                   len - 32
+//!        +--------+----------------+------ ... ------+----------------+
+//!        |VERSION | sender NodeId  |   frame bytes   |  32-byte tag   |
+//!        +--------+----------------+------ ... ------+----------------+
+//! ```
+//!
+//! - [`VERSION`] (`0xA1`) is this format's magic and version.
+//! - The sender is the sending node's [`NodeId`].
+//! - The tag is `blake3::keyed_hash(cluster_key, bytes before the tag)`,
+//!   compared in constant time.
+//!
+//! So a datagram is its frame plus [`OVERHEAD`] (34) bytes, and a frame is at
+//! most [`MAX_FRAME_LEN`] bytes, which with the overhead makes the largest
+//! UDP payload over IPv4, [`MAX_DATAGRAM_LEN`]. [`seal`] and [`open`] are
+//! the format as pure functions, for tests, fuzzing and other drivers.
+//!
+//! # What is dropped
+//!
+//! [`UdpTransport::recv`] drops, counts by [`DropReason`] in
+//! [`DropCounters`], and keeps waiting past any datagram that is larger than
+//! [`MAX_DATAGRAM_LEN`] or the receive buffer, shorter than [`OVERHEAD`], of
+//! another version, with a tag that does not verify, from an address not in
+//! the peer table, or naming a sender other than the peer at its source
+//! address. It never panics on what it receives.
+//!
+//! # What the MAC does and does not give
+//!
+//! A node accepts a frame only from a holder of the cluster key, with the
+//! sender it names, unaltered. It does **not** give:
+//! - secrecy: frames travel in clear;
+//! - freshness: a recorded datagram can be replayed later, to its recipient
+//!   or, since the recipient is not covered by the tag, to another node. The
+//!   core must, and does, tolerate duplicated, delayed and reordered
+//!   messages;
+//! - protection from a node that holds the key.
+//!
+//! [`ClusterKey::insecure_default`] is public and so protects nothing; use it
+//! only for demos.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::{SocketAddr, UdpSocket};
+//! use std::time::Duration;
+//! use paxos_core::NodeId;
+//! use paxos_std::transport::{ClusterKey, UdpTransport, RECV_BUFFER_LEN};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let key = ClusterKey::insecure_default(); // demo only: use ClusterKey::from_file
+//! let (sa, sb) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+//! let peers = [(NodeId(1), sa.local_addr()?), (NodeId(2), sb.local_addr()?)];
+//! let a = UdpTransport::from_socket(sa, NodeId(1), &peers, key.clone())?;
+//! let b = UdpTransport::from_socket(sb, NodeId(2), &peers, key)?;
+//!
+//! a.send(NodeId(2), b"frame").unwrap();
+//! let mut buf = vec![0; RECV_BUFFER_LEN];
+//! let got = b.recv(&mut buf, Some(Duration::from_secs(5)))?.expect("delivered on loopback");
+//! assert_eq!(got.from, NodeId(1));
+//! assert_eq!(&buf[got.frame], b"frame");
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+mod counters;
+mod error;
+mod key;
+mod peers;
+
+use core::net::{SocketAddr, SocketAddrV6};
+use core::ops::Range;
+use core::time::Duration;
+use std::io;
+use std::net::UdpSocket;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use paxos_core::{NodeId, NodeSet};
+
+pub use auth::{open, seal, HEADER_LEN, MAX_DATAGRAM_LEN, MAX_FRAME_LEN, OVERHEAD, TAG_LEN, VERSION};
+pub use counters::DropCounters;
+pub use error::{DropReason, KeyError, PeerError, SealError, SendError};
+pub use key::{ClusterKey, KEY_LEN};
+pub use peers::Peers;
+
+use counters::AtomicDropCounters;
+
+/// A receive buffer of this length takes every datagram this transport
+/// accepts: one byte more than [`MAX_DATAGRAM_LEN`], so that a datagram that
+/// fills the buffer is known to be oversized.
+pub const RECV_BUFFER_LEN: usize = MAX_DATAGRAM_LEN + 1;
+
+/// A frame received from a peer.
+///
+/// The frame is a range of the buffer given to [`UdpTransport::recv`]
+/// rather than a borrow of it, so the caller can keep the buffer in the
+/// same struct as whatever handles the frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The authenticated sender, matched to its source address: pass it to
+    /// the replica's `handle_message`.
+    pub from: NodeId,
+    /// Where the frame is in the receive buffer: `&buf[received.frame]`.
+    pub frame: Range<usize>,
+}
+
+/// A node's UDP endpoint: sends sealed frames to peers and receives,
+/// checks and opens theirs.
+///
+/// All methods take `&self`, and the transport is `Sync`: one thread may
+/// receive while others send. Receive from one thread at a time, though,
+/// since [`recv`](Self::recv) sets the socket's read timeout and, for a
+/// zero timeout, briefly makes it non-blocking.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+    key: ClusterKey,
+    peers: Peers,
+    /// Whether the socket is IPv6, so IPv4 peers are sent to as
+    /// IPv4-mapped addresses.
+    ipv6: bool,
+    /// Where datagrams are sealed; one send at a time uses it.
+    send_buf: Mutex<Vec<u8>>,
+    drops: AtomicDropCounters,
+}
+
+impl UdpTransport {
+    /// Binds a UDP socket to `listen` for node `me`, talking to `peers`
+    /// under `key`.
+    ///
+    /// `peers` may list `me` too (it is skipped), so every node can be given
+    /// the same cluster-wide list.
+    ///
+    /// # Errors
+    ///
+    /// The socket's errors, and [`io::ErrorKind::InvalidInput`] wrapping a
+    /// [`PeerError`] for an ambiguous peer table (checked before binding).
+    pub fn bind(listen: SocketAddr, me: NodeId, peers: &[(NodeId, SocketAddr)], key: ClusterKey) -> io::Result<Self> {
+        let peers = Peers::new(me, peers)?;
+        Self::with_peers(UdpSocket::bind(listen)?, peers, key)
+    }
+
+    /// Like [`bind`](Self::bind), over a socket the caller has bound: for
+    /// example to learn every node's address (port 0) before building any
+    /// transport. The socket is set to blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
+    pub fn from_socket(
+        socket: UdpSocket,
+        me: NodeId,
+        peers: &[(NodeId, SocketAddr)],
+        key: ClusterKey,
+    ) -> io::Result<Self> {
+        Self::with_peers(socket, Peers::new(me, peers)?, key)
+    }
+
+    fn with_peers(socket: UdpSocket, peers: Peers, key: ClusterKey) -> io::Result<Self> {
+        socket.set_nonblocking(false)?;
+        let ipv6 = socket.local_addr()?.is_ipv6();
+        Ok(UdpTransport {
+            socket,
+            key,
+            peers,
+            ipv6,
+            send_buf: Mutex::new(vec![0; MAX_DATAGRAM_LEN]),
+            drops: AtomicDropCounters::default(),
+        })
+    }
+
+    /// This node.
+    pub fn me(&self) -> NodeId {
+        self.peers.me()
+    }
+
+    /// The address the socket is bound to.
+    ///
+    /// # Errors
+    ///
+    /// The socket's, if it cannot tell.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The peer table.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// How many received datagrams were dropped so far, by reason.
+    pub fn counters(&self) -> DropCounters {
+        self.drops.snapshot()
+    }
+
+    /// Sends `frame` to peer `to` in one datagram.
+    ///
+    /// UDP: success means the datagram left this node, not that it arrived.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::UnknownPeer`] if `to` is not a peer (this node itself
+    /// never is), [`SendError::FrameTooLarge`] above [`MAX_FRAME_LEN`], and
+    /// [`SendError::Io`] if the socket refuses.
+    pub fn send(&self, to: NodeId, frame: &[u8]) -> Result<(), SendError> {
+        let addr = self.peers.addr_of(to).ok_or(SendError::UnknownPeer(to))?;
+        let mut buf = self.send_buf();
+        let len = self.seal_into(&mut buf, frame)?;
+        self.send_datagram(&buf[..len], addr)
+    }
+
+    /// Sends `frame` to every node of `to` (as the core's `Transmit::to`
+    /// names them), sealing it once.
+    ///
+    /// This node, if in the set, is skipped: delivering a node's own
+    /// messages to itself is the driver's job.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::FrameTooLarge`] before sending anything; otherwise every
+    /// other node is still tried and the first failure is returned
+    /// ([`SendError::UnknownPeer`] or [`SendError::Io`]).
+    pub fn send_to_set(&self, to: &NodeSet, frame: &[u8]) -> Result<(), SendError> {
+        let mut buf = self.send_buf();
+        let len = self.seal_into(&mut buf, frame)?;
+        let mut result = Ok(());
+        for node in to.iter().filter(|&node| node != self.me()) {
+            let sent = match self.peers.addr_of(node) {
+                Some(addr) => self.send_datagram(&buf[..len], addr),
+                None => Err(SendError::UnknownPeer(node)),
+            };
+            if result.is_ok() {
+                result = sent;
+            }
+        }
+        result
+    }
+
+    /// Waits for the next acceptable datagram, receiving it into `buf`, and
+    /// returns its sender and where its frame is in `buf`, or `None` once
+    /// `timeout` has passed (`None` waits forever).
+    ///
+    /// `Some(Duration::ZERO)` does not wait: it takes a datagram already
+    /// queued, or returns `None`. Use it to drain the socket after a wait.
+    /// Any other timeout is rounded up to the OS's timer resolution (on
+    /// Linux a scheduler tick, 1 to 4 ms), and once it has passed a last
+    /// look takes whatever is already queued.
+    ///
+    /// Every datagram that fails a check (see the [module docs](self)) is
+    /// counted in [`counters`](Self::counters) and skipped, and the wait goes
+    /// on until the same deadline. A datagram that fills `buf` may have been
+    /// cut short by the OS and is dropped as oversized, so `buf` should hold
+    /// [`RECV_BUFFER_LEN`] bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] if `buf` is not longer than
+    /// [`OVERHEAD`], and the socket's errors, except interruptions and the
+    /// ICMP-driven "connection refused/reset" some systems report on UDP,
+    /// which are waited through.
+    pub fn recv(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<Option<Received>> {
+        if buf.len() <= OVERHEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "receive buffer too small for any datagram",
+            ));
+        }
+        // A timeout too long to add is as good as none.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let (from, frame_len) = loop {
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let received = match left {
+                Some(left) if left.is_zero() => self.recv_queued(buf),
+                wait => self
+                    .socket
+                    .set_read_timeout(wait)
+                    .and_then(|()| self.socket.recv_from(buf)),
+            };
+            let (len, source) = match received {
+                Ok(received) => received,
+                Err(e) if is_empty(&e) && left.is_some_and(|left| left.is_zero()) => return Ok(None),
+                Err(e) if is_empty(&e) || is_transient(&e) => continue,
+                Err(e) if is_truncated(&e) => {
+                    self.drops.record(DropReason::Oversized);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match self.check(&buf[..len], buf.len(), source) {
+                Ok((from, frame)) => break (from, frame.len()),
+                Err(reason) => self.drops.record(reason),
+            }
+        };
+        Ok(Some(Received {
+            from,
+            frame: HEADER_LEN..HEADER_LEN + frame_len,
+        }))
+    }
+
+    /// Receives a datagram already queued, without waiting.
+    ///
+    /// std has no per-call "don't wait" flag, so the socket is non-blocking
+    /// for the duration of this one call; a concurrent send that finds the
+    /// send buffer full meanwhile is retried by `send_datagram`.
+    fn recv_queued(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.socket.set_nonblocking(true)?;
+        let received = self.socket.recv_from(buf);
+        self.socket.set_nonblocking(false)?;
+        received
+    }
+
+    /// Opens `datagram`, received from `source` into a buffer of `buf_len`
+    /// bytes, if it passes every check.
+    fn check<'d>(
+        &self,
+        datagram: &'d [u8],
+        buf_len: usize,
+        source: SocketAddr,
+    ) -> Result<(NodeId, &'d [u8]), DropReason> {
+        // A datagram that fills the buffer may have been truncated.
+        if datagram.len() >= buf_len {
+            return Err(DropReason::Oversized);
+        }
+        // The cheap address check first, so strangers cost no hashing.
+        self.peers.node_at(source).ok_or(DropReason::UnknownPeer)?;
+        let (sender, frame) = open(&self.key, datagram)?;
+        let from = self.peers.check(source, sender)?;
+        Ok((from, frame))
+    }
+
+    fn send_buf(&self) -> MutexGuard<'_, Vec<u8>> {
+        // Sealing cannot leave the buffer in a bad state, so a panic in
+        // another sender does not matter here.
+        self.send_buf.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn seal_into(&self, buf: &mut [u8], frame: &[u8]) -> Result<usize, SendError> {
+        seal(&self.key, self.me(), frame, buf).map_err(|e| match e {
+            SealError::FrameTooLarge { len, max } => SendError::FrameTooLarge { len, max },
+            // The buffer holds the largest datagram, so only an oversized
+            // frame ends here.
+            SealError::BufferTooSmall { .. } => SendError::FrameTooLarge {
+                len: frame.len(),
+                max: MAX_FRAME_LEN,
+            },
+        })
+    }
+
+    fn send_datagram(&self, datagram: &[u8], addr: SocketAddr) -> Result<(), SendError> {
+        let addr = match addr {
+            SocketAddr::V4(v4) if self.ipv6 => {
+                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+            }
+            _ => addr,
+        };
+        // Retry a few interruptions, and a full send buffer met while `recv`
+        // has the socket non-blocking; give up rather than spin.
+        let mut tries = 0;
+        loop {
+            match self.socket.send_to(datagram, addr) {
+                Ok(_) => return Ok(()),
+                Err(e) if tries < 3 && matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {
+                    tries += 1;
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(SendError::Io(e.kind())),
+            }
+        }
+    }
+}
+
+/// Whether a receive found nothing: the wait ran out, or nothing was queued.
+fn is_empty(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// Errors [`UdpTransport::recv`] waits through.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Whether the OS refused a datagram larger than the buffer (Windows reports
+/// `WSAEMSGSIZE`; Unix silently truncates, which the length check catches).
+fn is_truncated(e: &io::Error) -> bool {
+    cfg!(windows) && e.raw_os_error() == Some(10040)
+}
