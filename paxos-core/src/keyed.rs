@@ -123,26 +123,43 @@ where
     }
 
     /// A node restarted from its replica's durable records. The registers
-    /// are rebuilt from every decided command the records hold (a snapshot
-    /// record covers excepted: a node that installed a snapshot must keep
-    /// its registers durable itself).
+    /// are rebuilt from every decided command the records hold.
     pub fn recover<'r>(
         config: Config<N>,
         now: Instant,
         batches: impl IntoIterator<Item = &'r [u8]>,
     ) -> Result<Self, crate::replica::RecoverError> {
-        let mut registers: FnvIndexMap<K, V, CAP> = FnvIndexMap::new();
-        let replica = Replica::recover_with(config, now, batches, 0, |_, command: Option<&Command<K, V>>| {
+        Self::recover_from(config, now, 0, core::iter::empty(), batches)
+    }
+
+    /// A node restarted from a snapshot of its registers covering every
+    /// slot below `applied`, and the records written since: commands from
+    /// `applied` on are applied again (a `Set` is idempotent, so overlap is
+    /// harmless).
+    pub fn recover_from<'r>(
+        config: Config<N>,
+        now: Instant,
+        applied: Slot,
+        registers: impl IntoIterator<Item = (K, V)>,
+        batches: impl IntoIterator<Item = &'r [u8]>,
+    ) -> Result<Self, crate::replica::RecoverError> {
+        let mut map: FnvIndexMap<K, V, CAP> = FnvIndexMap::new();
+        for (k, v) in registers {
+            if !map.contains_key(&k) {
+                let _ = map.insert(k, v);
+            }
+        }
+        let replica = Replica::recover_with(config, now, batches, applied, |_, command: Option<&Command<K, V>>| {
             if let Some(Command::Set { key, value }) = command {
-                if !registers.contains_key(key) {
-                    let _ = registers.insert(key.clone(), value.clone());
+                if !map.contains_key(key) {
+                    let _ = map.insert(key.clone(), value.clone());
                 }
             }
         })?;
         let applied = replica.delivered();
         Ok(KeyedNode {
             replica,
-            registers,
+            registers: map,
             applied,
         })
     }

@@ -13,7 +13,7 @@ pub const MAX_NODES: usize = 8;
 /// Log window: slots in flight and retained in memory.
 pub const WINDOW: usize = 128;
 /// How many keys a cluster holds.
-pub const REGISTERS: usize = 4096;
+pub const REGISTERS: usize = 32_768;
 
 /// A key.
 pub type Key = Bytes<MAX_KEY>;
@@ -21,6 +21,36 @@ pub type Key = Bytes<MAX_KEY>;
 pub type Value = Bytes<MAX_VALUE>;
 /// The state machine a node runs.
 pub type App = KeyedNode<Key, Value, MAX_NODES, WINDOW, REGISTERS>;
+
+/// The registers as of a slot: what a lagging node installs, and what
+/// compaction keeps in place of the records it drops.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Every slot below this one is covered.
+    pub slot: u64,
+    /// Every register written by then.
+    pub registers: Vec<(Key, Value)>,
+}
+
+impl Snapshot {
+    /// The snapshot of `app`'s registers, up to the slot it applied.
+    pub fn of(app: &App) -> Self {
+        Snapshot {
+            slot: app.applied(),
+            registers: app.registers().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+
+    /// Its bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes a snapshot; `None` if the bytes are not one.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
 
 /// Why a string cannot be a key or a value.
 #[derive(Clone, Debug, PartialEq, Eq)]

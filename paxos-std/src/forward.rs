@@ -36,7 +36,22 @@ pub enum Forward {
         /// The request id it answers.
         request: u64,
     },
+    /// One piece of a [`crate::app::Snapshot`] for a node behind the
+    /// retained log.
+    SnapshotChunk {
+        /// Identifies the snapshot the piece belongs to.
+        id: u64,
+        /// Which piece.
+        index: u32,
+        /// How many pieces.
+        count: u32,
+        /// The bytes.
+        data: Vec<u8>,
+    },
 }
+
+/// The largest snapshot piece per datagram.
+pub const CHUNK: usize = 60_000;
 
 /// Encodes a forward message behind its channel byte.
 pub fn encode(message: &Forward, buf: &mut [u8]) -> Option<usize> {
@@ -48,4 +63,24 @@ pub fn encode(message: &Forward, buf: &mut [u8]) -> Option<usize> {
 /// Decodes a forward message (without its channel byte).
 pub fn decode(body: &[u8]) -> Option<Forward> {
     postcard::from_bytes(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_snapshot_piece_fits_one_datagram_and_round_trips() {
+        let piece = Forward::SnapshotChunk {
+            id: 7,
+            index: 0,
+            count: 1,
+            data: vec![0xAB; CHUNK],
+        };
+        let mut buf = vec![0u8; crate::transport::MAX_FRAME_LEN];
+        let len = encode(&piece, &mut buf).expect("fits");
+        assert!(len <= crate::transport::MAX_FRAME_LEN);
+        assert_eq!(buf[0], FORWARD);
+        assert_eq!(decode(&buf[1..len]), Some(piece));
+    }
 }

@@ -85,6 +85,8 @@ pub enum NodeError {
     Storage(StorageError),
     /// The records in it could not be replayed.
     Recover(paxos_core::replica::RecoverError),
+    /// Its snapshot does not decode.
+    Snapshot,
     /// The configuration is invalid.
     Config(paxos_core::replica::ConfigError),
     /// The socket could not be opened.
@@ -96,6 +98,7 @@ impl std::fmt::Display for NodeError {
         match self {
             NodeError::Storage(e) => write!(f, "data directory: {e}"),
             NodeError::Recover(e) => write!(f, "recovery: {e}"),
+            NodeError::Snapshot => write!(f, "the snapshot in the data directory does not decode"),
             NodeError::Config(e) => write!(f, "configuration: {e}"),
             NodeError::Io(e) => write!(f, "socket: {e}"),
         }
@@ -140,7 +143,18 @@ struct Node {
     next_request: u64,
     /// Set when an append or a sync failed: the node must stop voting.
     storage_error: Option<StorageError>,
+    /// The applied slot at the last compaction.
+    compacted_at: u64,
+    /// When a snapshot was last sent to each peer.
+    snapshot_sent: HashMap<NodeId, Instant>,
+    /// A snapshot being received: its id and pieces.
+    receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
 }
+
+/// Compact the log once this many slots were applied since the last time.
+const COMPACT_EVERY: u64 = 20_000;
+/// Send a lagging peer a snapshot at most this often.
+const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
 
 /// What wakes the loop.
 enum Input {
@@ -235,7 +249,15 @@ impl Node {
         config.seed = u64::from(options.id.0) ^ (std::process::id() as u64).rotate_left(17);
         config.validate().map_err(NodeError::Config)?;
         let batches = recovered.batches.iter().map(Vec::as_slice);
-        let app = Box::new(App::recover(config, clock.now(), batches).map_err(NodeError::Recover)?);
+        let app = match &recovered.snapshot {
+            Some(bytes) => {
+                let snapshot = app::Snapshot::decode(bytes).ok_or(NodeError::Snapshot)?;
+                App::recover_from(config, clock.now(), snapshot.slot, snapshot.registers, batches)
+            }
+            None => App::recover(config, clock.now(), batches),
+        };
+        let app = Box::new(app.map_err(NodeError::Recover)?);
+        let compacted_at = app.applied();
         let net = UdpTransport::bind(options.listen, options.id, &options.peers, options.key).map_err(NodeError::Io)?;
         let net = Arc::new(net);
         tracing::info!(
@@ -250,15 +272,16 @@ impl Node {
             net,
             clock,
             me: options.id,
-            tx: vec![
-                0;
-                Replica::<keyed::Command<Key, Value>, { app::MAX_NODES }, { app::WINDOW }>::MAX_MESSAGE_SIZE + 1
-            ],
+            // Room for the largest datagram: replica frames and snapshot pieces.
+            tx: vec![0; crate::transport::MAX_FRAME_LEN],
             persist: vec![0; 1 << 20],
             outstanding: HashMap::new(),
             by_proposal: HashMap::new(),
             next_request: 0,
             storage_error: None,
+            compacted_at,
+            snapshot_sent: HashMap::new(),
+            receiving: None,
         })
     }
 
@@ -322,6 +345,7 @@ impl Node {
                     o.next_try = now + paxos_core::Duration::from_millis(50);
                 }
             }
+            Forward::SnapshotChunk { id, index, count, data } => self.on_snapshot_chunk(id, index, count, data),
         }
     }
 
@@ -451,6 +475,94 @@ impl Node {
         }
     }
 
+    /// Sends `peer`, which lacks slots from `from`, the registers.
+    fn send_snapshot(&mut self, peer: NodeId, from: u64, now: Instant) {
+        if self
+            .snapshot_sent
+            .get(&peer)
+            .is_some_and(|at| now < *at + SNAPSHOT_INTERVAL)
+        {
+            return;
+        }
+        self.snapshot_sent.insert(peer, now);
+        let snapshot = app::Snapshot::of(&self.app);
+        let bytes = snapshot.encode();
+        let count = bytes.len().div_ceil(forward::CHUNK).max(1) as u32;
+        let id = now.as_micros() ^ u64::from(self.me.0) << 56;
+        tracing::info!(node = %self.me, %peer, from, slot = snapshot.slot, bytes = bytes.len(), "sending a snapshot");
+        for (index, data) in (0u32..).zip(bytes.chunks(forward::CHUNK)) {
+            self.send_forward(
+                peer,
+                &Forward::SnapshotChunk {
+                    id,
+                    index,
+                    count,
+                    data: data.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// Collects a snapshot's pieces; installs it once whole.
+    fn on_snapshot_chunk(&mut self, id: u64, index: u32, count: u32, data: Vec<u8>) {
+        tracing::debug!(node = %self.me, id, index, count, len = data.len(), "snapshot piece");
+        if count == 0 || count > 1 + (app::REGISTERS * 200 / forward::CHUNK) as u32 {
+            return;
+        }
+        let pieces = match &mut self.receiving {
+            Some((current, pieces)) if *current == id => pieces,
+            _ => {
+                self.receiving = Some((id, vec![None; count as usize]));
+                match &mut self.receiving {
+                    Some((_, pieces)) => pieces,
+                    None => return,
+                }
+            }
+        };
+        if let Some(slot) = pieces.get_mut(index as usize) {
+            *slot = Some(data);
+        }
+        if pieces.iter().any(Option::is_none) {
+            return;
+        }
+        let bytes: Vec<u8> = pieces.iter().flatten().flatten().copied().collect();
+        self.receiving = None;
+        let Some(snapshot) = app::Snapshot::decode(&bytes) else {
+            tracing::warn!(node = %self.me, "a snapshot that does not decode");
+            return;
+        };
+        if snapshot.slot <= self.app.replica().decided() {
+            return;
+        }
+        let now = self.clock.now();
+        let slot = snapshot.slot;
+        if let Err(e) = self.app.install_snapshot(now, slot, snapshot.registers) {
+            tracing::warn!(node = %self.me, "snapshot not installed: {e}");
+            return;
+        }
+        tracing::info!(node = %self.me, slot, "installed a snapshot");
+        // The log now starts at `slot`: keep the registers in its place.
+        self.compact();
+    }
+
+    /// Replaces the log with a snapshot of the registers and a checkpoint
+    /// of the replica.
+    fn compact(&mut self) {
+        let snapshot = app::Snapshot::of(&self.app).encode();
+        let mut checkpoint =
+            vec![0u8; Replica::<keyed::Command<Key, Value>, { app::MAX_NODES }, { app::WINDOW }>::MAX_CHECKPOINT_SIZE];
+        let Ok(len) = self.app.replica().write_checkpoint(&mut checkpoint) else {
+            return;
+        };
+        match self.log.compact(&snapshot, &checkpoint[..len]) {
+            Ok(()) => self.compacted_at = self.app.applied(),
+            Err(e) => {
+                tracing::error!(node = %self.me, "compaction failed: {e}");
+                self.storage_error = Some(e);
+            }
+        }
+    }
+
     fn send_forward(&mut self, to: NodeId, message: &Forward) {
         if let Some(len) = forward::encode(message, &mut self.tx) {
             if let Err(e) = self.net.send(to, &self.tx[..len]) {
@@ -545,11 +657,12 @@ impl Node {
                 KeyedEvent::LeaderChanged { leader } => {
                     tracing::info!(node = %self.me, leader = ?leader.map(|l| l.0), "leader changed");
                 }
-                KeyedEvent::SnapshotNeeded { peer, from } => {
-                    tracing::warn!(node = %self.me, %peer, from, "peer is behind the retained log");
-                }
+                KeyedEvent::SnapshotNeeded { peer, from } => self.send_snapshot(peer, from, now),
                 KeyedEvent::Applied { .. } => {}
             }
+        }
+        if self.app.applied() >= self.compacted_at + COMPACT_EVERY {
+            self.compact();
         }
     }
 }

@@ -806,7 +806,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     fn queue(&mut self, needs: PersistSeq, pending: Pending) {
-        let needs = if self.config.injected(Bug::RevealBeforeDurable) { PersistSeq(0) } else { needs };
+        let needs = if self.config.injected(Bug::RevealBeforeDurable) {
+            PersistSeq(0)
+        } else {
+            needs
+        };
         if self.outbox.push_back((needs, pending)).is_err() {
             self.counters.outbox_full += 1;
         }

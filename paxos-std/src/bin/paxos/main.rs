@@ -119,6 +119,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Node threads build their registers (megabytes) on the stack first.
+pub(crate) const NODE_STACK: usize = 256 << 20;
+
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn run_node(
@@ -153,7 +156,11 @@ fn run_node(
         heartbeat: Duration::from_millis(50),
         election_timeout: Duration::from_millis(300),
     };
-    node::run(options, rx, stop)?;
+    let worker = std::thread::Builder::new()
+        .name(format!("node{id}"))
+        .stack_size(NODE_STACK)
+        .spawn(move || node::run(options, rx, stop).map_err(|e| e.to_string()))?;
+    worker.join().map_err(|_| "the node thread panicked")??;
     Ok(())
 }
 
