@@ -258,7 +258,8 @@ impl Node {
         };
         let app = Box::new(app.map_err(NodeError::Recover)?);
         let compacted_at = app.applied();
-        let net = UdpTransport::bind(options.listen, options.id, &options.peers, options.key).map_err(NodeError::Io)?;
+        let net = UdpTransport::bind(options.listen, options.id, &options.peers, options.key)
+            .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))))?;
         let net = Arc::new(net);
         tracing::info!(
             node = %options.id,

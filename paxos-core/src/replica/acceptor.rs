@@ -31,19 +31,43 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             || (self.leader.is_some_and(|l| l != candidate) && now < self.last_heard + self.config.election_timeout)
     }
 
-    /// Phase 1a.
-    pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: Slot, until: Slot) -> Result<(), Dropped> {
+    /// Queues a refusal of `ballot`, naming the promise as it is now.
+    fn refuse(&mut self, to: NodeId, ballot: Ballot) {
+        let (promised, decided) = (self.promised, self.log.decided());
+        self.queue(
+            self.issued,
+            Pending::Nack {
+                to,
+                ballot,
+                promised,
+                decided,
+            },
+        );
+    }
+
+    /// What every proposer's request goes through first: a ballot that is
+    /// not its sender's, or round 0 from anyone but the initial leader, is
+    /// ignored (`false`); full queues refuse the request whole.
+    fn admit(&mut self, from: NodeId, ballot: Ballot) -> Result<bool, Dropped> {
         if !self.legitimate(ballot) || ballot.node != from {
             self.counters.invalid += 1;
-            return Ok(());
+            return Ok(false);
         }
         if !self.has_room() {
             return Err(Dropped::Busy);
         }
         self.observe(ballot);
+        Ok(true)
+    }
+
+    /// Phase 1a.
+    pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: Slot, until: Slot) -> Result<(), Dropped> {
+        if !self.admit(from, ballot)? {
+            return Ok(());
+        }
         let renewal = Some(ballot) == self.promised;
         if !renewal && (Some(ballot) < self.promised || self.refuses(from)) {
-            self.queue(self.issued, Pending::Nack { to: from, ballot });
+            self.refuse(from, ballot);
             return Ok(());
         }
         if !renewal {
@@ -80,16 +104,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         rest: &[u8],
     ) -> Result<(), Dropped> {
         let items = Items::<Option<V>>::new(rest).map_err(Dropped::Malformed)?;
-        if !self.legitimate(ballot) || ballot.node != from {
-            self.counters.invalid += 1;
+        if !self.admit(from, ballot)? {
             return Ok(());
         }
-        if !self.has_room() {
-            return Err(Dropped::Busy);
-        }
-        self.observe(ballot);
         if Some(ballot) < self.promised && !self.config.injected(super::Bug::AcceptBelowPromise) {
-            self.queue(self.issued, Pending::Nack { to: from, ballot });
+            self.refuse(from, ballot);
             return Ok(());
         }
         if Some(ballot) > self.promised && !self.config.injected(super::Bug::NoPromiseOnAccept) {
@@ -169,13 +188,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 self.counters.invalid += 1;
                 break;
             }
-            let entry = Entry {
-                slot,
-                ballot: Some(ballot),
-                value,
-                votes: 0,
-                origin: None,
-            };
+            let entry = Entry::new(slot, Some(ballot), value);
             if !self.store(entry, floor) {
                 self.counters.out_of_window += u64::from(total) - u64::from(count);
                 break;
@@ -211,10 +224,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         &self,
         first: Slot,
         until: Slot,
+        below: Ballot,
     ) -> impl Iterator<Item = (Slot, Ballot, &Option<V>)> + '_ {
+        // Votes at or above the promised ballot came after the promise (from
+        // its own winner): they are not the promise's to report, and may
+        // not be durable yet.
         self.log
             .range(first, until)
-            .filter_map(|e| e.ballot.map(|b| (e.slot, b, &e.value)))
+            .filter_map(move |e| e.ballot.filter(|b| *b < below).map(|b| (e.slot, b, &e.value)))
     }
 
     /// Whether this acceptor holds votes at or beyond `until`.

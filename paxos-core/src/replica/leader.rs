@@ -33,9 +33,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             return;
         }
         let ballot = Ballot::new(0, self.config.id);
-        if self.queue_persist(PersistItem::Promised(ballot)).is_ok() {
+        if let Ok(seq) = self.queue_persist(PersistItem::Promised(ballot)) {
             self.promised = Some(ballot);
-            self.become_leader(ballot, self.log.decided(), self.log.decided());
+            self.become_leader(ballot, self.log.decided(), self.log.decided(), seq);
         }
     }
 
@@ -158,7 +158,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 end = end.max(from + i as u64 + 1);
             }
         }
-        if let Some(last) = self.promised_entries(from, until).last() {
+        if let Some(last) = self.promised_entries(from, until, ballot).last() {
             end = end.max(last.0 + 1);
         }
         let floor = self.persist_floor();
@@ -177,13 +177,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 (Some((_, v)), None) => v,
                 (None, None) => None,
             };
-            let entry = Entry {
-                slot,
-                ballot: Some(ballot),
-                value,
-                votes: 0,
-                origin: None,
-            };
+            let entry = Entry::new(slot, Some(ballot), value);
             if !self.store(entry, floor) {
                 // Cannot happen: `end` is within the window the campaign
                 // was sized for. Stay a candidate and retry later.
@@ -197,10 +191,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             };
             self.queue_self_votes(seq, ballot, from, end);
         }
-        self.become_leader(ballot, from, end);
+        self.become_leader(ballot, from, end, self.campaign.self_seq);
     }
 
-    fn become_leader(&mut self, ballot: Ballot, from: Slot, end: Slot) {
+    fn become_leader(&mut self, ballot: Ballot, from: Slot, end: Slot, ready: crate::practical::PersistSeq) {
         self.role = Role::Leader;
         let now = self.now;
         let lead = &mut self.lead;
@@ -215,6 +209,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         lead.nacks = 0;
         // Announce at once.
         lead.heartbeat_due = true;
+        lead.ready = ready;
         self.notice(Notice::Acquired(ballot));
         if self.leader != Some(self.config.id) {
             self.leader = Some(self.config.id);
@@ -256,11 +251,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let id = ProposalId(self.next_proposal);
         let ballot = self.lead.ballot;
         let entry = Entry {
-            slot,
-            ballot: Some(ballot),
-            value: Some(value),
-            votes: 0,
             origin: Some(id),
+            ..Entry::new(slot, Some(ballot), Some(value))
         };
         if !self.store(entry, floor) {
             return Err(ProposeError::Busy);
@@ -359,6 +351,12 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 self.lead.nacks |= Self::bit(peer);
                 if count(self.lead.nacks) >= self.config.quorum() {
                     self.step_down(None);
+                } else if promised > Some(ballot) && self.hears_quorum(self.now) {
+                    // A node whose own failed campaigns raised its promise
+                    // (while cut off, say) would refuse this ballot for as
+                    // long as this leader lives: run phase 1 above it.
+                    self.step_down(None);
+                    self.start_campaign();
                 }
             }
             _ => {}
@@ -372,12 +370,26 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         self.self_votes.clear();
         if was_leader {
             self.notice(Notice::Lost);
+            // Nobody tracks this node's undecided proposals any more: report
+            // each one now (a new leader may still decide it; clients retry).
+            self.displace(self.log.decided(), Slot::MAX);
         }
         if self.leader != leader {
             self.leader = leader;
             self.notice(Notice::Changed(leader));
         }
         self.reset_election_timer();
+    }
+
+    /// Reports every local proposal still tracked in `from..to` displaced.
+    pub(crate) fn displace(&mut self, from: Slot, to: Slot) {
+        let displaced = &mut self.displaced;
+        self.log.for_each_mut(from, to, |e| {
+            if let Some(origin) = e.origin.take() {
+                // One per window slot at most: it fits.
+                let _ = displaced.push_back(origin);
+            }
+        });
     }
 
     /// Timers of a leader: retransmission and the quorum check.

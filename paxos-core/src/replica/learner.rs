@@ -84,13 +84,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         for (slot, item) in (first..).zip(items) {
             let value = item.map_err(Dropped::Malformed)?;
             if slot == decided {
-                let entry = Entry {
-                    slot,
-                    ballot: None,
-                    value,
-                    votes: 0,
-                    origin: None,
-                };
+                let entry = Entry::new(slot, None, value);
                 if !self.store(entry, floor) {
                     self.counters.out_of_window += 1;
                     break;

@@ -30,6 +30,20 @@ pub(crate) struct Entry<V> {
     pub(crate) origin: Option<ProposalId>,
 }
 
+impl<V> Entry<V> {
+    /// A value accepted (`ballot`) or learned decided (`None`) for `slot`,
+    /// with no votes counted and no local proposal.
+    pub(crate) fn new(slot: Slot, ballot: Option<Ballot>, value: Option<V>) -> Self {
+        Entry {
+            slot,
+            ballot,
+            value,
+            votes: 0,
+            origin: None,
+        }
+    }
+}
+
 /// The window of slots `start..start + W`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Log<V, const W: usize> {

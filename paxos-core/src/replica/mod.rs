@@ -321,9 +321,13 @@ enum Pending {
         count: u32,
         stamp: u64,
     },
+    /// The refuser's promise and watermark as of the refusal, released
+    /// only once that state is durable.
     Nack {
         to: NodeId,
         ballot: Ballot,
+        promised: Option<Ballot>,
+        decided: Slot,
     },
     CatchUp {
         to: NodeId,
@@ -370,6 +374,10 @@ struct Lead<const N: usize> {
     last_broadcast: Instant,
     last_progress: Instant,
     heartbeat_due: bool,
+    /// Appends wait until this persist (the leader's own promise of its
+    /// ballot) is durable: a leader that crashed before then may restart
+    /// as if fresh, so nothing may have been proposed under the ballot.
+    ready: PersistSeq,
     commit_sent: Slot,
     /// Per member, the latest stamp it echoed (the leader's send time).
     stamps: [Option<Instant>; N],
@@ -541,6 +549,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 last_broadcast: now,
                 last_progress: now,
                 heartbeat_due: false,
+                ready: PersistSeq(0),
                 commit_sent: 0,
                 stamps: [None; N],
                 nacks: 0,
@@ -593,6 +602,15 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let forget = replica.config.injected(Bug::ForgetOnRestart);
         for batch in batches.into_iter().filter(|_| !forget) {
             replica.replay(batch, applied, &mut deliver)?;
+        }
+        if applied > replica.log.decided() {
+            // The application applied slots whose commit record had not
+            // reached disk: they are decided, and its state covers them, as
+            // a snapshot would. The cells held for them may be older votes,
+            // not the decided values: drop them rather than serve them, and
+            // record the jump so that the next replay makes it too.
+            replica.log.jump_to(applied);
+            let _ = replica.queue_persist(PersistItem::Snapshot(applied));
         }
         replica.log.set_delivered(applied);
         if replica.promised.is_none() && replica.log.end() == 0 {
@@ -765,6 +783,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         self.queue_persist(PersistItem::Snapshot(slot))
             .map_err(|()| Dropped::Busy)?;
+        // The snapshot decides these slots for us: proposals tracked there
+        // get no other outcome.
+        self.displace(self.log.start(), slot);
         self.log.jump_to(slot);
         self.catch_up = None;
         Ok(())

@@ -260,13 +260,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             for s in self.log.start().max(applied)..new_start {
                 deliver(s, self.log.get(s).and_then(|e| e.value.as_ref()));
             }
-            let entry = Entry {
-                slot,
-                ballot,
-                value,
-                votes: 0,
-                origin: None,
-            };
+            let entry = Entry::new(slot, ballot, value);
             self.log
                 .put(entry, Slot::MAX)
                 .map_err(|e| RecoverError::OutOfWindow(e.slot))?;

@@ -69,8 +69,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                     decided: self.log.decided(),
                     beyond,
                 })?;
-                let entries = self.promised_entries(from, until);
-                let n = u32::try_from(self.promised_entries(from, until).count()).unwrap_or(u32::MAX);
+                let entries = self.promised_entries(from, until, ballot);
+                let n = u32::try_from(self.promised_entries(from, until, ballot).count()).unwrap_or(u32::MAX);
                 w.put_count(n)?;
                 for (slot, ballot, value) in entries {
                     w.put(&PromisedEntry {
@@ -96,11 +96,16 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 })?;
                 Self::one(to)
             }
-            Pending::Nack { to, ballot } => {
+            Pending::Nack {
+                to,
+                ballot,
+                promised,
+                decided,
+            } => {
                 w.put(&Header::Nack {
                     ballot,
-                    promised: self.promised,
-                    decided: self.log.decided(),
+                    promised,
+                    decided,
                 })?;
                 Self::one(to)
             }

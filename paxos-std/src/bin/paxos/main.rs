@@ -5,7 +5,7 @@ mod demo;
 use clap::{Parser, Subcommand};
 use paxos_core::NodeId;
 use paxos_std::app;
-use paxos_std::client::{self, ClientReply, ClientRequest};
+use paxos_std::client::{self, ClientError, ClientReply, ClientRequest};
 use paxos_std::node::{self, NodeOptions};
 use paxos_std::transport::ClusterKey;
 use std::net::SocketAddr;
@@ -145,7 +145,7 @@ fn run_node(
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
     let (tx, rx) = mpsc::channel();
     if let Some(addr) = client_listen {
-        paxos_std::server::serve(addr, tx)?;
+        paxos_std::server::serve(addr, tx).map_err(|e| format!("client address {addr}: {e}"))?;
     }
     let options = NodeOptions {
         id: NodeId(id),
@@ -173,7 +173,7 @@ fn ask(node: SocketAddr, key: String, value: Option<String>, timeout: f64) -> An
         return Err("--timeout must be a positive number of seconds".into());
     }
     let deadline = Duration::from_secs_f64(timeout);
-    match client::call(node, &ClientRequest::Ask { key, value }, deadline)? {
+    match call(node, &ClientRequest::Ask { key, value }, deadline)? {
         ClientReply::Answer(a) => {
             println!("{}", serde_json::to_string(&a)?);
             Ok(())
@@ -183,11 +183,21 @@ fn ask(node: SocketAddr, key: String, value: Option<String>, timeout: f64) -> An
 }
 
 fn status(node: SocketAddr) -> AnyResult<()> {
-    match client::call(node, &ClientRequest::Status, Duration::from_secs(5))? {
+    match call(node, &ClientRequest::Status, Duration::from_secs(5))? {
         ClientReply::Status(s) => {
             println!("{}", serde_json::to_string(&s)?);
             Ok(())
         }
         other => Err(format!("unexpected reply {other:?}").into()),
     }
+}
+
+/// One client call, its errors naming the node, and a timeout said as one.
+fn call(node: SocketAddr, request: &ClientRequest, timeout: Duration) -> AnyResult<ClientReply> {
+    client::call(node, request, timeout).map_err(|e| match e {
+        ClientError::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            format!("no answer from node {node} within {} s", timeout.as_secs_f64()).into()
+        }
+        e => format!("node {node}: {e}").into(),
+    })
 }
