@@ -155,7 +155,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// a heartbeat, or a new commit watermark.
     fn leader_broadcast(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         let others = self.others();
-        if others.is_empty() {
+        if others.is_empty() || self.durable < self.lead.ready {
+            // Nothing goes out under a ballot whose promise is not durable.
             return None;
         }
         let now = self.now;

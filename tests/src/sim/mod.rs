@@ -1,0 +1,81 @@
+//! A deterministic simulator for the Multi-Paxos replica.
+//!
+//! Many replicas run in one process on virtual time. One seeded PRNG
+//! ([`SimRng`]) makes every choice: the scenario (3 or 5 nodes, window,
+//! timeouts, fault rates), network fates (loss, duplication, variable
+//! delay and so reordering, symmetric and one-way partitions, healing),
+//! node crashes and restarts, sync latencies, and client timing. The
+//! same seed replays the same run, step for step.
+//!
+//! - [`network`]: links, fates, partitions;
+//! - [`disk`] and [`durable`]: storage that makes batches durable only
+//!   when a sync completes and loses (or tears) the rest at a crash, and
+//!   the durable records parsed with the public wire types;
+//! - [`node`]: a replica with its disk and application, and the driver
+//!   loop (drain persist, then transmit, then events, after every input);
+//! - [`app`] and [`client`]: applications applying decided values, and
+//!   clients proposing unique values and retrying;
+//! - [`invariants`]: the checker, run as things happen and after every
+//!   step;
+//! - [`simulation`]: the loop, fault injection, the calm phase that
+//!   measures liveness;
+//! - [`runner`]: one seed or many, failures with a replay command;
+//! - [`options`], [`rng`], [`stats`], [`fasthash`]: knobs, randomness,
+//!   counters, and a fast hasher for the checker's maps.
+//!
+//! A run has two phases. *Chaos* injects faults for
+//! [`Options::chaos_steps`] steps. *Calm* then heals the network, stops
+//! loss and duplication, restarts crashed nodes (sometimes leaving a
+//! minority down), and lets every client finish its current value: every
+//! client must get its value decided and every running node must have
+//! applied every decided slot within [`Options::liveness_bound`] of
+//! virtual time; a proposal still without an outcome after
+//! [`Options::outcome_bound`], or a running node that does not follow the
+//! leader that long after the work is done, breaks a rule too.
+//!
+//! # Durability model
+//!
+//! A batch from `poll_persist` is appended to the node's [`disk::Disk`];
+//! a sync that takes a random time makes every batch written before it
+//! started durable, and only then is `persisted` called (group commit).
+//! A crash loses every unsynced batch — or, sometimes, finds a prefix of
+//! them on disk (the OS flushed them) and the next one torn, which
+//! storage drops as a checksum would. `recover` gets exactly the durable
+//! batches. The application ([`app::App`]) resumes from a checkpoint
+//! ([`AppDurability::Checkpoint`]: anywhere between its last durable
+//! snapshot and the recovered decided watermark; the replica must hand
+//! back every later slot exactly once, through `recover_with` and then
+//! `poll_event`) or keeps everything it applied
+//! ([`AppDurability::OnApply`]).
+//!
+//! # Known bugs
+//!
+//! A rule can be *waived* ([`Options::waive`]): its violations are
+//! counted in [`Stats::waived`] and the run goes on, so that one known
+//! bug does not hide the others. The test entry points waive exactly the
+//! rules of the replica bugs they name, and enforce each in its own
+//! ignored test until it is fixed.
+
+pub mod app;
+pub mod client;
+pub mod disk;
+pub mod durable;
+pub mod fasthash;
+pub mod invariants;
+pub mod network;
+pub mod node;
+pub mod options;
+pub mod rng;
+pub mod runner;
+pub mod simulation;
+pub mod stats;
+
+/// The value the simulated cluster replicates: a client's `(id, seq)`.
+pub type Value = paxos_core::Bytes<16>;
+
+pub use invariants::{Checker, Violation};
+pub use options::{AppDurability, Options, Sabotage, Scenario};
+pub use rng::SimRng;
+pub use runner::{run_seed, run_seeds, scenario_for, simulate_seed, threads_from_env, Failure};
+pub use simulation::Simulation;
+pub use stats::{Stats, Summary};

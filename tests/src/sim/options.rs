@@ -1,0 +1,241 @@
+//! What a run does: the options a test chooses (and a replay command
+//! reproduces), and the scenario the seed draws.
+
+use super::rng::SimRng;
+use paxos_core::Duration;
+
+/// How the application's applied watermark survives a crash: the `applied`
+/// slot handed to `Replica::recover`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppDurability {
+    /// The application checkpoints its state now and then; after a crash
+    /// it resumes from a checkpoint the replica can still redeliver from:
+    /// a slot between the recovered log's start and its decided watermark.
+    Checkpoint,
+    /// The application makes every applied value durable at once, so its
+    /// watermark may run ahead of the replica's durable records. The
+    /// replica documents that it redelivers from `applied`.
+    OnApply,
+}
+
+/// A deliberately broken driver, to prove the checker is not vacuous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// A correct driver.
+    None,
+    /// Confirms every batch durable as soon as it is written, before the
+    /// sync: persist-before-reveal must catch it.
+    ConfirmBeforeSync,
+    /// Loses the newest synced batch at every crash: forgotten promises
+    /// and votes must be caught.
+    LoseSyncedTail,
+}
+
+/// The knobs of a run that are not drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Steps with faults before the cluster is healed.
+    pub chaos_steps: u64,
+    /// After healing, how long every client may take to get its last
+    /// value decided and every node to catch up, in virtual time.
+    pub liveness_bound: Duration,
+    /// After healing, how long a proposal may stay pending without an
+    /// outcome (counted from its proposal or from healing, the later), and
+    /// how long after the work is done every running node may take to
+    /// follow one leader.
+    pub outcome_bound: Duration,
+    /// The application model.
+    pub app: AppDurability,
+    /// Injected driver bugs.
+    pub sabotage: Sabotage,
+    /// Record a trace of every step (printed on failure and in replays).
+    pub trace: bool,
+    /// Rules (the `rule` of a violation) that are known broken: a
+    /// violation of one is counted in [`super::Stats::waived`] and the run
+    /// goes on. Empty by default; every waiver must name its bug.
+    pub waive: Vec<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            chaos_steps: 3_000,
+            liveness_bound: Duration::from_secs(30),
+            outcome_bound: Duration::from_secs(10),
+            app: AppDurability::Checkpoint,
+            sabotage: Sabotage::None,
+            trace: false,
+            waive: Vec::new(),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads a number from the environment.
+pub fn env_u64(name: &str) -> Option<u64> {
+    env(name).map(|v| {
+        v.replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+    })
+}
+
+impl Options {
+    /// The defaults, overridden by `SIM_STEPS`, `SIM_APP`
+    /// (`checkpoint` | `on-apply`), `SIM_SABOTAGE` (`none` |
+    /// `confirm-before-sync` | `lose-synced-tail`) and `SIM_TRACE=1`.
+    pub fn from_env() -> Self {
+        let mut o = Options::default();
+        o.apply_env();
+        o
+    }
+
+    /// Applies the environment overrides to these options.
+    pub fn apply_env(&mut self) {
+        if let Some(steps) = env_u64("SIM_STEPS") {
+            self.chaos_steps = steps;
+        }
+        match env("SIM_APP").as_deref() {
+            None => {}
+            Some("checkpoint") => self.app = AppDurability::Checkpoint,
+            Some("on-apply") => self.app = AppDurability::OnApply,
+            Some(other) => panic!("SIM_APP={other}: expected checkpoint or on-apply"),
+        }
+        match env("SIM_SABOTAGE").as_deref() {
+            None => {}
+            Some("none") => self.sabotage = Sabotage::None,
+            Some("confirm-before-sync") => self.sabotage = Sabotage::ConfirmBeforeSync,
+            Some("lose-synced-tail") => self.sabotage = Sabotage::LoseSyncedTail,
+            Some(other) => panic!("SIM_SABOTAGE={other}: unknown"),
+        }
+        if env("SIM_TRACE").is_some_and(|v| v != "0") {
+            self.trace = true;
+        }
+        if let Some(waive) = env("SIM_WAIVE") {
+            self.waive = waive
+                .split(',')
+                .map(|r| {
+                    super::invariants::RULES
+                        .iter()
+                        .copied()
+                        .find(|known| *known == r.trim())
+                        .unwrap_or_else(|| panic!("SIM_WAIVE: unknown rule {r:?}"))
+                })
+                .collect();
+        }
+    }
+
+    /// The environment that reproduces these options.
+    pub fn env_vars(&self) -> Vec<String> {
+        let mut vars = Vec::new();
+        let default = Options::default();
+        if self.chaos_steps != default.chaos_steps {
+            vars.push(format!("SIM_STEPS={}", self.chaos_steps));
+        }
+        if self.app == AppDurability::OnApply {
+            vars.push("SIM_APP=on-apply".into());
+        }
+        match self.sabotage {
+            Sabotage::None => {}
+            Sabotage::ConfirmBeforeSync => vars.push("SIM_SABOTAGE=confirm-before-sync".into()),
+            Sabotage::LoseSyncedTail => vars.push("SIM_SABOTAGE=lose-synced-tail".into()),
+        }
+        if !self.waive.is_empty() {
+            vars.push(format!("SIM_WAIVE='{}'", self.waive.join(",")));
+        }
+        vars
+    }
+
+    /// The one command that replays `seed` with these options.
+    pub fn replay_command(&self, seed: u64) -> String {
+        let mut cmd = format!("SIM_SEED={seed}");
+        for var in self.env_vars() {
+            cmd.push(' ');
+            cmd.push_str(&var);
+        }
+        cmd.push_str(" cargo test -p paxos-tests --test simulation replay -- --nocapture");
+        cmd
+    }
+}
+
+/// Everything a seed decides about a run before it starts.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Cluster size: 3 or 5.
+    pub nodes: usize,
+    /// The log window `W` of every replica: 4, 8 or 16.
+    pub window: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// The configured initial leader (index), if any.
+    pub initial_leader: Option<usize>,
+    /// Heartbeat interval, election timeout and retransmission timeout.
+    pub heartbeat: Duration,
+    /// See [`Scenario::heartbeat`].
+    pub election: Duration,
+    /// See [`Scenario::heartbeat`].
+    pub retransmit: Duration,
+    /// The network's fault rates during chaos.
+    pub weather: super::network::Weather,
+    /// The time one sync takes: `min..=max` microseconds.
+    pub sync_us: (u64, u64),
+    /// Probability (ppm) that a crash finds some unsynced batches on disk
+    /// after all (the OS flushed them), the next one torn.
+    pub partial_flush_ppm: u32,
+    /// One fault on average every this many steps during chaos.
+    pub fault_every: u64,
+    /// Per node, the size of the buffer given to `poll_persist`.
+    pub persist_buffers: Vec<usize>,
+    /// Client think time between values: `0..=max` microseconds.
+    pub think_us: u64,
+    /// Whether, after healing, up to a minority of nodes stays down.
+    pub calm_minority_down: bool,
+}
+
+impl Scenario {
+    /// Draws a scenario; `min_persist` is the replica's smallest usable
+    /// persist buffer for the chosen window.
+    pub fn draw(rng: &mut SimRng, min_persist: impl Fn(usize) -> usize) -> Self {
+        let nodes = if rng.ratio(1, 2) { 3 } else { 5 };
+        let window = [4, 8, 16][rng.index(3)];
+        let clients = rng.between(1, 4) as usize;
+        let initial_leader = rng.ratio(1, 2).then(|| rng.index(nodes));
+        let heartbeat = Duration::from_millis(rng.between(20, 60));
+        let election = Duration::from_millis(rng.between(150, 400));
+        let retransmit = Duration::from_millis(rng.between(40, 150));
+        let weather = super::network::Weather::draw(rng);
+        let sync_min = rng.between(50, 2_000);
+        let sync_max = sync_min + rng.between(0, 20_000);
+        let partial_flush_ppm = [0, 200_000, 500_000][rng.index(3)];
+        let fault_every = rng.between(60, 400);
+        let min = min_persist(window);
+        let persist_buffers = (0..nodes)
+            .map(|_| match rng.below(4) {
+                0 => min,
+                1 => min + rng.below(64) as usize,
+                _ => 4096,
+            })
+            .collect();
+        let think_us = [0, 2_000, 20_000][rng.index(3)];
+        let calm_minority_down = rng.ratio(1, 4);
+        Scenario {
+            nodes,
+            window,
+            clients,
+            initial_leader,
+            heartbeat,
+            election,
+            retransmit,
+            weather,
+            sync_us: (sync_min, sync_max),
+            partial_flush_ppm,
+            fault_every,
+            persist_buffers,
+            think_us,
+            calm_minority_down,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Running seeds: one (for a replay) or many in parallel, with a
+//! failure that names its seed and the one command that replays it.
+
+use super::invariants::Violation;
+use super::node::SimReplica;
+use super::options::{env_u64, Options, Scenario};
+use super::rng::SimRng;
+use super::simulation::Simulation;
+use super::stats::{Stats, Summary};
+use core::fmt;
+use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A seed that broke an invariant (or panicked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// The rule broken, or `panic`.
+    pub rule: String,
+    /// What happened.
+    pub detail: String,
+    /// The command that replays it.
+    pub replay: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {} failed: {}: {}\n  replay: {}",
+            self.seed, self.rule, self.detail, self.replay
+        )
+    }
+}
+
+fn min_persist_buffer(window: usize) -> usize {
+    match window {
+        4 => SimReplica::<4>::MIN_PERSIST_BUFFER,
+        8 => SimReplica::<8>::MIN_PERSIST_BUFFER,
+        _ => SimReplica::<16>::MIN_PERSIST_BUFFER,
+    }
+}
+
+/// The scenario `seed` draws, and the generator positioned after it.
+pub fn scenario_for(seed: u64) -> (Scenario, SimRng) {
+    let mut rng = SimRng::new(seed);
+    let scenario = Scenario::draw(&mut rng, min_persist_buffer);
+    (scenario, rng)
+}
+
+fn simulate<const W: usize>(seed: u64, options: &Options, scenario: Scenario, rng: SimRng) -> Result<Stats, Violation> {
+    Simulation::<W>::new(seed, options.clone(), scenario, rng)?.run()
+}
+
+/// Runs `seed` to the end without catching panics.
+pub fn simulate_seed(seed: u64, options: &Options) -> Result<Stats, Violation> {
+    let (scenario, rng) = scenario_for(seed);
+    match scenario.window {
+        4 => simulate::<4>(seed, options, scenario, rng),
+        8 => simulate::<8>(seed, options, scenario, rng),
+        _ => simulate::<16>(seed, options, scenario, rng),
+    }
+}
+
+/// Runs `seed`; a broken invariant or a panic becomes a [`Failure`].
+pub fn run_seed(seed: u64, options: &Options) -> Result<Stats, Failure> {
+    let failure = |rule: String, detail: String| Failure {
+        seed,
+        rule,
+        detail,
+        replay: options.replay_command(seed),
+    };
+    match std::panic::catch_unwind(AssertUnwindSafe(|| simulate_seed(seed, options))) {
+        Ok(Ok(stats)) => Ok(stats),
+        Ok(Err(v)) => Err(failure(v.rule.into(), v.detail)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_else(|| "a panic".into());
+            Err(failure("panic".into(), message))
+        }
+    }
+}
+
+/// Runs seeds `first..first + count` on `threads` threads (stopping soon
+/// after the first failure). Returns the totals and the failures, by seed.
+pub fn run_seeds(first: u64, count: u64, options: &Options, threads: usize) -> (Summary, Vec<Failure>) {
+    let next = AtomicU64::new(first);
+    let end = first.saturating_add(count);
+    let stop = AtomicBool::new(false);
+    let summary = Mutex::new(Summary::default());
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                let mut local = Summary::default();
+                while !stop.load(Ordering::Relaxed) {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= end {
+                        break;
+                    }
+                    match run_seed(seed, options) {
+                        Ok(stats) => local.add(&stats),
+                        Err(f) => {
+                            stop.store(true, Ordering::Relaxed);
+                            failures.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+                        }
+                    }
+                }
+                summary.lock().unwrap_or_else(|e| e.into_inner()).merge(&local);
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    failures.sort_by_key(|f| f.seed);
+    (summary.into_inner().unwrap_or_else(|e| e.into_inner()), failures)
+}
+
+/// Threads to use: `SIM_THREADS`, or every core.
+pub fn threads_from_env() -> usize {
+    env_u64("SIM_THREADS")
+        .map(|t| t as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}

@@ -1,0 +1,643 @@
+//! The simulation loop: virtual time, one event queue, the replicas'
+//! timers, faults, and the invariants after every step.
+
+use super::client::{Client, ClientOp, ClientState};
+use super::fasthash::FastMap as HashMap;
+use super::invariants::{Checker, Violation};
+use super::network::{Network, Weather};
+use super::node::{Node, NodeEvent, Output, SimReplica, MAX_NODES};
+use super::options::{AppDurability, Options, Sabotage, Scenario};
+use super::rng::SimRng;
+use super::stats::Stats;
+use super::Value;
+use core::cmp::{Ordering, Reverse};
+use core::fmt::Write as _;
+use paxos_core::replica::wire::decode_header;
+use paxos_core::replica::{Config, Dropped, Header, ProposalId, ProposeError, Slot};
+use paxos_core::{Duration, Instant, NodeId};
+use std::collections::BinaryHeap;
+use std::rc::Rc;
+
+mod calm;
+mod clients;
+mod faults;
+
+/// Something scheduled at a virtual time.
+#[derive(Clone, Debug)]
+enum Action {
+    Deliver {
+        from: usize,
+        to: usize,
+        frame: Rc<[u8]>,
+    },
+    SyncDone {
+        node: usize,
+        incarnation: u32,
+        token: u64,
+    },
+    ClientWake {
+        client: usize,
+        token: u64,
+    },
+    Restart {
+        node: usize,
+    },
+    Heal {
+        generation: u64,
+    },
+    Snapshot {
+        from: usize,
+        to: usize,
+        history: Rc<Vec<Option<Value>>>,
+    },
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    at: Instant,
+    order: u64,
+    action: Action,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.order).cmp(&(other.at, other.order))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Faults are injected.
+    Chaos,
+    /// Faults stopped at `since`: every client must finish and every
+    /// running node catch up within the liveness bound.
+    Calm { since: Instant },
+    /// Finished.
+    Done,
+}
+
+/// How often a node's timer may fire at one instant before the run fails:
+/// a deadline that does not move after `handle_timeout` makes a real
+/// driver spin.
+const TIMER_SPIN_LIMIT: u32 = 100;
+
+/// A proposal `propose` accepted that has no outcome yet.
+#[derive(Clone, Debug)]
+struct PendingProposal {
+    /// The client waiting for it; `None` once it gave up.
+    client: Option<usize>,
+    /// The value proposed.
+    value: Value,
+    /// Its node lost leadership since.
+    stepped_down: bool,
+    /// Its node installed a snapshot since.
+    snapshot: bool,
+}
+
+/// One simulated run: a cluster of replicas, their disks and
+/// applications, a network, clients, and the checker.
+pub struct Simulation<const W: usize> {
+    seed: u64,
+    options: Options,
+    scenario: Scenario,
+    rng: SimRng,
+    now: Instant,
+    steps: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    order: u64,
+    nodes: Vec<Node<W>>,
+    network: Network,
+    clients: Vec<Client>,
+    /// Proposals without an outcome: (node, incarnation, id) → the
+    /// client waiting for it (`None` once it gave up) and the value.
+    proposals: HashMap<(usize, u32, ProposalId), PendingProposal>,
+    checker: Checker,
+    stats: Stats,
+    phase: Phase,
+    spin: (usize, Instant, u32),
+    /// Nodes that took an input this step: only their state can have
+    /// changed, so only they need the per-step checks.
+    touched: Vec<bool>,
+    /// When, after healing, every client was done and every node caught up.
+    quiet_at: Option<Instant>,
+}
+
+/// Node `i` is `NodeId(i)`, so traces and reports name every node the
+/// same way (`n2` is index 2 and the `2` of ballot `(5,2)`).
+fn node_id(index: usize) -> NodeId {
+    NodeId(index as u8)
+}
+
+fn us(rng: &mut SimRng, lo: u64, hi: u64) -> Duration {
+    Duration::from_micros(rng.between(lo, hi))
+}
+
+impl<const W: usize> Simulation<W> {
+    /// A cluster for `scenario` (drawn from `rng`, which the run goes on
+    /// using), started at time zero.
+    pub fn new(seed: u64, options: Options, scenario: Scenario, mut rng: SimRng) -> Result<Self, Violation> {
+        let n = scenario.nodes;
+        let members: Vec<NodeId> = (0..n).map(node_id).collect();
+        let mut nodes = Vec::with_capacity(n);
+        for (i, &id) in members.iter().enumerate() {
+            let mut config =
+                Config::<MAX_NODES>::new(id, &members).map_err(|e| Violation::new("setup", format!("config: {e}")))?;
+            config.heartbeat_interval = scenario.heartbeat;
+            config.election_timeout = scenario.election;
+            config.retransmit_timeout = scenario.retransmit;
+            config.initial_leader = scenario.initial_leader.map(node_id);
+            config.seed = rng.next_u64();
+            config
+                .validate()
+                .map_err(|e| Violation::new("setup", format!("config: {e}")))?;
+            nodes.push(Node::new(i, config, scenario.persist_buffers[i]));
+        }
+        let clients = (0..scenario.clients).map(|c| Client::new(c, rng.index(n))).collect();
+        let network = Network::new(n, scenario.weather);
+        let waive = options.waive.clone();
+        let mut sim = Simulation {
+            seed,
+            options,
+            rng,
+            now: Instant::ZERO,
+            steps: 0,
+            queue: BinaryHeap::new(),
+            order: 0,
+            nodes,
+            network,
+            clients,
+            proposals: HashMap::default(),
+            checker: Checker::new(n, waive),
+            stats: Stats {
+                nodes: n as u64,
+                ..Stats::default()
+            },
+            phase: Phase::Chaos,
+            spin: (usize::MAX, Instant::ZERO, 0),
+            touched: vec![false; n],
+            quiet_at: None,
+            scenario,
+        };
+        for i in 0..n {
+            let config = sim.nodes[i].config.clone();
+            let replica =
+                SimReplica::<W>::new(config, sim.now).map_err(|e| Violation::new("setup", format!("new: {e}")))?;
+            sim.nodes[i].replica = Some(replica);
+            sim.after_input(i)?;
+        }
+        for c in 0..sim.clients.len() {
+            let delay = us(&mut sim.rng, 0, 50_000);
+            sim.wake_client(c, delay);
+        }
+        Ok(sim)
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The scenario the seed drew.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The checker, with the global decided log.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> &[Node<W>] {
+        &self.nodes
+    }
+
+    /// The clients, with their histories.
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.steps = self.steps;
+        s.virtual_us = self.now.as_micros();
+        s.decisions = self.checker.decisions() as u64;
+        s.syncs = self.nodes.iter().map(|n| n.disk.syncs).sum();
+        s.reused_ballots = self.checker.reused_ballots;
+        s.waived = self.checker.waived;
+        s.net = self.network.stats;
+        s.digest = self.digest();
+        s
+    }
+
+    /// FNV-1a over the decided log and the clients' histories.
+    fn digest(&self) -> u64 {
+        let mut text = format!("{:?}", self.checker.decided_log());
+        for c in &self.clients {
+            let _ = write!(text, "{:?}", c.history);
+        }
+        text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// Runs to the end: chaos, then calm until every client finished and
+    /// every running node caught up.
+    pub fn run(&mut self) -> Result<Stats, Violation> {
+        while self.phase != Phase::Done {
+            self.step().map_err(|v| {
+                Violation::new(
+                    v.rule,
+                    format!(
+                        "{} [step {}, t={:.3} ms]",
+                        v.detail,
+                        self.steps,
+                        self.now.as_micros() as f64 / 1e3
+                    ),
+                )
+            })?;
+        }
+        Ok(self.stats())
+    }
+
+    fn trace(&self, what: impl FnOnce() -> String) {
+        if self.options.trace {
+            println!(
+                "[{:>10.3} ms #{:>6}] {}",
+                self.now.as_micros() as f64 / 1e3,
+                self.steps,
+                what()
+            );
+        }
+    }
+
+    fn schedule(&mut self, after: Duration, action: Action) {
+        self.order += 1;
+        self.queue.push(Reverse(Scheduled {
+            at: self.now + after,
+            order: self.order,
+            action,
+        }));
+    }
+
+    fn wake_client(&mut self, c: usize, after: Duration) {
+        self.clients[c].wake_token += 1;
+        let token = self.clients[c].wake_token;
+        self.schedule(after, Action::ClientWake { client: c, token });
+    }
+
+    fn index_of(&self, id: NodeId) -> Result<usize, Violation> {
+        let i = usize::from(id.0);
+        if i < self.nodes.len() {
+            Ok(i)
+        } else {
+            Err(Violation::new("members only", format!("unknown {id:?}")))
+        }
+    }
+
+    /// One step: the earliest timer or scheduled action, a fault now and
+    /// then, then every invariant.
+    fn step(&mut self) -> Result<(), Violation> {
+        match self.phase {
+            Phase::Chaos if self.steps >= self.options.chaos_steps => self.calm()?,
+            Phase::Calm { since } => {
+                if self.quiet_at.is_none() && self.quiet() {
+                    self.quiet_at = Some(self.now);
+                    self.stats.liveness_us = (self.now - since).as_micros();
+                }
+                if self.quiet_at.is_some() {
+                    if self.rejoined() {
+                        self.stats.rejoin_us = (self.now - since).as_micros();
+                        self.phase = Phase::Done;
+                        return Ok(());
+                    }
+                    let quiet_at = self.quiet_at.unwrap_or(since);
+                    if self.now > quiet_at + self.options.outcome_bound {
+                        let detail = format!(
+                            "{} ms after faults stopped, not every running node follows one leader:\n{}",
+                            (self.now - since).as_millis(),
+                            self.describe()
+                        );
+                        self.checker
+                            .report("every running node follows the leader after healing", detail)?;
+                        self.phase = Phase::Done;
+                        return Ok(());
+                    }
+                }
+                self.check_outcomes(since)?;
+                if self.quiet_at.is_none() && self.now > since + self.options.liveness_bound {
+                    return Err(Violation::new(
+                        "liveness",
+                        format!(
+                            "{} ms after faults stopped, work remains:\n{}",
+                            (self.now - since).as_millis(),
+                            self.describe()
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let timer = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.replica.as_ref().map(|r| (r.poll_timeout(), n.index)))
+            .min();
+        let queued = self.queue.peek().map(|s| s.0.at);
+        match (timer, queued) {
+            (None, None) => {
+                return Err(Violation::new(
+                    "liveness",
+                    format!("nothing left to happen:\n{}", self.describe()),
+                ))
+            }
+            (Some((at, i)), q) if q.is_none_or(|q| at <= q) => {
+                self.now = self.now.max(at);
+                self.fire_timer(i)?;
+            }
+            _ => {
+                let Some(Reverse(next)) = self.queue.pop() else {
+                    return Ok(());
+                };
+                self.now = self.now.max(next.at);
+                self.perform(next.action)?;
+            }
+        }
+        self.steps += 1;
+        if self.phase == Phase::Chaos && self.rng.ratio(1, self.scenario.fault_every) {
+            self.inject_fault()?;
+        }
+        for node in &self.nodes {
+            if !core::mem::take(&mut self.touched[node.index]) {
+                continue;
+            }
+            if let Some(r) = &node.replica {
+                self.checker.after_step(node.index, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fire_timer(&mut self, i: usize) -> Result<(), Violation> {
+        if self.spin.0 == i && self.spin.1 == self.now {
+            self.spin.2 += 1;
+            if self.spin.2 > TIMER_SPIN_LIMIT {
+                return Err(Violation::new(
+                    "deadlines advance",
+                    format!("n{i}'s poll_timeout stays at {:?} after handle_timeout", self.now),
+                ));
+            }
+        } else {
+            self.spin = (i, self.now, 1);
+        }
+        self.trace(|| format!("n{i} timer"));
+        if let Some(r) = self.nodes[i].replica.as_mut() {
+            r.handle_timeout(self.now);
+        }
+        self.after_input(i)
+    }
+
+    fn perform(&mut self, action: Action) -> Result<(), Violation> {
+        match action {
+            Action::Deliver { from, to, frame } => self.deliver(from, to, &frame),
+            Action::SyncDone {
+                node,
+                incarnation,
+                token,
+            } => self.sync_done(node, incarnation, token),
+            Action::ClientWake { client, token } => {
+                if self.clients[client].wake_token == token && self.clients[client].state == ClientState::Ready {
+                    self.client_propose(client)?;
+                }
+                Ok(())
+            }
+            Action::Restart { node } => self.restart(node),
+            Action::Heal { generation } => {
+                if self.network.generation == generation {
+                    self.trace(|| "network healed".into());
+                    self.network.heal();
+                }
+                Ok(())
+            }
+            Action::Snapshot { from, to, history } => self.install_snapshot(from, to, &history),
+        }
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, frame: &[u8]) -> Result<(), Violation> {
+        if !self.nodes[to].is_up() || !self.network.link_up(from, to) {
+            self.network.stats.cut += 1;
+            return Ok(());
+        }
+        self.network.stats.delivered += 1;
+        if self.options.trace {
+            let header = decode_header::<Header>(frame).map(|(h, _)| h);
+            self.trace(|| format!("n{from} -> n{to}: {header:?}"));
+        }
+        let now = self.now;
+        let from_id = node_id(from);
+        let Some(r) = self.nodes[to].replica.as_mut() else {
+            return Ok(());
+        };
+        match r.handle_message(now, from_id, frame) {
+            Ok(()) => {}
+            Err(Dropped::Busy) => self.stats.busy += 1,
+            Err(e) => {
+                return Err(Violation::new(
+                    "frames from replicas are accepted",
+                    format!("n{to} refused a frame from n{from}: {e}"),
+                ))
+            }
+        }
+        self.after_input(to)
+    }
+
+    fn sync_done(&mut self, i: usize, incarnation: u32, token: u64) -> Result<(), Violation> {
+        let node = &mut self.nodes[i];
+        if node.incarnation != incarnation || !node.is_up() {
+            return Ok(());
+        }
+        let seq = node
+            .disk
+            .complete_sync(token)
+            .map_err(|e| Violation::new("records decode", format!("n{i}: {e}")))?;
+        if let Some(seq) = seq {
+            self.trace(|| format!("n{i} synced up to {}", seq.0));
+            if self.options.sabotage != Sabotage::ConfirmBeforeSync {
+                let now = self.now;
+                if let Some(r) = self.nodes[i].replica.as_mut() {
+                    r.persisted(now, seq)
+                        .map_err(|e| Violation::new("persisted accepts issued batches", format!("n{i}: {e}")))?;
+                }
+            }
+        }
+        self.after_input(i)
+    }
+
+    /// Drains node `i` after an input and acts on what it produced.
+    fn after_input(&mut self, i: usize) -> Result<(), Violation> {
+        self.touched[i] = true;
+        let mut out = Vec::new();
+        let confirm = self.options.sabotage == Sabotage::ConfirmBeforeSync;
+        self.nodes[i]
+            .drain(self.now, confirm, &mut out)
+            .map_err(|e| Violation::new("driver contract", format!("n{i}: {e}")))?;
+        let id = node_id(i);
+        for output in out {
+            match output {
+                Output::Frame { to, bytes } => {
+                    if self.options.trace {
+                        let header = decode_header::<Header>(&bytes).map(|(h, _)| h);
+                        self.trace(|| format!("n{i} sends to {to:?}: {header:?}"));
+                    }
+                    self.checker.on_frame(i, id, &bytes, &self.nodes[i].disk.view)?;
+                    for dest in to.iter() {
+                        let j = self.index_of(dest)?;
+                        if j == i {
+                            return Err(Violation::new("members only", format!("n{i} sends to itself")));
+                        }
+                        for delay in self.network.fates(&mut self.rng, i, j) {
+                            self.schedule(
+                                delay,
+                                Action::Deliver {
+                                    from: i,
+                                    to: j,
+                                    frame: bytes.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                Output::Event(event) => self.on_event(i, event)?,
+            }
+        }
+        if let Some(token) = self.nodes[i].disk.start_sync() {
+            let (lo, hi) = self.scenario.sync_us;
+            let delay = us(&mut self.rng, lo, hi);
+            let incarnation = self.nodes[i].incarnation;
+            self.schedule(
+                delay,
+                Action::SyncDone {
+                    node: i,
+                    incarnation,
+                    token,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, i: usize, event: NodeEvent) -> Result<(), Violation> {
+        self.trace(|| format!("n{i} event {event:?}"));
+        match event {
+            NodeEvent::Decided { slot, value, proposal } => {
+                let expected = self.nodes[i].app.applied();
+                self.checker.on_delivered(i, expected, slot, &value)?;
+                self.nodes[i].app.apply(value.clone());
+                self.stats.delivered += 1;
+                if let Some(pid) = proposal {
+                    let key = (i, self.nodes[i].incarnation, pid);
+                    let pending = self.proposals.remove(&key);
+                    let proposed = pending.as_ref().map(|p| &p.value);
+                    self.checker.on_outcome(i, pid, proposed, &value)?;
+                    match pending.map(|p| p.client) {
+                        Some(Some(c)) => self.client_decided(c, slot),
+                        Some(None) => self.stats.late_outcomes += 1,
+                        None => {}
+                    }
+                }
+            }
+            NodeEvent::Displaced(pid) => {
+                let key = (i, self.nodes[i].incarnation, pid);
+                let c = match self.proposals.remove(&key).map(|p| p.client) {
+                    Some(Some(c)) => c,
+                    Some(None) => {
+                        self.stats.late_outcomes += 1;
+                        return Ok(());
+                    }
+                    None => {
+                        return self.checker.report(
+                            "one outcome per proposal",
+                            format!("n{i} displaced {pid:?}, which has no pending proposal"),
+                        )
+                    }
+                };
+                self.stats.displaced += 1;
+                let client = &mut self.clients[c];
+                let seq = client.seq;
+                client.record(self.now, ClientOp::Displaced { seq });
+                client.state = ClientState::Ready;
+                let delay = us(&mut self.rng, 1_000, 10_000);
+                self.wake_client(c, delay);
+            }
+            NodeEvent::Acquired(ballot) => {
+                self.stats.leader_changes += 1;
+                self.checker.on_acquired(i, node_id(i), ballot)?;
+            }
+            NodeEvent::Lost => {
+                self.checker.on_not_leading(i);
+                self.mark_pending(i, |p| p.stepped_down = true);
+            }
+            NodeEvent::LeaderChanged(_) => {}
+            NodeEvent::SnapshotNeeded { peer, .. } => {
+                let j = self.index_of(peer)?;
+                let history = self.nodes[i].app.snapshot();
+                for delay in self.network.fates(&mut self.rng, i, j) {
+                    self.schedule(
+                        delay,
+                        Action::Snapshot {
+                            from: i,
+                            to: j,
+                            history: history.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, from: usize, to: usize, history: &Rc<Vec<Option<Value>>>) -> Result<(), Violation> {
+        if !self.nodes[to].is_up() || !self.network.link_up(from, to) {
+            return Ok(());
+        }
+        let slot = history.len() as Slot;
+        let node = &mut self.nodes[to];
+        if slot <= node.app.applied() {
+            return Ok(());
+        }
+        if let Some(s) = node.app.history.iter().zip(history.iter()).position(|(a, b)| a != b) {
+            return Err(Violation::new(
+                "application states agree",
+                format!("snapshot from n{from} differs from n{to}'s state at slot {s}"),
+            ));
+        }
+        node.app.install(history);
+        let now = self.now;
+        if let Some(r) = node.replica.as_mut() {
+            r.install_snapshot(now, slot)
+                .map_err(|e| Violation::new("install_snapshot", format!("n{to} refused slot {slot}: {e}")))?;
+            if r.delivered() != slot {
+                return Err(Violation::new(
+                    "a snapshot resumes delivery at its slot",
+                    format!("n{to} installed {slot} but delivers from {}", r.delivered()),
+                ));
+            }
+        }
+        self.stats.snapshots += 1;
+        self.mark_pending(to, |p| p.snapshot = true);
+        self.trace(|| format!("n{to} installed a snapshot to slot {slot} from n{from}"));
+        self.after_input(to)
+    }
+}
