@@ -54,6 +54,9 @@ pub struct Options {
     /// violation of one is counted in [`super::Stats::waived`] and the run
     /// goes on. Empty by default; every waiver must name its bug.
     pub waive: Vec<&'static str>,
+    /// A classic Paxos bug injected into every replica, to prove the
+    /// invariants catch it.
+    pub bug: Option<paxos_core::replica::Bug>,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
             sabotage: Sabotage::None,
             trace: false,
             waive: Vec::new(),
+            bug: None,
         }
     }
 }

@@ -158,6 +158,7 @@ impl<const W: usize> Simulation<W> {
             config.retransmit_timeout = scenario.retransmit;
             config.initial_leader = scenario.initial_leader.map(node_id);
             config.seed = rng.next_u64();
+            config.bug = options.bug;
             config
                 .validate()
                 .map_err(|e| Violation::new("setup", format!("config: {e}")))?;
