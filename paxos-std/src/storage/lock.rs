@@ -18,6 +18,9 @@ use super::StorageError;
 /// The lock file's name.
 pub(super) const LOCK_FILE: &str = "LOCK";
 
+/// How long `acquire` waits for a lock held by someone else.
+pub(super) const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Holds the lock while alive.
 #[derive(Debug)]
 pub(super) struct DirLock {
@@ -25,7 +28,11 @@ pub(super) struct DirLock {
 }
 
 impl DirLock {
-    /// Takes the lock on `dir` without waiting.
+    /// Takes the lock on `dir`, waiting at most [`LOCK_PATIENCE`].
+    ///
+    /// The short wait is for a lock held only for an instant by someone
+    /// else's copy of the file: a child process forked by this one between
+    /// `fork` and `exec` holds every open file until `exec` closes it.
     pub fn acquire(dir: &Path) -> Result<Self, StorageError> {
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
@@ -35,10 +42,16 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_error("open", &path))?;
-        match fs4::FileExt::try_lock(&file) {
-            Ok(()) => Ok(DirLock { _file: file }),
-            Err(fs4::TryLockError::WouldBlock) => Err(StorageError::Locked { dir: dir.to_path_buf() }),
-            Err(fs4::TryLockError::Error(e)) => Err(io_error("lock", &path)(e)),
+        let started = std::time::Instant::now();
+        loop {
+            match fs4::FileExt::try_lock(&file) {
+                Ok(()) => return Ok(DirLock { _file: file }),
+                Err(fs4::TryLockError::WouldBlock) if started.elapsed() < LOCK_PATIENCE => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(fs4::TryLockError::WouldBlock) => return Err(StorageError::Locked { dir: dir.to_path_buf() }),
+                Err(fs4::TryLockError::Error(e)) => return Err(io_error("lock", &path)(e)),
+            }
         }
     }
 }
