@@ -859,4 +859,6 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 }
 
 #[cfg(test)]
+mod seed_functional_tests;
+#[cfg(test)]
 mod tests;
