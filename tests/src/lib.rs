@@ -1,6 +1,9 @@
 //! Cross-crate test support for the paxos workspace.
 //!
+//! - [`fuzzing`]: the bodies of the fuzz targets (`fuzz/`), also run over
+//!   the committed corpus by `tests/fuzz_corpus.rs`;
 //! - [`sim`]: the deterministic simulator of the Multi-Paxos replica
 //!   (`tests/simulation.rs`).
 
+pub mod fuzzing;
 pub mod sim;

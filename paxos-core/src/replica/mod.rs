@@ -214,7 +214,9 @@ impl core::error::Error for ProposeError {}
 pub enum Dropped {
     /// The sender is not a member, or is this node.
     UnknownPeer(NodeId),
-    /// The frame did not decode.
+    /// The frame did not decode. An append or a catch-up whose values stop
+    /// decoding part-way has had its valid leading values used: each value
+    /// stands alone, so a prefix is a smaller valid message.
     Malformed(DecodeError),
     /// The replica's queues are full; the sender will retry.
     Busy,
@@ -602,6 +604,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let forget = replica.config.injected(Bug::ForgetOnRestart);
         for batch in batches.into_iter().filter(|_| !forget) {
             replica.replay(batch, applied, &mut deliver)?;
+        }
+        // Every decided slot still in memory must have its value: a hole
+        // means records were lost or forged, and delivering a no-op there
+        // would invent a decision.
+        let (start, decided) = (replica.log.start(), replica.log.decided());
+        if (start..decided).any(|slot| replica.log.get(slot).is_none()) {
+            return Err(RecoverError::Corrupt(DecodeError::Malformed));
         }
         if applied > replica.log.decided() {
             // The application applied slots whose commit record had not

@@ -180,20 +180,22 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// slot below [`Replica::log_start`], storage may replace all earlier
     /// batches with this one.
     pub fn write_checkpoint(&self, buf: &mut [u8]) -> Result<usize, crate::codec::EncodeError> {
+        let too_small = crate::codec::EncodeError::BufferTooSmall {
+            required: Self::MAX_CHECKPOINT_SIZE,
+        };
         let mut w = Writer::frame(buf)?;
         if let Some(ballot) = self.promised {
             w.put(&Record::Promised { ballot })?;
         }
         w.put(&Record::Snapshot { slot: self.log.start() })?;
+        // The values first, then the watermark over them, as in any log.
+        if self.write_entries(&mut w, self.log.start(), self.log.end()).is_some() {
+            return Err(too_small);
+        }
         w.put(&Record::Committed {
             slot: self.log.decided(),
         })?;
-        match self.write_entries(&mut w, self.log.start(), self.log.end()) {
-            None => Ok(w.len()),
-            Some(_) => Err(crate::codec::EncodeError::BufferTooSmall {
-                required: Self::MAX_CHECKPOINT_SIZE,
-            }),
-        }
+        Ok(w.len())
     }
 
     /// The driver made every batch up to `seq` durable.
@@ -227,7 +229,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             rest = after;
             match record {
                 Record::Promised { ballot } => self.promised = self.promised.max(Some(ballot)),
-                Record::Committed { slot } => self.log.set_decided(slot),
+                Record::Committed { slot } => {
+                    // A watermark is written only over slots whose values
+                    // were written before it (or a snapshot covered).
+                    if slot > self.log.end().max(self.log.start()) {
+                        return Err(RecoverError::Corrupt(DecodeError::Malformed));
+                    }
+                    self.log.set_decided(slot);
+                }
                 Record::Snapshot { slot } => self.log.jump_to(slot),
                 Record::Accepted { ballot, first } => {
                     self.promised = self.promised.max(Some(ballot));

@@ -1,0 +1,6 @@
+//! Fuzz target: see `paxos_tests::fuzzing::recover_from_records`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| paxos_tests::fuzzing::recover_from_records(data));
