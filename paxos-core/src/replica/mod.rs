@@ -84,6 +84,7 @@ pub mod wire;
 
 pub use config::{Bug, Config, ConfigError, LeaseConfig};
 pub use log::ProposalId;
+pub use persist::Recovery;
 pub use wire::{Header, PromisedEntry, Record, Slot};
 
 use crate::ballot::{Ballot, NodeId, NodeSet};
@@ -600,39 +601,21 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         applied: Slot,
         mut deliver: impl FnMut(Slot, Option<&V>),
     ) -> Result<Self, RecoverError> {
-        let mut replica = Self::blank(config, now).map_err(RecoverError::Config)?;
-        let forget = replica.config.injected(Bug::ForgetOnRestart);
-        for batch in batches.into_iter().filter(|_| !forget) {
-            replica.replay(batch, applied, &mut deliver)?;
+        let mut recovery = Self::recovery(config, now, applied)?;
+        for batch in batches {
+            recovery.replay(batch, &mut deliver)?;
         }
-        // Every decided slot still in memory must have its value: a hole
-        // means records were lost or forged, and delivering a no-op there
-        // would invent a decision.
-        let (start, decided) = (replica.log.start(), replica.log.decided());
-        if (start..decided).any(|slot| replica.log.get(slot).is_none()) {
-            return Err(RecoverError::Corrupt(DecodeError::Malformed));
-        }
-        if applied > replica.log.decided() {
-            // The application applied slots whose commit record had not
-            // reached disk: they are decided, and its state covers them, as
-            // a snapshot would. The cells held for them may be older votes,
-            // not the decided values: drop them rather than serve them, and
-            // record the jump so that the next replay makes it too.
-            replica.log.jump_to(applied);
-            let _ = replica.queue_persist(PersistItem::Snapshot(applied));
-        }
-        replica.log.set_delivered(applied);
-        if replica.promised.is_none() && replica.log.end() == 0 {
-            // Nothing was ever written: a fresh start after all.
-            replica.start_fresh();
-            return Ok(replica);
-        }
-        if let Some(lease) = replica.config.lease {
-            // A restarted node forgot which leader it acknowledged: it
-            // waits out any lease it may have granted.
-            replica.quiet_until = now + lease.duration;
-        }
-        Ok(replica)
+        recovery.finish()
+    }
+
+    /// Starts a restart one batch at a time, for storage that cannot hold
+    /// every batch in memory at once (flash read through a small buffer):
+    /// feed [`Recovery::replay`] each batch in the order written, then call
+    /// [`Recovery::finish`]. The result is the same as
+    /// [`Replica::recover_with`] over the same batches.
+    pub fn recovery(config: Config<N>, now: Instant, applied: Slot) -> Result<Recovery<V, N, W>, RecoverError> {
+        let replica = Self::blank(config, now).map_err(RecoverError::Config)?;
+        Ok(Recovery { replica, applied })
     }
 
     /// This node's identity.

@@ -3,7 +3,7 @@
 
 use super::log::Entry;
 use super::wire::{self, Items, Record, Slot, Writer};
-use super::{PersistRequest, RecoverError, Replica, UnknownPersist, Value, PERSISTS};
+use super::{Bug, PersistRequest, RecoverError, Replica, UnknownPersist, Value, PERSISTS};
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, FORMAT_VERSION};
 use crate::practical::PersistSeq;
@@ -279,5 +279,60 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
         }
         items.finish().map_err(RecoverError::Corrupt)
+    }
+}
+
+/// A replica being restarted from its records: see [`Replica::recovery`].
+#[derive(Debug)]
+pub struct Recovery<V, const N: usize, const W: usize> {
+    pub(super) replica: Replica<V, N, W>,
+    pub(super) applied: Slot,
+}
+
+impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
+    /// Applies the next batch, in the order written. Decided values from
+    /// the applied slot that replay pushes out of the window go to
+    /// `deliver`, in slot order; the rest follow through
+    /// [`Replica::poll_event`] after [`Recovery::finish`].
+    pub fn replay(&mut self, batch: &[u8], mut deliver: impl FnMut(Slot, Option<&V>)) -> Result<(), RecoverError> {
+        if self.replica.config.injected(Bug::ForgetOnRestart) {
+            return Ok(());
+        }
+        self.replica.replay(batch, self.applied, &mut deliver)
+    }
+
+    /// The restarted replica, once every batch was replayed.
+    pub fn finish(self) -> Result<Replica<V, N, W>, RecoverError> {
+        let Recovery {
+            mut replica, applied, ..
+        } = self;
+        // Every decided slot still in memory must have its value: a hole
+        // means records were lost or forged, and delivering a no-op there
+        // would invent a decision.
+        let (start, decided) = (replica.log.start(), replica.log.decided());
+        if (start..decided).any(|slot| replica.log.get(slot).is_none()) {
+            return Err(RecoverError::Corrupt(DecodeError::Malformed));
+        }
+        if applied > replica.log.decided() {
+            // The application applied slots whose commit record had not
+            // reached disk: they are decided, and its state covers them, as
+            // a snapshot would. The cells held for them may be older votes,
+            // not the decided values: drop them rather than serve them, and
+            // record the jump so that the next replay makes it too.
+            replica.log.jump_to(applied);
+            let _ = replica.queue_persist(PersistItem::Snapshot(applied));
+        }
+        replica.log.set_delivered(applied);
+        if replica.promised.is_none() && replica.log.end() == 0 {
+            // Nothing was ever written: a fresh start after all.
+            replica.start_fresh();
+            return Ok(replica);
+        }
+        if let Some(lease) = replica.config.lease {
+            // A restarted node forgot which leader it acknowledged: it
+            // waits out any lease it may have granted.
+            replica.quiet_until = replica.now + lease.duration;
+        }
+        Ok(replica)
     }
 }
