@@ -1,11 +1,15 @@
 //! # paxos-embedded
 //!
-//! The embedded adapter for [`paxos_core`]: NOR flash storage through
-//! `embedded-storage`, byte-stream framing and `defmt`. It grows with the
-//! replica; today it re-exports the core so the workspace builds for
-//! Cortex-M end to end.
+//! The embedded adapter for [`paxos_core`]: the replica's durable records
+//! on NOR flash through `embedded-storage` ([`flash`]), its messages over a
+//! byte stream such as a UART ([`framing`]), and `defmt` logging as an
+//! optional feature.
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
 pub use paxos_core as core;
+
+pub mod flash;
+pub mod framing;

@@ -1,0 +1,1 @@
+//! The replica's durable records on NOR flash (under way).

@@ -1,0 +1,1 @@
+//! Messages over a byte stream (under way).
