@@ -73,6 +73,7 @@
 //! ```
 
 mod acceptor;
+mod compact;
 mod config;
 mod leader;
 mod learner;
@@ -688,7 +689,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             self.counters.unknown_peer += 1;
             return Err(Dropped::UnknownPeer(from));
         };
-        let (header, rest) = match wire::decode_header::<Header>(frame) {
+        let (header, rest) = match wire::decode_frame::<Header>(frame) {
             Ok(decoded) => decoded,
             Err(e) => {
                 self.counters.malformed += 1;

@@ -2,7 +2,7 @@
 //! sequence numbers, and recovery from them.
 
 use super::log::Entry;
-use super::wire::{self, Items, Record, Slot, Writer};
+use super::wire::{Items, Record, Slot, Writer};
 use super::{Bug, PersistRequest, RecoverError, Replica, UnknownPersist, Value, PERSISTS};
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, FORMAT_VERSION};
@@ -118,7 +118,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             PersistItem::Snapshot(slot) => Record::Snapshot { slot },
             PersistItem::Entries { first, end } => return self.write_entries(w, first, end),
         };
-        match w.put(&simple) {
+        match w.put_compact(&simple) {
             Ok(()) => None,
             Err(_) => Some(item),
         }
@@ -140,7 +140,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 None => Record::Learned { first: slot },
             };
             let mark = w.len();
-            let Ok(at) = w.put(&record).and_then(|()| w.reserve_count()) else {
+            let Ok(at) = w.put_compact(&record).and_then(|()| w.reserve_count()) else {
                 return Some(PersistItem::Entries { first: slot, end });
             };
             let mut count = 0u32;
@@ -185,14 +185,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         };
         let mut w = Writer::frame(buf)?;
         if let Some(ballot) = self.promised {
-            w.put(&Record::Promised { ballot })?;
+            w.put_compact(&Record::Promised { ballot })?;
         }
-        w.put(&Record::Snapshot { slot: self.log.start() })?;
+        w.put_compact(&Record::Snapshot { slot: self.log.start() })?;
         // The values first, then the watermark over them, as in any log.
         if self.write_entries(&mut w, self.log.start(), self.log.end()).is_some() {
             return Err(too_small);
         }
-        w.put(&Record::Committed {
+        w.put_compact(&Record::Committed {
             slot: self.log.decided(),
         })?;
         Ok(w.len())
@@ -225,7 +225,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             return Err(corrupt(DecodeError::UnknownVersion(version)));
         }
         while !rest.is_empty() {
-            let (record, after) = wire::take::<Record>(rest).map_err(corrupt)?;
+            let (record, after) = super::compact::take::<Record>(rest).map_err(corrupt)?;
             rest = after;
             match record {
                 Record::Promised { ballot } => self.promised = self.promised.max(Some(ballot)),
@@ -270,9 +270,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 deliver(s, self.log.get(s).and_then(|e| e.value.as_ref()));
             }
             let entry = Entry::new(slot, ballot, value);
-            self.log
-                .put(entry, Slot::MAX)
-                .map_err(|e| RecoverError::OutOfWindow(e.slot))?;
+            self.log.put(entry, Slot::MAX).map_err(RecoverError::OutOfWindow)?;
             slot += 1;
             if ballot.is_none() && self.log.decided() + 1 == slot {
                 self.log.set_decided(slot);

@@ -51,7 +51,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 if self.role != Role::Candidate || self.campaign.ballot != ballot {
                     return Ok(None);
                 }
-                w.put(&Header::Prepare { ballot, from, until })?;
+                w.put_compact(&Header::Prepare { ballot, from, until })?;
                 self.others()
             }
             Pending::Promise {
@@ -64,7 +64,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                     return Ok(None);
                 }
                 let beyond = self.holds_beyond(until);
-                w.put(&Header::Promise {
+                w.put_compact(&Header::Promise {
                     ballot,
                     decided: self.log.decided(),
                     beyond,
@@ -88,7 +88,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 count,
                 stamp,
             } => {
-                w.put(&Header::Accepted {
+                w.put_compact(&Header::Accepted {
                     ballot,
                     first,
                     count,
@@ -102,7 +102,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 promised,
                 decided,
             } => {
-                w.put(&Header::Nack {
+                w.put_compact(&Header::Nack {
                     ballot,
                     promised,
                     decided,
@@ -110,14 +110,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 Self::one(to)
             }
             Pending::CatchUp { to, from } => {
-                w.put(&Header::CatchUp { from })?;
+                w.put_compact(&Header::CatchUp { from })?;
                 Self::one(to)
             }
             Pending::Learn { to, from } => {
                 if from < self.log.start() || from >= self.log.decided() {
                     return Ok(None);
                 }
-                w.put(&Header::Learn { first: from })?;
+                w.put_compact(&Header::Learn { first: from })?;
                 self.put_values(&mut w, from, self.log.decided(), |_| true)?;
                 Self::one(to)
             }
@@ -175,7 +175,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             first,
             stamp: now.as_micros(),
         };
-        if w.put(&header).is_err() {
+        if w.put_compact(&header).is_err() {
             self.counters.buffer_too_small += 1;
             return None;
         }

@@ -6,6 +6,7 @@
 //! into the log, so no message ever holds a batch of values in a struct of
 //! its own: a batch costs one copy in and one copy out.
 
+use super::compact::{self, Compact};
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, EncodeError, FORMAT_VERSION};
 use core::marker::PhantomData;
@@ -169,6 +170,20 @@ impl<'b> Writer<'b> {
         }
     }
 
+    /// Appends a header or record through its hand-written encoding.
+    pub(crate) fn put_compact<T: Compact>(&mut self, value: &T) -> Result<(), EncodeError> {
+        let out = value.encode();
+        let bytes = out.bytes();
+        let end = self.len + bytes.len();
+        let dest = self
+            .buf
+            .get_mut(self.len..end)
+            .ok_or(EncodeError::BufferTooSmall { required: end })?;
+        dest.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
     /// Appends a count as a varint.
     pub(crate) fn put_count(&mut self, count: u32) -> Result<(), EncodeError> {
         self.put(&count)
@@ -224,6 +239,16 @@ pub fn decode_header<H: DeserializeOwned + MaxSize>(frame: &[u8]) -> Result<(H, 
     take(body)
 }
 
+/// Splits a frame into its header (or record) and the bytes after it,
+/// through the hand-written decoder.
+pub(crate) fn decode_frame<T: Compact>(frame: &[u8]) -> Result<(T, &[u8]), DecodeError> {
+    let (&version, body) = frame.split_first().ok_or(DecodeError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    compact::take(body)
+}
+
 /// Decodes one postcard value from the front of `bytes`.
 pub(crate) fn take<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), DecodeError> {
     postcard::take_from_bytes(bytes).map_err(|e| match e {
@@ -244,7 +269,9 @@ pub struct Items<'a, T> {
 impl<'a, T: DeserializeOwned> Items<'a, T> {
     /// Reads the count at the front of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let (remaining, rest) = take::<u32>(bytes)?;
+        let mut input = compact::In::new(bytes);
+        let remaining = input.count()?;
+        let rest = input.rest();
         Ok(Items {
             rest,
             remaining,
