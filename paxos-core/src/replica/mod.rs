@@ -109,9 +109,9 @@ impl<T: Clone + Eq + Serialize + DeserializeOwned + MaxSize> Value for T {}
 
 /// Messages queued per replica (replies waiting for durability, catch-up
 /// answers). More are dropped and counted, as a lossy network would.
-const OUTBOX: usize = 32;
-/// Persist records queued before a poll.
-const PERSISTS: usize = 32;
+const OUTBOX: usize = 16;
+/// Persist records queued before a poll (consecutive ones merge).
+const PERSISTS: usize = 16;
 /// Leadership notices queued.
 const NOTICES: usize = 8;
 
@@ -825,6 +825,38 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         } else {
             needs
         };
+        // Votes for consecutive slots to the same leader under the same
+        // ballot leave as one reply, released once the later record is
+        // durable (it covers the earlier one).
+        if let (
+            Some((
+                back_needs,
+                Pending::Accepted {
+                    to,
+                    ballot,
+                    first,
+                    count,
+                    stamp,
+                },
+            )),
+            Pending::Accepted {
+                to: to2,
+                ballot: ballot2,
+                first: first2,
+                count: count2,
+                stamp: stamp2,
+            },
+        ) = (self.outbox.back_mut(), pending)
+        {
+            if *to == to2 && *ballot == ballot2 && *first + u64::from(*count) == first2 {
+                if let Some(sum) = count.checked_add(count2) {
+                    *count = sum;
+                    *stamp = (*stamp).max(stamp2);
+                    *back_needs = (*back_needs).max(needs);
+                    return;
+                }
+            }
+        }
         if self.outbox.push_back((needs, pending)).is_err() {
             self.counters.outbox_full += 1;
         }
