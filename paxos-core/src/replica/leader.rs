@@ -434,6 +434,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if self.lead.commit_sent < self.log.decided() {
             at = at.min(self.lead.last_progress + self.commit_delay());
         }
+        if self.durable < self.lead.ready {
+            // Nothing can leave before the ballot's promise is durable, and
+            // that confirmation is an input of its own: a deadline that
+            // passed would only make the driver spin. Tick at the
+            // heartbeat pace for the quorum check.
+            at = at.max(self.now + config.heartbeat_interval);
+        }
         at
     }
 

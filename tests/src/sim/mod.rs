@@ -58,6 +58,7 @@
 
 pub mod app;
 pub mod client;
+pub mod clock;
 pub mod disk;
 pub mod durable;
 pub mod fasthash;
@@ -65,6 +66,7 @@ pub mod invariants;
 pub mod network;
 pub mod node;
 pub mod options;
+pub mod registers;
 pub mod rng;
 pub mod runner;
 pub mod simulation;

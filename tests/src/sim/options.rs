@@ -29,6 +29,12 @@ pub enum Sabotage {
     /// Loses the newest synced batch at every crash: forgotten promises
     /// and votes must be caught.
     LoseSyncedTail,
+    /// Clocks drift 40% (far beyond the lease's configured bound): stale
+    /// lease reads must be caught.
+    ClocksBeyondBound,
+    /// Any node answers reads from its applied state, lease or not:
+    /// stale reads must be caught.
+    ReadAtAnyNode,
 }
 
 /// The knobs of a run that are not drawn from the seed.
@@ -113,6 +119,8 @@ impl Options {
             Some("none") => self.sabotage = Sabotage::None,
             Some("confirm-before-sync") => self.sabotage = Sabotage::ConfirmBeforeSync,
             Some("lose-synced-tail") => self.sabotage = Sabotage::LoseSyncedTail,
+            Some("clocks-beyond-bound") => self.sabotage = Sabotage::ClocksBeyondBound,
+            Some("read-at-any-node") => self.sabotage = Sabotage::ReadAtAnyNode,
             Some(other) => panic!("SIM_SABOTAGE={other}: unknown"),
         }
         if env("SIM_TRACE").is_some_and(|v| v != "0") {
@@ -146,6 +154,8 @@ impl Options {
             Sabotage::None => {}
             Sabotage::ConfirmBeforeSync => vars.push("SIM_SABOTAGE=confirm-before-sync".into()),
             Sabotage::LoseSyncedTail => vars.push("SIM_SABOTAGE=lose-synced-tail".into()),
+            Sabotage::ClocksBeyondBound => vars.push("SIM_SABOTAGE=clocks-beyond-bound".into()),
+            Sabotage::ReadAtAnyNode => vars.push("SIM_SABOTAGE=read-at-any-node".into()),
         }
         if !self.waive.is_empty() {
             vars.push(format!("SIM_WAIVE='{}'", self.waive.join(",")));
@@ -197,6 +207,11 @@ pub struct Scenario {
     pub think_us: u64,
     /// Whether, after healing, up to a minority of nodes stays down.
     pub calm_minority_down: bool,
+    /// The leader lease, in half the runs.
+    pub lease: Option<paxos_core::replica::LeaseConfig>,
+    /// Each node's clock, drifting within the lease's bound (or 1,000 ppm
+    /// without a lease).
+    pub clocks: Vec<super::clock::Clock>,
 }
 
 impl Scenario {
@@ -225,6 +240,17 @@ impl Scenario {
             .collect();
         let think_us = [0, 2_000, 20_000][rng.index(3)];
         let calm_minority_down = rng.ratio(1, 4);
+        let lease = rng.ratio(1, 2).then(|| paxos_core::replica::LeaseConfig {
+            duration: Duration::from_micros(election.as_micros() * rng.between(30, 90) / 100),
+            max_drift_ppm: [100, 10_000, 100_000][rng.index(3)],
+        });
+        let drift = lease.map_or(1_000, |l| i64::from(l.max_drift_ppm));
+        let clocks = (0..nodes)
+            .map(|_| super::clock::Clock {
+                offset_us: rng.below(10_000_000),
+                ppm: rng.between(0, 2 * drift as u64) as i64 - drift,
+            })
+            .collect();
         Scenario {
             nodes,
             window,
@@ -240,6 +266,8 @@ impl Scenario {
             persist_buffers,
             think_us,
             calm_minority_down,
+            lease,
+            clocks,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::invariants::{Checker, Violation};
 use super::network::{Network, Weather};
 use super::node::{Node, NodeEvent, Output, SimReplica, MAX_NODES};
 use super::options::{AppDurability, Options, Sabotage, Scenario};
+use super::registers::{key_of, Key, Registers};
 use super::rng::SimRng;
 use super::stats::Stats;
 use super::Value;
@@ -42,6 +43,8 @@ enum Action {
     Restart {
         node: usize,
     },
+    /// A reader asks a random node for a key near the newest asked.
+    Read,
     Heal {
         generation: u64,
     },
@@ -131,6 +134,8 @@ pub struct Simulation<const W: usize> {
     touched: Vec<bool>,
     /// When, after healing, every client was done and every node caught up.
     quiet_at: Option<Instant>,
+    /// The keyed-register history: asks and lease reads.
+    registers: Registers,
 }
 
 /// Node `i` is `NodeId(i)`, so traces and reports name every node the
@@ -146,7 +151,12 @@ fn us(rng: &mut SimRng, lo: u64, hi: u64) -> Duration {
 impl<const W: usize> Simulation<W> {
     /// A cluster for `scenario` (drawn from `rng`, which the run goes on
     /// using), started at time zero.
-    pub fn new(seed: u64, options: Options, scenario: Scenario, mut rng: SimRng) -> Result<Self, Violation> {
+    pub fn new(seed: u64, options: Options, mut scenario: Scenario, mut rng: SimRng) -> Result<Self, Violation> {
+        if options.sabotage == Sabotage::ClocksBeyondBound {
+            for clock in scenario.clocks.iter_mut() {
+                clock.ppm = if rng.ratio(1, 2) { -600_000 } else { 600_000 };
+            }
+        }
         let n = scenario.nodes;
         let members: Vec<NodeId> = (0..n).map(node_id).collect();
         let mut nodes = Vec::with_capacity(n);
@@ -159,6 +169,7 @@ impl<const W: usize> Simulation<W> {
             config.initial_leader = scenario.initial_leader.map(node_id);
             config.seed = rng.next_u64();
             config.bug = options.bug;
+            config.lease = scenario.lease;
             config
                 .validate()
                 .map_err(|e| Violation::new("setup", format!("config: {e}")))?;
@@ -188,18 +199,22 @@ impl<const W: usize> Simulation<W> {
             spin: (usize::MAX, Instant::ZERO, 0),
             touched: vec![false; n],
             quiet_at: None,
+            registers: Registers::default(),
             scenario,
         };
         for i in 0..n {
             let config = sim.nodes[i].config.clone();
             let replica =
-                SimReplica::<W>::new(config, sim.now).map_err(|e| Violation::new("setup", format!("new: {e}")))?;
+                SimReplica::<W>::new(config, sim.local(i)).map_err(|e| Violation::new("setup", format!("new: {e}")))?;
             sim.nodes[i].replica = Some(replica);
             sim.after_input(i)?;
         }
         for c in 0..sim.clients.len() {
             let delay = us(&mut sim.rng, 0, 50_000);
             sim.wake_client(c, delay);
+        }
+        if sim.scenario.lease.is_some() || sim.options.sabotage == Sabotage::ReadAtAnyNode {
+            sim.schedule(Duration::from_millis(1), Action::Read);
         }
         Ok(sim)
     }
@@ -234,6 +249,7 @@ impl<const W: usize> Simulation<W> {
         let mut s = self.stats;
         s.steps = self.steps;
         s.virtual_us = self.now.as_micros();
+        s.lease_runs = u64::from(self.scenario.lease.is_some());
         s.decisions = self.checker.decisions() as u64;
         s.syncs = self.nodes.iter().map(|n| n.disk.syncs).sum();
         s.reused_ballots = self.checker.reused_ballots;
@@ -270,7 +286,15 @@ impl<const W: usize> Simulation<W> {
                 )
             })?;
         }
+        self.registers
+            .check()
+            .map_err(|detail| Violation::new("keyed registers are linearizable", detail))?;
         Ok(self.stats())
+    }
+
+    /// What node `i`'s clock reads now.
+    fn local(&self, i: usize) -> Instant {
+        self.scenario.clocks[i].local(self.now)
     }
 
     fn trace(&self, what: impl FnOnce() -> String) {
@@ -354,7 +378,12 @@ impl<const W: usize> Simulation<W> {
         let timer = self
             .nodes
             .iter()
-            .filter_map(|n| n.replica.as_ref().map(|r| (r.poll_timeout(), n.index)))
+            .filter_map(|n| {
+                let clock = self.scenario.clocks[n.index];
+                n.replica
+                    .as_ref()
+                    .map(|r| (clock.virtual_at(r.poll_timeout()), n.index))
+            })
             .min();
         let queued = self.queue.peek().map(|s| s.0.at);
         match (timer, queued) {
@@ -404,8 +433,9 @@ impl<const W: usize> Simulation<W> {
             self.spin = (i, self.now, 1);
         }
         self.trace(|| format!("n{i} timer"));
+        let local = self.local(i);
         if let Some(r) = self.nodes[i].replica.as_mut() {
-            r.handle_timeout(self.now);
+            r.handle_timeout(local);
         }
         self.after_input(i)
     }
@@ -418,6 +448,16 @@ impl<const W: usize> Simulation<W> {
                 incarnation,
                 token,
             } => self.sync_done(node, incarnation, token),
+            Action::Read => {
+                if self.phase == Phase::Chaos {
+                    let node = self.rng.index(self.nodes.len());
+                    let key = (self.registers.newest_key() + 1).saturating_sub(self.rng.below(3) as Key);
+                    self.lease_read(node, key);
+                    let delay = us(&mut self.rng, 1_000, 15_000);
+                    self.schedule(delay, Action::Read);
+                }
+                Ok(())
+            }
             Action::ClientWake { client, token } => {
                 if self.clients[client].wake_token == token && self.clients[client].state == ClientState::Ready {
                     self.client_propose(client)?;
@@ -446,7 +486,7 @@ impl<const W: usize> Simulation<W> {
             let header = decode_header::<Header>(frame).map(|(h, _)| h);
             self.trace(|| format!("n{from} -> n{to}: {header:?}"));
         }
-        let now = self.now;
+        let now = self.local(to);
         let from_id = node_id(from);
         let Some(r) = self.nodes[to].replica.as_mut() else {
             return Ok(());
@@ -476,7 +516,7 @@ impl<const W: usize> Simulation<W> {
         if let Some(seq) = seq {
             self.trace(|| format!("n{i} synced up to {}", seq.0));
             if self.options.sabotage != Sabotage::ConfirmBeforeSync {
-                let now = self.now;
+                let now = self.local(i);
                 if let Some(r) = self.nodes[i].replica.as_mut() {
                     r.persisted(now, seq)
                         .map_err(|e| Violation::new("persisted accepts issued batches", format!("n{i}: {e}")))?;
@@ -491,8 +531,9 @@ impl<const W: usize> Simulation<W> {
         self.touched[i] = true;
         let mut out = Vec::new();
         let confirm = self.options.sabotage == Sabotage::ConfirmBeforeSync;
+        let local = self.local(i);
         self.nodes[i]
-            .drain(self.now, confirm, &mut out)
+            .drain(local, confirm, &mut out)
             .map_err(|e| Violation::new("driver contract", format!("n{i}: {e}")))?;
         let id = node_id(i);
         for output in out {
@@ -553,7 +594,7 @@ impl<const W: usize> Simulation<W> {
                     let proposed = pending.as_ref().map(|p| &p.value);
                     self.checker.on_outcome(i, pid, proposed, &value)?;
                     match pending.map(|p| p.client) {
-                        Some(Some(c)) => self.client_decided(c, slot),
+                        Some(Some(c)) => self.client_decided(c, slot, i),
                         Some(None) => self.stats.late_outcomes += 1,
                         None => {}
                     }
@@ -625,7 +666,7 @@ impl<const W: usize> Simulation<W> {
             ));
         }
         node.app.install(history);
-        let now = self.now;
+        let now = self.scenario.clocks[to].local(self.now);
         if let Some(r) = node.replica.as_mut() {
             r.install_snapshot(now, slot)
                 .map_err(|e| Violation::new("install_snapshot", format!("n{to} refused slot {slot}: {e}")))?;

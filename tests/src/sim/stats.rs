@@ -47,6 +47,11 @@ pub struct Stats {
     pub completed: u64,
     /// Snapshots installed.
     pub snapshots: u64,
+    /// Reads a leader answered under its lease (checked for
+    /// linearizability with the asks).
+    pub lease_reads: u64,
+    /// Runs with a leader lease.
+    pub lease_runs: u64,
     /// Syncs completed.
     pub syncs: u64,
     /// Inputs the replicas dropped as busy.
@@ -133,6 +138,8 @@ impl Summary {
         t.late_outcomes += s.late_outcomes;
         t.completed += s.completed;
         t.snapshots += s.snapshots;
+        t.lease_reads += s.lease_reads;
+        t.lease_runs += s.lease_runs;
         t.syncs += s.syncs;
         t.busy += s.busy;
         t.reused_ballots += s.reused_ballots;
@@ -174,6 +181,7 @@ impl fmt::Display for Summary {
              {:.1} s virtual; {} leader changes, {} crashes ({} unsynced batches lost, {} flushed, {} torn), \
              {} partitions, {} slots decided, {} deliveries, {} values completed, {} proposals accepted, \
              {} refused, {} displaced, {} lost with a crash, {} abandoned ({} outcomes came late), {} snapshots, {} syncs, {} busy drops, \
+             {} runs with a lease and drifting clocks, {} lease reads, \
              {} reused ballots; messages: {} sent, {} lost, {} duplicated, {} cut; \
              liveness after healing: mean {:.0} ms, max {:.0} ms ({} runs without waived violations: \
              mean {:.0} ms, max {:.0} ms); every node following one leader after healing: max {:.0} ms",
@@ -202,6 +210,8 @@ impl fmt::Display for Summary {
             t.snapshots,
             t.syncs,
             t.busy,
+            t.lease_runs,
+            t.lease_reads,
             t.reused_ballots,
             t.net.sent,
             t.net.lost,

@@ -11,8 +11,13 @@ impl<const W: usize> Simulation<W> {
         }
     }
 
-    pub(super) fn client_decided(&mut self, c: usize, slot: Slot) {
+    pub(super) fn client_decided(&mut self, c: usize, slot: Slot, node: usize) {
         self.stats.completed += 1;
+        let value = self.clients[c].value();
+        if let Some(winner) = key_of(&value).and_then(|k| self.nodes[node].app.winners.get(k)) {
+            let winner = winner.clone();
+            self.registers.answer(&value, self.now, winner);
+        }
         let finishing = self.clients[c].finishing;
         let client = &mut self.clients[c];
         let seq = client.seq;
@@ -32,6 +37,14 @@ impl<const W: usize> Simulation<W> {
         let value = self.clients[c].value();
         let seq = self.clients[c].seq;
         let now = self.now;
+        let local = self.local(target);
+        if self.scenario.lease.is_some() && self.rng.ratio(1, 3) {
+            // The client's own key or the next: fresh keys, where a stale
+            // answer would show.
+            let key = seq / 2 + self.rng.below(2) as u32;
+            self.lease_read(target, key);
+        }
+        self.registers.invoke(&value, now);
         let node = &mut self.nodes[target];
         let incarnation = node.incarnation;
         let Some(r) = node.replica.as_mut() else {
@@ -41,7 +54,7 @@ impl<const W: usize> Simulation<W> {
             self.wake_client(c, delay);
             return Ok(());
         };
-        let result = r.propose(now, value.clone());
+        let result = r.propose(local, value.clone());
         self.checker.on_propose(&value, result.is_ok());
         self.trace(|| format!("client {c} proposes {value:?} at n{target}: {result:?}"));
         self.clients[c].record(
@@ -143,5 +156,22 @@ impl<const W: usize> Simulation<W> {
             self.wake_client(c, Duration::from_millis(1));
         }
         Ok(())
+    }
+
+    /// A read of a random key at `node`, answered locally if it holds a
+    /// lease (the only reads that skip the log, so the ones to check).
+    pub(super) fn lease_read(&mut self, node: usize, key: Key) {
+        let local = self.local(node);
+        let n = &self.nodes[node];
+        let any_node = self.options.sabotage == Sabotage::ReadAtAnyNode;
+        if n.replica
+            .as_ref()
+            .is_some_and(|r| any_node || r.can_read_locally(local))
+        {
+            let value = n.app.winners.get(key).cloned();
+            self.trace(|| format!("lease read of key {key} at n{node}: {value:?}"));
+            self.registers.read(key, self.now, value);
+            self.stats.lease_reads += 1;
+        }
     }
 }

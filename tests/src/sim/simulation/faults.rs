@@ -48,7 +48,7 @@ impl<const W: usize> Simulation<W> {
         if self.nodes[i].is_up() || self.nodes[i].stay_down {
             return Ok(());
         }
-        let now = self.now;
+        let now = self.local(i);
         let config = self.nodes[i].config.clone();
         let applied = match self.options.app {
             AppDurability::OnApply => self.nodes[i].app.applied(),
