@@ -275,6 +275,11 @@ impl<F: NorFlash> FlashLog<F> {
         Ok(())
     }
 
+    /// The device, to read (statistics of a driver, say).
+    pub fn flash(&self) -> &F {
+        &self.flash
+    }
+
     /// Gives the flash back.
     pub fn release(self) -> F {
         self.flash
