@@ -29,7 +29,10 @@ fn geometry_is_checked() {
         Err(MountError::Geometry(GeometryError::TooFewPages { pages: 1 }))
     ));
     let tiny = FlashLog::mount(FaultFlash::<32, 32>::new(4, 1));
-    assert!(matches!(tiny, Err(MountError::Geometry(GeometryError::PageTooSmall { .. }))));
+    assert!(matches!(
+        tiny,
+        Err(MountError::Geometry(GeometryError::PageTooSmall { .. }))
+    ));
     let ok = FlashLog::mount(FaultFlash::<32, 1024>::new(2, 1)).expect("mount");
     assert_eq!((ok.pages(), ok.page_size(), ok.live_pages()), (2, 1024, 0));
     // Page header 32, record header 20 -> 32: 1024 - 32 - 20 = 972.

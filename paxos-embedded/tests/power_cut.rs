@@ -86,8 +86,10 @@ fn recover<const W: usize, const E: usize>(
     let mut recovery = R::recovery(config(), now, facts.applied).map_err(|e| format!("recovery: {e}"))?;
     let mut delivered = Vec::new();
     let mut buf = [0u8; 1024];
-    log.replay(&mut buf, |batch| recovery.replay(batch, |slot, v| delivered.push((slot, v.cloned()))))
-        .map_err(|e| format!("replay: {e}"))?;
+    log.replay(&mut buf, |batch| {
+        recovery.replay(batch, |slot, v| delivered.push((slot, v.cloned())))
+    })
+    .map_err(|e| format!("replay: {e}"))?;
     let mut replica = recovery.finish().map_err(|e| format!("finish: {e}"))?;
     for (slot, v) in delivered {
         facts.learn(slot, v.as_ref());
@@ -273,7 +275,9 @@ impl Scenario {
     /// Cuts session 1 at every operation (every `stride`-th), and session 2
     /// at `double` chosen points for each; returns the cut points run.
     fn sweep<const W: usize, const E: usize>(&self, stride: u64, double: Double) -> u64 {
-        let (ops1, ops2) = self.run::<W, E>(None, None).unwrap_or_else(|e| panic!("W={W} no cut: {e}"));
+        let (ops1, ops2) = self
+            .run::<W, E>(None, None)
+            .unwrap_or_else(|e| panic!("W={W} no cut: {e}"));
         assert!(ops1 > 0 && ops2 > 0);
         eprintln!(
             "W={W} pages={} {:?}: session ops {ops1} + {ops2}",
@@ -325,7 +329,12 @@ fn sweep_all<const W: usize>(stride: u64, double: Double, steps: usize) -> u64 {
     let mut runs = 0;
     for pages in 2..=4 {
         for (tear, ecc) in [(Tear::Sequential, false), (Tear::Adversarial, true)] {
-            let scenario = Scenario { pages, tear, ecc, steps };
+            let scenario = Scenario {
+                pages,
+                tear,
+                ecc,
+                steps,
+            };
             runs += scenario.sweep::<W, 1024>(stride, double);
         }
     }

@@ -137,13 +137,10 @@ impl Geometry {
     ) -> Result<Self, GeometryError> {
         let unit = read_size.max(write_size);
         let small = read_size.min(write_size);
-        if small == 0 || unit % small != 0 || unit > MAX_UNIT {
-            return Err(GeometryError::Alignment {
-                read_size,
-                write_size,
-            });
+        if small == 0 || !unit.is_multiple_of(small) || unit > MAX_UNIT {
+            return Err(GeometryError::Alignment { read_size, write_size });
         }
-        if erase_size == 0 || erase_size % unit != 0 {
+        if erase_size == 0 || !erase_size.is_multiple_of(unit) {
             return Err(GeometryError::PageNotAligned { erase_size, unit });
         }
         let min_page = pad_to(PAGE_HEADER, unit) + pad_to(RECORD_HEADER + 1, unit);

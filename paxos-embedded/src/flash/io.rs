@@ -164,7 +164,10 @@ pub(crate) fn write_page_header<F: NorFlash>(
 ) -> Result<(), F::Error> {
     let mut stage = [0xFFu8; STAGE];
     copy_into(&mut stage, 0, &encode_page_header(epoch));
-    flash.write(geo.page_start(page), stage.get(..geo.pad(PAGE_HEADER)).unwrap_or_default())
+    flash.write(
+        geo.page_start(page),
+        stage.get(..geo.pad(PAGE_HEADER)).unwrap_or_default(),
+    )
 }
 
 /// Writes one record at `at` with as few writes as the alignment allows
@@ -188,11 +191,15 @@ pub(crate) fn write_record<F: NorFlash>(
         return flash.write(at, stage.get(..total).unwrap_or_default());
     }
     let first = geo.pad(RECORD_HEADER);
-    let (head, rest) = payload.split_at_checked(first - RECORD_HEADER).unwrap_or((payload, &[]));
+    let (head, rest) = payload
+        .split_at_checked(first - RECORD_HEADER)
+        .unwrap_or((payload, &[]));
     copy_into(&mut stage, RECORD_HEADER, head);
     flash.write(at, stage.get(..first).unwrap_or_default())?;
     let unit = geo.unit as usize;
-    let (middle, tail) = rest.split_at_checked(rest.len() - rest.len() % unit).unwrap_or((rest, &[]));
+    let (middle, tail) = rest
+        .split_at_checked(rest.len() - rest.len() % unit)
+        .unwrap_or((rest, &[]));
     let mut at = at + first as u32;
     if !middle.is_empty() {
         flash.write(at, middle)?;

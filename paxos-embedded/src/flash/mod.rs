@@ -270,7 +270,8 @@ impl<F: NorFlash> FlashLog<F> {
             at: self.geo.page_start(page) + self.geo.first_record(),
         };
         self.base = None;
-        self.write_at(head, Kind::Base, checkpoint).map_err(CompactError::Flash)?;
+        self.write_at(head, Kind::Base, checkpoint)
+            .map_err(CompactError::Flash)?;
         self.live_pages = 1;
         Ok(())
     }

@@ -134,9 +134,9 @@ impl<const W: usize, const E: usize> FaultFlash<W, E> {
         self.erases
     }
 
-    /// The most erases any one page took.
-    pub fn max_page_erases(&self) -> u64 {
-        self.erases_per_page.iter().copied().max().unwrap_or(0)
+    /// Erases per page.
+    pub fn page_erases(&self) -> &[u64] {
+        &self.erases_per_page
     }
 
     /// The raw contents.
@@ -196,7 +196,9 @@ impl<const W: usize, const E: usize> ReadNorFlash for FaultFlash<W, E> {
         }
         let from = offset as usize;
         let to = from.checked_add(bytes.len()).filter(|&t| t <= self.data.len());
-        let Some(to) = to else { return Err(FaultError::OutOfBounds) };
+        let Some(to) = to else {
+            return Err(FaultError::OutOfBounds);
+        };
         if self.ecc && to > from && self.words[from / W..=(to - 1) / W].contains(&Word::Torn) {
             return Err(FaultError::Ecc);
         }
@@ -215,7 +217,10 @@ impl<const W: usize, const E: usize> NorFlash for FaultFlash<W, E> {
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), FaultError> {
         let (from, to) = (from as usize, to as usize);
-        assert!(from % E == 0 && to % E == 0 && from <= to, "misaligned erase {from}..{to}");
+        assert!(
+            from.is_multiple_of(E) && to.is_multiple_of(E) && from <= to,
+            "misaligned erase {from}..{to}"
+        );
         if to > self.data.len() {
             return Err(FaultError::OutOfBounds);
         }
@@ -254,7 +259,7 @@ impl<const W: usize, const E: usize> NorFlash for FaultFlash<W, E> {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FaultError> {
         let from = offset as usize;
         assert!(
-            from % W == 0 && bytes.len() % W == 0,
+            from.is_multiple_of(W) && bytes.len().is_multiple_of(W),
             "misaligned write of {} bytes at {from}",
             bytes.len()
         );
