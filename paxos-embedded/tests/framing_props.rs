@@ -130,7 +130,7 @@ fn decoder_never_panics_on_any_bytes() {
         x ^= x >> 17;
         x ^= x << 5;
         // Zeros often enough to end frames of every length.
-        let byte = if x % 7 == 0 { 0 } else { (x >> 8) as u8 };
+        let byte = if x.is_multiple_of(7) { 0 } else { (x >> 8) as u8 };
         let _ = d.feed(byte);
     }
     assert!(d.stats().dropped() > 0);
