@@ -5,6 +5,11 @@
 //! record batch to flash and only then confirm it (persist before
 //! reveal), send every message, apply every decided value. When a turn
 //! found nothing to do the core sleeps until the next SysTick.
+//!
+//! A frame's payload is `[from][to][channel][body]`: channel 0 carries a
+//! replica frame, channel 1 an application snapshot (the state of
+//! [`App`]) for a node so far behind that the sender's log window no
+//! longer holds the slots it lacks.
 
 use crate::app::{self, App, Applied};
 use crate::clock::Clock;
@@ -24,9 +29,11 @@ const WINDOW: usize = 8;
 type Value = Bytes<32>;
 type Node = Replica<Value, NODES, WINDOW>;
 
-/// `[from][to]` before each replica frame.
-const ADDRESS: usize = 2;
-const MESSAGE: usize = ADDRESS + Node::MAX_MESSAGE_SIZE;
+/// `[from][to][channel]` before each body.
+const HEADER: usize = 3;
+const CHANNEL_REPLICA: u8 = 0;
+const CHANNEL_SNAPSHOT: u8 = 1;
+const MESSAGE: usize = HEADER + Node::MAX_MESSAGE_SIZE;
 /// Record batches: a kind byte, then the replica's bytes.
 const PERSIST: usize = 1 + if Node::MIN_PERSIST_BUFFER > 256 {
     Node::MIN_PERSIST_BUFFER
@@ -44,79 +51,99 @@ const FLASH_SECTORS: u32 = 8;
 /// The leader proposes one value this often.
 const PROPOSE_EVERY: Duration = Duration::from_millis(5);
 /// And stops once this many slots are decided, so a run is bounded.
-const MAX_SLOTS: u64 = 1_000;
+const MAX_SLOTS: u64 = 100_000;
+/// The application reports its state every this many slots.
+const STATE_EVERY: u64 = 25;
+/// A lagging peer gets a snapshot at most this often.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
 type Log = FlashLog<SemiFlash>;
 
-/// The node's buffers, all of fixed size.
+/// The node's buffers, all of fixed size (the receive decoder is apart:
+/// a frame borrowed from it is handled with the rest mutable).
 struct Buffers {
-    rx: Decoder<{ decoder_capacity(MESSAGE) }>,
     tx: [u8; MESSAGE],
     encoded: [u8; max_encoded_len(MESSAGE)],
     persist: [u8; PERSIST],
     scratch: [u8; SCRATCH],
 }
 
+/// Everything the loop works on.
+struct Firmware {
+    id: u8,
+    replica: Node,
+    app: App,
+    log: Log,
+    uart: Uart,
+    bufs: Buffers,
+    /// When each peer was last sent a snapshot.
+    snapshot_sent: [Option<Instant>; NODES],
+}
+
 /// Boots the node and runs it; returns only on a fatal error.
 pub fn run() -> Result<Infallible, &'static str> {
     let core = cortex_m::Peripherals::take().ok_or("peripherals taken twice")?;
     let mut clock = Clock::start(core.SYST);
-    let mut uart = Uart::take();
+    let uart = Uart::take();
     let id = node_id().ok_or("no node id: pass 1, 2 or 3 on the semihosting command line (-append)")?;
     let mut path = heapless::String::<24>::new();
     write!(path, "node{id}.flash\0").map_err(|_| "path")?;
     let path = core::ffi::CStr::from_bytes_with_nul(path.as_bytes()).map_err(|_| "path")?;
     let flash = SemiFlash::open(path, FLASH_SECTORS).map_err(|_| "cannot open the flash file")?;
     let mut log = FlashLog::mount(flash).map_err(|_| "cannot mount the flash log")?;
+    let mut rx = Decoder::<{ decoder_capacity(MESSAGE) }>::new();
     let mut bufs = Buffers {
-        rx: Decoder::new(),
         tx: [0; MESSAGE],
         encoded: [0; max_encoded_len(MESSAGE)],
         persist: [0; PERSIST],
         scratch: [0; SCRATCH],
     };
     let config = config(id)?;
-    let (mut replica, mut app) = recover(&mut log, &config, clock.now(), &mut bufs.scratch)?;
+    let (replica, app) = recover(&mut log, &config, clock.now(), &mut bufs.scratch)?;
     report::boot(id, app.applied, replica.decided(), log.used());
     report::footprint(
         core::mem::size_of::<Node>(),
-        core::mem::size_of_val(&bufs.rx),
+        core::mem::size_of_val(&rx),
         bufs.tx.len() + bufs.encoded.len(),
         bufs.persist.len(),
         bufs.scratch.len(),
     );
+    let mut fw = Firmware {
+        id,
+        replica,
+        app,
+        log,
+        uart,
+        bufs,
+        snapshot_sent: [None; NODES],
+    };
     // End whatever the relay's side of the line holds from before.
-    uart.write_all(&[framing::DELIMITER]);
-    let mut next_value = replica.decided();
+    fw.uart.write_all(&[framing::DELIMITER]);
+    let mut next_value = fw.replica.decided();
     let mut next_propose = clock.now();
-    let mut reported_state = app.applied;
     loop {
         let mut busy = false;
-        while let Some(byte) = uart.read_byte() {
+        while let Some(byte) = fw.uart.read_byte() {
             busy = true;
-            if let Feed::Frame(frame) = bufs.rx.feed(byte) {
-                deliver(&mut replica, id, clock.now(), frame);
+            if let Feed::Frame(frame) = rx.feed(byte) {
+                fw.receive(clock.now(), frame)?;
             }
         }
         let now = clock.now();
-        if now >= replica.poll_timeout() {
-            replica.handle_timeout(now);
+        if now >= fw.replica.poll_timeout() {
+            fw.replica.handle_timeout(now);
         }
-        if replica.is_leader() && now >= next_propose && replica.decided() < MAX_SLOTS {
+        if fw.replica.is_leader() && now >= next_propose && fw.replica.decided() < MAX_SLOTS {
             next_propose = now + PROPOSE_EVERY;
             let mut text = heapless::String::<32>::new();
             let _ = write!(text, "n{id}-{next_value}");
             // Busy (the window is full) or no longer leading: try again
             // at the next turn, with the same value.
-            if let Ok(Ok(_)) = Value::from_slice(text.as_bytes()).map(|v| replica.propose(now, v)) {
+            if let Ok(Ok(_)) = Value::from_slice(text.as_bytes()).map(|v| fw.replica.propose(now, v)) {
                 next_value += 1;
             }
         }
-        busy |= flush(&mut replica, &mut app, &mut log, &mut uart, &mut bufs, id, clock.now())?;
-        if app.applied >= reported_state + 20 {
-            reported_state = app.applied;
-            report::state(app.applied, app.count, app.hash);
-        }
+        busy |= fw.flush(clock.now())?;
         if !busy {
             cortex_m::asm::wfi();
         }
@@ -180,89 +207,142 @@ fn recover(log: &mut Log, config: &Config<NODES>, now: Instant, buf: &mut [u8]) 
 fn apply(app: &mut App, slot: u64, value: Option<&Value>) {
     let bytes = value.map(Bytes::as_slice);
     match app.apply(slot, bytes) {
-        Applied::Next => report::decided(slot, bytes),
+        Applied::Next => {
+            report::decided(slot, bytes);
+            // At the same slots on every node, so the host can compare.
+            if app.applied.is_multiple_of(STATE_EVERY) {
+                report::state(app.applied, app.count, app.hash);
+            }
+        }
         Applied::Old => {}
         Applied::Gap => report::error("a decided slot was skipped"),
     }
 }
 
-/// Hands a received frame addressed to this node to the replica.
-fn deliver(replica: &mut Node, id: u8, now: Instant, frame: &[u8]) {
-    if let [from, to, message @ ..] = frame {
-        if *to == id {
+impl Firmware {
+    /// Handles a received frame addressed to this node.
+    fn receive(&mut self, now: Instant, frame: &[u8]) -> Result<(), &'static str> {
+        let [from, to, channel, body @ ..] = frame else {
+            return Ok(());
+        };
+        if *to != self.id {
+            return Ok(());
+        }
+        match *channel {
             // Malformed or unexpected frames are dropped and counted by
             // the replica.
-            let _ = replica.handle_message(now, NodeId(*from), message);
-        }
-    }
-}
-
-/// Persists, sends, applies. Returns whether there was anything to do.
-fn flush(
-    replica: &mut Node,
-    app: &mut App,
-    log: &mut Log,
-    uart: &mut Uart,
-    bufs: &mut Buffers,
-    id: u8,
-    now: Instant,
-) -> Result<bool, &'static str> {
-    let mut busy = false;
-    if let Some(kind) = bufs.persist.first_mut() {
-        *kind = KIND_RECORDS;
-    }
-    while let Some(request) = replica.poll_persist(bufs.persist.get_mut(1..).unwrap_or_default()) {
-        busy = true;
-        let batch = bufs.persist.get(..1 + request.len).ok_or("buffer")?;
-        match log.append(batch) {
-            Ok(()) => {}
-            // The checkpoint holds everything the batch holds: the
-            // replica wrote the batch from the state it checkpoints now.
-            Err(AppendError::Full) => compact(replica, app, log, &mut bufs.scratch)?,
-            Err(_) => return Err("flash append failed"),
-        }
-        // Durable now: only now may the replica reveal what it recorded.
-        let _ = replica.persisted(now, request.seq);
-    }
-    while let Some(t) = replica.poll_transmit(bufs.tx.get_mut(ADDRESS..).unwrap_or_default()) {
-        busy = true;
-        for to in t.to.iter() {
-            if let Some(address) = bufs.tx.get_mut(..ADDRESS) {
-                address.copy_from_slice(&[id, to.0]);
+            CHANNEL_REPLICA => {
+                let _ = self.replica.handle_message(now, NodeId(*from), body);
             }
-            let payload = bufs.tx.get(..ADDRESS + t.len).unwrap_or_default();
-            if let Ok(n) = framing::encode(payload, &mut bufs.encoded) {
-                uart.write_all(bufs.encoded.get(..n).unwrap_or_default());
+            CHANNEL_SNAPSHOT => {
+                if let Some(state) = App::decode(body).filter(|s| s.applied > self.app.applied) {
+                    if self.replica.install_snapshot(now, state.applied).is_ok() {
+                        self.app = state;
+                        // The application state and the log's new start
+                        // become durable together, in one checkpoint.
+                        self.compact()?;
+                    }
+                }
             }
-        }
-    }
-    while let Some(event) = replica.poll_event() {
-        busy = true;
-        match event {
-            Event::Decided { slot, value, .. } => apply(app, slot, value),
-            Event::LeadershipAcquired { ballot } => report::leader(u64::from(ballot.round)),
             _ => {}
         }
+        Ok(())
     }
-    Ok(busy)
-}
 
-/// Replaces the log with one checkpoint: the application's state and the
-/// replica's.
-fn compact(replica: &Node, app: &App, log: &mut Log, scratch: &mut [u8]) -> Result<(), &'static str> {
-    if app.applied < replica.log_start() {
-        // Slots below the log start would be lost to the application.
-        return Err("flash full and the application lags the log");
+    /// Sends `body` on `channel` to `to`.
+    fn send(&mut self, to: u8, channel: u8, len: usize) {
+        if let Some(header) = self.bufs.tx.get_mut(..HEADER) {
+            header.copy_from_slice(&[self.id, to, channel]);
+        }
+        let payload = self.bufs.tx.get(..HEADER + len).unwrap_or_default();
+        if let Ok(n) = framing::encode(payload, &mut self.bufs.encoded) {
+            self.uart.write_all(self.bufs.encoded.get(..n).unwrap_or_default());
+        }
     }
-    let (head, rest) = scratch.split_at_mut(1 + app::STATE_LEN);
-    let (kind, state) = head.split_first_mut().ok_or("buffer")?;
-    *kind = KIND_CHECKPOINT;
-    state.copy_from_slice(&app.encode());
-    let len = replica
-        .write_checkpoint(rest)
-        .map_err(|_| "checkpoint buffer too small")?;
-    let checkpoint = scratch.get(..1 + app::STATE_LEN + len).ok_or("buffer")?;
-    log.compact(checkpoint).map_err(|_| "flash compaction failed")?;
-    report::compacted(app.applied, log.used());
-    Ok(())
+
+    /// Persists, sends, applies. Returns whether there was anything to do.
+    fn flush(&mut self, now: Instant) -> Result<bool, &'static str> {
+        let mut busy = false;
+        if let Some(kind) = self.bufs.persist.first_mut() {
+            *kind = KIND_RECORDS;
+        }
+        while let Some(request) = self
+            .replica
+            .poll_persist(self.bufs.persist.get_mut(1..).unwrap_or_default())
+        {
+            busy = true;
+            let batch = self.bufs.persist.get(..1 + request.len).ok_or("buffer")?;
+            match self.log.append(batch) {
+                Ok(()) => {}
+                // The checkpoint holds everything the batch holds: the
+                // replica wrote the batch from the state it checkpoints now.
+                Err(AppendError::Full) => self.compact()?,
+                Err(_) => return Err("flash append failed"),
+            }
+            // Durable now: only now may the replica reveal what it recorded.
+            let _ = self.replica.persisted(now, request.seq);
+        }
+        while let Some(t) = self
+            .replica
+            .poll_transmit(self.bufs.tx.get_mut(HEADER..).unwrap_or_default())
+        {
+            busy = true;
+            for to in t.to.iter() {
+                self.send(to.0, CHANNEL_REPLICA, t.len);
+            }
+        }
+        let mut lagging: Option<u8> = None;
+        while let Some(event) = self.replica.poll_event() {
+            busy = true;
+            match event {
+                Event::Decided { slot, value, .. } => apply(&mut self.app, slot, value),
+                Event::LeadershipAcquired { ballot } => report::leader(u64::from(ballot.round)),
+                Event::SnapshotNeeded { peer, .. } => lagging = Some(peer.0),
+                _ => {}
+            }
+        }
+        if let Some(peer) = lagging {
+            self.send_snapshot(peer, now);
+        }
+        Ok(busy)
+    }
+
+    /// Sends `peer` the application's state, at most every
+    /// [`SNAPSHOT_EVERY`].
+    fn send_snapshot(&mut self, peer: u8, now: Instant) {
+        let Some(sent) = self.snapshot_sent.get_mut(usize::from(peer).wrapping_sub(1)) else {
+            return;
+        };
+        if sent.is_some_and(|at| now < at + SNAPSHOT_EVERY) {
+            return;
+        }
+        *sent = Some(now);
+        let state = self.app.encode();
+        if let Some(body) = self.bufs.tx.get_mut(HEADER..HEADER + app::STATE_LEN) {
+            body.copy_from_slice(&state);
+            self.send(peer, CHANNEL_SNAPSHOT, app::STATE_LEN);
+        }
+    }
+
+    /// Replaces the log with one checkpoint: the application's state and
+    /// the replica's.
+    fn compact(&mut self) -> Result<(), &'static str> {
+        if self.app.applied < self.replica.log_start() {
+            // Slots below the log start would be lost to the application.
+            return Err("flash full and the application lags the log");
+        }
+        let scratch = &mut self.bufs.scratch;
+        let (head, rest) = scratch.split_at_mut(1 + app::STATE_LEN);
+        let (kind, state) = head.split_first_mut().ok_or("buffer")?;
+        *kind = KIND_CHECKPOINT;
+        state.copy_from_slice(&self.app.encode());
+        let len = self
+            .replica
+            .write_checkpoint(rest)
+            .map_err(|_| "checkpoint buffer too small")?;
+        let checkpoint = scratch.get(..1 + app::STATE_LEN + len).ok_or("buffer")?;
+        self.log.compact(checkpoint).map_err(|_| "flash compaction failed")?;
+        report::compacted(self.app.applied, self.log.used());
+        Ok(())
+    }
 }
