@@ -121,18 +121,45 @@ impl CobsWriter<'_> {
     }
 }
 
-/// CRC-32 (IEEE 802.3, reflected, as in zlib), bit by bit: no table, so
-/// it costs a few dozen bytes of code.
+/// CRC-32 (IEEE 802.3, reflected, as in zlib) of `bytes`.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+    let mut crc = Crc32::new();
+    crc.update(bytes);
+    crc.finish()
+}
+
+/// CRC-32 computed over pieces, equal to [`crc32`] of their concatenation.
+/// Bit by bit, no table: a few dozen bytes of code.
+#[derive(Clone, Copy, Debug)]
+pub struct Crc32(u32);
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Crc32 {
+    /// A checksum over nothing yet.
+    pub const fn new() -> Self {
+        Crc32(!0)
+    }
+
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u32::from(byte);
+            for _ in 0..8 {
+                let mask = (self.0 & 1).wrapping_neg();
+                self.0 = (self.0 >> 1) ^ (0xEDB8_8320 & mask);
+            }
         }
     }
-    !crc
+
+    /// The checksum.
+    pub const fn finish(self) -> u32 {
+        !self.0
+    }
 }
 
 /// Why a frame was dropped. Each is also counted in [`DecoderStats`].

@@ -43,7 +43,12 @@ fn at_least(slots: u64) -> impl FnMut(&[NodeReport]) -> bool {
 /// states were compared, so that the check cannot pass vacuously.
 fn assert_agreement(reports: &[NodeReport]) -> (usize, usize) {
     for (i, r) in reports.iter().enumerate() {
-        assert!(r.self_conflicts.is_empty(), "node {} contradicted itself: {:?}", i + 1, r.self_conflicts);
+        assert!(
+            r.self_conflicts.is_empty(),
+            "node {} contradicted itself: {:?}",
+            i + 1,
+            r.self_conflicts
+        );
         assert!(r.errors.is_empty(), "node {} reported errors: {:?}", i + 1, r.errors);
     }
     let (mut values, mut states) = (0, 0);
@@ -51,13 +56,25 @@ fn assert_agreement(reports: &[NodeReport]) -> (usize, usize) {
         for (j, b) in reports.iter().enumerate().skip(i + 1) {
             for (slot, value) in &a.decided {
                 if let Some(v) = b.decided.get(slot) {
-                    assert_eq!(value, v, "slot {slot}: node {} has {value}, node {} has {v}", i + 1, j + 1);
+                    assert_eq!(
+                        value,
+                        v,
+                        "slot {slot}: node {} has {value}, node {} has {v}",
+                        i + 1,
+                        j + 1
+                    );
                     values += 1;
                 }
             }
             for (applied, state) in &a.states {
                 if let Some(s) = b.states.get(applied) {
-                    assert_eq!(state, s, "application state at slot {applied}: node {} vs node {}", i + 1, j + 1);
+                    assert_eq!(
+                        state,
+                        s,
+                        "application state at slot {applied}: node {} vs node {}",
+                        i + 1,
+                        j + 1
+                    );
                     states += 1;
                 }
             }
@@ -85,7 +102,9 @@ fn three_nodes_agree_through_a_leader_crash_and_a_partition() {
     let patience = Duration::from_secs(30);
 
     // 1. Progress with loss and delay.
-    cluster.wait_for("30 slots on every node", patience, at_least(30)).unwrap();
+    cluster
+        .wait_for("30 slots on every node", patience, at_least(30))
+        .unwrap();
 
     // 2. Kill the leader mid-run; the other two elect another and go on.
     let leader = cluster.report(2).last_proposer().expect("someone proposed");
@@ -99,13 +118,18 @@ fn three_nodes_agree_through_a_leader_crash_and_a_partition() {
             others.iter().all(|&n| r[usize::from(n - 1)].applied >= target)
         })
         .unwrap();
-    let new_leader = cluster.report(others[0]).last_proposer().expect("a new leader proposed");
+    let new_leader = cluster
+        .report(others[0])
+        .last_proposer()
+        .expect("a new leader proposed");
     assert_ne!(new_leader, leader, "values kept coming from the dead node");
 
     // 3. Restart it on its flash file: it recovers, then catches up.
     cluster.restart(leader).expect("restart");
     let target = cluster.report(others[0]).applied + 30;
-    cluster.wait_for("catch-up after restart", patience, at_least(target)).unwrap();
+    cluster
+        .wait_for("catch-up after restart", patience, at_least(target))
+        .unwrap();
     let boots = cluster.report(leader).boots;
     assert_eq!(boots.len(), 2, "{boots:?}");
     assert!(
@@ -126,7 +150,9 @@ fn three_nodes_agree_through_a_leader_crash_and_a_partition() {
         .unwrap();
     cluster.relay().heal();
     let target = cluster.report(new_leader).applied + 10;
-    cluster.wait_for("catch-up after the partition", patience, at_least(target)).unwrap();
+    cluster
+        .wait_for("catch-up after the partition", patience, at_least(target))
+        .unwrap();
 
     cluster.stop();
     let reports: Vec<NodeReport> = (1..=3).map(|n| cluster.report(n)).collect();
@@ -148,7 +174,10 @@ fn three_nodes_agree_through_a_leader_crash_and_a_partition() {
             r.footprint.as_deref().unwrap_or("")
         );
     }
-    assert!(stats.dropped > 0 && stats.cut > 0, "the faults were not exercised: {stats:?}");
+    assert!(
+        stats.dropped > 0 && stats.cut > 0,
+        "the faults were not exercised: {stats:?}"
+    );
     assert!(decided >= target, "only {decided} slots everywhere");
     let _ = std::fs::remove_dir_all(&dir);
 }

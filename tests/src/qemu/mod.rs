@@ -81,7 +81,13 @@ impl Cluster {
     pub fn restart(&mut self, id: u8) -> Result<(), String> {
         let index = usize::from(id - 1);
         self.kill(id);
-        let qemu = Qemu::spawn(&self.elf, &self.dir, id, self.ports[index], Arc::clone(&self.reports[index]))?;
+        let qemu = Qemu::spawn(
+            &self.elf,
+            &self.dir,
+            id,
+            self.ports[index],
+            Arc::clone(&self.reports[index]),
+        )?;
         let stream = qemu.connect(Duration::from_secs(10))?;
         self.relay.attach(id, stream)?;
         self.nodes[index] = Some(qemu);

@@ -127,7 +127,16 @@ impl Qemu {
             .open(dir.join(format!("node{id}.stderr")))
             .map_err(|e| format!("stderr file: {e}"))?;
         let mut child = Command::new("qemu-system-arm")
-            .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none", "-monitor", "none"])
+            .args([
+                "-cpu",
+                "cortex-m3",
+                "-machine",
+                "lm3s6965evb",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+            ])
             .arg("-serial")
             .arg(format!("tcp:127.0.0.1:{port},server=on,wait=on"))
             .args(["-semihosting-config", "enable=on,target=native"])

@@ -243,8 +243,12 @@ fn route(shared: &Shared, rx: &Receiver<Inbound>, faults: Faults) {
         }
         let now = Instant::now();
         while held.peek().is_some_and(|Reverse((due, ..))| *due <= now) {
-            let Some(Reverse((_, _, to, payload))) = held.pop() else { break };
-            let Ok(n) = framing::encode(&payload, &mut encoded) else { continue };
+            let Some(Reverse((_, _, to, payload))) = held.pop() else {
+                break;
+            };
+            let Ok(n) = framing::encode(&payload, &mut encoded) else {
+                continue;
+            };
             let sent = shared.writers.lock().ok().is_some_and(|mut w| {
                 w.get_mut(usize::from(to) - 1)
                     .and_then(Option::as_mut)
