@@ -13,7 +13,6 @@
 
 use crate::app::{self, App, Applied};
 use crate::clock::Clock;
-use crate::flashlog::{AppendError, FlashLog};
 use crate::report;
 use crate::semiflash::SemiFlash;
 use crate::uart::Uart;
@@ -21,6 +20,7 @@ use core::convert::Infallible;
 use core::fmt::Write as _;
 use paxos_core::replica::{Config, Event, Recovery, Replica};
 use paxos_core::{Bytes, Duration, Instant, NodeId};
+use paxos_embedded::flash::{AppendError, FlashLog};
 use paxos_embedded::framing::{self, decoder_capacity, max_encoded_len, Decoder, Feed};
 
 /// The cluster: three nodes, a window of 8 slots, 32-byte values.
@@ -100,7 +100,7 @@ pub fn run() -> Result<Infallible, &'static str> {
     };
     let config = config(id)?;
     let (replica, app) = recover(&mut log, &config, clock.now(), &mut bufs.scratch)?;
-    report::boot(id, app.applied, replica.decided(), log.used());
+    report::boot(id, app.applied, replica.decided(), log.live_pages());
     report::footprint(
         core::mem::size_of::<Node>(),
         core::mem::size_of_val(&rx),
@@ -342,7 +342,7 @@ impl Firmware {
             .map_err(|_| "checkpoint buffer too small")?;
         let checkpoint = scratch.get(..1 + app::STATE_LEN + len).ok_or("buffer")?;
         self.log.compact(checkpoint).map_err(|_| "flash compaction failed")?;
-        report::compacted(self.app.applied, self.log.used());
+        report::compacted(self.app.applied, self.log.live_pages());
         Ok(())
     }
 }

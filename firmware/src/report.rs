@@ -8,10 +8,10 @@ use paxos_core::replica::Slot;
 use semihosting::println;
 
 /// A node started: its id, the first slot its application still needs,
-/// the slots decided in its recovered log and the flash bytes in use.
-pub fn boot(id: u8, applied: Slot, decided: Slot, flash_used: u32) {
+/// the slots decided in its recovered log and the flash pages in use.
+pub fn boot(id: u8, applied: Slot, decided: Slot, flash_pages: u32) {
     #[cfg(not(feature = "defmt"))]
-    println!("BOOT node={id} applied={applied} decided={decided} flash={flash_used}");
+    println!("BOOT node={id} applied={applied} decided={decided} flash_pages={flash_pages}");
     #[cfg(feature = "defmt")]
     defmt::info!(
         "BOOT node={} applied={} decided={} flash={}",
@@ -58,11 +58,11 @@ pub fn leader(round: u64) {
 }
 
 /// The log was compacted; `applied` is the application's state there.
-pub fn compacted(applied: Slot, used: u32) {
+pub fn compacted(applied: Slot, pages: u32) {
     #[cfg(not(feature = "defmt"))]
-    println!("COMPACT applied={applied} flash={used}");
+    println!("COMPACT applied={applied} flash_pages={pages}");
     #[cfg(feature = "defmt")]
-    defmt::info!("COMPACT applied={} flash={}", applied, used);
+    defmt::info!("COMPACT applied={} flash_pages={}", applied, pages);
 }
 
 /// The application's state, now and then: the test compares them.

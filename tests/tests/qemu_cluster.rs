@@ -133,7 +133,7 @@ fn three_nodes_agree_through_a_leader_crash_and_a_partition() {
     let boots = cluster.report(leader).boots;
     assert_eq!(boots.len(), 2, "{boots:?}");
     assert!(
-        boots[1].flash > 0 && boots[1].decided + boots[1].applied > 0,
+        boots[1].flash_pages > 0 && boots[1].decided + boots[1].applied > 0,
         "the restarted node recovered nothing from its flash: {boots:?}"
     );
 

@@ -15,8 +15,8 @@ pub struct Boot {
     pub applied: u64,
     /// Slots decided in the recovered log.
     pub decided: u64,
-    /// Flash bytes in use.
-    pub flash: u64,
+    /// Flash pages holding live records.
+    pub flash_pages: u64,
 }
 
 /// Everything a node reported, over all its lives.
@@ -76,7 +76,7 @@ impl NodeReport {
                     Some(Boot {
                         applied: field(words.next(), "applied")?,
                         decided: field(words.next(), "decided")?,
-                        flash: field(words.next(), "flash")?,
+                        flash_pages: field(words.next(), "flash_pages")?,
                     })
                 })();
                 match boot {
