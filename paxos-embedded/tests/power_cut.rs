@@ -338,7 +338,7 @@ macro_rules! sweep {
         /// operation (the boot-time rotation) and at its 40th.
         #[test]
         fn $ci() {
-            let runs = sweep_all::<$w>($stride, Double::At(&[0, 40]), 40);
+            let runs = sweep_all::<$w>($stride, Double::At(&[0, 40]), 32);
             eprintln!("W={}: {runs} cut runs", $w);
         }
 
@@ -361,7 +361,7 @@ macro_rules! sweep {
 // sizes for the smaller words, whose runs have 4-32 times more operations.
 sweep!(cuts_w1, full_sweep_w1, 1, 9);
 sweep!(cuts_w2, full_sweep_w2, 2, 5);
-sweep!(cuts_w4, full_sweep_w4, 4, 2);
+sweep!(cuts_w4, full_sweep_w4, 4, 3);
 sweep!(cuts_w8, full_sweep_w8, 8, 1);
 sweep!(cuts_w16, full_sweep_w16, 16, 1);
 sweep!(cuts_w32, full_sweep_w32, 32, 1);

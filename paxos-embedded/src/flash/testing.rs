@@ -312,15 +312,14 @@ impl<const W: usize, const E: usize> NorFlash for FaultFlash<W, E> {
 pub fn mount_flash(data: &[u8]) {
     let (pick, image) = data.split_first().unwrap_or((&0, &[]));
     match pick % 4 {
-        0 => fuzz_one(FaultFlash::<1, 256>::from_image(2, image), *pick),
-        1 => fuzz_one(FaultFlash::<4, 256>::from_image(3, image), *pick),
-        2 => fuzz_one(FaultFlash::<8, 512>::from_image(2, image), *pick),
-        _ => fuzz_one(FaultFlash::<32, 1024>::from_image(2, image), *pick),
+        0 => fuzz_one(FaultFlash::<1, 256>::from_image(2, image)),
+        1 => fuzz_one(FaultFlash::<4, 256>::from_image(3, image)),
+        2 => fuzz_one(FaultFlash::<8, 512>::from_image(2, image)),
+        _ => fuzz_one(FaultFlash::<32, 1024>::from_image(2, image)),
     }
 }
 
-fn fuzz_one<const W: usize, const E: usize>(mut flash: FaultFlash<W, E>, pick: u8) {
-    flash.ecc = pick & 0x10 != 0;
+fn fuzz_one<const W: usize, const E: usize>(flash: FaultFlash<W, E>) {
     let Ok(mut log) = FlashLog::mount(flash) else { return };
     let mut buf = [0u8; 1024];
     if log.replay(&mut buf, |_| Ok::<(), ()>(())).is_err() {
