@@ -14,11 +14,11 @@ pub fn boot(id: u8, applied: Slot, decided: Slot, flash_pages: u32) {
     println!("BOOT node={id} applied={applied} decided={decided} flash_pages={flash_pages}");
     #[cfg(feature = "defmt")]
     defmt::info!(
-        "BOOT node={} applied={} decided={} flash={}",
+        "BOOT node={} applied={} decided={} flash_pages={}",
         id,
         applied,
         decided,
-        flash_used
+        flash_pages
     );
 }
 
