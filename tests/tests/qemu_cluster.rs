@@ -12,6 +12,13 @@ use paxos_tests::qemu::relay::Faults;
 use paxos_tests::qemu::{build_firmware, qemu_available, Cluster};
 use std::time::Duration;
 
+/// Says why the test is skipped, past the test harness's output capture
+/// (which takes only the print macros), so that a skip is never silent.
+fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED qemu_cluster: {why}");
+}
+
 fn required() -> bool {
     std::env::var("PAXOS_REQUIRE_QEMU").is_ok_and(|v| v == "1")
 }
@@ -20,14 +27,16 @@ fn required() -> bool {
 fn firmware() -> Option<std::path::PathBuf> {
     if !qemu_available() {
         assert!(!required(), "PAXOS_REQUIRE_QEMU=1 but qemu-system-arm is not installed");
-        eprintln!("SKIPPED qemu_cluster: qemu-system-arm is not installed (apt-get install qemu-system-arm)");
+        skip(
+            "qemu-system-arm is not installed (apt-get install qemu-system-arm; PAXOS_REQUIRE_QEMU=1 makes this fail)",
+        );
         return None;
     }
     match build_firmware() {
         Ok(elf) => Some(elf),
         Err(e) if required() => panic!("PAXOS_REQUIRE_QEMU=1 but the firmware does not build: {e}"),
         Err(e) => {
-            eprintln!("SKIPPED qemu_cluster: {e} (rustup target add thumbv7m-none-eabi)");
+            skip(&format!("{e} (rustup target add thumbv7m-none-eabi)"));
             None
         }
     }
