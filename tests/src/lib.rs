@@ -3,7 +3,10 @@
 //! - [`fuzzing`]: the bodies of the fuzz targets (`fuzz/`), also run over
 //!   the committed corpus by `tests/fuzz_corpus.rs`;
 //! - [`sim`]: the deterministic simulator of the Multi-Paxos replica
-//!   (`tests/simulation.rs`).
+//!   (`tests/simulation.rs`);
+//! - [`qemu`]: three firmware nodes under QEMU joined by a relay
+//!   (`tests/qemu_cluster.rs`).
 
 pub mod fuzzing;
+pub mod qemu;
 pub mod sim;
