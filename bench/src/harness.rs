@@ -167,3 +167,28 @@ fn disagreement(ledger: &Ledger, wanted: u64) -> Disagreement {
         wanted,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_agreement_needs_the_same_values_in_the_same_order() {
+        let seq = |n: u64| n.to_le_bytes();
+        let mut same = Ledger::new(2);
+        let mut swapped = Ledger::new(2);
+        let mut short = Ledger::new(2);
+        for n in [1, 2] {
+            same.apply(0, &seq(n));
+            same.apply(1, &seq(n));
+            swapped.apply(0, &seq(n));
+            swapped.apply(1, &seq(3 - n));
+            short.apply(0, &seq(n));
+        }
+        short.apply(1, &seq(1));
+        assert!(same.agrees());
+        assert!(!swapped.agrees());
+        assert!(!short.agrees());
+        assert_eq!(same.leader_applied(), 2);
+    }
+}

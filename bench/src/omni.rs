@@ -1,6 +1,6 @@
 //! omnipaxos 0.2 under the harness: `OmniPaxos` over `MemoryStorage`,
 //! messages from `take_outgoing_messages` encoded with serde + postcard
-//! (`to_extend` into the shared pool, `from_bytes` at the receiver).
+//! (`to_slice` into the shared pool, `from_bytes` at the receiver).
 //! Entries are a `bytes::Bytes` newtype, so clones inside omnipaxos and
 //! reads of the decided log share the payload; decoding allocates a new
 //! one. Appends made in one round leave as one `AcceptDecide` per
@@ -83,9 +83,13 @@ impl Cluster for OmniCluster {
         for (i, node) in self.nodes.iter_mut().enumerate() {
             node.take_outgoing_messages(&mut self.outbox);
             for m in self.outbox.drain(..) {
-                let start = wire.pool.len();
-                wire.pool = postcard::to_extend(&m, std::mem::take(&mut wire.pool)).expect("postcard encodes");
-                wire.send(i, m.get_receiver() as usize - 1, start);
+                // postcard needs room up front: start from a bound that fits
+                // any message here and double if one does not.
+                let mut room = 1 << 16;
+                while !wire.write(room, |buf| postcard::to_slice(&m, buf).ok().map(|b| b.len())) {
+                    room *= 2;
+                }
+                wire.send(i, m.get_receiver() as usize - 1);
             }
             let decided = node.get_decided_idx();
             if decided > self.read[i] {

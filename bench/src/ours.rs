@@ -23,15 +23,28 @@ pub fn run(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
 /// `W`-slot window.
 pub struct Ours<const V: usize, const N: usize, const W: usize> {
     nodes: Vec<Replica<Bytes<V>, N, W>>,
-    disks: Vec<Vec<u8>>,
-    buf: Vec<u8>,
+    disks: Vec<Disk>,
     now: Instant,
 }
 
-/// An in-memory log is emptied past this size, as compaction would.
-const DISK_LIMIT: usize = 1 << 23;
+/// A node's in-memory log: records are encoded straight into it, and it
+/// starts over past a limit, as compaction would.
+struct Disk {
+    bytes: Vec<u8>,
+    end: usize,
+}
+
+/// Where an in-memory log starts over.
+const DISK_LIMIT: usize = 1 << 20;
 
 impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
+    /// Room that holds any frame or persist batch the replica writes.
+    const FRAME_ROOM: usize = if Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE > 1 << 16 {
+        Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE
+    } else {
+        1 << 16
+    };
+
     /// `mode.nodes` replicas, node 0 the initial leader.
     pub fn new(mode: Mode) -> Self {
         let ids: Vec<NodeId> = (1..=mode.nodes as u8).map(NodeId).collect();
@@ -47,9 +60,11 @@ impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
         Ours {
             nodes,
             disks: (0..mode.nodes)
-                .map(|_| Vec::with_capacity(DISK_LIMIT + (1 << 20)))
+                .map(|_| Disk {
+                    bytes: vec![0; DISK_LIMIT + Self::FRAME_ROOM],
+                    end: 0,
+                })
                 .collect(),
-            buf: vec![0; Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE.max(1 << 16)],
             now,
         }
     }
@@ -69,19 +84,22 @@ impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
 
     fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger) {
         for (i, node) in self.nodes.iter_mut().enumerate() {
-            while let Some(p) = node.poll_persist(&mut self.buf) {
-                let disk = &mut self.disks[i];
-                if disk.len() > DISK_LIMIT {
-                    disk.clear();
+            let disk = &mut self.disks[i];
+            while let Some(p) = node.poll_persist(&mut disk.bytes[disk.end..]) {
+                disk.end += p.len;
+                if disk.end > DISK_LIMIT {
+                    disk.end = 0;
                 }
-                disk.extend_from_slice(&self.buf[..p.len]);
                 node.persisted(self.now, p.seq).expect("a sequence number it issued");
             }
-            while let Some(t) = node.poll_transmit(&mut self.buf) {
-                let start = wire.pool.len();
-                wire.pool.extend_from_slice(&self.buf[..t.len]);
-                for to in t.to.iter() {
-                    wire.send(i, usize::from(to.0) - 1, start);
+            let mut to = None;
+            while wire.write(Self::FRAME_ROOM, |buf| {
+                let t = node.poll_transmit(buf)?;
+                to = Some(t.to);
+                Some(t.len)
+            }) {
+                for peer in to.iter().flat_map(|set| set.iter()) {
+                    wire.send(i, usize::from(peer.0) - 1);
                 }
             }
             while let Some(event) = node.poll_event() {

@@ -2,15 +2,15 @@
 //! its documentation prescribes (`messages` sent before the entries are
 //! stored, `persisted_messages` after, then `advance` and
 //! `advance_apply`). Messages cross the wire as protobuf
-//! (`write_to_vec` into the shared pool, `parse_from_bytes` at the
-//! receiver). Entry data is `bytes::Bytes`; proposals are copied into a
+//! (encoded as `write_to_bytes` does but into the shared pool,
+//! `parse_from_bytes` at the receiver). Entry data is `bytes::Bytes`; proposals are copied into a
 //! fresh `Bytes` and queued, then stepped into the leader as one
 //! `MsgPropose` per round (one entry at window 1, up to 256 batched).
 
 use crate::harness::{Cluster, Ledger};
 use crate::wire::Wire;
 use crate::Mode;
-use protobuf::Message as _;
+use protobuf::{CodedOutputStream, Message as _};
 use raft::eraftpb::{Entry, Message, MessageType};
 use raft::storage::MemStorage;
 use raft::{Config, RawNode, StateRole};
@@ -69,11 +69,21 @@ impl RaftCluster {
     }
 }
 
+/// Encodes each message as `write_to_bytes` does (size, then
+/// `write_to_with_cached_sizes`), but into the wire's pool instead of a
+/// fresh `Vec`.
 fn send(wire: &mut Wire, from: usize, messages: Vec<Message>) {
     for m in messages {
-        let start = wire.pool.len();
-        m.write_to_vec(&mut wire.pool).expect("protobuf encodes");
-        wire.send(from, m.to as usize - 1, start);
+        let size = m.compute_size() as usize;
+        let written = wire.write(size, |buf| {
+            let mut os = CodedOutputStream::bytes(&mut buf[..size]);
+            m.write_to_with_cached_sizes(&mut os).ok()?;
+            os.check_eof();
+            Some(size)
+        });
+        if written {
+            wire.send(from, m.to as usize - 1);
+        }
     }
 }
 

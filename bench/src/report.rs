@@ -406,9 +406,9 @@ first 8 bytes; the rest is filler.
 
 | | how it is driven | codec on the \"network\" | payload held as | log bound |
 |---|---|---|---|---|
-| ours (`paxos-core`) | `Replica<Bytes<V>, N, W>`: `propose`, `poll_persist` + `persisted` (in-memory log), `poll_transmit`, `poll_event` | its own wire format, written by `poll_transmit` into a buffer; one frame per node set | `paxos_core::Bytes<V>` (inline array) | fixed window of `W` slots |
-| omnipaxos 0.2 | `OmniPaxos` over `MemoryStorage`; `append`, `take_outgoing_messages`, `read_decided_suffix` | serde + **postcard** (`to_extend` / `from_bytes`) | `bytes::Bytes` newtype (clones share; decoding copies) | `trim` every 65 536 decided |
-| raft-rs 0.7 | `RawNode` over `MemStorage`: `ready`, messages before and persisted messages after the append, `advance`, `advance_apply`; proposals stepped in as one `MsgPropose` per round | protobuf (`write_to_vec` / `parse_from_bytes`) | `bytes::Bytes` (entry data) | `compact` every 65 536 applied |
+| ours (`paxos-core`) | `Replica<Bytes<V>, N, W>`: `propose`, `poll_persist` + `persisted` (in-memory log), `poll_transmit`, `poll_event` | its own wire format, written by `poll_transmit` into the pool; one frame per node set; persist records written by `poll_persist` straight into an in-memory log | `paxos_core::Bytes<V>` (inline array) | fixed window of `W` slots |
+| omnipaxos 0.2 | `OmniPaxos` over `MemoryStorage`; `append`, `take_outgoing_messages`, `read_decided_suffix` | serde + **postcard** (`to_slice` into the pool / `from_bytes`) | `bytes::Bytes` newtype (clones share; decoding copies) | `trim` every 65 536 decided |
+| raft-rs 0.7 | `RawNode` over `MemStorage`: `ready`, messages before and persisted messages after the append, `advance`, `advance_apply`; proposals stepped in as one `MsgPropose` per round | protobuf (`write_to_bytes`' steps into the pool / `parse_from_bytes`) | `bytes::Bytes` (entry data) | `compact` every 65 536 applied |
 
 Modes: **w1** one proposal in flight, 3 nodes, 64-byte values; **w256** 256 in flight (each library \
 batches what was proposed in a round into one message per follower); **n5** five nodes, w1; **v4k** \
