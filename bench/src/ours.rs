@@ -1,81 +1,128 @@
-//! The harness for this library's replica: three (or five) replicas in
-//! one thread, synchronous FIFO delivery of encoded frames, records
-//! appended to in-memory logs and confirmed at once.
+//! This library's replica under the harness: frames from `poll_transmit`
+//! (encoded once, addressed to a node set) go onto the wire as they are;
+//! persist records are appended to an in-memory log per node and
+//! confirmed at once. Values are `paxos_core::Bytes<V>`, held inline.
 
+use crate::harness::{self, Cluster, Disagreement, Ledger};
+use crate::wire::Wire;
 use crate::{Mode, Totals};
 use paxos_core::replica::{Config, Event, Replica};
 use paxos_core::{Bytes, Instant, NodeId};
-use std::collections::VecDeque;
 
-/// Runs `commits` commits in `mode` with values of `V` bytes.
-pub fn run<const V: usize, const N: usize, const W: usize>(mode: Mode, commits: u64) -> Totals {
-    let ids: Vec<NodeId> = (1..=mode.nodes as u8).map(NodeId).collect();
-    let now = Instant::ZERO;
-    let mut nodes: Vec<Replica<Bytes<V>, N, W>> = ids
-        .iter()
-        .map(|&id| {
-            let mut config = Config::new(id, &ids).expect("valid config");
-            config.initial_leader = Some(ids[0]);
-            Replica::new(config, now).expect("valid config")
-        })
-        .collect();
-    let value = Bytes::<V>::from_slice(&vec![0xAB; V]).expect("fits");
-    // Frames in flight: (from, to, first byte in `pool`, length), with the
-    // bytes in one reused buffer, so the harness does not allocate in the
-    // steady state either.
-    let mut wire: VecDeque<(NodeId, NodeId, usize, usize)> = VecDeque::with_capacity(4096);
-    let mut pool: Vec<u8> = Vec::with_capacity(1 << 22);
-    let mut next_pool: Vec<u8> = Vec::with_capacity(1 << 22);
-    let mut disks: Vec<Vec<u8>> = (0..nodes.len()).map(|_| Vec::with_capacity(1 << 24)).collect();
-    let mut buf = vec![0u8; Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE.max(1 << 16)];
-    let mut totals = Totals::default();
-    let mut in_flight = 0usize;
-    let window = mode.window;
-    let mut proposed = 0u64;
-    while totals.commits < commits {
-        // Keep the leader's pipeline full.
-        while in_flight < window && proposed < commits {
-            match nodes[0].propose(now, value.clone()) {
-                Ok(_) => {
-                    in_flight += 1;
-                    proposed += 1;
-                }
-                Err(_) => break,
-            }
+/// Runs `mode` with the replica sizes it needs (value bytes, nodes, window).
+pub fn run(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
+    match (mode.value, mode.nodes, mode.window) {
+        (64, 3, 1) => harness::run(&mut Ours::<64, 3, 256>::new(mode), mode, commits),
+        (64, 5, _) => harness::run(&mut Ours::<64, 5, 256>::new(mode), mode, commits),
+        (64, _, _) => harness::run(&mut Ours::<64, 3, 512>::new(mode), mode, commits),
+        _ => harness::run(&mut Ours::<4096, 3, 512>::new(mode), mode, commits),
+    }
+}
+
+/// A cluster of `N` replicas with values of up to `V` bytes and a
+/// `W`-slot window.
+pub struct Ours<const V: usize, const N: usize, const W: usize> {
+    nodes: Vec<Replica<Bytes<V>, N, W>>,
+    disks: Vec<Disk>,
+    now: Instant,
+}
+
+/// A node's in-memory log: records are encoded straight into it, and it
+/// starts over past a limit, as compaction would.
+struct Disk {
+    bytes: Vec<u8>,
+    end: usize,
+}
+
+/// Where an in-memory log starts over.
+const DISK_LIMIT: usize = 1 << 20;
+
+impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
+    /// Room that holds any frame or persist batch the replica writes.
+    const FRAME_ROOM: usize = if Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE > 1 << 16 {
+        Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE
+    } else {
+        1 << 16
+    };
+
+    /// `mode.nodes` replicas, node 0 the initial leader.
+    pub fn new(mode: Mode) -> Self {
+        let ids: Vec<NodeId> = (1..=mode.nodes as u8).map(NodeId).collect();
+        let now = Instant::ZERO;
+        let nodes = ids
+            .iter()
+            .map(|&id| {
+                let mut config = Config::new(id, &ids).expect("valid config");
+                config.initial_leader = Some(ids[0]);
+                Replica::new(config, now).expect("valid config")
+            })
+            .collect();
+        Ours {
+            nodes,
+            disks: (0..mode.nodes)
+                .map(|_| Disk {
+                    bytes: vec![0; DISK_LIMIT + Self::FRAME_ROOM],
+                    end: 0,
+                })
+                .collect(),
+            now,
         }
-        // Drain every node's outputs.
-        for (i, node) in nodes.iter_mut().enumerate() {
-            while let Some(p) = node.poll_persist(&mut buf) {
-                let disk = &mut disks[i];
-                if disk.len() > (1 << 23) {
-                    disk.clear();
+    }
+}
+
+impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
+    fn ready(&self) -> bool {
+        self.nodes[0].is_leader()
+    }
+
+    fn propose(&mut self, value: &[u8]) -> bool {
+        match Bytes::from_slice(value) {
+            Ok(v) => self.nodes[0].propose(self.now, v).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let disk = &mut self.disks[i];
+            while let Some(p) = node.poll_persist(&mut disk.bytes[disk.end..]) {
+                disk.end += p.len;
+                if disk.end > DISK_LIMIT {
+                    disk.end = 0;
                 }
-                disk.extend_from_slice(&buf[..p.len]);
-                node.persisted(now, p.seq).expect("issued");
+                node.persisted(self.now, p.seq).expect("a sequence number it issued");
             }
-            while let Some(t) = node.poll_transmit(&mut buf) {
-                let start = pool.len();
-                pool.extend_from_slice(&buf[..t.len]);
-                for to in t.to.iter() {
-                    wire.push_back((node.id(), to, start, t.len));
-                    totals.messages += 1;
-                    totals.bytes += t.len as u64;
+            let mut to = None;
+            while wire.write(Self::FRAME_ROOM, |buf| {
+                let t = node.poll_transmit(buf)?;
+                to = Some(t.to);
+                Some(t.len)
+            }) {
+                for peer in to.iter().flat_map(|set| set.iter()) {
+                    wire.send(i, usize::from(peer.0) - 1);
                 }
             }
             while let Some(event) = node.poll_event() {
-                if let (0, Event::Decided { proposal: Some(_), .. }) = (i, event) {
-                    totals.commits += 1;
-                    in_flight -= 1;
+                if let Event::Decided { value: Some(v), .. } = event {
+                    ledger.apply(i, v.as_slice());
                 }
             }
         }
-        // Deliver what was sent; replies go out in the next round.
-        std::mem::swap(&mut pool, &mut next_pool);
-        pool.clear();
-        while let Some((from, to, start, len)) = wire.pop_front() {
-            let node = &mut nodes[usize::from(to.0) - 1];
-            let _ = node.handle_message(now, from, &next_pool[start..start + len]);
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, frame: &[u8]) {
+        let from = NodeId(from as u8 + 1);
+        // A frame the replica drops is counted by it; the harness's
+        // agreement check catches anything lost for good.
+        let _ = self.nodes[to].handle_message(self.now, from, frame);
+    }
+
+    fn tick(&mut self) {
+        self.now = Instant::from_micros(self.now.as_micros() + 10_000);
+        for node in &mut self.nodes {
+            if node.poll_timeout() <= self.now {
+                node.handle_timeout(self.now);
+            }
         }
     }
-    totals
 }
