@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Paxos: keyed consensus (gen_paxos's ask) on a cluster of nodes.
@@ -119,9 +119,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Node threads build their registers (megabytes) on the stack first.
-pub(crate) const NODE_STACK: usize = 256 << 20;
-
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn run_node(
@@ -143,9 +140,9 @@ fn run_node(
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
-    let (tx, rx) = mpsc::channel();
+    let (requests, inbox) = node::inbox();
     if let Some(addr) = client_listen {
-        paxos_std::server::serve(addr, tx).map_err(|e| format!("client address {addr}: {e}"))?;
+        paxos_std::server::serve(addr, requests).map_err(|e| format!("client address {addr}: {e}"))?;
     }
     let options = NodeOptions {
         id: NodeId(id),
@@ -156,10 +153,7 @@ fn run_node(
         heartbeat: Duration::from_millis(50),
         election_timeout: Duration::from_millis(300),
     };
-    let worker = std::thread::Builder::new()
-        .name(format!("node{id}"))
-        .stack_size(NODE_STACK)
-        .spawn(move || node::run(options, rx, stop).map_err(|e| e.to_string()))?;
+    let worker = node::spawn(options, inbox, stop)?;
     worker.join().map_err(|_| "the node thread panicked")??;
     Ok(())
 }
