@@ -174,10 +174,7 @@ pub fn spawn(
 /// One turn of the loop.
 fn turn(engine: &mut Engine<Arc<UdpTransport>>, inputs: &Receiver<Input>, pool: &SyncSender<Box<[u8]>>) {
     // Take every input already queued too, so that one sync covers them.
-    let mut next = match inputs.recv_timeout(engine.wait()) {
-        Ok(input) => Some(input),
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-    };
+    let mut next = inputs.recv_timeout(engine.wait()).ok();
     let mut taken = 0;
     while let Some(input) = next {
         match input {
