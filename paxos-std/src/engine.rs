@@ -112,6 +112,10 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 /// endless stream of them.
 pub const MAX_INPUTS_PER_TURN: usize = 1024;
 
+/// Why an ask of a new key failed: every register is taken. The `Set` was
+/// still decided (the log is the log), on every node alike.
+pub const FULL: &str = "the cluster holds no more keys";
+
 /// The stack a thread needs to [`Engine::start`]: rebuilding the registers
 /// (megabytes) goes through the stack before it lands in its box.
 pub const STACK: usize = 256 << 20;
@@ -406,7 +410,7 @@ impl<L: Link> Engine<L> {
             }
             KeyedEvent::Full { proposal } => {
                 if let Some(o) = self.take_proposal(proposal) {
-                    self.fail(o.origin, "the cluster holds no more keys");
+                    self.fail(o.origin, o.key, FULL);
                 }
             }
             KeyedEvent::Displaced { proposal } => {
@@ -476,6 +480,7 @@ impl<L: Link> Engine<L> {
             decided: r.decided().checked_sub(1),
             applied: self.app.applied().checked_sub(1),
             dropped,
+            syncs: self.log.as_ref().map_or(0, |l| l.stats().syncs),
         }
     }
 
@@ -516,7 +521,7 @@ impl<L: Link> Engine<L> {
         let Some(o) = self.outstanding.get_mut(&id) else { return };
         if now >= o.expires {
             if let Some(o) = self.outstanding.remove(&id) {
-                self.fail(o.origin, "no decision in time");
+                self.fail(o.origin, o.key, "no decision in time");
             }
             return;
         }
@@ -540,7 +545,7 @@ impl<L: Link> Engine<L> {
                 if from_peer {
                     // Never forward a forward: the asking node retries.
                     if let Some(o) = self.outstanding.remove(&id) {
-                        self.fail(o.origin, "not the leader");
+                        self.fail(o.origin, o.key, "not the leader");
                     }
                 } else {
                     self.send_forward(
@@ -670,9 +675,9 @@ impl<L: Link> Engine<L> {
         }
     }
 
-    fn fail(&mut self, origin: Origin, why: &'static str) {
+    fn fail(&mut self, origin: Origin, key: Key, why: &'static str) {
         match origin {
-            Origin::Client(tx) => tx.send(Reply::Error(why)),
+            Origin::Client(tx) => tx.send(Reply::Failed { key, error: why }),
             Origin::Peer { node, request } => self.send_forward(node, &Forward::Refused { request }),
         }
     }

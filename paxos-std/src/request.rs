@@ -47,8 +47,13 @@ pub enum Reply {
     },
     /// The node's status.
     Status(Status),
-    /// Why the request failed.
-    Error(&'static str),
+    /// Why the ask of `key` failed.
+    Failed {
+        /// The key asked.
+        key: Key,
+        /// Why.
+        error: &'static str,
+    },
 }
 
 impl Reply {
@@ -60,7 +65,9 @@ impl Reply {
                 value: value.as_ref().map(app::text),
             }),
             Reply::Status(s) => ClientReply::Status(s.clone()),
-            Reply::Error(e) => ClientReply::Error { error: e.to_string() },
+            Reply::Failed { error, .. } => ClientReply::Error {
+                error: error.to_string(),
+            },
         }
     }
 }
