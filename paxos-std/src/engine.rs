@@ -9,7 +9,7 @@
 //! ```text
 //! for each input that arrived:  engine.handle_datagram(..) / engine.handle_request(..)
 //! engine.tick()                 // fires the replica's deadline if passed, retries asks
-//! engine.flush()                // append all, ONE fdatasync, persisted, send, events
+//! engine.flush()                // answer decisions, append all, ONE fdatasync, persisted, send, events
 //! sleep until engine.wait()     // or until the next input
 //! ```
 //!
@@ -338,6 +338,12 @@ impl<L: Link> Engine<L> {
     /// otherwise call [`finish`](Self::finish). While the sync is away,
     /// give the engine nothing.
     pub fn write(&mut self) -> Option<PendingSync> {
+        // Decisions the inputs brought are answered before the sync, not
+        // after: a decision rests on a quorum of votes already durable, and
+        // what this sync holds for it (the decided watermark) is optional,
+        // so clients need not wait one more fdatasync. Messages still wait:
+        // they may reveal the records being synced.
+        self.apply_events();
         let mut log = self.log.take()?;
         let mut last = None;
         while let Some(p) = self.app.replica_mut().poll_persist(&mut self.persist) {
@@ -392,12 +398,17 @@ impl<L: Link> Engine<L> {
                 tracing::debug!(node = %self.me, "send failed: {e}");
             }
         }
+        self.apply_events();
+        if self.compact_now || self.app.applied() >= self.compacted_at + COMPACT_EVERY {
+            self.compact();
+        }
+    }
+
+    /// Applies every decided command and answers whoever waits for it.
+    fn apply_events(&mut self) {
         let now = self.clock.now();
         while let Some(event) = self.app.poll_event() {
             self.on_event(event, now);
-        }
-        if self.compact_now || self.app.applied() >= self.compacted_at + COMPACT_EVERY {
-            self.compact();
         }
     }
 

@@ -221,13 +221,14 @@ fn measure(dir: &Path, in_flight: usize, duration: Duration, run: u8) -> AnyResu
             Err(_) => return Err(format!("no reply within 15 s ({outstanding} outstanding)").into()),
         };
         let done = Instant::now();
+        let counted = measuring && done < end;
         let (key, committed) = match &reply {
             Reply::Answer { key, .. } => (key, true),
             Reply::Failed { key, error } => {
                 let full = *error == FULL;
-                if measuring && full {
+                if counted && full {
                     refused_full += 1;
-                } else if measuring {
+                } else if counted {
                     failed += 1;
                 }
                 (key, full)
@@ -237,7 +238,7 @@ fn measure(dir: &Path, in_flight: usize, duration: Duration, run: u8) -> AnyResu
         let Some(slot) = slot_of(key).filter(|&s| s < in_flight) else {
             continue;
         };
-        if measuring && done < end && committed {
+        if counted && committed {
             commits += 1;
             let micros = done.duration_since(started[slot]).as_micros() as usize;
             if let Some(b) = histogram.get_mut(micros.min(BUCKETS - 1)) {
