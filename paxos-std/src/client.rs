@@ -51,6 +51,9 @@ pub struct Status {
     pub applied: Option<u64>,
     /// Dropped messages by reason.
     pub dropped: std::collections::BTreeMap<String, u64>,
+    /// `fdatasync` calls of its log since it started.
+    #[serde(default)]
+    pub syncs: u64,
 }
 
 /// A reply line: an answer, a status or an error.

@@ -4,17 +4,18 @@
 
 use crate::app;
 use crate::client::{ClientReply, ClientRequest};
-use crate::node::Request;
+use crate::node::Requests;
+use crate::request::Request;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// How long a connection may wait for its answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Listens on `addr` and forwards requests to the node through `node`.
-pub fn serve(addr: SocketAddr, node: Sender<Request>) -> std::io::Result<SocketAddr> {
+pub fn serve(addr: SocketAddr, node: Requests) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new()
@@ -30,7 +31,7 @@ pub fn serve(addr: SocketAddr, node: Sender<Request>) -> std::io::Result<SocketA
     Ok(local)
 }
 
-fn handle(stream: TcpStream, node: Sender<Request>) {
+fn handle(stream: TcpStream, node: Requests) {
     let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
     let Ok(read_half) = stream.try_clone() else { return };
     let mut line = String::new();
@@ -44,15 +45,15 @@ fn handle(stream: TcpStream, node: Sender<Request>) {
     let _ = stream.write_all(out.as_bytes());
 }
 
-fn answer(line: &str, node: &Sender<Request>) -> ClientReply {
+fn answer(line: &str, node: &Requests) -> ClientReply {
     let error = |e: String| ClientReply::Error { error: e };
     let request: ClientRequest = match serde_json::from_str(line.trim_end()) {
         Ok(r) => r,
         Err(e) => return error(format!("bad request: {e}")),
     };
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(1);
     let request = match request {
-        ClientRequest::Status => Request::Status { reply: tx },
+        ClientRequest::Status => Request::Status { reply: tx.into() },
         ClientRequest::Ask { key, value } => {
             let key = match app::key(&key) {
                 Ok(k) => k,
@@ -62,12 +63,17 @@ fn answer(line: &str, node: &Sender<Request>) -> ClientReply {
                 Ok(v) => v,
                 Err(e) => return error(e.to_string()),
             };
-            Request::Ask { key, value, reply: tx }
+            Request::Ask {
+                key,
+                value,
+                reply: tx.into(),
+            }
         }
     };
     if node.send(request).is_err() {
         return error("the node is stopping".into());
     }
     rx.recv_timeout(ANSWER_TIMEOUT)
+        .map(|reply| reply.to_client())
         .unwrap_or_else(|_| error("no answer in time".into()))
 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// An error from [`FileLog`](super::FileLog).
 #[derive(Debug)]
@@ -192,10 +192,18 @@ impl fmt::Display for Corruption {
     }
 }
 
-/// Wraps an [`io::Error`] with what was done to which path.
-pub(super) fn io_error(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StorageError {
-    let path = path.into();
-    move |source| StorageError::Io { op, path, source }
+/// Wraps an [`io::Error`] with what was done to which path. The path is
+/// copied only if there is an error: writes and syncs call this on the hot
+/// path.
+pub(super) fn io_error<'p, P: AsRef<Path> + ?Sized>(
+    op: &'static str,
+    path: &'p P,
+) -> impl FnOnce(io::Error) -> StorageError + 'p {
+    move |source| StorageError::Io {
+        op,
+        path: path.as_ref().to_path_buf(),
+        source,
+    }
 }
 
 /// A [`StorageError::Corrupt`].

@@ -75,16 +75,19 @@
 
 mod auth;
 mod counters;
+mod endpoint;
 mod error;
 mod key;
 mod peers;
+#[cfg(feature = "tokio")]
+mod tokio_udp;
 
-use core::net::{SocketAddr, SocketAddrV6};
+use core::net::SocketAddr;
 use core::ops::Range;
 use core::time::Duration;
 use std::io;
 use std::net::UdpSocket;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use paxos_core::{NodeId, NodeSet};
@@ -94,8 +97,10 @@ pub use counters::DropCounters;
 pub use error::{DropReason, KeyError, PeerError, SealError, SendError};
 pub use key::{ClusterKey, KEY_LEN};
 pub use peers::Peers;
+#[cfg(feature = "tokio")]
+pub use tokio_udp::TokioUdpTransport;
 
-use counters::AtomicDropCounters;
+use endpoint::Endpoint;
 
 /// A receive buffer of this length takes every datagram this transport
 /// accepts: one byte more than [`MAX_DATAGRAM_LEN`], so that a datagram that
@@ -116,6 +121,43 @@ pub struct Received {
     pub frame: Range<usize>,
 }
 
+/// The sending side of a transport, as a driver's
+/// [`Engine`](crate::engine::Engine) uses it. Sends never wait: a datagram
+/// the socket cannot take at once is an error, which the protocol treats
+/// like a lost datagram.
+pub trait Link {
+    /// Sends `frame` to peer `to` in one datagram.
+    ///
+    /// # Errors
+    ///
+    /// As [`UdpTransport::send`].
+    fn send(&self, to: NodeId, frame: &[u8]) -> Result<(), SendError>;
+
+    /// Sends `frame` to every node of `to` but this one, sealing it once.
+    ///
+    /// # Errors
+    ///
+    /// As [`UdpTransport::send_to_set`].
+    fn send_to_set(&self, to: &NodeSet, frame: &[u8]) -> Result<(), SendError>;
+
+    /// How many received datagrams were dropped so far, by reason.
+    fn counters(&self) -> DropCounters;
+}
+
+impl<T: Link + ?Sized> Link for Arc<T> {
+    fn send(&self, to: NodeId, frame: &[u8]) -> Result<(), SendError> {
+        (**self).send(to, frame)
+    }
+
+    fn send_to_set(&self, to: &NodeSet, frame: &[u8]) -> Result<(), SendError> {
+        (**self).send_to_set(to, frame)
+    }
+
+    fn counters(&self) -> DropCounters {
+        (**self).counters()
+    }
+}
+
 /// A node's UDP endpoint: sends sealed frames to peers and receives,
 /// checks and opens theirs.
 ///
@@ -126,14 +168,7 @@ pub struct Received {
 #[derive(Debug)]
 pub struct UdpTransport {
     socket: UdpSocket,
-    key: ClusterKey,
-    peers: Peers,
-    /// Whether the socket is IPv6, so IPv4 peers are sent to as
-    /// IPv4-mapped addresses.
-    ipv6: bool,
-    /// Where datagrams are sealed; one send at a time uses it.
-    send_buf: Mutex<Vec<u8>>,
-    drops: AtomicDropCounters,
+    endpoint: Endpoint,
 }
 
 impl UdpTransport {
@@ -170,20 +205,13 @@ impl UdpTransport {
 
     fn with_peers(socket: UdpSocket, peers: Peers, key: ClusterKey) -> io::Result<Self> {
         socket.set_nonblocking(false)?;
-        let ipv6 = socket.local_addr()?.is_ipv6();
-        Ok(UdpTransport {
-            socket,
-            key,
-            peers,
-            ipv6,
-            send_buf: Mutex::new(vec![0; MAX_DATAGRAM_LEN]),
-            drops: AtomicDropCounters::default(),
-        })
+        let endpoint = Endpoint::new(socket.local_addr()?, peers, key);
+        Ok(UdpTransport { socket, endpoint })
     }
 
     /// This node.
     pub fn me(&self) -> NodeId {
-        self.peers.me()
+        self.endpoint.me()
     }
 
     /// The address the socket is bound to.
@@ -197,12 +225,12 @@ impl UdpTransport {
 
     /// The peer table.
     pub fn peers(&self) -> &Peers {
-        &self.peers
+        self.endpoint.peers()
     }
 
     /// How many received datagrams were dropped so far, by reason.
     pub fn counters(&self) -> DropCounters {
-        self.drops.snapshot()
+        self.endpoint.counters()
     }
 
     /// Sends `frame` to peer `to` in one datagram.
@@ -215,10 +243,7 @@ impl UdpTransport {
     /// never is), [`SendError::FrameTooLarge`] above [`MAX_FRAME_LEN`], and
     /// [`SendError::Io`] if the socket refuses.
     pub fn send(&self, to: NodeId, frame: &[u8]) -> Result<(), SendError> {
-        let addr = self.peers.addr_of(to).ok_or(SendError::UnknownPeer(to))?;
-        let mut buf = self.send_buf();
-        let len = self.seal_into(&mut buf, frame)?;
-        self.send_datagram(&buf[..len], addr)
+        self.endpoint.send(to, frame, |d, addr| self.send_datagram(d, addr))
     }
 
     /// Sends `frame` to every node of `to` (as the core's `Transmit::to`
@@ -233,19 +258,8 @@ impl UdpTransport {
     /// other node is still tried and the first failure is returned
     /// ([`SendError::UnknownPeer`] or [`SendError::Io`]).
     pub fn send_to_set(&self, to: &NodeSet, frame: &[u8]) -> Result<(), SendError> {
-        let mut buf = self.send_buf();
-        let len = self.seal_into(&mut buf, frame)?;
-        let mut result = Ok(());
-        for node in to.iter().filter(|&node| node != self.me()) {
-            let sent = match self.peers.addr_of(node) {
-                Some(addr) => self.send_datagram(&buf[..len], addr),
-                None => Err(SendError::UnknownPeer(node)),
-            };
-            if result.is_ok() {
-                result = sent;
-            }
-        }
-        result
+        self.endpoint
+            .send_to_set(to, frame, |d, addr| self.send_datagram(d, addr))
     }
 
     /// Waits for the next acceptable datagram, receiving it into `buf`, and
@@ -271,15 +285,10 @@ impl UdpTransport {
     /// ICMP-driven "connection refused/reset" some systems report on UDP,
     /// which are waited through.
     pub fn recv(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<Option<Received>> {
-        if buf.len() <= OVERHEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "receive buffer too small for any datagram",
-            ));
-        }
+        check_buffer(buf)?;
         // A timeout too long to add is as good as none.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let (from, frame_len) = loop {
+        loop {
             let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             let received = match left {
                 Some(left) if left.is_zero() => self.recv_queued(buf),
@@ -293,20 +302,15 @@ impl UdpTransport {
                 Err(e) if is_empty(&e) && left.is_some_and(|left| left.is_zero()) => return Ok(None),
                 Err(e) if is_empty(&e) || is_transient(&e) => continue,
                 Err(e) if is_truncated(&e) => {
-                    self.drops.record(DropReason::Oversized);
+                    self.endpoint.record(DropReason::Oversized);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            match self.check(&buf[..len], buf.len(), source) {
-                Ok((from, frame)) => break (from, frame.len()),
-                Err(reason) => self.drops.record(reason),
+            if let Some(received) = self.endpoint.accept(buf, len, source) {
+                return Ok(Some(received));
             }
-        };
-        Ok(Some(Received {
-            from,
-            frame: HEADER_LEN..HEADER_LEN + frame_len,
-        }))
+        }
     }
 
     /// Receives a datagram already queued, without waiting.
@@ -321,50 +325,7 @@ impl UdpTransport {
         received
     }
 
-    /// Opens `datagram`, received from `source` into a buffer of `buf_len`
-    /// bytes, if it passes every check.
-    fn check<'d>(
-        &self,
-        datagram: &'d [u8],
-        buf_len: usize,
-        source: SocketAddr,
-    ) -> Result<(NodeId, &'d [u8]), DropReason> {
-        // A datagram that fills the buffer may have been truncated.
-        if datagram.len() >= buf_len {
-            return Err(DropReason::Oversized);
-        }
-        // The cheap address check first, so strangers cost no hashing.
-        self.peers.node_at(source).ok_or(DropReason::UnknownPeer)?;
-        let (sender, frame) = open(&self.key, datagram)?;
-        let from = self.peers.check(source, sender)?;
-        Ok((from, frame))
-    }
-
-    fn send_buf(&self) -> MutexGuard<'_, Vec<u8>> {
-        // Sealing cannot leave the buffer in a bad state, so a panic in
-        // another sender does not matter here.
-        self.send_buf.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn seal_into(&self, buf: &mut [u8], frame: &[u8]) -> Result<usize, SendError> {
-        seal(&self.key, self.me(), frame, buf).map_err(|e| match e {
-            SealError::FrameTooLarge { len, max } => SendError::FrameTooLarge { len, max },
-            // The buffer holds the largest datagram, so only an oversized
-            // frame ends here.
-            SealError::BufferTooSmall { .. } => SendError::FrameTooLarge {
-                len: frame.len(),
-                max: MAX_FRAME_LEN,
-            },
-        })
-    }
-
     fn send_datagram(&self, datagram: &[u8], addr: SocketAddr) -> Result<(), SendError> {
-        let addr = match addr {
-            SocketAddr::V4(v4) if self.ipv6 => {
-                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
-            }
-            _ => addr,
-        };
         // Retry a few interruptions, and a full send buffer met while `recv`
         // has the socket non-blocking; give up rather than spin.
         let mut tries = 0;
@@ -379,6 +340,31 @@ impl UdpTransport {
             }
         }
     }
+}
+
+impl Link for UdpTransport {
+    fn send(&self, to: NodeId, frame: &[u8]) -> Result<(), SendError> {
+        UdpTransport::send(self, to, frame)
+    }
+
+    fn send_to_set(&self, to: &NodeSet, frame: &[u8]) -> Result<(), SendError> {
+        UdpTransport::send_to_set(self, to, frame)
+    }
+
+    fn counters(&self) -> DropCounters {
+        UdpTransport::counters(self)
+    }
+}
+
+/// Refuses a receive buffer too small for any datagram.
+fn check_buffer(buf: &[u8]) -> io::Result<()> {
+    if buf.len() <= OVERHEAD {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "receive buffer too small for any datagram",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a receive found nothing: the wait ran out, or nothing was queued.

@@ -4,14 +4,13 @@
 
 use paxos_core::NodeId;
 use paxos_std::app;
-use paxos_std::client::ClientReply;
-use paxos_std::node::{self, NodeOptions, Request};
+use paxos_std::node::{self, NodeOptions, Reply, Request, Requests};
 use paxos_std::transport::ClusterKey;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,9 +23,9 @@ const ASKS_PER_KEY: u64 = 2;
 
 /// A node running in a thread.
 struct Running {
-    requests: Sender<Request>,
+    requests: Requests,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<(), String>>,
+    thread: JoinHandle<Result<(), node::NodeError>>,
 }
 
 struct Cluster {
@@ -56,19 +55,10 @@ impl Cluster {
     fn start(&mut self, i: usize) -> Result<(), String> {
         let options = self.options(i);
         std::fs::create_dir_all(&options.data_dir).map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::channel();
+        let (requests, inbox) = node::inbox();
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name(format!("node{}", i + 1))
-            .stack_size(crate::NODE_STACK)
-            .spawn(move || node::run(options, rx, flag).map_err(|e| e.to_string()))
-            .map_err(|e| e.to_string())?;
-        self.nodes[i] = Some(Running {
-            requests: tx,
-            stop,
-            thread,
-        });
+        let thread = node::spawn(options, inbox, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+        self.nodes[i] = Some(Running { requests, stop, thread });
         Ok(())
     }
 
@@ -79,17 +69,17 @@ impl Cluster {
         }
     }
 
-    fn request(&self, i: usize, make: impl FnOnce(Sender<ClientReply>) -> Request) -> Option<ClientReply> {
+    fn request(&self, i: usize, make: impl FnOnce(node::ReplyTo) -> Request) -> Option<Reply> {
         let node = self.nodes[i].as_ref()?;
-        let (tx, rx) = mpsc::channel();
-        node.requests.send(make(tx)).ok()?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        node.requests.send(make(tx.into())).ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok()
     }
 
     fn leader(&self) -> Option<usize> {
         (0..NODES as usize).find(|&i| {
             matches!(self.request(i, |reply| Request::Status { reply }),
-                Some(ClientReply::Status(s)) if s.leader == Some(s.id))
+                Some(Reply::Status(s)) if s.leader == Some(s.id))
         })
     }
 }
@@ -218,8 +208,8 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
         let k = app::key(key)?;
         for i in 0..NODES as usize {
             match cluster.request(i, |reply| Request::Local { key: k.clone(), reply }) {
-                Some(ClientReply::Answer(a)) if a.value.as_deref() == Some(value.as_str()) => {}
-                Some(ClientReply::Answer(a)) if a.value.is_none() => missing += 1,
+                Some(Reply::Answer { value: v, .. }) if v.as_ref().map(app::text).as_ref() == Some(value) => {}
+                Some(Reply::Answer { value: None, .. }) => missing += 1,
                 _ => disagreements += 1,
             }
         }
@@ -272,7 +262,7 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
         disagreements
     );
     for i in 0..NODES as usize {
-        if let Some(ClientReply::Status(st)) = cluster.request(i, |reply| Request::Status { reply }) {
+        if let Some(Reply::Status(st)) = cluster.request(i, |reply| Request::Status { reply }) {
             let dropped: Vec<String> = st
                 .dropped
                 .iter()
@@ -338,19 +328,19 @@ fn client(
         };
         let start = Instant::now();
         let reply = Some(node).and_then(|tx| {
-            let (rtx, rrx) = mpsc::channel();
+            let (rtx, rrx) = mpsc::sync_channel(1);
             tx.send(Request::Ask {
                 key: k,
                 value: Some(v),
-                reply: rtx,
+                reply: rtx.into(),
             })
             .ok()?;
             rrx.recv_timeout(Duration::from_secs(5)).ok()
         });
         let Ok(mut o) = observed.lock() else { return };
         match reply {
-            Some(ClientReply::Answer(a)) => {
-                let got = a.value.unwrap_or_default();
+            Some(Reply::Answer { value, .. }) => {
+                let got = value.as_ref().map(app::text).unwrap_or_default();
                 o.latencies.push(start.elapsed());
                 answered.fetch_add(1, Ordering::Relaxed);
                 match o.values.get(&key).cloned() {

@@ -1,0 +1,90 @@
+//! Three nodes on one tokio runtime with the async driver, on loopback UDP
+//! with their logs in a temporary folder: ask a few keys, print the
+//! answers, stop.
+//!
+//! ```sh
+//! cargo run -p paxos-std --features tokio --example tokio_cluster
+//! ```
+
+use paxos_core::NodeId;
+use paxos_std::app;
+use paxos_std::async_node;
+use paxos_std::node::{NodeOptions, Reply, Request};
+use paxos_std::transport::ClusterKey;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // One thread runs all three nodes; their syncs go to the blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(cluster())
+}
+
+async fn cluster() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let addrs = free_addrs(3)?;
+    let (stop, stopped) = watch::channel(false);
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let options = NodeOptions {
+            id: NodeId(i as u8 + 1),
+            listen: addrs[i],
+            peers: (0..3)
+                .filter(|&j| j != i)
+                .map(|j| (NodeId(j as u8 + 1), addrs[j]))
+                .collect(),
+            data_dir: dir.path().join(format!("node{}", i + 1)),
+            key: ClusterKey::insecure_default(), // demo only: use ClusterKey::from_file
+            heartbeat: Duration::from_millis(50),
+            election_timeout: Duration::from_millis(300),
+        };
+        let (requests, inbox) = mpsc::channel(1024);
+        let mut stopped = stopped.clone();
+        let task = tokio::spawn(async_node::run(options, inbox, async move {
+            let _ = stopped.wait_for(|&s| s).await;
+        }));
+        nodes.push((requests, task));
+    }
+
+    // Any node takes an ask: one that does not lead forwards it. The second
+    // ask of "color" proposes another value and learns the first one.
+    let asks = [
+        ("color", Some("blue")),
+        ("shape", Some("circle")),
+        ("color", Some("red")),
+        ("size", None),
+    ];
+    for (n, (key, value)) in asks.into_iter().enumerate() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let request = Request::Ask {
+            key: app::key(key)?,
+            value: value.map(app::value).transpose()?,
+            reply: tx.into(),
+        };
+        let via = n % 3;
+        nodes[via].0.send(request).await?;
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await? {
+            Some(Reply::Answer { value: decided, .. }) => println!(
+                "node {} asked {key} = {value:?}: decided {:?}",
+                via + 1,
+                decided.as_ref().map(app::text)
+            ),
+            other => println!("node {} asked {key}: {other:?}", via + 1),
+        }
+    }
+
+    stop.send(true)?;
+    for (_, task) in nodes {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// `n` free loopback UDP addresses (bound together, then released).
+fn free_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
+    let sockets = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    sockets.iter().map(UdpSocket::local_addr).collect()
+}

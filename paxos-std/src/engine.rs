@@ -1,0 +1,699 @@
+//! One node's work, without any waiting: the replica and its registers,
+//! the file log, the asks in progress. Both drivers — the blocking
+//! [`node`](crate::node) and the tokio [`async_node`](crate::async_node)
+//! when that feature is on — feed an [`Engine`] the same way and differ
+//! only in how they wait for inputs, deadlines and `fdatasync`.
+//!
+//! One turn:
+//!
+//! ```text
+//! for each input that arrived:  engine.handle_datagram(..) / engine.handle_request(..)
+//! engine.tick()                 // fires the replica's deadline if passed, retries asks
+//! engine.flush()                // answer decisions, append all, ONE fdatasync, persisted, send, events
+//! sleep until engine.wait()     // or until the next input
+//! ```
+//!
+//! [`Engine::flush`] is [`Engine::write`], [`PendingSync::run`] and
+//! [`Engine::synced`] in a row; a driver that must not block (tokio) runs
+//! the middle one elsewhere.
+
+use crate::app::{self, App, Key, Value};
+use crate::client::Status;
+use crate::clock::Clock;
+use crate::forward::{self, Forward};
+use crate::request::{Reply, ReplyTo, Request};
+use crate::storage::{FileLog, Recovered, StorageError};
+use crate::transport::{ClusterKey, Link};
+use paxos_core::keyed::{self, KeyedEvent};
+use paxos_core::practical::PersistSeq;
+use paxos_core::replica::{Config, ProposalId, ProposeError, Replica};
+use paxos_core::{Instant, NodeId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a node is set up.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// This node.
+    pub id: NodeId,
+    /// Its UDP address.
+    pub listen: SocketAddr,
+    /// Every other node and its UDP address.
+    pub peers: Vec<(NodeId, SocketAddr)>,
+    /// Where its log lives.
+    pub data_dir: PathBuf,
+    /// The cluster key that authenticates datagrams.
+    pub key: ClusterKey,
+    /// Heartbeat interval.
+    pub heartbeat: Duration,
+    /// Election timeout (randomized up to twice this).
+    pub election_timeout: Duration,
+}
+
+/// Why a node could not start or stopped.
+#[derive(Debug)]
+pub enum NodeError {
+    /// The data directory could not be used.
+    Storage(StorageError),
+    /// The records in it could not be replayed.
+    Recover(paxos_core::replica::RecoverError),
+    /// Its snapshot does not decode.
+    Snapshot,
+    /// The configuration is invalid.
+    Config(paxos_core::replica::ConfigError),
+    /// The socket could not be opened.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Storage(e) => write!(f, "data directory: {e}"),
+            NodeError::Recover(e) => write!(f, "recovery: {e}"),
+            NodeError::Snapshot => write!(f, "the snapshot in the data directory does not decode"),
+            NodeError::Config(e) => write!(f, "configuration: {e}"),
+            NodeError::Io(e) => write!(f, "socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Who waits for an ask.
+#[derive(Debug)]
+enum Origin {
+    Client(ReplyTo),
+    Peer { node: NodeId, request: u64 },
+}
+
+/// An ask not answered yet.
+#[derive(Debug)]
+struct Outstanding {
+    key: Key,
+    value: Option<Value>,
+    origin: Origin,
+    next_try: Instant,
+    expires: Instant,
+}
+
+/// How long an ask may stay unanswered before the node gives up on it.
+const ASK_EXPIRY: paxos_core::Duration = paxos_core::Duration::from_millis(10_000);
+/// How long before a forwarded ask is sent again.
+const FORWARD_RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
+/// Compact the log once this many slots were applied since the last time.
+const COMPACT_EVERY: u64 = 20_000;
+/// Send a lagging peer a snapshot at most this often.
+const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
+/// The longest a driver sleeps between turns, so retries run.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+/// Inputs handled in one turn at most, so one sync never waits on an
+/// endless stream of them.
+pub const MAX_INPUTS_PER_TURN: usize = 1024;
+
+/// Why an ask of a new key failed: every register is taken. The `Set` was
+/// still decided (the log is the log), on every node alike.
+pub const FULL: &str = "the cluster holds no more keys";
+
+/// The stack a thread needs to [`Engine::start`]: rebuilding the registers
+/// (megabytes) goes through the stack before it lands in its box.
+pub const STACK: usize = 256 << 20;
+
+/// Opens the data directory of `options` (taking its lock) and reads what
+/// it holds, for [`Engine::start`].
+///
+/// # Errors
+///
+/// [`NodeError::Storage`] if the directory cannot be used.
+pub fn open_log(options: &NodeOptions) -> Result<(FileLog, Recovered), NodeError> {
+    FileLog::open(&options.data_dir).map_err(NodeError::Storage)
+}
+
+/// A node's state and the logic of one turn; see the [module docs](self).
+///
+/// `L` is how it sends: [`UdpTransport`](crate::transport::UdpTransport),
+/// [`TokioUdpTransport`](crate::transport::TokioUdpTransport) (feature
+/// `tokio`), or an `Arc` of either.
+pub struct Engine<L: Link> {
+    app: Box<App>,
+    /// Away (in a [`PendingSync`]) while a sync runs.
+    log: Option<FileLog>,
+    link: L,
+    clock: Clock,
+    me: NodeId,
+    /// Outgoing frames are built here: a channel byte, then the frame.
+    tx: Vec<u8>,
+    /// Record batches are built here.
+    persist: Vec<u8>,
+    outstanding: HashMap<u64, Outstanding>,
+    by_proposal: HashMap<ProposalId, u64>,
+    next_request: u64,
+    /// Scratch for the asks due in a turn, reused so turns do not allocate.
+    due: Vec<u64>,
+    /// Set when an append or a sync failed: the node must stop voting.
+    storage_error: Option<StorageError>,
+    /// The applied slot at the last compaction.
+    compacted_at: u64,
+    /// A snapshot was installed: compact at the end of this turn.
+    compact_now: bool,
+    /// When a snapshot was last sent to each peer.
+    snapshot_sent: HashMap<NodeId, Instant>,
+    /// A snapshot being received: its id and pieces.
+    receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
+}
+
+/// A commit group written but not yet durable: the log, lent out of the
+/// engine so the `fdatasync` can run on any thread.
+#[derive(Debug)]
+pub struct PendingSync {
+    log: FileLog,
+    seq: PersistSeq,
+}
+
+/// A finished [`PendingSync`], to hand back with [`Engine::synced`].
+#[derive(Debug)]
+pub struct Synced {
+    log: FileLog,
+    seq: PersistSeq,
+    result: Result<(), StorageError>,
+}
+
+impl PendingSync {
+    /// Makes the group durable: one `fdatasync`. Blocks for as long as the
+    /// disk takes.
+    pub fn run(mut self) -> Synced {
+        let result = self.log.sync();
+        Synced {
+            log: self.log,
+            seq: self.seq,
+            result,
+        }
+    }
+}
+
+impl<L: Link> Engine<L> {
+    /// Rebuilds a node from what its log held and starts it, sending
+    /// through `link`.
+    ///
+    /// # Errors
+    ///
+    /// [`NodeError::Config`] for invalid options, and
+    /// [`NodeError::Recover`] / [`NodeError::Snapshot`] if the log's
+    /// contents do not replay.
+    pub fn start(options: &NodeOptions, log: FileLog, recovered: &Recovered, link: L) -> Result<Self, NodeError> {
+        let clock = Clock::new();
+        let mut members: Vec<NodeId> = options.peers.iter().map(|(id, _)| *id).collect();
+        members.push(options.id);
+        members.sort();
+        members.dedup();
+        let mut config = Config::new(options.id, &members).map_err(NodeError::Config)?;
+        config.heartbeat_interval = core_duration(options.heartbeat);
+        config.election_timeout = core_duration(options.election_timeout);
+        config.retransmit_timeout = config.heartbeat_interval.saturating_mul(2);
+        config.seed = u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17);
+        config.validate().map_err(NodeError::Config)?;
+        let batches = recovered.batches.iter().map(Vec::as_slice);
+        let app = match &recovered.snapshot {
+            Some(bytes) => {
+                let snapshot = app::Snapshot::decode(bytes).ok_or(NodeError::Snapshot)?;
+                App::recover_from(config, clock.now(), snapshot.slot, snapshot.registers, batches)
+            }
+            None => App::recover(config, clock.now(), batches),
+        };
+        let app = Box::new(app.map_err(NodeError::Recover)?);
+        let compacted_at = app.applied();
+        tracing::info!(
+            node = %options.id,
+            decided = app.replica().decided(),
+            records = recovered.batches.len(),
+            "started"
+        );
+        Ok(Engine {
+            app,
+            log: Some(log),
+            link,
+            clock,
+            me: options.id,
+            // Room for the largest datagram: replica frames and snapshot pieces.
+            tx: vec![0; crate::transport::MAX_FRAME_LEN],
+            persist: vec![0; 1 << 20],
+            outstanding: HashMap::new(),
+            by_proposal: HashMap::new(),
+            next_request: 0,
+            due: Vec::new(),
+            storage_error: None,
+            compacted_at,
+            compact_now: false,
+            snapshot_sent: HashMap::new(),
+            receiving: None,
+        })
+    }
+
+    /// This node.
+    pub fn id(&self) -> NodeId {
+        self.me
+    }
+
+    /// The transport it sends through.
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    /// The replica and its registers.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// How long the driver may wait for inputs before calling
+    /// [`tick`](Self::tick): until the replica's deadline, at most 50 ms.
+    pub fn wait(&self) -> Duration {
+        self.clock.until(self.app.replica().poll_timeout()).min(MAX_WAIT)
+    }
+
+    /// The storage error that stopped the node, if one did: a node that
+    /// cannot make its votes durable must not vote, so the driver stops.
+    pub fn take_storage_error(&mut self) -> Option<StorageError> {
+        self.storage_error.take()
+    }
+
+    /// Takes a datagram's payload from `from` (a channel byte, then a
+    /// consensus frame or a [`Forward`]).
+    pub fn handle_datagram(&mut self, from: NodeId, payload: &[u8]) {
+        let now = self.clock.now();
+        let Some((&channel, body)) = payload.split_first() else {
+            return;
+        };
+        match channel {
+            forward::CONSENSUS => {
+                if let Err(e) = self.app.replica_mut().handle_message(now, from, body) {
+                    tracing::debug!(node = %self.me, %from, "dropped: {e}");
+                }
+            }
+            forward::FORWARD => {
+                if let Some(message) = forward::decode(body) {
+                    self.on_forward(from, message);
+                }
+            }
+            _ => tracing::debug!(node = %self.me, %from, "unknown channel {channel}"),
+        }
+    }
+
+    /// Takes a request from the embedding process.
+    pub fn handle_request(&mut self, request: Request) {
+        let now = self.clock.now();
+        match request {
+            Request::Ask { key, value, reply } => self.submit(key, value, Origin::Client(reply), now),
+            Request::Status { reply } => reply.send(Reply::Status(self.status())),
+            Request::Local { key, reply } => {
+                let value = self.app.local(&key).cloned();
+                reply.send(Reply::Answer { key, value });
+            }
+        }
+    }
+
+    /// Fires the replica's deadline if it passed, and retries the asks
+    /// that are due. Call once per turn, after the inputs.
+    pub fn tick(&mut self) {
+        let now = self.clock.now();
+        if now >= self.app.replica().poll_timeout() {
+            self.app.replica_mut().handle_timeout(now);
+        }
+        self.retry_asks(now);
+    }
+
+    /// The rest of a turn, blocking: [`write`](Self::write), the sync,
+    /// [`synced`](Self::synced) (or [`finish`](Self::finish) if there was
+    /// nothing to sync).
+    pub fn flush(&mut self) {
+        match self.write() {
+            Some(pending) => self.synced(pending.run()),
+            None => self.finish(),
+        }
+    }
+
+    /// Appends every record batch the replica asks for (buffered, not
+    /// durable). If there were any, the log comes back as a
+    /// [`PendingSync`] to run and hand to [`synced`](Self::synced);
+    /// otherwise call [`finish`](Self::finish). While the sync is away,
+    /// give the engine nothing.
+    pub fn write(&mut self) -> Option<PendingSync> {
+        // Decisions the inputs brought are answered before the sync, not
+        // after: a decision rests on a quorum of votes already durable, and
+        // what this sync holds for it (the decided watermark) is optional,
+        // so clients need not wait one more fdatasync. Messages still wait:
+        // they may reveal the records being synced.
+        self.apply_events();
+        let mut log = self.log.take()?;
+        let mut last = None;
+        while let Some(p) = self.app.replica_mut().poll_persist(&mut self.persist) {
+            if let Err(e) = log.append(self.persist.get(..p.len).unwrap_or_default()) {
+                tracing::error!(node = %self.me, "append failed: {e}");
+                self.storage_error = Some(e);
+                self.log = Some(log);
+                return None;
+            }
+            last = Some(p.seq);
+        }
+        match last {
+            Some(seq) => Some(PendingSync { log, seq }),
+            None => {
+                self.log = Some(log);
+                None
+            }
+        }
+    }
+
+    /// Takes the log back after its sync; if it succeeded, confirms the
+    /// group (one confirmation covers every earlier record), then sends
+    /// every message and acts on every event.
+    pub fn synced(&mut self, synced: Synced) {
+        self.log = Some(synced.log);
+        if let Err(e) = synced.result {
+            tracing::error!(node = %self.me, "sync failed: {e}");
+            self.storage_error = Some(e);
+            return;
+        }
+        let _ = self.app.replica_mut().persisted(self.clock.now(), synced.seq);
+        self.finish();
+    }
+
+    /// Ends a turn: sends every message, acts on every event, compacts if
+    /// due. Does nothing once storage failed.
+    pub fn finish(&mut self) {
+        if self.storage_error.is_some() {
+            return;
+        }
+        // The first byte of `tx` is the channel; the frame follows it.
+        while let Some(t) = self
+            .app
+            .replica_mut()
+            .poll_transmit(self.tx.get_mut(1..).unwrap_or_default())
+        {
+            if let Some(channel) = self.tx.first_mut() {
+                *channel = forward::CONSENSUS;
+            }
+            let frame = self.tx.get(..t.len + 1).unwrap_or_default();
+            if let Err(e) = self.link.send_to_set(&t.to, frame) {
+                tracing::debug!(node = %self.me, "send failed: {e}");
+            }
+        }
+        self.apply_events();
+        if self.compact_now || self.app.applied() >= self.compacted_at + COMPACT_EVERY {
+            self.compact();
+        }
+    }
+
+    /// Applies every decided command and answers whoever waits for it.
+    fn apply_events(&mut self) {
+        let now = self.clock.now();
+        while let Some(event) = self.app.poll_event() {
+            self.on_event(event, now);
+        }
+    }
+
+    fn on_event(&mut self, event: KeyedEvent<Key, Value>, now: Instant) {
+        match event {
+            KeyedEvent::Answered { proposal, key, value } => {
+                if let Some(o) = self.take_proposal(proposal) {
+                    self.reply(o.origin, key, value);
+                }
+            }
+            KeyedEvent::Full { proposal } => {
+                if let Some(o) = self.take_proposal(proposal) {
+                    self.fail(o.origin, o.key, FULL);
+                }
+            }
+            KeyedEvent::Displaced { proposal } => {
+                if let Some(id) = self.by_proposal.remove(&proposal) {
+                    if let Some(o) = self.outstanding.get_mut(&id) {
+                        o.next_try = now;
+                    }
+                }
+            }
+            KeyedEvent::LeaderChanged { leader } => {
+                tracing::info!(node = %self.me, leader = ?leader.map(|l| l.0), "leader changed");
+            }
+            KeyedEvent::SnapshotNeeded { peer, from } => self.send_snapshot(peer, from, now),
+            KeyedEvent::Applied { .. } => {}
+        }
+    }
+
+    fn take_proposal(&mut self, proposal: ProposalId) -> Option<Outstanding> {
+        self.by_proposal
+            .remove(&proposal)
+            .and_then(|id| self.outstanding.remove(&id))
+    }
+
+    fn on_forward(&mut self, from: NodeId, message: Forward) {
+        let now = self.clock.now();
+        match message {
+            Forward::Ask { request, key, value } => {
+                let origin = Origin::Peer { node: from, request };
+                self.submit(key, value, origin, now);
+            }
+            Forward::Answer { request, key, value } => {
+                if let Some(o) = self.outstanding.remove(&request) {
+                    self.reply(o.origin, key, value);
+                }
+            }
+            Forward::Refused { request } => {
+                if let Some(o) = self.outstanding.get_mut(&request) {
+                    o.next_try = now + paxos_core::Duration::from_millis(50);
+                }
+            }
+            Forward::SnapshotChunk { id, index, count, data } => self.on_snapshot_chunk(id, index, count, data),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let r = self.app.replica();
+        let c = r.counters();
+        let t = self.link.counters();
+        let mut dropped = std::collections::BTreeMap::new();
+        for (name, n) in [
+            ("unknown_peer", c.unknown_peer + t.unknown_peer),
+            ("malformed", c.malformed + t.malformed),
+            ("bad_tag", t.bad_tag),
+            ("wrong_version", t.wrong_version),
+            ("oversized", t.oversized),
+            ("busy", c.busy),
+            ("outbox_full", c.outbox_full),
+            ("out_of_window", c.out_of_window),
+            ("invalid", c.invalid),
+        ] {
+            dropped.insert(name.to_string(), n);
+        }
+        Status {
+            id: self.me.0,
+            leader: r.leader().map(|l| l.0),
+            ballot: r.promised().map(|b| (b.round, b.node.0)),
+            decided: r.decided().checked_sub(1),
+            applied: self.app.applied().checked_sub(1),
+            dropped,
+            syncs: self.log.as_ref().map_or(0, |l| l.stats().syncs),
+        }
+    }
+
+    /// Registers an ask and tries it at once.
+    fn submit(&mut self, key: Key, value: Option<Value>, origin: Origin, now: Instant) {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.outstanding.insert(
+            id,
+            Outstanding {
+                key,
+                value,
+                origin,
+                next_try: now,
+                expires: now + ASK_EXPIRY,
+            },
+        );
+        self.try_ask(id, now);
+    }
+
+    fn retry_asks(&mut self, now: Instant) {
+        let mut due = core::mem::take(&mut self.due);
+        due.clear();
+        due.extend(
+            self.outstanding
+                .iter()
+                .filter(|(_, o)| o.next_try <= now)
+                .map(|(id, _)| *id),
+        );
+        for &id in &due {
+            self.try_ask(id, now);
+        }
+        self.due = due;
+    }
+
+    /// One attempt at an ask: answer it, put it in the log, or forward it.
+    fn try_ask(&mut self, id: u64, now: Instant) {
+        let Some(o) = self.outstanding.get_mut(&id) else { return };
+        if now >= o.expires {
+            if let Some(o) = self.outstanding.remove(&id) {
+                self.fail(o.origin, o.key, "no decision in time");
+            }
+            return;
+        }
+        o.next_try = now + FORWARD_RETRY;
+        let from_peer = matches!(o.origin, Origin::Peer { .. });
+        let (key, value) = (o.key.clone(), o.value.clone());
+        let attempt = match value.clone() {
+            Some(v) => self.app.ask(now, key.clone(), v),
+            None => self.app.read(now, key.clone()),
+        };
+        match attempt {
+            Ok(keyed::Answer::Now(v)) => {
+                if let Some(o) = self.outstanding.remove(&id) {
+                    self.reply(o.origin, key, v);
+                }
+            }
+            Ok(keyed::Answer::Pending(proposal)) => {
+                self.by_proposal.insert(proposal, id);
+            }
+            Err(ProposeError::NotLeader { leader: Some(leader) }) => {
+                if from_peer {
+                    // Never forward a forward: the asking node retries.
+                    if let Some(o) = self.outstanding.remove(&id) {
+                        self.fail(o.origin, o.key, "not the leader");
+                    }
+                } else {
+                    self.send_forward(
+                        leader,
+                        &Forward::Ask {
+                            request: id,
+                            key,
+                            value,
+                        },
+                    );
+                }
+            }
+            Err(ProposeError::Busy) => {
+                // The pipeline is full: try again next turn, which comes
+                // with the next message (a vote frees room) or within
+                // MAX_WAIT.
+                if let Some(o) = self.outstanding.get_mut(&id) {
+                    o.next_try = now;
+                }
+            }
+            Err(_) => {
+                // No leader known: an election is under way.
+                if let Some(o) = self.outstanding.get_mut(&id) {
+                    o.next_try = now + paxos_core::Duration::from_millis(20);
+                }
+            }
+        }
+    }
+
+    /// Sends `peer`, which lacks slots from `from`, the registers.
+    fn send_snapshot(&mut self, peer: NodeId, from: u64, now: Instant) {
+        if self
+            .snapshot_sent
+            .get(&peer)
+            .is_some_and(|at| now < *at + SNAPSHOT_INTERVAL)
+        {
+            return;
+        }
+        self.snapshot_sent.insert(peer, now);
+        let snapshot = app::Snapshot::of(&self.app);
+        let bytes = snapshot.encode();
+        let count = bytes.len().div_ceil(forward::CHUNK).max(1) as u32;
+        let id = now.as_micros() ^ u64::from(self.me.0) << 56;
+        tracing::info!(node = %self.me, %peer, from, slot = snapshot.slot, bytes = bytes.len(), "sending a snapshot");
+        for (index, data) in (0u32..).zip(bytes.chunks(forward::CHUNK)) {
+            self.send_forward(
+                peer,
+                &Forward::SnapshotChunk {
+                    id,
+                    index,
+                    count,
+                    data: data.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// Collects a snapshot's pieces; installs it once whole.
+    fn on_snapshot_chunk(&mut self, id: u64, index: u32, count: u32, data: Vec<u8>) {
+        tracing::debug!(node = %self.me, id, index, count, len = data.len(), "snapshot piece");
+        if count == 0 || count > 1 + (app::REGISTERS * 200 / forward::CHUNK) as u32 {
+            return;
+        }
+        let pieces = match &mut self.receiving {
+            Some((current, pieces)) if *current == id => pieces,
+            _ => &mut self.receiving.insert((id, vec![None; count as usize])).1,
+        };
+        if let Some(slot) = pieces.get_mut(index as usize) {
+            *slot = Some(data);
+        }
+        if pieces.iter().any(Option::is_none) {
+            return;
+        }
+        let bytes: Vec<u8> = pieces.iter().flatten().flatten().copied().collect();
+        self.receiving = None;
+        let Some(snapshot) = app::Snapshot::decode(&bytes) else {
+            tracing::warn!(node = %self.me, "a snapshot that does not decode");
+            return;
+        };
+        if snapshot.slot <= self.app.replica().decided() {
+            return;
+        }
+        let now = self.clock.now();
+        let slot = snapshot.slot;
+        if let Err(e) = self.app.install_snapshot(now, slot, snapshot.registers) {
+            tracing::warn!(node = %self.me, "snapshot not installed: {e}");
+            return;
+        }
+        tracing::info!(node = %self.me, slot, "installed a snapshot");
+        // The log now starts at `slot`: keep the registers in its place,
+        // at the end of this turn.
+        self.compact_now = true;
+    }
+
+    /// Replaces the log with a snapshot of the registers and a checkpoint
+    /// of the replica.
+    fn compact(&mut self) {
+        let Some(log) = self.log.as_mut() else { return };
+        self.compact_now = false;
+        let snapshot = app::Snapshot::of(&self.app).encode();
+        let mut checkpoint =
+            vec![0u8; Replica::<keyed::Command<Key, Value>, { app::MAX_NODES }, { app::WINDOW }>::MAX_CHECKPOINT_SIZE];
+        let Ok(len) = self.app.replica().write_checkpoint(&mut checkpoint) else {
+            return;
+        };
+        match log.compact(&snapshot, checkpoint.get(..len).unwrap_or_default()) {
+            Ok(()) => self.compacted_at = self.app.applied(),
+            Err(e) => {
+                tracing::error!(node = %self.me, "compaction failed: {e}");
+                self.storage_error = Some(e);
+            }
+        }
+    }
+
+    fn send_forward(&mut self, to: NodeId, message: &Forward) {
+        if let Some(len) = forward::encode(message, &mut self.tx) {
+            if let Err(e) = self.link.send(to, self.tx.get(..len).unwrap_or_default()) {
+                tracing::debug!(node = %self.me, %to, "forward not sent: {e}");
+            }
+        }
+    }
+
+    fn reply(&mut self, origin: Origin, key: Key, value: Option<Value>) {
+        match origin {
+            Origin::Client(tx) => tx.send(Reply::Answer { key, value }),
+            Origin::Peer { node, request } => self.send_forward(node, &Forward::Answer { request, key, value }),
+        }
+    }
+
+    fn fail(&mut self, origin: Origin, key: Key, why: &'static str) {
+        match origin {
+            Origin::Client(tx) => tx.send(Reply::Failed { key, error: why }),
+            Origin::Peer { node, request } => self.send_forward(node, &Forward::Refused { request }),
+        }
+    }
+}
+
+fn core_duration(d: Duration) -> paxos_core::Duration {
+    paxos_core::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
