@@ -188,8 +188,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 self.counters.invalid += 1;
                 break;
             }
-            let entry = Entry::new(slot, Some(ballot), value);
-            if !self.store(entry, floor) {
+            if !self.store(slot, Some(ballot), value, None, floor) {
                 self.counters.out_of_window += u64::from(total) - u64::from(count);
                 break;
             }
@@ -199,23 +198,44 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         (accepted_from, count, None)
     }
 
-    /// Stores an entry, keeping a local proposal's origin when the value
-    /// is unchanged and reporting it displaced otherwise.
-    pub(crate) fn store(&mut self, mut entry: Entry<V>, floor: Slot) -> bool {
-        let previous = self.log.get_mut(entry.slot).and_then(|old| {
-            let origin = old.origin.take();
-            origin.map(|o| (o, old.value == entry.value))
-        });
-        match previous {
-            Some((origin, true)) => entry.origin = Some(origin),
-            Some((origin, false)) => {
-                let _ = self.displaced.push_back(origin);
+    /// Stores `value` for `slot`, voted under `ballot` (`None`: learned
+    /// decided), in place: a value is moved once, into its cell. A local
+    /// proposal already there keeps its origin if the value is unchanged
+    /// and is reported displaced otherwise; `origin` names a new one.
+    pub(crate) fn store(
+        &mut self,
+        slot: Slot,
+        ballot: Option<Ballot>,
+        value: Option<V>,
+        origin: Option<super::ProposalId>,
+        floor: Slot,
+    ) -> bool {
+        let Ok(cell) = self.log.cell(slot, floor) else {
+            return false;
+        };
+        match cell {
+            Some(old) if old.slot == slot => {
+                let kept = match old.origin.take() {
+                    Some(o) if old.value == value => Some(o),
+                    Some(o) => {
+                        let _ = self.displaced.push_back(o);
+                        None
+                    }
+                    None => None,
+                };
+                old.ballot = ballot;
+                old.value = value;
+                old.votes = 0;
+                old.origin = kept.or(origin);
             }
-            None => {}
+            _ => {
+                *cell = Some(Entry {
+                    origin,
+                    ..Entry::new(slot, ballot, value)
+                })
+            }
         }
-        // A slot with an entry is inside the window, where `put` succeeds,
-        // so an origin taken above is never lost.
-        self.log.put(entry, floor).is_ok()
+        true
     }
 
     /// The entries a promise reports for a candidate that asked about

@@ -1,7 +1,7 @@
 //! Proposing: elections (phase 1 once for every open slot), the leader's
 //! pipeline (phase 2), vote counting, and stepping down.
 
-use super::log::{Entry, ProposalId};
+use super::log::ProposalId;
 use super::persist::PersistItem;
 use super::wire::{Items, PromisedEntry, Slot};
 use super::{Dropped, Notice, Pending, ProposeError, Replica, Role, Value};
@@ -177,8 +177,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 (Some((_, v)), None) => v,
                 (None, None) => None,
             };
-            let entry = Entry::new(slot, Some(ballot), value);
-            if !self.store(entry, floor) {
+            if !self.store(slot, Some(ballot), value, None, floor) {
                 // Cannot happen: `end` is within the window the campaign
                 // was sized for. Stay a candidate and retry later.
                 self.counters.out_of_window += 1;
@@ -250,11 +249,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         let id = ProposalId(self.next_proposal);
         let ballot = self.lead.ballot;
-        let entry = Entry {
-            origin: Some(id),
-            ..Entry::new(slot, Some(ballot), Some(value))
-        };
-        if !self.store(entry, floor) {
+        if !self.store(slot, Some(ballot), Some(value), Some(id), floor) {
             return Err(ProposeError::Busy);
         }
         let Ok(seq) = self.queue_persist(PersistItem::Entries {

@@ -1,7 +1,6 @@
 //! Learning decisions: from the leader's commit watermark, and from other
 //! nodes' decided values when this node fell behind.
 
-use super::log::Entry;
 use super::persist::PersistItem;
 use super::wire::{Items, Slot};
 use super::{Dropped, Notice, Pending, Replica, Value};
@@ -84,8 +83,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         for (slot, item) in (first..).zip(items) {
             let value = item.map_err(Dropped::Malformed)?;
             if slot == decided {
-                let entry = Entry::new(slot, None, value);
-                if !self.store(entry, floor) {
+                if !self.store(slot, None, value, None, floor) {
                     self.counters.out_of_window += 1;
                     break;
                 }

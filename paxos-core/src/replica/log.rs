@@ -127,14 +127,21 @@ impl<V, const W: usize> Log<V, W> {
     /// values around was a fifth of the cost of a batched commit.
     pub(crate) fn put(&mut self, entry: Entry<V>, floor: Slot) -> Result<(), Slot> {
         let slot = entry.slot;
+        *self.cell(slot, floor)? = Some(entry);
+        Ok(())
+    }
+
+    /// The cell for `slot` (which may hold an older slot's entry, or
+    /// none), first dropping delivered slots below `floor` if the window
+    /// must move, so that a caller can update an entry where it lies.
+    /// Refuses a slot below the window or beyond what it can reach.
+    pub(crate) fn cell(&mut self, slot: Slot, floor: Slot) -> Result<&mut Option<Entry<V>>, Slot> {
         if slot < self.start || slot >= self.limit_with_floor(floor) {
             return Err(slot);
         }
         self.advance_start(slot.saturating_add(1).saturating_sub(W as u64).min(floor));
-        let cell = self.cells.get_mut(Self::index(slot)).ok_or(slot)?;
-        *cell = Some(entry);
         self.end = self.end.max(slot + 1);
-        Ok(())
+        self.cells.get_mut(Self::index(slot)).ok_or(slot)
     }
 
     /// Drops every slot below `to` (never beyond what was delivered).
