@@ -390,6 +390,13 @@ mod tests {
             }
             while n.poll_event().is_some() {}
         }
+        // Idle for a heartbeat interval: the last watermark is written too.
+        let now = now + n.replica().config().heartbeat_interval;
+        n.replica_mut().handle_timeout(now);
+        while let Some(p) = n.replica_mut().poll_persist(&mut buf) {
+            disk.push(heapless::Vec::from_slice(&buf[..p.len]).unwrap()).unwrap();
+            n.replica_mut().persisted(now, p.seq).unwrap();
+        }
         let config = n.replica().config().clone();
         let mut r = Node::recover(config, now, disk.iter().map(|b| b.as_slice())).unwrap();
         while r.poll_event().is_some() {}

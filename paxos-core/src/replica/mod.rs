@@ -421,6 +421,9 @@ pub struct Replica<V, const N: usize, const W: usize> {
     /// The newest sequence number whose records were all handed out.
     written: PersistSeq,
     persists: Deque<(PersistSeq, PersistItem), PERSISTS>,
+    /// A commit-watermark record queued alone waits until then for other
+    /// records to share its batch and its sync (it is optional for safety).
+    commit_wait: Option<Instant>,
     /// The leader's own votes, counted once durable: (seq, ballot, slots).
     self_votes: Deque<(PersistSeq, Ballot, Slot, Slot), PERSISTS>,
     outbox: Deque<(PersistSeq, Pending), OUTBOX>,
@@ -457,6 +460,7 @@ impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for R
             durable,
             written,
             persists,
+            commit_wait,
             self_votes,
             outbox,
             notices,
@@ -488,6 +492,7 @@ impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for R
             written,
             next_proposal,
             counters,
+            commit_wait,
         )
             .hash(state);
         items(persists, state);
@@ -562,6 +567,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             durable: PersistSeq(0),
             written: PersistSeq(0),
             persists: Deque::new(),
+            commit_wait: None,
             self_votes: Deque::new(),
             outbox: Deque::new(),
             notices: Deque::new(),
@@ -761,9 +767,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// When to call [`Replica::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Instant {
-        match self.role {
+        let deadline = match self.role {
             Role::Leader => self.leader_deadline(),
             Role::Follower | Role::Candidate => self.election_at,
+        };
+        match self.commit_wait {
+            Some(at) if !self.persists.is_empty() => deadline.min(at),
+            _ => deadline,
         }
     }
 

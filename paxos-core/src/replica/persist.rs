@@ -29,6 +29,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Queues a record, merging it into the newest queued one where it
     /// extends it. Returns the sequence number that will cover it.
     pub(crate) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
+        if let PersistItem::Committed(_) = item {
+            self.commit_wait
+                .get_or_insert(self.now + self.config.heartbeat_interval);
+        }
         if let Some((seq, back)) = self.persists.back_mut() {
             let merged = match (*back, item) {
                 (PersistItem::Entries { first, end }, PersistItem::Entries { first: f2, end: e2 })
@@ -54,6 +58,20 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         Ok(seq)
     }
 
+    /// Whether the queue holds only commit watermarks that may wait: for
+    /// at most a heartbeat interval, and only while no reply waits on them.
+    /// At one decision at a time this halves the syncs of the leader,
+    /// whose watermark otherwise takes a sync of its own after every
+    /// decision.
+    fn lone_commit_waits(&self) -> bool {
+        self.commit_wait.is_some_and(|at| self.now < at)
+            && self
+                .persists
+                .iter()
+                .all(|(_, item)| matches!(item, PersistItem::Committed(_)))
+            && self.outbox.iter().all(|(needs, _)| *needs <= self.written)
+    }
+
     /// The lowest slot whose record is still queued: the log must keep it
     /// in memory until it is written.
     pub(crate) fn persist_floor(&self) -> Slot {
@@ -73,7 +91,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// [`Replica::MIN_PERSIST_BUFFER`] bytes; a record too large for it is
     /// split across batches.
     pub fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
-        if self.persists.is_empty() {
+        if self.persists.is_empty() || self.lone_commit_waits() {
             return None;
         }
         let mut w = Writer::frame(buf).ok()?;
@@ -103,6 +121,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if !wrote_any {
             self.counters.buffer_too_small += 1;
             return None;
+        }
+        if self.persists.is_empty() {
+            self.commit_wait = None;
         }
         Some(PersistRequest {
             seq: self.written,

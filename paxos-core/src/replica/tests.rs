@@ -409,6 +409,8 @@ fn recover_with_redelivers_every_decided_slot_from_applied_exactly_once() {
         c.settle();
     }
     assert_eq!(c.values(1).len(), 20);
+    // The last commit watermark waits (alone) for a heartbeat interval.
+    c.run_for(Duration::from_millis(200));
     let batches: Vec<Vec<u8>> = c.disk[0].clone();
     for applied in [0u64, 5, 15, 20] {
         let mut got: Vec<(Slot, Option<V>)> = Vec::new();
@@ -523,4 +525,36 @@ fn a_checkpoint_alone_restores_the_state() {
         }
         assert!(from_checkpoint.poll_event().is_none() && from_log.poll_event().is_none());
     }
+}
+
+#[test]
+fn a_lone_commit_watermark_waits_for_company_but_not_forever() {
+    let mut c = Cluster::new(1, Some(1));
+    c.propose(1, v("a")).unwrap();
+    c.settle();
+    let written = c.disk[0].len();
+    // Decided at once (one node), but its watermark alone takes no sync yet.
+    assert_eq!(c.values(1).len(), 1);
+    let deadline = c.nodes[0].poll_timeout();
+    assert!(deadline <= c.now + c.nodes[0].config().heartbeat_interval);
+    // The next proposal's entries carry it.
+    c.propose(1, v("b")).unwrap();
+    c.settle();
+    assert_eq!(
+        c.disk[0].len(),
+        written + 1,
+        "one batch: the entries and the earlier watermark"
+    );
+    // Idle, it is written within a heartbeat interval.
+    let before = c.disk[0].len();
+    c.run_for(c.nodes[0].config().heartbeat_interval + Duration::from_millis(5));
+    assert_eq!(c.disk[0].len(), before + 1);
+    let r = R::recover(
+        Cluster::config(NodeId(1), &ids(1), Some(1)),
+        c.now,
+        c.disk[0].iter().map(|b| b.as_slice()),
+        0,
+    )
+    .unwrap();
+    assert_eq!(r.decided(), 2);
 }

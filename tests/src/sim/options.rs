@@ -29,7 +29,7 @@ pub enum Sabotage {
     /// Loses the newest synced batch at every crash: forgotten promises
     /// and votes must be caught.
     LoseSyncedTail,
-    /// Clocks drift 40% (far beyond the lease's configured bound): stale
+    /// Clocks drift 80% either way (far beyond the lease's configured bound): stale
     /// lease reads must be caught.
     ClocksBeyondBound,
     /// Any node answers reads from its applied state, lease or not:

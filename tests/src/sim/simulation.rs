@@ -154,7 +154,7 @@ impl<const W: usize> Simulation<W> {
     pub fn new(seed: u64, options: Options, mut scenario: Scenario, mut rng: SimRng) -> Result<Self, Violation> {
         if options.sabotage == Sabotage::ClocksBeyondBound {
             for clock in scenario.clocks.iter_mut() {
-                clock.ppm = if rng.ratio(1, 2) { -600_000 } else { 600_000 };
+                clock.ppm = if rng.ratio(1, 2) { -800_000 } else { 800_000 };
             }
         }
         let n = scenario.nodes;

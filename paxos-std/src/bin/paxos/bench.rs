@@ -64,6 +64,12 @@ pub(crate) fn run(seconds: f64, levels: &[usize], dir: Option<PathBuf>) -> AnyRe
         base.path().display(),
         WARMUP.as_millis()
     );
+    let (sync_p50, sync_p99) = probe_fdatasync(base.path())?;
+    println!(
+        "the disk now: one 64-byte write + fdatasync takes p50 {:.3} ms, p99 {:.3} ms (200 samples)",
+        sync_p50.as_secs_f64() * 1e3,
+        sync_p99.as_secs_f64() * 1e3
+    );
     let mut rows = Vec::new();
     for (n, &k) in levels.iter().enumerate() {
         let dir = base.path().join(format!("run{n}"));
@@ -93,6 +99,25 @@ pub(crate) fn run(seconds: f64, levels: &[usize], dir: Option<PathBuf>) -> AnyRe
         }
     }
     Ok(())
+}
+
+/// What one small durable write costs on this disk right now: commit
+/// latency with one in flight is best read against it, since a shared
+/// machine's disk can be ten times slower one minute than the next.
+fn probe_fdatasync(dir: &Path) -> AnyResult<(Duration, Duration)> {
+    use std::io::Write;
+    let path = dir.join("fdatasync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let mut samples = Vec::with_capacity(200);
+    for _ in 0..200 {
+        file.write_all(&[0x5A; 64])?;
+        let start = Instant::now();
+        file.sync_data()?;
+        samples.push(start.elapsed());
+    }
+    std::fs::remove_file(&path)?;
+    samples.sort_unstable();
+    Ok((samples[100], samples[197]))
 }
 
 /// Three nodes running in threads.
