@@ -558,3 +558,21 @@ fn a_lone_commit_watermark_waits_for_company_but_not_forever() {
     .unwrap();
     assert_eq!(r.decided(), 2);
 }
+
+/// Regression (found by the simulator once clocks drifted): a leader whose
+/// round is not durable yet cannot send, so a heartbeat deadline that has
+/// passed must not stay in the past, or its driver spins.
+#[test]
+fn a_leader_waiting_for_its_first_sync_does_not_spin() {
+    let mut c = Cluster::new(3, Some(1));
+    c.hold_persists = true;
+    c.settle();
+    assert!(c.nodes[0].is_leader());
+    let heartbeat = c.nodes[0].config().heartbeat_interval;
+    for _ in 0..3 {
+        c.now = c.now + heartbeat + heartbeat;
+        c.nodes[0].handle_timeout(c.now);
+        c.drain();
+        assert!(c.nodes[0].poll_timeout() > c.now, "the deadline moved on");
+    }
+}
