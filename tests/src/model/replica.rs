@@ -1,0 +1,440 @@
+//! A driver for the Multi-Paxos [`Replica`] in which records are durable
+//! only once a separate [`ReplicaHost::flush`] step wrote them, with the
+//! application around it: the delivered log, the clients' proposals, and a
+//! virtual clock.
+//!
+//! It follows the contract in `paxos_core::replica`: after every input,
+//! drain `poll_persist` (queued here, in memory, until flushed),
+//! `poll_transmit` and `poll_event`. `flush` appends the oldest batch to the
+//! durable log and calls `persisted`. A restart hands the durable log to
+//! `Replica::recover_with` with `applied = 0`: the application keeps
+//! nothing durable, so every decided slot is delivered again, which the
+//! model checks against what was delivered before the crash.
+//!
+//! Time: each host has its own clock, which only [`ReplicaHost::tick`]
+//! moves (see there); every other input is handled at the current clock.
+
+use super::fingerprint::{replica_shape, replica_text, Fingerprint};
+use paxos_core::practical::PersistSeq;
+use paxos_core::replica::{Config, Event, ProposalId, ProposeError, RecoverError, Replica, Slot};
+use paxos_core::{Duration, Instant, NodeId};
+use std::collections::VecDeque;
+
+/// The value type of the replica model.
+pub type Value = u8;
+/// The cluster size.
+pub const NODES: usize = 3;
+/// The log window: slots in flight and in memory.
+pub const WINDOW: usize = 4;
+/// The production replica under test.
+pub type ModelReplica = Replica<Value, NODES, WINDOW>;
+
+/// The heartbeat interval of the model cluster.
+pub const HEARTBEAT: Duration = Duration::from_micros(10);
+/// The election timeout (the jitter adds up to as much again).
+pub const ELECTION: Duration = Duration::from_micros(30);
+/// The leader's retransmission timeout.
+pub const RETRANSMIT: Duration = Duration::from_micros(20);
+/// How far a tick moves the clock of a follower or candidate: past any
+/// election deadline it can have set, whatever the jitter.
+pub const FOLLOWER_STEP: Duration = Duration::from_micros(2 * 30);
+
+/// The members: `NodeId(0)..NodeId(NODES)`.
+pub fn members() -> [NodeId; NODES] {
+    core::array::from_fn(|i| NodeId(i as u8))
+}
+
+/// The configuration of node `id` (the same before and after a restart).
+pub fn config(id: NodeId, initial_leader: Option<NodeId>) -> Config<NODES> {
+    let mut config = Config::new(id, &members()).expect("valid members");
+    config.heartbeat_interval = HEARTBEAT;
+    config.election_timeout = ELECTION;
+    config.retransmit_timeout = RETRANSMIT;
+    config.initial_leader = initial_leader;
+    config.seed = 0x9e37 + u64::from(id.0);
+    config
+}
+
+/// How the driver treats durability: correctly, or with a bug injected on
+/// purpose to show that the model checker catches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Confirm a batch only after writing it, in a later step
+    /// ([`ReplicaHost::flush`]): a crash in between loses it.
+    Correct,
+    /// Write and confirm every batch at once, within the step that made it
+    /// ([`Effect::Written`]), as a driver with a very fast disk would. For
+    /// nodes the model never crashes: it spares the model their flush
+    /// steps, at the price of never holding their replies back (a held
+    /// reply is encoded when it leaves, from the state of that moment; the
+    /// node that may crash still explores that).
+    Immediate,
+    /// Bug: confirm every batch at once and never write it.
+    ConfirmWithoutWriting,
+}
+
+/// The answer to a client's proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reply {
+    /// This node does not lead; the hint names the leader it knows of.
+    Redirect(Option<NodeId>),
+    /// The pipeline window is full.
+    Busy,
+    /// The proposal lost its slot to another value (it may still be
+    /// decided later: retry).
+    Displaced,
+    /// The proposal was decided at `slot`; `first` is the first value of
+    /// the log, which is the write-once register's value.
+    Decided {
+        /// The slot.
+        slot: Slot,
+        /// The first non-no-op value of the log.
+        first: Value,
+    },
+}
+
+/// What a step produced for the rest of the system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Send `frame` to node `to`.
+    Send {
+        /// The recipient.
+        to: NodeId,
+        /// The encoded message.
+        frame: Vec<u8>,
+    },
+    /// The application applied `slot` (`None`: a no-op).
+    Delivered {
+        /// The slot.
+        slot: Slot,
+        /// The value.
+        value: Option<Value>,
+    },
+    /// With [`Durability::Immediate`]: append this batch to the durable
+    /// log.
+    Written(Vec<u8>),
+    /// Answer client `client`.
+    Reply {
+        /// The client's tag, as given to [`ReplicaHost::propose`].
+        client: u8,
+        /// The answer.
+        reply: Reply,
+    },
+}
+
+/// Contract violations the driver itself observes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Faults {
+    /// A `Decided` event that was not the next slot to apply.
+    pub out_of_order: bool,
+    /// A `Decided` event naming a local proposal whose value is not the
+    /// one decided.
+    pub wrong_origin: bool,
+    /// A record the replica wrote did not read back.
+    pub unrecoverable: bool,
+}
+
+impl Faults {
+    /// Whether any fault was seen.
+    pub fn any(&self) -> bool {
+        self.out_of_order || self.wrong_origin || self.unrecoverable
+    }
+}
+
+/// A replica, its unwritten records, its clock and its application.
+#[derive(Clone, Debug)]
+pub struct ReplicaHost {
+    replica: ModelReplica,
+    clock: Instant,
+    /// Batches handed out by `poll_persist`, not yet written; oldest
+    /// first. Lost in a crash.
+    pending: VecDeque<(PersistSeq, Vec<u8>)>,
+    /// The values applied in this lifetime, slot by slot from 0.
+    applied: Vec<Option<Value>>,
+    /// Local proposals awaiting an outcome: id, client, value.
+    proposals: Vec<(ProposalId, u8, Value)>,
+    faults: Faults,
+    durability: Durability,
+}
+
+impl Fingerprint for ReplicaHost {
+    /// The replica as [`replica_text`] renders it, and the rest in full.
+    fn fingerprint_text(&self) -> String {
+        self.text(replica_text(&self.replica))
+    }
+}
+
+impl ReplicaHost {
+    fn text(&self, replica: String) -> String {
+        format!(
+            "{} {:?} {:?} {:?} {:?} {:?} {:?}",
+            replica, self.clock, self.pending, self.applied, self.proposals, self.faults, self.durability
+        )
+    }
+}
+
+impl ReplicaHost {
+    /// A fresh node at time zero.
+    pub fn new(config: Config<NODES>, durability: Durability) -> (Self, Vec<Effect>) {
+        let replica = ModelReplica::new(config, Instant::ZERO).expect("valid config");
+        let mut host = Self::from_replica(replica, Instant::ZERO, durability);
+        let mut out = Vec::new();
+        host.drain(&mut out);
+        (host, out)
+    }
+
+    /// A node restarted at `clock` from its durable log (batches in the
+    /// order written).
+    pub fn recover(
+        config: Config<NODES>,
+        clock: Instant,
+        log: &[Vec<u8>],
+        durability: Durability,
+    ) -> Result<(Self, Vec<Effect>), RecoverError> {
+        let mut early = Vec::new();
+        let replica = ModelReplica::recover_with(config, clock, log.iter().map(Vec::as_slice), 0, |slot, value| {
+            early.push((slot, value.copied()))
+        })?;
+        let mut host = Self::from_replica(replica, clock, durability);
+        let mut out = Vec::new();
+        for (slot, value) in early {
+            host.deliver(slot, value, None, &mut out);
+        }
+        host.drain(&mut out);
+        Ok((host, out))
+    }
+
+    fn from_replica(replica: ModelReplica, clock: Instant, durability: Durability) -> Self {
+        ReplicaHost {
+            replica,
+            clock,
+            pending: VecDeque::new(),
+            applied: Vec::new(),
+            proposals: Vec::new(),
+            faults: Faults::default(),
+            durability,
+        }
+    }
+
+    /// The replica.
+    pub fn replica(&self) -> &ModelReplica {
+        &self.replica
+    }
+
+    /// This node's clock.
+    pub fn clock(&self) -> Instant {
+        self.clock
+    }
+
+    /// The values applied in this lifetime, from slot 0.
+    pub fn applied(&self) -> &[Option<Value>] {
+        &self.applied
+    }
+
+    /// Violations seen so far.
+    pub fn faults(&self) -> Faults {
+        self.faults
+    }
+
+    /// Whether a batch waits for [`ReplicaHost::flush`].
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// A frame from node `from`. Refused frames are dropped (and counted
+    /// by the replica), as a lossy network would drop them.
+    ///
+    /// A frame whose only effect would be one more copy of a message that
+    /// is already held for the same persist is ignored (the replica is left
+    /// as it was), for the reason `NodeHost::receive` in
+    /// [`super::single`] gives: more copies of a held message only send the
+    /// same frame again and make the replica refuse input sooner, which
+    /// fewer copies can match by not receiving that input.
+    pub fn receive(&mut self, from: NodeId, frame: &[u8]) -> Vec<Effect> {
+        // Messages are held only while a batch is unwritten.
+        let before = self.has_pending().then(|| self.clone());
+        let _ = self.replica.handle_message(self.clock, from, frame);
+        let mut out = Vec::new();
+        self.drain(&mut out);
+        if let Some(before) = before {
+            if out.is_empty() && self.shape_text() == before.shape_text() {
+                *self = before;
+            }
+        }
+        out
+    }
+
+    fn shape_text(&self) -> String {
+        self.text(replica_shape(&self.replica))
+    }
+
+    /// Client `client` asks to append `value`.
+    pub fn propose(&mut self, client: u8, value: Value) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match self.replica.propose(self.clock, value) {
+            Ok(id) => self.proposals.push((id, client, value)),
+            Err(ProposeError::NotLeader { leader }) => out.push(Effect::Reply {
+                client,
+                reply: Reply::Redirect(leader),
+            }),
+            Err(_) => out.push(Effect::Reply {
+                client,
+                reply: Reply::Busy,
+            }),
+        }
+        self.drain(&mut out);
+        out
+    }
+
+    /// The node's timer fired. A leader's clock moves to its next
+    /// deadline (`poll_timeout`); a follower's or candidate's moves by
+    /// [`FOLLOWER_STEP`], past any election deadline it can have, so it
+    /// campaigns. Either way the clock never goes back.
+    pub fn tick(&mut self) -> Vec<Effect> {
+        self.clock = if self.replica.is_leader() {
+            self.clock.max(self.replica.poll_timeout())
+        } else {
+            self.clock + FOLLOWER_STEP
+        };
+        self.replica.handle_timeout(self.clock);
+        let mut out = Vec::new();
+        self.drain(&mut out);
+        out
+    }
+
+    /// Writes the oldest unwritten batch and confirms it. Returns the batch
+    /// (to append to the durable log) and what the confirmation released;
+    /// `None` if nothing was pending.
+    pub fn flush(&mut self) -> Option<(Vec<u8>, Vec<Effect>)> {
+        let (seq, batch) = self.pending.pop_front()?;
+        // The sequence number came from `poll_persist`: it is known.
+        let _ = self.replica.persisted(self.clock, seq);
+        let mut out = Vec::new();
+        self.drain(&mut out);
+        Some((batch, out))
+    }
+
+    fn drain(&mut self, out: &mut Vec<Effect>) {
+        let mut buf = vec![0u8; ModelReplica::MAX_MESSAGE_SIZE + ModelReplica::MIN_PERSIST_BUFFER];
+        loop {
+            let mut busy = false;
+            while let Some(p) = self.replica.poll_persist(&mut buf) {
+                busy = true;
+                match self.durability {
+                    Durability::Correct => self.pending.push_back((p.seq, buf[..p.len].to_vec())),
+                    Durability::Immediate => {
+                        out.push(Effect::Written(buf[..p.len].to_vec()));
+                        let _ = self.replica.persisted(self.clock, p.seq);
+                    }
+                    Durability::ConfirmWithoutWriting => {
+                        let _ = self.replica.persisted(self.clock, p.seq);
+                    }
+                }
+            }
+            while let Some(t) = self.replica.poll_transmit(&mut buf) {
+                busy = true;
+                for to in t.to.iter() {
+                    out.push(Effect::Send {
+                        to,
+                        frame: buf[..t.len].to_vec(),
+                    });
+                }
+            }
+            while let Some(event) = self.replica.poll_event() {
+                busy = true;
+                match event {
+                    Event::Decided { slot, value, proposal } => {
+                        let value = value.copied();
+                        self.deliver(slot, value, proposal, out);
+                    }
+                    Event::Displaced { proposal } => {
+                        if let Some(at) = self.proposals.iter().position(|p| p.0 == proposal) {
+                            let (_, client, _) = self.proposals.remove(at);
+                            out.push(Effect::Reply {
+                                client,
+                                reply: Reply::Displaced,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    /// The application applies `slot`; a local proposal decided there is
+    /// answered.
+    fn deliver(&mut self, slot: Slot, value: Option<Value>, proposal: Option<ProposalId>, out: &mut Vec<Effect>) {
+        if slot != self.applied.len() as Slot {
+            self.faults.out_of_order = true;
+            return;
+        }
+        self.applied.push(value);
+        out.push(Effect::Delivered { slot, value });
+        let Some(id) = proposal else { return };
+        let Some(at) = self.proposals.iter().position(|p| p.0 == id) else {
+            return;
+        };
+        let (_, client, proposed) = self.proposals.remove(at);
+        if value != Some(proposed) {
+            self.faults.wrong_origin = true;
+            return;
+        }
+        if let Some(&first) = self.applied.iter().flatten().next() {
+            out.push(Effect::Reply {
+                client,
+                reply: Reply::Decided { slot, first },
+            });
+        }
+    }
+
+    /// Marks the durable log as unreadable (the model found a record the
+    /// replica itself wrote that `recover` refused).
+    pub fn set_unrecoverable(&mut self) {
+        self.faults.unrecoverable = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_initial_leader_decides_with_one_follower_after_flushes() {
+        let leader = Some(NodeId(0));
+        let (mut a, _) = ReplicaHost::new(config(NodeId(0), leader), Durability::Correct);
+        let (mut b, _) = ReplicaHost::new(config(NodeId(1), leader), Durability::Correct);
+        let out = a.propose(7, 42);
+        assert!(out.is_empty(), "the leader's ballot is not durable yet");
+        let (_, out) = a.flush().unwrap();
+        let append = out
+            .iter()
+            .find_map(|e| match e {
+                Effect::Send { to, frame } if *to == NodeId(1) => Some(frame.clone()),
+                _ => None,
+            })
+            .expect("append to node 1");
+        assert!(b.receive(NodeId(0), &append).is_empty(), "vote held");
+        let (_, released) = b.flush().unwrap();
+        let Some(Effect::Send { frame, .. }) = released.first() else {
+            panic!("{released:?}")
+        };
+        let mut out = a.receive(NodeId(1), frame);
+        assert!(out.is_empty(), "the leader's own vote is not durable yet");
+        while let Some((_, released)) = a.flush() {
+            out.extend(released);
+        }
+        assert!(
+            out.contains(&Effect::Reply {
+                client: 7,
+                reply: Reply::Decided { slot: 0, first: 42 }
+            }),
+            "{out:?}"
+        );
+        assert_eq!(a.applied(), &[Some(42)]);
+        assert!(!a.faults().any());
+    }
+}

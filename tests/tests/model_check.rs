@@ -1,0 +1,1351 @@
+//! Model checking of the production state machines with stateright.
+//!
+//! Two models, each driving the real `paxos-core` code (not a
+//! re-implementation) as stateright actors, through the drivers in
+//! `paxos_tests::model`:
+//!
+//! 1. **Single decree** — three [`paxos_core::practical::Node`]s; nodes 0
+//!    and 1 propose different values and prepare at once, and may prepare
+//!    again (a new, higher ballot) on a timer, up to a bound.
+//! 2. **Multi-Paxos** — three [`paxos_core::replica::Replica`]s and two
+//!    clients that each ask to append one value; elections happen when a
+//!    follower's timer fires.
+//!
+//! Both share the fault model:
+//!
+//! - **Network**: unordered and duplicating (a message sent once can be
+//!   delivered any number of times, in any order) and lossy (a message can
+//!   be dropped for good). Messages are the encoded frames, so the codec is
+//!   on the path.
+//! - **Durability as its own step**: a persist (a record batch) is kept in
+//!   the node's memory until a separate `Flush` step writes it and confirms
+//!   it. A crash in between loses it; a restart recovers from what was
+//!   written (`Node::recover`, `Replica::recover_with`).
+//! - **Crash and restart**: any node may crash at any point and restart
+//!   later, at most `restarts` times in all (the replica model never
+//!   crashes clients).
+//!
+//! The "ghost" state the properties read — every value a node ever
+//! resolved or delivered, across restarts — lives in the actor's durable
+//! storage next to the real record, where a crash cannot erase it; the
+//! node under test never reads it back.
+//!
+//! Each model is also run with a driver bug injected (confirming persists
+//! without writing them): the checker must find the agreement violation,
+//! which shows that the properties and the crash model have teeth.
+//!
+//! `cargo test -p paxos-tests --test model_check -- --nocapture` runs the
+//! bounded configuration and prints unique-state counts and times;
+//! `MODEL_FULL=1` runs the larger, exhaustive configuration (use
+//! `--release`).
+
+use paxos_core::practical::DurableState;
+use paxos_core::replica::wire::{decode_header, Items};
+use paxos_core::replica::{Bug, Header, PromisedEntry, Slot};
+use paxos_core::{decode, Ballot, Destination, Message, NodeId};
+use paxos_tests::model::fingerprint::Sealed;
+use paxos_tests::model::replica::{self as rm, ReplicaHost};
+use paxos_tests::model::single::{self as sm, NodeHost};
+use stateright::actor::{
+    model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id, LossyNetwork, Network, Out,
+};
+use stateright::report::WriteReporter;
+use stateright::semantics::write_once_register::{WORegister, WORegisterOp, WORegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Property};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Instant;
+
+/// Whether to run the large configurations (`MODEL_FULL=1`).
+fn full() -> bool {
+    std::env::var("MODEL_FULL").is_ok_and(|v| v == "1")
+}
+
+/// A numeric override from the environment (for exploring bounds).
+fn env_or<T: core::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn node_id(id: Id) -> NodeId {
+    NodeId(usize::from(id) as u8)
+}
+
+/// An [`ActorModel`] whose states forget which message was delivered last.
+///
+/// stateright's duplicating network remembers the last message it
+/// delivered, only so that a delivery that changes nothing still leads to
+/// a different state. It has no effect on what can happen next, so states
+/// that differ only there are one state; keeping it would store every
+/// state once per message that can lead to it. This wrapper clears it after
+/// every step and otherwise delegates; it also holds the properties, which
+/// are therefore written against it.
+struct Forgetful<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + fmt::Debug + core::hash::Hash,
+{
+    inner: ActorModel<A, C, H>,
+    properties: Vec<Property<Self>>,
+    /// Which messages may be purged once delivering them does nothing (see
+    /// `Forgetful::purging`).
+    purgeable: fn(&C, &Envelope<A::Msg>) -> bool,
+}
+
+impl<A, C, H> Forgetful<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + fmt::Debug + core::hash::Hash,
+{
+    fn new(inner: ActorModel<A, C, H>) -> Self {
+        Forgetful {
+            inner,
+            properties: Vec::new(),
+            purgeable: |_, _| false,
+        }
+    }
+
+    /// After every step, removes from the network each message for which
+    /// `purgeable` holds and whose delivery would now change nothing
+    /// (stateright finds such a delivery a no-op). That is sound only for
+    /// messages that, once a no-op at their destination, stay a no-op for
+    /// ever: then they can never influence anything again, and keeping
+    /// them would only tell apart states that behave the same. Each model
+    /// says why that holds for the messages it names.
+    fn purging(mut self, purgeable: fn(&C, &Envelope<A::Msg>) -> bool) -> Self {
+        self.purgeable = purgeable;
+        self
+    }
+
+    /// Purges the messages to or from `actor` (the only ones a step of
+    /// `actor` can have made no-ops, or sent).
+    fn purge(&self, state: &mut ActorModelState<A, H>, actor: Id) {
+        let Network::UnorderedDuplicating(set, _) = &state.network else {
+            return;
+        };
+        let stale: Vec<Envelope<A::Msg>> = set
+            .iter()
+            .filter(|env| (env.src == actor || env.dst == actor) && (self.purgeable)(&self.inner.cfg, env))
+            .filter(|env| {
+                // What stateright's own delivery finds a no-op: the actor's
+                // state untouched and nothing to do.
+                let index = usize::from(env.dst);
+                let (Some(actor), Some(current)) = (self.inner.actors.get(index), state.actor_states.get(index)) else {
+                    return false;
+                };
+                let mut after = Cow::Borrowed(&**current);
+                let mut out = Out::new();
+                actor.on_msg(env.dst, &mut after, env.src, env.msg.clone(), &mut out);
+                matches!(after, Cow::Borrowed(_)) && out.is_empty()
+            })
+            .cloned()
+            .collect();
+        if let Network::UnorderedDuplicating(set, _) = &mut state.network {
+            for env in &stale {
+                set.remove(env);
+            }
+        }
+    }
+
+    fn cfg(&self) -> &C {
+        &self.inner.cfg
+    }
+
+    fn property(
+        mut self,
+        expectation: Expectation,
+        name: &'static str,
+        condition: fn(&Self, &ActorModelState<A, H>) -> bool,
+    ) -> Self {
+        self.properties.push(Property {
+            expectation,
+            name,
+            condition,
+        });
+        self
+    }
+}
+
+impl<A, C, H> Model for Forgetful<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + fmt::Debug + core::hash::Hash,
+{
+    type State = ActorModelState<A, H>;
+    type Action = ActorModelAction<A::Msg, A::Timer, A::Random>;
+
+    fn init_states(&self) -> Vec<Self::State> {
+        self.inner.init_states()
+    }
+
+    fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        self.inner.actions(state, actions)
+    }
+
+    fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
+        let actor = match &action {
+            ActorModelAction::Deliver { dst, .. } => Some(*dst),
+            ActorModelAction::Timeout(id, _) | ActorModelAction::Crash(id) | ActorModelAction::Recover(id) => Some(*id),
+            _ => None,
+        };
+        let mut next = self.inner.next_state(last, action)?;
+        if let Network::UnorderedDuplicating(_, last_delivered) = &mut next.network {
+            *last_delivered = None;
+        }
+        if let Some(actor) = actor {
+            self.purge(&mut next, actor);
+        }
+        Some(next)
+    }
+
+    fn format_action(&self, action: &Self::Action) -> String {
+        self.inner.format_action(action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        self.properties.clone()
+    }
+
+    fn within_boundary(&self, state: &Self::State) -> bool {
+        Model::within_boundary(&self.inner, state)
+    }
+}
+
+/// How to explore a model.
+#[derive(Clone, Copy, Debug)]
+enum Search {
+    /// Breadth first over every state reachable in at most this many steps
+    /// (`None`: every reachable state).
+    Bfs(Option<usize>),
+    /// Depth first until the wanted discoveries are made, or this many
+    /// states were generated.
+    Dfs(usize),
+}
+
+/// Runs a checker and prints what it explored. `MODEL_REPORT` prints
+/// progress while it runs.
+fn run<M>(name: &str, model: M, search: Search, finish_when: HasDiscoveries) -> Box<dyn Checker<M>>
+where
+    M: Model + Send + Sync + 'static,
+    M::State: Clone + fmt::Debug + core::hash::Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + fmt::Debug + PartialEq + Send + Sync,
+{
+    let started = Instant::now();
+    let builder = model.checker().threads(threads()).finish_when(finish_when);
+    let checker = match search {
+        // stateright counts the initial state as depth 1 and checks the
+        // states below its target depth.
+        Search::Bfs(Some(steps)) => builder.target_max_depth(steps + 2).spawn_bfs(),
+        Search::Bfs(None) => builder.spawn_bfs(),
+        Search::Dfs(states) => {
+            let checker = builder.target_state_count(states).spawn_dfs();
+            let checker: Box<dyn Checker<M>> = Box::new(wait(checker));
+            report(name, &*checker, search, started);
+            return checker;
+        }
+    };
+    let checker: Box<dyn Checker<M>> = Box::new(wait(checker));
+    report(name, &*checker, search, started);
+    checker
+}
+
+fn wait<M, C>(checker: C) -> C
+where
+    M: Model,
+    M::State: Clone + fmt::Debug + core::hash::Hash + PartialEq + Send + Sync,
+    M::Action: Clone + fmt::Debug + PartialEq,
+    C: Checker<M> + Send + Sync,
+{
+    if std::env::var("MODEL_REPORT").is_ok() {
+        checker.join_and_report(&mut WriteReporter::new(&mut std::io::stderr()))
+    } else {
+        checker.join()
+    }
+}
+
+fn report<M: Model>(name: &str, checker: &dyn Checker<M>, search: Search, started: Instant) {
+    let scope = match (search, checker.is_done()) {
+        (Search::Bfs(Some(steps)), true) => format!("every state within {steps} steps"),
+        (Search::Bfs(None), true) => "every reachable state".to_string(),
+        (Search::Dfs(_), _) => "depth first, until the wanted discoveries".to_string(),
+        (_, false) => "stopped early".to_string(),
+    };
+    eprintln!(
+        "model {name}: {} unique states ({} generated), max depth {}, {:.1?}; {scope}",
+        checker.unique_state_count(),
+        checker.state_count(),
+        checker.max_depth(),
+        started.elapsed(),
+    );
+}
+
+/// The always-properties a checker found violated, with their traces.
+fn violations<M>(checker: &dyn Checker<M>) -> Vec<String>
+where
+    M: Model,
+    M::State: Clone + fmt::Debug + PartialEq,
+    M::Action: Clone + fmt::Debug + PartialEq,
+{
+    checker
+        .model()
+        .properties()
+        .into_iter()
+        .filter(|p| p.expectation == Expectation::Always)
+        .filter_map(|p| checker.discovery(p.name).map(|path| format!("{}: {path}", p.name)))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Model 1: single-decree Paxos (`practical::Node`).
+// ---------------------------------------------------------------------------
+
+/// A single-decree message as it crosses the network: the encoded frame.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Frame(Vec<u8>);
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match decode::<Message<sm::Value>>(&self.0) {
+            Ok(m) => write!(f, "{m:?}"),
+            Err(e) => write!(f, "undecodable {:02x?} ({e:?})", self.0),
+        }
+    }
+}
+
+/// The single durable record of a node, as written.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Record(Vec<u8>);
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match sm::decode_state(&self.0) {
+            Some(DurableState {
+                promised,
+                accepted,
+                round,
+            }) => write!(
+                f,
+                "Record {{ promised: {promised:?}, accepted: {accepted:?}, round: {round} }}"
+            ),
+            None => write!(f, "unreadable record {:02x?}", self.0),
+        }
+    }
+}
+
+/// What survives a crash: the record (real) and ghost variables the
+/// properties and bounds read (never the node).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct SdStore {
+    record: Option<Record>,
+    /// Ghost: `prepare(true)` calls so far, across restarts (the bound).
+    prepares: u8,
+    /// Ghost: how often this node restarted.
+    restarts: u8,
+    /// Ghost: every value this node's learner ever resolved.
+    resolved: BTreeSet<sm::Value>,
+    /// Ghost: whether it resolved one after a restart.
+    resolved_after_restart: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SdState {
+    host: Sealed<NodeHost>,
+    /// A copy of what is in durable storage.
+    store: SdStore,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum SdTimer {
+    /// Write and confirm the oldest unwritten persist.
+    Flush,
+    /// Start a new round with a higher ballot.
+    Prepare,
+}
+
+#[derive(Clone)]
+struct SdActor {
+    /// The nodes whose learners hear votes (bit per node).
+    learners: u8,
+    proposal: Option<sm::Value>,
+    max_prepares: u8,
+    durability: sm::Durability,
+}
+
+#[derive(Clone)]
+struct SdConfig {
+    /// What nodes 0, 1, ... propose.
+    proposals: Vec<sm::Value>,
+    /// `prepare(true)` calls per proposing node, across restarts.
+    max_prepares: u8,
+    /// The node that may crash (and restart), if any.
+    crash: Option<usize>,
+    /// How often it may crash and restart.
+    restarts: usize,
+    lossy: bool,
+    /// How the crashing node's driver treats persists (the others write
+    /// theirs at once: see `Durability::Immediate`).
+    durability: sm::Durability,
+    /// The nodes whose learners hear votes. Votes sent to the others are
+    /// lost (as the network may lose any message): fewer learners, fewer
+    /// states. "one value chosen" judges every vote sent, whoever hears it.
+    learners: Vec<usize>,
+}
+
+impl SdActor {
+    /// Acts on a step's effects: sends, ghost records, timers.
+    fn emit(&self, state: &mut SdState, had_pending: bool, effects: Vec<sm::Effect>, o: &mut Out<Self>) {
+        let mut save = false;
+        for effect in effects {
+            match effect {
+                sm::Effect::Send { to, frame } => match to {
+                    Destination::All => {
+                        let vote = matches!(decode::<Message<sm::Value>>(&frame), Ok(Message::Accepted { .. }));
+                        for i in 0..sm::NODES {
+                            if !vote || self.learners & (1 << i) != 0 {
+                                o.send(Id::from(i), Frame(frame.clone()));
+                            }
+                        }
+                    }
+                    Destination::Node(n) => o.send(Id::from(usize::from(n.0)), Frame(frame)),
+                },
+                sm::Effect::Written(record) => {
+                    state.store.record = Some(Record(record));
+                    save = true;
+                }
+                sm::Effect::Resolved(proposal) => {
+                    save |= state.store.resolved.insert(proposal.value);
+                    if state.store.restarts > 0 && !state.store.resolved_after_restart {
+                        state.store.resolved_after_restart = true;
+                        save = true;
+                    }
+                }
+            }
+        }
+        if save {
+            o.save(state.store.clone());
+        }
+        if !had_pending && state.host.get().has_pending() {
+            o.set_timer(SdTimer::Flush, model_timeout());
+        }
+    }
+
+    fn may_prepare(&self, store: &SdStore) -> bool {
+        self.proposal.is_some() && store.prepares < self.max_prepares
+    }
+}
+
+impl Actor for SdActor {
+    type Msg = Frame;
+    type State = SdState;
+    type Timer = SdTimer;
+    type Storage = SdStore;
+    type Random = ();
+
+    fn on_start(&self, id: Id, storage: &Option<SdStore>, o: &mut Out<Self>) -> SdState {
+        let me = node_id(id);
+        let mut effects = Vec::new();
+        let (host, store) = match storage {
+            None => {
+                let mut host = NodeHost::new(me, self.durability);
+                let mut store = SdStore::default();
+                if let Some(v) = self.proposal {
+                    effects.extend(host.set_proposal(v));
+                    if self.may_prepare(&store) {
+                        effects.extend(host.prepare(true));
+                        store.prepares += 1;
+                    }
+                }
+                (host, store)
+            }
+            Some(store) => {
+                let mut store = store.clone();
+                store.restarts += 1;
+                let record = store.record.as_ref().map(|r| r.0.as_slice());
+                let mut host = NodeHost::recover(me, record, self.durability);
+                if let Some(v) = self.proposal {
+                    // The application proposes again; the new round waits
+                    // for the timer.
+                    effects.extend(host.set_proposal(v));
+                }
+                (host, store)
+            }
+        };
+        o.save(store.clone());
+        let mut state = SdState {
+            host: Sealed::new(host),
+            store,
+        };
+        self.emit(&mut state, false, effects, o);
+        if self.may_prepare(&state.store) {
+            o.set_timer(SdTimer::Prepare, model_timeout());
+        }
+        state
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<'_, SdState>, src: Id, msg: Frame, o: &mut Out<Self>) {
+        let mut next = (**state).clone();
+        let had = next.host.get().has_pending();
+        let effects = next.host.update(|h| h.receive(node_id(src), &msg.0));
+        self.emit(&mut next, had, effects, o);
+        if next != **state {
+            *state = Cow::Owned(next);
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<'_, SdState>, timer: &SdTimer, o: &mut Out<Self>) {
+        let mut next = (**state).clone();
+        match timer {
+            SdTimer::Flush => {
+                let Some((record, effects)) = next.host.update(NodeHost::flush) else {
+                    return;
+                };
+                next.store.record = Some(Record(record));
+                o.save(next.store.clone());
+                self.emit(&mut next, false, effects, o);
+                if next.host.get().has_pending() {
+                    o.set_timer(SdTimer::Flush, model_timeout());
+                }
+            }
+            SdTimer::Prepare => {
+                if !self.may_prepare(&next.store) {
+                    return;
+                }
+                let had = next.host.get().has_pending();
+                let effects = next.host.update(|h| h.prepare(true));
+                next.store.prepares += 1;
+                o.save(next.store.clone());
+                self.emit(&mut next, had, effects, o);
+                if self.may_prepare(&next.store) {
+                    o.set_timer(SdTimer::Prepare, model_timeout());
+                }
+            }
+        }
+        *state = Cow::Owned(next);
+    }
+}
+
+/// History, from the messages sent: what each acceptor revealed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Revealed {
+    /// Per node, the highest ballot it revealed having promised (in a
+    /// promise, a vote or a NACK). Its acceptor must never fall below it,
+    /// even after a restart.
+    promised: [Option<Ballot>; sm::NODES],
+    /// Every vote sent: (acceptor, ballot, value). A value is chosen once
+    /// a quorum of acceptors voted for it under one ballot, whether or not
+    /// any learner hears of it.
+    votes: BTreeSet<(u8, Ballot, sm::Value)>,
+}
+
+impl Revealed {
+    /// The values chosen so far.
+    fn chosen(&self) -> BTreeSet<sm::Value> {
+        let mut count: BTreeMap<(Ballot, sm::Value), usize> = BTreeMap::new();
+        for (_, ballot, value) in &self.votes {
+            *count.entry((*ballot, *value)).or_default() += 1;
+        }
+        count
+            .into_iter()
+            .filter(|(_, n)| *n >= sm::QUORUM)
+            .map(|((_, v), _)| v)
+            .collect()
+    }
+}
+
+type SdModel = Forgetful<SdActor, SdConfig, Revealed>;
+type SdSystem = ActorModelState<SdActor, Revealed>;
+
+fn sd_stores(state: &SdSystem) -> impl Iterator<Item = &SdStore> {
+    state.actor_storages.iter().flatten()
+}
+
+fn sd_resolved(state: &SdSystem) -> BTreeSet<sm::Value> {
+    sd_stores(state).flat_map(|s| s.resolved.iter().copied()).collect()
+}
+
+fn sd_restarts(state: &SdSystem) -> usize {
+    let restarted: usize = sd_stores(state).map(|s| usize::from(s.restarts)).sum();
+    restarted + state.crashed.iter().filter(|c| **c).count()
+}
+
+/// The messages that stay no-ops for ever once they are (see
+/// `Forgetful::purging`): replies — promises, refusals and votes — to a node
+/// that never crashes, because what they act on only moves forward in a
+/// node that keeps its memory:
+///
+/// - a `Promise` for ballot `b` is counted if `b` is the proposer's current
+///   ballot and it does not lead yet, else ignored; the ballot only grows,
+///   and promises are only forgotten when it does;
+/// - a NACK only raises the proposer's next round above the promise it
+///   names, and that round never falls;
+/// - a vote (`Accepted`) is recorded if it is newer than the acceptor's
+///   last one and the learner has not decided; the recorded vote only
+///   grows and a decision is final. (A vote is also ignored if another
+///   acceptor voted a different value under the same ballot, and could be
+///   taken later. That needs two values under one ballot, which the
+///   property "one value per ballot" rules out on every path the checker
+///   explores, so it cannot hide a violation.)
+///
+/// A full outbox would also make them no-ops for a while, but a node that
+/// never crashes writes its persists at once and never holds outputs. A
+/// node that may crash forgets all of the above, so its messages stay.
+fn sd_purgeable(cfg: &SdConfig, env: &Envelope<Frame>) -> bool {
+    cfg.crash != Some(usize::from(env.dst))
+        && matches!(
+            decode::<Message<sm::Value>>(&env.msg.0),
+            Ok(Message::Promise { .. }
+                | Message::PrepareNack { .. }
+                | Message::AcceptNack { .. }
+                | Message::Accepted { .. })
+        )
+}
+
+fn single_decree_model(cfg: SdConfig) -> SdModel {
+    let actors: Vec<_> = (0..sm::NODES)
+        .map(|i| SdActor {
+            learners: cfg.learners.iter().fold(0, |m, l| m | 1 << l),
+            proposal: cfg.proposals.get(i).copied(),
+            max_prepares: cfg.max_prepares,
+            durability: if cfg.crash == Some(i) {
+                cfg.durability
+            } else {
+                sm::Durability::Immediate
+            },
+        })
+        .collect();
+    let lossy = if cfg.lossy { LossyNetwork::Yes } else { LossyNetwork::No };
+    let max_crashes = if cfg.crash.is_some() { cfg.restarts.min(1) } else { 0 };
+    let inner = ActorModel::new(cfg, Revealed::default())
+        .actors(actors)
+        .init_network(Network::new_unordered_duplicating([]))
+        .lossy_network(lossy)
+        .max_crashes(max_crashes)
+        .record_msg_out(|_, history, env: Envelope<&Frame>| {
+            let (revealed, vote) = match decode::<Message<sm::Value>>(&env.msg.0).ok()? {
+                Message::Accepted { ballot, value } => (ballot, Some((ballot, value))),
+                Message::Promise { ballot, .. } => (ballot, None),
+                Message::PrepareNack { promised, .. } | Message::AcceptNack { promised, .. } => (promised, None),
+                _ => return None,
+            };
+            let i = usize::from(env.src);
+            let vote = vote.map(|(ballot, value)| (i as u8, ballot, value));
+            if history.promised[i] >= Some(revealed) && vote.is_none_or(|v| history.votes.contains(&v)) {
+                return None;
+            }
+            let mut next = history.clone();
+            next.promised[i] = next.promised[i].max(Some(revealed));
+            next.votes.extend(vote);
+            Some(next)
+        })
+        .within_boundary(|cfg, s| {
+            let others_up = s.crashed.iter().enumerate().all(|(i, c)| !c || cfg.crash == Some(i));
+            others_up && sd_restarts(s) <= cfg.restarts
+        });
+    Forgetful::new(inner)
+        .purging(sd_purgeable)
+        .property(Expectation::Always, "agreement", |_, s| sd_resolved(s).len() <= 1)
+        .property(Expectation::Always, "one value per ballot", |_, s| {
+            let mut by_ballot: BTreeMap<Ballot, sm::Value> = BTreeMap::new();
+            s.history
+                .votes
+                .iter()
+                .all(|(_, b, v)| *by_ballot.entry(*b).or_insert(*v) == *v)
+        })
+        .property(Expectation::Always, "one value chosen", |_, s| {
+            s.history.chosen().len() <= 1
+        })
+        .property(Expectation::Always, "validity", |m, s| {
+            let proposed = |v: &sm::Value| m.cfg().proposals.contains(v);
+            sd_resolved(s).iter().all(proposed) && s.history.votes.iter().all(|(_, _, v)| proposed(v))
+        })
+        .property(Expectation::Always, "promises kept", |_, s| {
+            s.actor_states
+                .iter()
+                .enumerate()
+                .all(|(i, a)| s.crashed[i] || a.host.get().node().acceptor().promised() >= s.history.promised[i])
+        })
+        .property(Expectation::Sometimes, "a value is resolved", |_, s| {
+            !sd_resolved(s).is_empty()
+        })
+        .property(Expectation::Sometimes, "a restarted node resolves", |m, s| {
+            m.cfg().restarts == 0 || sd_stores(s).any(|st| st.resolved_after_restart)
+        })
+}
+
+/// The checked configuration: nodes 0 and 1 propose `a` and `b` with up to
+/// two ballots each, node 0 may crash and restart once, every node learns.
+/// `MODEL_PREPARES`, `MODEL_CRASH` (a node, or 9 for none),
+/// `MODEL_RESTARTS`, `MODEL_LEARNERS` (a bit mask) and `MODEL_LOSSY=1`
+/// change it.
+fn sd_config() -> SdConfig {
+    SdConfig {
+        proposals: vec![b'a', b'b'],
+        max_prepares: env_or("MODEL_PREPARES", 2),
+        crash: match env_or("MODEL_CRASH", 0) {
+            n if n < sm::NODES => Some(n),
+            _ => None,
+        },
+        restarts: env_or("MODEL_RESTARTS", 1),
+        lossy: env_or("MODEL_LOSSY", 0) == 1,
+        durability: sm::Durability::Correct,
+        learners: (0..sm::NODES)
+            .filter(|i| env_or("MODEL_LEARNERS", 7u8) & (1 << i) != 0)
+            .collect(),
+    }
+}
+
+/// Steps explored breadth first: 10 (every state the first ten steps
+/// reach; enough for a restarted node to resolve), 12 with `MODEL_FULL=1`,
+/// or `MODEL_STEPS`.
+fn sd_steps() -> usize {
+    env_or("MODEL_STEPS", if full() { 12 } else { 10 })
+}
+
+#[test]
+fn single_decree_keeps_agreement_validity_and_promises() {
+    let checker = run(
+        "single-decree",
+        single_decree_model(sd_config()),
+        Search::Bfs(Some(sd_steps())),
+        HasDiscoveries::AnyFailures,
+    );
+    checker.assert_properties();
+}
+
+/// Exhaustive: every reachable state of two competing proposers with one
+/// ballot each and no crash (`MODEL_FULL=1` only: minutes).
+#[test]
+fn single_decree_exhaustive_without_crash() {
+    if !full() {
+        eprintln!("single-decree exhaustive: skipped (MODEL_FULL=1 runs it)");
+        return;
+    }
+    let cfg = SdConfig {
+        max_prepares: 1,
+        crash: None,
+        restarts: 0,
+        ..sd_config()
+    };
+    let checker = run(
+        "single-decree, exhaustive, no crash",
+        single_decree_model(cfg),
+        Search::Bfs(None),
+        HasDiscoveries::AnyFailures,
+    );
+    assert!(violations(&*checker).is_empty(), "{:#?}", violations(&*checker));
+    assert!(checker.discovery("a value is resolved").is_some());
+}
+
+#[test]
+fn single_decree_checker_catches_a_driver_that_confirms_unwritten_persists() {
+    let cfg = SdConfig {
+        durability: sm::Durability::ConfirmWithoutWriting,
+        ..sd_config()
+    };
+    let checker = run(
+        "single-decree, driver bug: persists confirmed unwritten",
+        single_decree_model(cfg),
+        Search::Dfs(5_000_000),
+        HasDiscoveries::AnyFailures,
+    );
+    let found = violations(&*checker);
+    eprintln!("caught: {found:#?}");
+    assert!(!found.is_empty(), "the injected bug went unnoticed");
+}
+
+// ---------------------------------------------------------------------------
+// Model 2: Multi-Paxos (`replica::Replica`) with clients.
+// ---------------------------------------------------------------------------
+
+/// A replica frame, printed decoded.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct PeerFrame(Vec<u8>);
+
+impl fmt::Debug for PeerFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ok((header, rest)) = decode_header::<Header>(&self.0) else {
+            return write!(f, "undecodable {:02x?}", self.0);
+        };
+        write!(f, "{header:?}")?;
+        match header {
+            Header::Append { .. } | Header::Learn { .. } => {
+                if let Ok(items) = Items::<Option<rm::Value>>::new(rest) {
+                    let items: Vec<_> = items.flatten().collect();
+                    write!(f, " {items:?}")?;
+                }
+            }
+            Header::Promise { .. } => {
+                if let Ok(items) = Items::<PromisedEntry<rm::Value>>::new(rest) {
+                    let items: Vec<_> = items.flatten().collect();
+                    write!(f, " {items:?}")?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum RMsg {
+    /// Between replicas.
+    Peer(PeerFrame),
+    /// From a client: append `value`. `retry` is false on the first
+    /// attempt, which is when the operation is invoked.
+    Request { value: rm::Value, retry: bool },
+    /// To a client.
+    Reply(rm::Reply),
+}
+
+/// A batch of records, as written.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Batch(Vec<u8>);
+
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Batch({} bytes)", self.0.len())
+    }
+}
+
+/// What survives a replica's crash: its durable log (real) and ghosts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct RStore {
+    log: Vec<Batch>,
+    /// Ghost: the clock, which keeps running across a restart.
+    clock: u64,
+    /// Ghost: timer firings so far (the bound).
+    ticks: u8,
+    /// Ghost: how often this node restarted.
+    restarts: u8,
+    /// Ghost: every (slot, value) this node ever delivered.
+    delivered: BTreeSet<(Slot, Option<rm::Value>)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ClientState {
+    value: rm::Value,
+    attempts: u8,
+    /// The replica to try next.
+    target: u8,
+    outcome: Option<rm::Reply>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RState {
+    Replica {
+        host: Sealed<ReplicaHost>,
+        /// A copy of what is in durable storage.
+        store: RStore,
+    },
+    Client(ClientState),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum RTimer {
+    /// Write and confirm the oldest unwritten batch.
+    Flush,
+    /// The replica's deadline (see `ReplicaHost::tick`).
+    Tick,
+    /// A client resends its request.
+    Retry,
+}
+
+#[derive(Clone)]
+enum RActor {
+    Replica {
+        initial_leader: Option<NodeId>,
+        max_ticks: u8,
+        durability: rm::Durability,
+        bug: Option<Bug>,
+    },
+    Client {
+        value: rm::Value,
+        max_attempts: u8,
+    },
+}
+
+#[derive(Clone)]
+struct RConfig {
+    /// The values clients `NODES`, `NODES + 1`, ... append.
+    values: Vec<rm::Value>,
+    initial_leader: Option<NodeId>,
+    /// Timer firings per replica, across restarts.
+    max_ticks: u8,
+    /// Requests per client (the first and its retries).
+    max_attempts: u8,
+    /// The replica that may crash (and restart), if any.
+    crash: Option<usize>,
+    /// How often it may crash and restart.
+    restarts: usize,
+    lossy: bool,
+    /// How the crashing replica's driver treats records (the others write
+    /// theirs at once: see `Durability::Immediate`).
+    durability: rm::Durability,
+    /// A classic Paxos bug injected into every replica (test builds only).
+    bug: Option<Bug>,
+}
+
+impl RActor {
+    fn emit(state: &mut RStore, had_pending: bool, host: &ReplicaHost, effects: Vec<rm::Effect>, o: &mut Out<Self>) {
+        let mut save = false;
+        for effect in effects {
+            match effect {
+                rm::Effect::Send { to, frame } => o.send(Id::from(usize::from(to.0)), RMsg::Peer(PeerFrame(frame))),
+                rm::Effect::Delivered { slot, value } => save |= state.delivered.insert((slot, value)),
+                rm::Effect::Written(batch) => {
+                    state.log.push(Batch(batch));
+                    save = true;
+                }
+                rm::Effect::Reply { client, reply } => o.send(Id::from(usize::from(client)), RMsg::Reply(reply)),
+            }
+        }
+        if save {
+            o.save(state.clone());
+        }
+        if !had_pending && host.has_pending() {
+            o.set_timer(RTimer::Flush, model_timeout());
+        }
+    }
+
+    fn resend(client: &mut ClientState, hint: Option<NodeId>, o: &mut Out<Self>) {
+        client.target = match hint {
+            Some(n) => n.0,
+            None => (client.target + 1) % rm::NODES as u8,
+        };
+        client.attempts += 1;
+        o.send(
+            Id::from(usize::from(client.target)),
+            RMsg::Request {
+                value: client.value,
+                retry: true,
+            },
+        );
+    }
+}
+
+impl Actor for RActor {
+    type Msg = RMsg;
+    type State = RState;
+    type Timer = RTimer;
+    type Storage = RStore;
+    type Random = ();
+
+    fn on_start(&self, id: Id, storage: &Option<RStore>, o: &mut Out<Self>) -> RState {
+        match self {
+            RActor::Replica {
+                initial_leader,
+                max_ticks,
+                durability,
+                bug,
+            } => {
+                let mut config = rm::config(node_id(id), *initial_leader);
+                config.bug = *bug;
+                let (host, effects, store) = match storage {
+                    None => {
+                        let (host, effects) = ReplicaHost::new(config, *durability);
+                        (host, effects, RStore::default())
+                    }
+                    Some(store) => {
+                        let mut store = store.clone();
+                        store.restarts += 1;
+                        let log: Vec<Vec<u8>> = store.log.iter().map(|b| b.0.clone()).collect();
+                        let clock = paxos_core::Instant::from_micros(store.clock);
+                        match ReplicaHost::recover(config.clone(), clock, &log, *durability) {
+                            Ok((host, effects)) => (host, effects, store),
+                            Err(_) => {
+                                let (mut host, _) = ReplicaHost::new(config, *durability);
+                                host.set_unrecoverable();
+                                (host, Vec::new(), store)
+                            }
+                        }
+                    }
+                };
+                let mut store = store;
+                Self::emit(&mut store, false, &host, effects, o);
+                o.save(store.clone());
+                if store.ticks < *max_ticks {
+                    o.set_timer(RTimer::Tick, model_timeout());
+                }
+                RState::Replica {
+                    host: Sealed::new(host),
+                    store,
+                }
+            }
+            RActor::Client { value, max_attempts } => {
+                let target = 0;
+                o.send(
+                    Id::from(target),
+                    RMsg::Request {
+                        value: *value,
+                        retry: false,
+                    },
+                );
+                if *max_attempts > 1 {
+                    o.set_timer(RTimer::Retry, model_timeout());
+                }
+                RState::Client(ClientState {
+                    value: *value,
+                    attempts: 1,
+                    target: target as u8,
+                    outcome: None,
+                })
+            }
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<'_, RState>, src: Id, msg: RMsg, o: &mut Out<Self>) {
+        let mut next = (**state).clone();
+        match (&mut next, msg) {
+            (RState::Replica { host, store }, RMsg::Peer(frame)) => {
+                let had = host.get().has_pending();
+                let effects = host.update(|h| h.receive(node_id(src), &frame.0));
+                Self::emit(store, had, host.get(), effects, o);
+            }
+            (RState::Replica { host, store }, RMsg::Request { value, .. }) => {
+                let had = host.get().has_pending();
+                let client = usize::from(src) as u8;
+                let effects = host.update(|h| h.propose(client, value));
+                Self::emit(store, had, host.get(), effects, o);
+            }
+            (RState::Client(client), RMsg::Reply(reply)) => {
+                let RActor::Client { max_attempts, .. } = self else {
+                    return;
+                };
+                if client.outcome.is_some() {
+                    return;
+                }
+                match reply {
+                    rm::Reply::Decided { .. } => client.outcome = Some(reply),
+                    rm::Reply::Redirect(hint) if client.attempts < *max_attempts => Self::resend(client, hint, o),
+                    rm::Reply::Busy | rm::Reply::Displaced if client.attempts < *max_attempts => {
+                        Self::resend(client, Some(node_id(src)), o)
+                    }
+                    _ => {}
+                }
+            }
+            _ => return,
+        }
+        if next != **state {
+            *state = Cow::Owned(next);
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<'_, RState>, timer: &RTimer, o: &mut Out<Self>) {
+        let mut next = (**state).clone();
+        match (&mut next, timer, self) {
+            (RState::Replica { host, store }, RTimer::Flush, _) => {
+                let Some((batch, effects)) = host.update(ReplicaHost::flush) else {
+                    return;
+                };
+                store.log.push(Batch(batch));
+                Self::emit(store, false, host.get(), effects, o);
+                o.save(store.clone());
+                if host.get().has_pending() {
+                    o.set_timer(RTimer::Flush, model_timeout());
+                }
+            }
+            (RState::Replica { host, store }, RTimer::Tick, RActor::Replica { max_ticks, .. }) => {
+                if store.ticks >= *max_ticks {
+                    return;
+                }
+                let had = host.get().has_pending();
+                let effects = host.update(ReplicaHost::tick);
+                store.ticks += 1;
+                store.clock = host.get().clock().as_micros();
+                Self::emit(store, had, host.get(), effects, o);
+                o.save(store.clone());
+                if store.ticks < *max_ticks {
+                    o.set_timer(RTimer::Tick, model_timeout());
+                }
+            }
+            (RState::Client(client), RTimer::Retry, RActor::Client { max_attempts, .. }) => {
+                if client.outcome.is_some() || client.attempts >= *max_attempts {
+                    return;
+                }
+                Self::resend(client, None, o);
+                if client.attempts < *max_attempts {
+                    o.set_timer(RTimer::Retry, model_timeout());
+                }
+            }
+            _ => return,
+        }
+        *state = Cow::Owned(next);
+    }
+}
+
+/// History: the clients' operations, for the linearizability check.
+///
+/// Each client performs one operation, `Write(value)` on a write-once
+/// register whose value is the first value of the replicated log: it is
+/// invoked when the client first sends its request, and returns when the
+/// client first learns that its value was decided at some slot — `WriteOk`
+/// if the log's first value is its own, `WriteFail` otherwise. That is
+/// what is linearizable about a replicated log seen through appends: the
+/// order of the log is a linearization of the appends, and a client that
+/// learns its append's slot learns the whole prefix before it. (The log
+/// itself is checked directly by "agreement".)
+#[derive(Clone, Debug, PartialEq, Hash)]
+struct Clients {
+    tester: LinearizabilityTester<Id, WORegister<rm::Value>>,
+    returned: BTreeSet<Id>,
+}
+
+type RModel = Forgetful<RActor, RConfig, Clients>;
+type RSystem = ActorModelState<RActor, Clients>;
+
+fn r_stores(state: &RSystem) -> impl Iterator<Item = &RStore> {
+    state.actor_storages.iter().flatten()
+}
+
+fn r_hosts(state: &RSystem) -> impl Iterator<Item = &ReplicaHost> {
+    state.actor_states.iter().filter_map(|a| match &**a {
+        RState::Replica { host, .. } => Some(host.get()),
+        RState::Client(_) => None,
+    })
+}
+
+/// Every (slot, value) ever delivered anywhere, by slot.
+fn r_delivered(state: &RSystem) -> BTreeMap<Slot, BTreeSet<Option<rm::Value>>> {
+    let mut by_slot: BTreeMap<Slot, BTreeSet<Option<rm::Value>>> = BTreeMap::new();
+    for (slot, value) in r_stores(state).flat_map(|s| s.delivered.iter()) {
+        by_slot.entry(*slot).or_default().insert(*value);
+    }
+    by_slot
+}
+
+fn r_restarts(state: &RSystem) -> usize {
+    let restarted: usize = r_stores(state).map(|s| usize::from(s.restarts)).sum();
+    restarted + state.crashed.iter().filter(|c| **c).count()
+}
+
+/// The messages that stay no-ops for ever once they are (see
+/// `Forgetful::purging`), to a replica that never crashes or to a client
+/// (clients never crash):
+///
+/// - a `Promise` counts only for the candidate's current campaign, once
+///   per acceptor; a campaign's ballot is never used again;
+/// - an `Accepted` counts only for the leader's current ballot, which is
+///   never used again once it stops leading; the votes it adds and the
+///   stamp it raises only grow;
+/// - a `CatchUp` from slot `s` is answered only while `s` is below the
+///   decided watermark, which only grows;
+/// - a reply to a client counts only until the client has its outcome or
+///   runs out of attempts, and both are final.
+///
+/// Not appends and prepares (their replies depend on the receiver's state
+/// at the time), nor NACKs (a leader that does not hear a quorum now may
+/// later, and act on the same NACK), nor `Learn` (values beyond the
+/// decided watermark are useless now but not later).
+fn r_purgeable(cfg: &RConfig, env: &Envelope<RMsg>) -> bool {
+    match &env.msg {
+        RMsg::Peer(frame) => {
+            cfg.crash != Some(usize::from(env.dst))
+                && matches!(
+                    decode_header::<Header>(&frame.0),
+                    Ok((Header::Promise { .. } | Header::Accepted { .. } | Header::CatchUp { .. }, _))
+                )
+        }
+        RMsg::Reply(_) => true,
+        RMsg::Request { .. } => false,
+    }
+}
+
+fn replica_model(cfg: RConfig) -> RModel {
+    let replicas: Vec<_> = (0..rm::NODES)
+        .map(|i| RActor::Replica {
+            initial_leader: cfg.initial_leader,
+            max_ticks: cfg.max_ticks,
+            bug: cfg.bug,
+            durability: if cfg.crash == Some(i) {
+                cfg.durability
+            } else {
+                rm::Durability::Immediate
+            },
+        })
+        .collect();
+    let clients: Vec<_> = cfg
+        .values
+        .iter()
+        .map(|&value| RActor::Client {
+            value,
+            max_attempts: cfg.max_attempts,
+        })
+        .collect();
+    let lossy = if cfg.lossy { LossyNetwork::Yes } else { LossyNetwork::No };
+    let max_crashes = if cfg.crash.is_some() { cfg.restarts.min(1) } else { 0 };
+    let history = Clients {
+        tester: LinearizabilityTester::new(WORegister(None)),
+        returned: BTreeSet::new(),
+    };
+    let inner = ActorModel::new(cfg, history)
+        .actors(replicas)
+        .actors(clients)
+        .init_network(Network::new_unordered_duplicating([]))
+        .lossy_network(lossy)
+        .max_crashes(max_crashes)
+        .record_msg_out(|_, history, env: Envelope<&RMsg>| match env.msg {
+            RMsg::Request { value, retry: false } => {
+                let mut next = history.clone();
+                let _ = next.tester.on_invoke(env.src, WORegisterOp::Write(*value));
+                Some(next)
+            }
+            _ => None,
+        })
+        .record_msg_in(|cfg, history, env: Envelope<&RMsg>| match env.msg {
+            RMsg::Reply(rm::Reply::Decided { first, .. }) if !history.returned.contains(&env.dst) => {
+                let own = cfg.values.get(usize::from(env.dst) - rm::NODES)?;
+                let ret = if first == own {
+                    WORegisterRet::WriteOk
+                } else {
+                    WORegisterRet::WriteFail
+                };
+                let mut next = history.clone();
+                let _ = next.tester.on_return(env.dst, ret);
+                next.returned.insert(env.dst);
+                Some(next)
+            }
+            _ => None,
+        })
+        .within_boundary(|cfg, s| {
+            let others_up = s.crashed.iter().enumerate().all(|(i, c)| !c || cfg.crash == Some(i));
+            others_up && r_restarts(s) <= cfg.restarts
+        });
+    Forgetful::new(inner)
+        .purging(r_purgeable)
+        .property(Expectation::Always, "agreement", |_, s| {
+            r_delivered(s).values().all(|values| values.len() == 1)
+        })
+        .property(Expectation::Always, "validity", |m, s| {
+            r_delivered(s)
+                .values()
+                .flatten()
+                .flatten()
+                .all(|v| m.cfg().values.contains(v))
+        })
+        .property(Expectation::Always, "driver contract", |_, s| {
+            r_hosts(s).all(|h| !h.faults().any())
+        })
+        .property(Expectation::Always, "linearizable", |_, s| {
+            s.history.tester.serialized_history().is_some()
+        })
+        .property(Expectation::Sometimes, "a value is decided", |_, s| {
+            r_delivered(s).values().flatten().any(Option::is_some)
+        })
+        .property(Expectation::Sometimes, "a client learns its outcome", |_, s| {
+            !s.history.returned.is_empty()
+        })
+        .property(Expectation::Sometimes, "a restarted node delivers again", |m, s| {
+            m.cfg().restarts == 0
+                || s.actor_states.iter().zip(&s.actor_storages).any(|(a, st)| {
+                    matches!(&**a, RState::Replica { host, .. } if !host.get().applied().is_empty())
+                        && st.as_ref().is_some_and(|st| st.restarts > 0)
+                })
+        })
+}
+
+/// The checked configuration: node 0 is the initial leader and may crash
+/// and restart once, every replica's timer may fire once, two clients
+/// append `x` and `y`. `MODEL_TICKS`, `MODEL_ATTEMPTS`, `MODEL_CRASH`,
+/// `MODEL_RESTARTS` and `MODEL_LOSSY=1` change it.
+fn r_config() -> RConfig {
+    RConfig {
+        values: vec![b'x', b'y'],
+        initial_leader: Some(NodeId(0)),
+        max_ticks: env_or("MODEL_TICKS", 1),
+        max_attempts: env_or("MODEL_ATTEMPTS", 2),
+        crash: match env_or("MODEL_CRASH", 0) {
+            n if n < rm::NODES => Some(n),
+            _ => None,
+        },
+        restarts: env_or("MODEL_RESTARTS", 1),
+        lossy: env_or("MODEL_LOSSY", 0) == 1,
+        durability: rm::Durability::Correct,
+        bug: match std::env::var("MODEL_BUG").as_deref() {
+            Ok("IgnoreAcceptedValues") => Some(Bug::IgnoreAcceptedValues),
+            Ok("AcceptBelowPromise") => Some(Bug::AcceptBelowPromise),
+            Ok("NoPromiseOnAccept") => Some(Bug::NoPromiseOnAccept),
+            Ok("QuorumOffByOne") => Some(Bug::QuorumOffByOne),
+            Ok("RevealBeforeDurable") => Some(Bug::RevealBeforeDurable),
+            Ok("ForgetOnRestart") => Some(Bug::ForgetOnRestart),
+            Ok("ReuseBallotAfterRestart") => Some(Bug::ReuseBallotAfterRestart),
+            _ => None,
+        },
+    }
+}
+
+/// Steps explored breadth first: 7 (enough for a restarted leader to
+/// deliver its log again), 9 with `MODEL_FULL=1`, or `MODEL_STEPS`.
+fn r_steps() -> usize {
+    env_or("MODEL_STEPS", if full() { 9 } else { 7 })
+}
+
+#[test]
+fn multi_paxos_keeps_agreement_validity_and_linearizability() {
+    let checker = run(
+        "multi-paxos",
+        replica_model(r_config()),
+        Search::Bfs(Some(r_steps())),
+        HasDiscoveries::AnyFailures,
+    );
+    checker.assert_properties();
+}
+
+#[test]
+fn multi_paxos_checker_catches_a_driver_that_confirms_unwritten_records() {
+    let cfg = RConfig {
+        durability: rm::Durability::ConfirmWithoutWriting,
+        ..r_config()
+    };
+    let checker = run(
+        "multi-paxos, driver bug: records confirmed unwritten",
+        replica_model(cfg),
+        Search::Dfs(5_000_000),
+        HasDiscoveries::AnyFailures,
+    );
+    let found = violations(&*checker);
+    eprintln!("caught: {found:#?}");
+    assert!(!found.is_empty(), "the injected bug went unnoticed");
+}
+
+#[test]
+fn multi_paxos_checker_catches_the_classic_bugs() {
+    let bugs = [
+        Bug::IgnoreAcceptedValues,
+        Bug::AcceptBelowPromise,
+        Bug::NoPromiseOnAccept,
+        Bug::QuorumOffByOne,
+        Bug::RevealBeforeDurable,
+        Bug::ForgetOnRestart,
+        Bug::ReuseBallotAfterRestart,
+    ];
+    let mut missed = Vec::new();
+    for bug in bugs {
+        let cfg = RConfig {
+            bug: Some(bug),
+            ..r_config()
+        };
+        let checker = run(
+            &format!("multi-paxos, injected {bug:?}"),
+            replica_model(cfg),
+            Search::Dfs(2_000_000),
+            HasDiscoveries::AnyFailures,
+        );
+        let found = violations(&*checker);
+        match found.first() {
+            Some(first) => eprintln!("{bug:?} caught: {}", first.lines().next().unwrap_or_default()),
+            None => missed.push(bug),
+        }
+    }
+    assert!(missed.is_empty(), "not caught: {missed:?}");
+}
