@@ -1,5 +1,7 @@
 //! Cross-crate test support for the paxos workspace.
 //!
+//! - [`fuzzing`]: the bodies of the fuzz targets (`fuzz/`), also run over
+//!   the committed corpus by `tests/fuzz_corpus.rs`;
 //! - [`model`]: drivers for model checking the production state machines
 //!   (`tests/model_check.rs`);
 //! - [`sim`]: the deterministic simulator of the Multi-Paxos replica

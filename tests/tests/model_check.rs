@@ -844,7 +844,8 @@ struct ClientState {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum RState {
     Replica {
-        host: Sealed<ReplicaHost>,
+        /// Boxed: a replica is kilobytes, a client a few bytes.
+        host: Box<Sealed<ReplicaHost>>,
         /// A copy of what is in durable storage.
         store: RStore,
     },
@@ -978,7 +979,7 @@ impl Actor for RActor {
                     o.set_timer(RTimer::Tick, model_timeout());
                 }
                 RState::Replica {
-                    host: Sealed::new(host),
+                    host: Box::new(Sealed::new(host)),
                     store,
                 }
             }
