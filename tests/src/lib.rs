@@ -2,11 +2,14 @@
 //!
 //! - [`fuzzing`]: the bodies of the fuzz targets (`fuzz/`), also run over
 //!   the committed corpus by `tests/fuzz_corpus.rs`;
+//! - [`model`]: drivers for model checking the production state machines
+//!   (`tests/model_check.rs`);
 //! - [`sim`]: the deterministic simulator of the Multi-Paxos replica
 //!   (`tests/simulation.rs`);
 //! - [`qemu`]: three firmware nodes under QEMU joined by a relay
 //!   (`tests/qemu_cluster.rs`).
 
 pub mod fuzzing;
+pub mod model;
 pub mod qemu;
 pub mod sim;
