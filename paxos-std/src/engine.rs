@@ -1,6 +1,6 @@
 //! One node's work, without any waiting: the replica and its registers,
 //! the file log, the asks in progress. Both drivers — the blocking
-//! [`node`](crate::node) and the tokio [`async_node`](crate::async_node)
+//! [`node`](crate::node) and the tokio `async_node`
 //! when that feature is on — feed an [`Engine`] the same way and differ
 //! only in how they wait for inputs, deadlines and `fdatasync`.
 //!
@@ -133,7 +133,7 @@ pub fn open_log(options: &NodeOptions) -> Result<(FileLog, Recovered), NodeError
 /// A node's state and the logic of one turn; see the [module docs](self).
 ///
 /// `L` is how it sends: [`UdpTransport`](crate::transport::UdpTransport),
-/// [`TokioUdpTransport`](crate::transport::TokioUdpTransport) (feature
+/// `transport::TokioUdpTransport` (feature
 /// `tokio`), or an `Arc` of either.
 pub struct Engine<L: Link> {
     app: Box<App>,
