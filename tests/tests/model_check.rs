@@ -79,6 +79,17 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// An empty unordered network, duplicating or not. A network that
+/// delivers every message at most once explores a subset of the behaviours
+/// of one that may duplicate: a counterexample found there is one here.
+fn network<M: Clone + Eq + core::hash::Hash + Ord>(duplicating: bool) -> Network<M> {
+    if duplicating {
+        Network::new_unordered_duplicating([])
+    } else {
+        Network::new_unordered_nonduplicating([])
+    }
+}
+
 fn node_id(id: Id) -> NodeId {
     NodeId(usize::from(id) as u8)
 }
@@ -939,6 +950,8 @@ enum RActor {
     },
     Client {
         value: rm::Value,
+        /// The replica asked first.
+        target: u8,
         max_attempts: u8,
     },
 }
@@ -947,9 +960,12 @@ enum RActor {
 struct RConfig {
     /// The values clients `NODES`, `NODES + 1`, ... append.
     values: Vec<rm::Value>,
+    /// The replica each client asks first, by client (replica 0 for those
+    /// not listed).
+    targets: Vec<u8>,
     initial_leader: Option<NodeId>,
-    /// Timer firings per replica, across restarts.
-    max_ticks: u8,
+    /// Timer firings of replica 0, 1, ..., each across restarts.
+    ticks: [u8; rm::NODES],
     /// Requests per client (the first and its retries).
     max_attempts: u8,
     /// The replica that may crash (and restart), if any.
@@ -957,6 +973,9 @@ struct RConfig {
     /// How often it may crash and restart.
     restarts: usize,
     lossy: bool,
+    /// Whether the network may deliver a message more than once (the bug
+    /// scenarios turn that off: see `Scenario`).
+    duplicating: bool,
     /// How the crashing replica's driver treats records (the others write
     /// theirs at once: see `Durability::Immediate`).
     durability: rm::Durability,
@@ -1050,10 +1069,14 @@ impl Actor for RActor {
                     store,
                 }
             }
-            RActor::Client { value, max_attempts } => {
-                let target = 0;
+            RActor::Client {
+                value,
+                target,
+                max_attempts,
+            } => {
+                let target = *target;
                 o.send(
-                    Id::from(target),
+                    Id::from(usize::from(target)),
                     RMsg::Request {
                         value: *value,
                         retry: false,
@@ -1065,7 +1088,7 @@ impl Actor for RActor {
                 RState::Client(ClientState {
                     value: *value,
                     attempts: 1,
-                    target: target as u8,
+                    target,
                     outcome: None,
                 })
             }
@@ -1236,7 +1259,7 @@ fn replica_model(cfg: RConfig) -> RModel {
     let replicas: Vec<_> = (0..rm::NODES)
         .map(|i| RActor::Replica {
             initial_leader: cfg.initial_leader,
-            max_ticks: cfg.max_ticks,
+            max_ticks: cfg.ticks[i],
             bug: cfg.bug,
             durability: if cfg.crash == Some(i) {
                 cfg.durability
@@ -1248,8 +1271,10 @@ fn replica_model(cfg: RConfig) -> RModel {
     let clients: Vec<_> = cfg
         .values
         .iter()
-        .map(|&value| RActor::Client {
+        .enumerate()
+        .map(|(i, &value)| RActor::Client {
             value,
+            target: cfg.targets.get(i).copied().unwrap_or(0),
             max_attempts: cfg.max_attempts,
         })
         .collect();
@@ -1259,10 +1284,11 @@ fn replica_model(cfg: RConfig) -> RModel {
         tester: LinearizabilityTester::new(WORegister(None)),
         returned: BTreeSet::new(),
     };
+    let network = network(cfg.duplicating);
     let inner = ActorModel::new(cfg, history)
         .actors(replicas)
         .actors(clients)
-        .init_network(Network::new_unordered_duplicating([]))
+        .init_network(network)
         .lossy_network(lossy)
         .max_crashes(max_crashes)
         .record_msg_out(|_, history, env: Envelope<&RMsg>| match env.msg {
@@ -1332,8 +1358,9 @@ fn replica_model(cfg: RConfig) -> RModel {
 fn r_config() -> RConfig {
     RConfig {
         values: vec![b'x', b'y'],
+        targets: Vec::new(),
         initial_leader: Some(NodeId(0)),
-        max_ticks: env_or("MODEL_TICKS", 1),
+        ticks: [env_or("MODEL_TICKS", 1); rm::NODES],
         max_attempts: env_or("MODEL_ATTEMPTS", 2),
         crash: match env_or("MODEL_CRASH", 0) {
             n if n < rm::NODES => Some(n),
@@ -1341,6 +1368,7 @@ fn r_config() -> RConfig {
         },
         restarts: env_or("MODEL_RESTARTS", 1),
         lossy: env_or("MODEL_LOSSY", 0) == 1,
+        duplicating: true,
         durability: rm::Durability::Correct,
         bug: match std::env::var("MODEL_BUG").as_deref() {
             Ok("IgnoreAcceptedValues") => Some(Bug::IgnoreAcceptedValues),
@@ -1380,65 +1408,80 @@ fn multi_paxos_keeps_agreement_validity_and_linearizability() {
     );
 }
 
+/// A small situation in which a bug can show, for the bug hunts: each
+/// keeps the replicas, the clients and the fault model, but fixes who may
+/// do what, so that the checker can search every interleaving of the few
+/// steps a counterexample needs. The network delivers each message at most
+/// once (see [`network`]) and clients do not retry.
+#[derive(Clone, Copy, Debug)]
+enum Scenario {
+    /// Replica 0 leads from the start (ballot 0) and may crash and restart
+    /// once; clients `x` and `y` both ask it; no timer fires. A leader that
+    /// comes back without what it promised and accepted leads ballot 0
+    /// again, and may decide `y` where it had decided `x`.
+    LeaderRestarts(rm::Durability),
+    /// Replica 0 leads from the start and client `x` asks it; replica 2's
+    /// timer fires once, so it campaigns, and client `y` asks it;
+    /// replica 1, whose vote both quorums need, may crash and restart once.
+    Takeover(rm::Durability),
+}
+
+impl Scenario {
+    fn config(self, bug: Option<Bug>) -> RConfig {
+        let (crash, durability, targets, ticks) = match self {
+            Scenario::LeaderRestarts(durability) => (0, durability, vec![0, 0], [0, 0, 0]),
+            Scenario::Takeover(durability) => (1, durability, vec![0, 2], [0, 0, 1]),
+        };
+        RConfig {
+            values: vec![b'x', b'y'],
+            targets,
+            initial_leader: Some(NodeId(0)),
+            ticks,
+            max_attempts: 1,
+            crash: Some(crash),
+            restarts: 1,
+            lossy: false,
+            duplicating: false,
+            durability,
+            bug,
+        }
+    }
+}
+
+/// Hunts a counterexample to "agreement" in the replica model with `bug`
+/// injected into every replica, in `scenario`: breadth first, every state
+/// within `steps` steps (`MODEL_BUG_STEPS` overrides), stopping at the
+/// first. Asserts that it found one.
+fn assert_replica_bug_caught(bug: Option<Bug>, scenario: Scenario, steps: usize) {
+    let name = format!("multi-paxos, {scenario:?}, injected {bug:?}");
+    let model = replica_model(scenario.config(bug));
+    let found = counterexamples(&name, model, env_or("MODEL_BUG_STEPS", steps), &["agreement"]);
+    assert!(found.contains(&"agreement"), "{name}: the bug went unnoticed");
+}
+
 #[test]
-#[ignore = "no counterexample within the bounds tried yet"]
-fn multi_paxos_checker_catches_a_driver_that_confirms_unwritten_records() {
-    let cfg = RConfig {
-        durability: rm::Durability::ConfirmWithoutWriting,
-        ..r_config()
-    };
-    let found = counterexamples(
-        "multi-paxos, driver bug: records confirmed unwritten",
-        replica_model(cfg),
-        r_bug_steps(),
-        R_SAFETY,
-    );
-    assert!(!found.is_empty(), "the injected bug went unnoticed");
+fn multi_paxos_catches_a_driver_that_confirms_unwritten_records() {
+    let scenario = Scenario::LeaderRestarts(rm::Durability::ConfirmWithoutWriting);
+    assert_replica_bug_caught(None, scenario, 12);
 }
 
-/// The replica properties a classic bug must break to count as caught.
-const R_SAFETY: &[&str] = &["agreement", "linearizable"];
-
-/// Steps explored breadth first when hunting an injected bug (the search
-/// stops at the first counterexample): `MODEL_BUG_STEPS`, default 14.
-fn r_bug_steps() -> usize {
-    env_or("MODEL_BUG_STEPS", 14)
-}
-
-/// Runs the replica model with `bug` injected into every replica and
-/// asserts that the checker finds an agreement or linearizability
-/// violation.
-fn assert_replica_bug_caught(bug: Bug) {
-    let cfg = RConfig {
-        bug: Some(bug),
-        ..r_config()
-    };
-    let found = counterexamples(
-        &format!("multi-paxos, injected {bug:?}"),
-        replica_model(cfg),
-        r_bug_steps(),
-        R_SAFETY,
-    );
-    assert!(!found.is_empty(), "{bug:?} went unnoticed");
-}
-
-/// One test per injected bug the bounded model reaches.
+/// One test per injected bug, with the scenario that shows it and the
+/// steps it needs there.
 macro_rules! replica_bug_tests {
-    ($($test:ident: $bug:ident,)*) => {$(
+    ($($test:ident: $bug:ident in $scenario:ident($durability:ident), $steps:literal steps;)*) => {$(
         #[test]
-        #[ignore = "no counterexample within the bounds tried yet (BFS 14 steps: over 400 s in release)"]
         fn $test() {
-            assert_replica_bug_caught(Bug::$bug);
+            assert_replica_bug_caught(Some(Bug::$bug), Scenario::$scenario(rm::Durability::$durability), $steps);
         }
     )*};
 }
 
 replica_bug_tests! {
-    multi_paxos_catches_ignore_accepted_values: IgnoreAcceptedValues,
-    multi_paxos_catches_accept_below_promise: AcceptBelowPromise,
-    multi_paxos_catches_no_promise_on_accept: NoPromiseOnAccept,
-    multi_paxos_catches_quorum_off_by_one: QuorumOffByOne,
-    multi_paxos_catches_reveal_before_durable: RevealBeforeDurable,
-    multi_paxos_catches_forget_on_restart: ForgetOnRestart,
-    multi_paxos_catches_reuse_ballot_after_restart: ReuseBallotAfterRestart,
+    multi_paxos_catches_ignore_accepted_values: IgnoreAcceptedValues in Takeover(Immediate), 12 steps;
+    multi_paxos_catches_accept_below_promise: AcceptBelowPromise in Takeover(Immediate), 12 steps;
+    multi_paxos_catches_no_promise_on_accept: NoPromiseOnAccept in Takeover(Immediate), 12 steps;
+    multi_paxos_catches_quorum_off_by_one: QuorumOffByOne in Takeover(Immediate), 12 steps;
+    multi_paxos_catches_reveal_before_durable: RevealBeforeDurable in Takeover(Correct), 12 steps;
+    multi_paxos_catches_forget_on_restart: ForgetOnRestart in LeaderRestarts(Immediate), 12 steps;
+    multi_paxos_catches_reuse_ballot_after_restart: ReuseBallotAfterRestart in Takeover(Immediate), 12 steps;
 }
