@@ -115,6 +115,8 @@ where
     /// Which messages may be purged once delivering them does nothing (see
     /// `Forgetful::purging`).
     purgeable: fn(&C, &Envelope<A::Msg>) -> bool,
+    /// Which actions the scenario allows (see `Forgetful::restricted`).
+    allowed: Allowed<A, C, H>,
 }
 
 impl<A, C, H> Forgetful<A, C, H>
@@ -129,7 +131,17 @@ where
             inner,
             properties: Vec::new(),
             purgeable: |_, _| false,
+            allowed: |_, _, _| true,
         }
+    }
+
+    /// Allows only the actions for which `allowed` holds in the state they
+    /// leave (a crash only at some moments, a delivery only later). The
+    /// checker then explores a subset of the behaviours, so a
+    /// counterexample it finds is still one of the unrestricted model.
+    fn restricted(mut self, allowed: Allowed<A, C, H>) -> Self {
+        self.allowed = allowed;
+        self
     }
 
     /// After every step, removes from the network each message for which
@@ -208,7 +220,8 @@ where
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        self.inner.actions(state, actions)
+        self.inner.actions(state, actions);
+        actions.retain(|a| (self.allowed)(&self.inner.cfg, state, a));
     }
 
     fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
@@ -239,6 +252,13 @@ where
         Model::within_boundary(&self.inner, state)
     }
 }
+
+/// Which actions of an actor model a scenario allows in a state.
+type Allowed<A, C, H> = fn(
+    &C,
+    &ActorModelState<A, H>,
+    &ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>,
+) -> bool;
 
 /// How to explore a model.
 #[derive(Clone, Copy, Debug)]
@@ -997,6 +1017,13 @@ struct RConfig {
     crash: Option<usize>,
     /// How often it may crash and restart.
     restarts: usize,
+    /// Whether it crashes only while it holds unwritten records, so that
+    /// every crash loses something (the bug scenarios with
+    /// `Durability::Correct`: see `Scenario`).
+    crash_loses: bool,
+    /// Whether a request waits in the network until the replica it is
+    /// sent to leads (the bug scenarios: clients never hear a redirect).
+    requests_to_leaders: bool,
     lossy: bool,
     /// Whether the network may deliver a message more than once (the bug
     /// scenarios turn that off: see `Scenario`).
@@ -1280,6 +1307,24 @@ fn r_purgeable(cfg: &RConfig, env: &Envelope<RMsg>) -> bool {
     }
 }
 
+/// The actions a bug scenario allows (see `Scenario`); every one
+/// otherwise.
+fn r_allowed(cfg: &RConfig, s: &RSystem, action: &ActorModelAction<RMsg, RTimer, ()>) -> bool {
+    let host = |id: &Id| match s.actor_states.get(usize::from(*id)).map(|a| &**a) {
+        Some(RState::Replica { host, .. }) => Some(host.get()),
+        _ => None,
+    };
+    match action {
+        ActorModelAction::Crash(id) if cfg.crash_loses => host(id).is_some_and(ReplicaHost::has_pending),
+        ActorModelAction::Deliver {
+            dst,
+            msg: RMsg::Request { .. },
+            ..
+        } if cfg.requests_to_leaders => host(dst).is_some_and(|h| h.replica().is_leader()),
+        _ => true,
+    }
+}
+
 fn replica_model(cfg: RConfig) -> RModel {
     let replicas: Vec<_> = (0..rm::NODES)
         .map(|i| RActor::Replica {
@@ -1345,6 +1390,7 @@ fn replica_model(cfg: RConfig) -> RModel {
         });
     Forgetful::new(inner)
         .purging(r_purgeable)
+        .restricted(r_allowed)
         .property(Expectation::Always, "agreement", |_, s| {
             r_delivered(s).values().all(|values| values.len() == 1)
         })
@@ -1392,6 +1438,8 @@ fn r_config() -> RConfig {
             _ => None,
         },
         restarts: env_or("MODEL_RESTARTS", 1),
+        crash_loses: false,
+        requests_to_leaders: false,
         lossy: env_or("MODEL_LOSSY", 0) == 1,
         duplicating: true,
         durability: rm::Durability::Correct,
@@ -1465,6 +1513,8 @@ impl Scenario {
             max_attempts: 1,
             crash: Some(crash),
             restarts: 1,
+            crash_loses: durability == rm::Durability::Correct,
+            requests_to_leaders: true,
             lossy: false,
             duplicating: false,
             durability,
@@ -1515,7 +1565,6 @@ replica_bug_tests! {
     multi_paxos_catches_forget_on_restart: ForgetOnRestart in LeaderRestarts(Immediate), Search::Bfs(Some(9));
     multi_paxos_catches_ignore_accepted_values: IgnoreAcceptedValues in Takeover(Immediate), dfs(10);
     multi_paxos_catches_accept_below_promise: AcceptBelowPromise in Takeover(Immediate), dfs(12);
-    #[ignore = "found, but too slow for CI: DFS within 14 steps, 853k states, 59 s debug"]
     multi_paxos_catches_reveal_before_durable: RevealBeforeDurable in Takeover(Correct), dfs(14);
     #[ignore = "needs two competing campaigns: none within BFS 12 steps of Takeover (216k states)"]
     multi_paxos_catches_no_promise_on_accept: NoPromiseOnAccept in Takeover(Immediate), Search::Bfs(Some(12));
