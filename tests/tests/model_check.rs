@@ -30,11 +30,23 @@
 //! storage next to the real record, where a crash cannot erase it; the
 //! node under test never reads it back.
 //!
-//! Tests that run each model with a driver bug (confirming persists
-//! without writing them) and the replica model with each classic `Bug`
-//! are written but ignored: no counterexample was found yet within the
-//! bounds tried (run them with `--ignored`; `MODEL_BUG_STEPS` sets the
-//! breadth-first bound, `MODEL_BUG_DFS=N` searches N states depth first).
+//! **Bug hunts** show that the checker bites: each runs a model with a bug
+//! injected — the drivers' own (confirming persists without writing them)
+//! or a classic Paxos `Bug` in every replica — and asserts that the
+//! checker finds a counterexample to the property the bug must break
+//! ("agreement", "one value chosen", "promises kept"), printing it. They
+//! run in small *scenarios* (`Scenario`, `sd_scenario`) that keep the
+//! production actors and the fault model but fix who may do what: which
+//! node leads, campaigns or crashes, which replica each client asks, a
+//! network that delivers each message at most once, requests delivered
+//! only to a leader, crashes only when they lose unwritten records. Each
+//! restriction only removes behaviours, so what is found is a
+//! counterexample of the full model too. Searches stop at the first
+//! counterexample: breadth first (a shortest one) or depth first within a
+//! step bound. `NoPromiseOnAccept` and `ReuseBallotAfterRestart` need two
+//! campaigns and are not caught within the bounds tried: their tests are
+//! ignored and say what was tried (`MODEL_BUG_STEPS` changes a hunt's step
+//! bound, `MODEL_BUG_DFS=N` makes it depth first over at most N states).
 //!
 //! `cargo test -p paxos-tests --test model_check -- --nocapture` runs the
 //! bounded configuration and prints unique-state counts and times;
@@ -269,6 +281,14 @@ enum Search {
     /// Depth first, no deeper than `steps` steps, until the wanted
     /// discoveries are made or `states` states were generated.
     Dfs { states: usize, steps: usize },
+}
+
+/// A depth-first hunt within `steps` steps (capped at five million states).
+fn dfs(steps: usize) -> Search {
+    Search::Dfs {
+        states: 5_000_000,
+        steps,
+    }
 }
 
 /// Runs a checker and prints what it explored. `MODEL_REPORT` prints
@@ -876,15 +896,20 @@ fn sd_scenario(durability: sm::Durability) -> SdConfig {
     }
 }
 
+/// The driver bug breaks an acceptor's promises within a few steps (a
+/// restarted node promises below what it revealed), and, given a few more,
+/// lets two values be chosen.
 #[test]
 fn single_decree_catches_a_driver_that_confirms_unwritten_persists() {
-    let found = counterexamples(
-        "single-decree, driver bug: persists confirmed unwritten",
-        single_decree_model(sd_scenario(sm::Durability::ConfirmWithoutWriting)),
-        dfs(14),
-        &["one value chosen"],
-    );
-    assert!(found.contains(&"one value chosen"), "the injected bug went unnoticed");
+    for (property, search) in [("promises kept", Search::Bfs(Some(5))), ("one value chosen", dfs(14))] {
+        let found = counterexamples(
+            &format!("single-decree, driver bug: persists confirmed unwritten, hunting \"{property}\""),
+            single_decree_model(sd_scenario(sm::Durability::ConfirmWithoutWriting)),
+            search,
+            &[property],
+        );
+        assert!(found.contains(&property), "the injected bug went unnoticed");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1484,8 +1509,11 @@ fn multi_paxos_keeps_agreement_validity_and_linearizability() {
 /// A small situation in which a bug can show, for the bug hunts: each
 /// keeps the replicas, the clients and the fault model, but fixes who may
 /// do what, so that the checker can search every interleaving of the few
-/// steps a counterexample needs. The network delivers each message at most
-/// once (see [`network`]) and clients do not retry.
+/// steps a counterexample needs. In both, the network delivers each
+/// message at most once (see [`network`]), a request waits until the
+/// replica it was sent to leads, clients do not retry, and a replica whose
+/// driver writes records in a later step (`Durability::Correct`) crashes
+/// only while one is unwritten (see [`r_allowed`]).
 #[derive(Clone, Copy, Debug)]
 enum Scenario {
     /// Replica 0 leads from the start (ballot 0) and may crash and restart
@@ -1496,6 +1524,9 @@ enum Scenario {
     /// Replica 0 leads from the start and client `x` asks it; replica 2's
     /// timer fires once, so it campaigns, and client `y` asks it;
     /// replica 1, whose vote both quorums need, may crash and restart once.
+    /// Only a restart lets replica 1 promise to replica 2: a follower that
+    /// heard from its leader within the election timeout refuses other
+    /// candidates, and replica 1's clock does not move here.
     Takeover(rm::Durability),
 }
 
@@ -1537,14 +1568,6 @@ fn assert_replica_bug_caught(bug: Option<Bug>, scenario: Scenario, search: Searc
 fn multi_paxos_catches_a_driver_that_confirms_unwritten_records() {
     let scenario = Scenario::LeaderRestarts(rm::Durability::ConfirmWithoutWriting);
     assert_replica_bug_caught(None, scenario, Search::Bfs(Some(9)));
-}
-
-/// A depth-first hunt within `steps` steps (capped at five million states).
-fn dfs(steps: usize) -> Search {
-    Search::Dfs {
-        states: 5_000_000,
-        steps,
-    }
 }
 
 /// One test per injected bug, with the scenario that shows it and how to
