@@ -1528,6 +1528,13 @@ enum Scenario {
     /// heard from its leader within the election timeout refuses other
     /// candidates, and replica 1's clock does not move here.
     Takeover(rm::Durability),
+    /// Replica 0 leads from the start, client `x` asks it, and it may
+    /// crash and restart once (after which it no longer leads); replica 2
+    /// campaigns once and client `y` asks it; replica 0 may campaign once
+    /// too. Meant for `NoPromiseOnAccept`: replica 1 votes `y` under
+    /// replica 2's ballot without promising it, then a stale append of `x`
+    /// under ballot 0, and replica 0's campaign finds `x`.
+    Rivals(rm::Durability),
 }
 
 impl Scenario {
@@ -1535,6 +1542,7 @@ impl Scenario {
         let (crash, durability, targets, ticks) = match self {
             Scenario::LeaderRestarts(durability) => (0, durability, vec![0, 0], [0, 0, 0]),
             Scenario::Takeover(durability) => (1, durability, vec![0, 2], [0, 0, 1]),
+            Scenario::Rivals(durability) => (0, durability, vec![0, 2], [1, 0, 1]),
         };
         RConfig {
             values: vec![b'x', b'y'],
@@ -1589,8 +1597,10 @@ replica_bug_tests! {
     multi_paxos_catches_ignore_accepted_values: IgnoreAcceptedValues in Takeover(Immediate), dfs(10);
     multi_paxos_catches_accept_below_promise: AcceptBelowPromise in Takeover(Immediate), dfs(12);
     multi_paxos_catches_reveal_before_durable: RevealBeforeDurable in Takeover(Correct), dfs(14);
-    #[ignore = "needs two competing campaigns: none within BFS 12 steps of Takeover (216k states)"]
-    multi_paxos_catches_no_promise_on_accept: NoPromiseOnAccept in Takeover(Immediate), Search::Bfs(Some(12));
-    #[ignore = "needs a campaigning node to restart and campaign again: none within BFS 12 steps of Takeover (382k states)"]
+    #[ignore = "needs two campaigns, a crash and a stale append (about 19 steps): none within BFS 12 steps of \
+                Takeover (216k states), nor depth first within 19 steps of Rivals(Correct) (25M states, 508 s debug)"]
+    multi_paxos_catches_no_promise_on_accept: NoPromiseOnAccept in Rivals(Correct), dfs(19);
+    #[ignore = "needs a replica to campaign, restart and campaign again: none within BFS 12 steps of Takeover \
+                (382k states)"]
     multi_paxos_catches_reuse_ballot_after_restart: ReuseBallotAfterRestart in Takeover(Immediate), Search::Bfs(Some(12));
 }
