@@ -114,7 +114,8 @@ fn node_id(id: Id) -> NodeId {
 /// that differ only there are one state; keeping it would store every
 /// state once per message that can lead to it. This wrapper clears it after
 /// every step and otherwise delegates; it also holds the properties, which
-/// are therefore written against it.
+/// are therefore written against it, and the restrictions of a bug
+/// scenario (`Forgetful::restricted`).
 struct Forgetful<A, C, H>
 where
     A: Actor,
