@@ -1,7 +1,7 @@
 //! Practical-layer tests written to kill mutants that cargo-mutants found
 //! surviving (see `docs/mutants.md`).
 
-use paxos_core::practical::{Acceptor, Outbox, Output};
+use paxos_core::practical::{Acceptor, Outbox, Output, Proposer};
 use paxos_core::{Ballot, NodeId};
 
 #[test]
@@ -32,4 +32,34 @@ fn an_outbox_reports_a_persist_pending_until_it_is_confirmed() {
         matches!(out.poll(), Some(Output::Send { .. })),
         "the promise leaves once durable"
     );
+}
+
+#[test]
+fn a_proposer_starts_active_and_reports_its_mode() {
+    let mut p = Proposer::<u8>::new(NodeId(1), 2);
+    assert!(p.is_active());
+    p.set_active(false);
+    assert!(!p.is_active());
+}
+
+#[test]
+fn leadership_cleared_by_a_failure_detector_is_not_regained_by_late_promises() {
+    let (a, b, c) = (NodeId(1), NodeId(2), NodeId(3));
+    let mut out = Outbox::<u8>::new();
+    let mut p = Proposer::new(a, 2);
+    p.set_proposal(7, &mut out).unwrap();
+    p.prepare(true, &mut out).unwrap();
+    let ballot = p.ballot().unwrap();
+    p.receive_promise(a, ballot, None, &mut out).unwrap();
+    p.receive_promise(b, ballot, None, &mut out).unwrap();
+    assert!(p.is_leader());
+    while out.poll().is_some() {}
+
+    p.clear_leader();
+    assert!(!p.is_leader());
+    // A third promise for the same round crosses no quorum boundary: the
+    // round already had its quorum, and leadership needs a new one.
+    p.receive_promise(c, ballot, None, &mut out).unwrap();
+    assert!(!p.is_leader());
+    assert_eq!(out.poll(), None, "no second LeadershipAcquired, no Accept");
 }
