@@ -1,0 +1,135 @@
+//! Replica tests written to kill mutants that cargo-mutants found
+//! surviving (see `docs/mutants.md`): when an acceptor refuses to promise,
+//! and which round-0 ballots it takes. Each drives one replica through its
+//! public inputs and reads its replies off the wire.
+
+use paxos_core::codec::encode;
+use paxos_core::replica::wire::{decode_header, Header};
+use paxos_core::replica::{Config, LeaseConfig, Replica};
+use paxos_core::time::{Duration, Instant};
+use paxos_core::{Ballot, Bytes, NodeId};
+
+type R = Replica<Bytes<8>, 3, 8>;
+
+const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
+
+fn config(id: u8, initial_leader: Option<u8>) -> Config<3> {
+    let mut c = Config::new(NodeId(id), &IDS).unwrap();
+    c.initial_leader = initial_leader.map(NodeId);
+    c
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::ZERO + Duration::from_millis(ms)
+}
+
+/// Saves and confirms every record; returns the batches written.
+fn sync(r: &mut R, now: Instant) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 512];
+    let mut batches = Vec::new();
+    while let Some(p) = r.poll_persist(&mut buf) {
+        batches.push(buf[..p.len].to_vec());
+        r.persisted(now, p.seq).unwrap();
+    }
+    batches
+}
+
+/// Hands `r` a prepare for `ballot` from its owner and returns the answer
+/// sent back: a `Promise`, a `Nack`, or `None` when it was ignored.
+fn prepare(r: &mut R, now: Instant, ballot: Ballot) -> Option<Header> {
+    prepare_saving(r, now, ballot, &mut Vec::new())
+}
+
+/// [`prepare`], keeping the records written in `disk`.
+fn prepare_saving(r: &mut R, now: Instant, ballot: Ballot, disk: &mut Vec<Vec<u8>>) -> Option<Header> {
+    let mut buf = [0u8; 64];
+    let frame = encode(
+        &Header::Prepare {
+            ballot,
+            from: 0,
+            until: 8,
+        },
+        &mut buf,
+    )
+    .unwrap();
+    let _ = r.handle_message(now, ballot.node, frame);
+    disk.extend(sync(r, now));
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let mut answer = None;
+    while let Some(t) = r.poll_transmit(&mut out) {
+        let (header, _) = decode_header::<Header>(&out[..t.len]).unwrap();
+        if t.to.contains(ballot.node) && matches!(header, Header::Promise { .. } | Header::Nack { .. }) {
+            answer = Some(header);
+        }
+    }
+    answer
+}
+
+fn promised(answer: Option<Header>) -> bool {
+    matches!(answer, Some(Header::Promise { .. }))
+}
+
+fn refused(answer: Option<Header>) -> bool {
+    matches!(answer, Some(Header::Nack { .. }))
+}
+
+#[test]
+fn round_zero_belongs_to_the_configured_initial_leader_alone() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    assert_eq!(prepare(&mut r, at(0), Ballot::new(0, NodeId(3))), None);
+    assert_eq!(r.promised(), None);
+    assert_eq!(r.counters().invalid, 1);
+
+    let mut r = R::new(config(2, Some(3)), at(0)).unwrap();
+    assert_eq!(
+        prepare(&mut r, at(0), Ballot::new(0, NodeId(1))),
+        None,
+        "1 is not the initial leader"
+    );
+    assert!(promised(prepare(&mut r, at(0), Ballot::new(0, NodeId(3)))));
+    assert_eq!(r.promised(), Some(Ballot::new(0, NodeId(3))));
+}
+
+#[test]
+fn a_follower_refuses_other_candidates_until_its_leader_was_silent_an_election_timeout() {
+    let timeout = config(2, Some(1)).election_timeout.as_micros() / 1_000;
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    // The leader itself may always run a new phase 1.
+    assert!(promised(prepare(&mut r, at(1), Ballot::new(1, NodeId(1)))));
+
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    assert!(refused(prepare(&mut r, at(timeout - 1), Ballot::new(1, NodeId(3)))));
+    assert_eq!(r.promised(), None);
+    assert!(promised(prepare(&mut r, at(timeout), Ballot::new(1, NodeId(3)))));
+}
+
+#[test]
+fn a_leader_refuses_every_other_candidate_however_long_it_was_silent() {
+    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    assert!(r.is_leader());
+    assert!(refused(prepare(&mut r, at(10_000), Ballot::new(5, NodeId(3)))));
+    assert_eq!(r.promised(), Some(Ballot::new(0, NodeId(2))));
+}
+
+#[test]
+fn a_restarted_node_with_leases_promises_nothing_for_one_lease() {
+    let lease = LeaseConfig {
+        duration: Duration::from_millis(200),
+        max_drift_ppm: 1_000,
+    };
+    let mut c = config(2, None);
+    c.lease = Some(lease);
+    let mut r = R::new(c.clone(), at(0)).unwrap();
+    let mut disk = Vec::new();
+    assert!(promised(prepare_saving(
+        &mut r,
+        at(0),
+        Ballot::new(1, NodeId(1)),
+        &mut disk
+    )));
+
+    let mut r = R::recover(c, at(1_000), disk.iter().map(|b| b.as_slice()), 0).unwrap();
+    assert!(refused(prepare(&mut r, at(1_199), Ballot::new(2, NodeId(3)))));
+    assert!(promised(prepare(&mut r, at(1_200), Ballot::new(2, NodeId(3)))));
+}
