@@ -37,11 +37,11 @@ fn sync(r: &mut R, now: Instant) -> Vec<Vec<u8>> {
 /// Hands `r` a prepare for `ballot` from its owner and returns the answer
 /// sent back: a `Promise`, a `Nack`, or `None` when it was ignored.
 fn prepare(r: &mut R, now: Instant, ballot: Ballot) -> Option<Header> {
-    prepare_saving(r, now, ballot, &mut Vec::new())
+    prepare_saving(r, now, ballot.node, ballot, &mut Vec::new())
 }
 
-/// [`prepare`], keeping the records written in `disk`.
-fn prepare_saving(r: &mut R, now: Instant, ballot: Ballot, disk: &mut Vec<Vec<u8>>) -> Option<Header> {
+/// [`prepare`] sent by `from`, keeping the records written in `disk`.
+fn prepare_saving(r: &mut R, now: Instant, from: NodeId, ballot: Ballot, disk: &mut Vec<Vec<u8>>) -> Option<Header> {
     let mut buf = [0u8; 64];
     let frame = encode(
         &Header::Prepare {
@@ -52,13 +52,13 @@ fn prepare_saving(r: &mut R, now: Instant, ballot: Ballot, disk: &mut Vec<Vec<u8
         &mut buf,
     )
     .unwrap();
-    let _ = r.handle_message(now, ballot.node, frame);
+    let _ = r.handle_message(now, from, frame);
     disk.extend(sync(r, now));
     let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
     let mut answer = None;
     while let Some(t) = r.poll_transmit(&mut out) {
         let (header, _) = decode_header::<Header>(&out[..t.len]).unwrap();
-        if t.to.contains(ballot.node) && matches!(header, Header::Promise { .. } | Header::Nack { .. }) {
+        if t.to.contains(from) && matches!(header, Header::Promise { .. } | Header::Nack { .. }) {
             answer = Some(header);
         }
     }
@@ -88,6 +88,16 @@ fn round_zero_belongs_to_the_configured_initial_leader_alone() {
     );
     assert!(promised(prepare(&mut r, at(0), Ballot::new(0, NodeId(3)))));
     assert_eq!(r.promised(), Some(Ballot::new(0, NodeId(3))));
+}
+
+#[test]
+fn a_ballot_sent_by_another_node_than_its_owner_is_ignored_and_counted() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    let ballot = Ballot::new(1, NodeId(3));
+    assert_eq!(prepare_saving(&mut r, at(0), NodeId(1), ballot, &mut Vec::new()), None);
+    assert_eq!(r.promised(), None);
+    assert_eq!(r.counters().invalid, 1);
+    assert!(promised(prepare(&mut r, at(0), ballot)), "from its owner it is taken");
 }
 
 #[test]
@@ -122,12 +132,8 @@ fn a_restarted_node_with_leases_promises_nothing_for_one_lease() {
     c.lease = Some(lease);
     let mut r = R::new(c.clone(), at(0)).unwrap();
     let mut disk = Vec::new();
-    assert!(promised(prepare_saving(
-        &mut r,
-        at(0),
-        Ballot::new(1, NodeId(1)),
-        &mut disk
-    )));
+    let ballot = Ballot::new(1, NodeId(1));
+    assert!(promised(prepare_saving(&mut r, at(0), ballot.node, ballot, &mut disk)));
 
     let mut r = R::recover(c, at(1_000), disk.iter().map(|b| b.as_slice()), 0).unwrap();
     assert!(refused(prepare(&mut r, at(1_199), Ballot::new(2, NodeId(3)))));
