@@ -139,3 +139,27 @@ fn a_restarted_node_with_leases_promises_nothing_for_one_lease() {
     assert!(refused(prepare(&mut r, at(1_199), Ballot::new(2, NodeId(3)))));
     assert!(promised(prepare(&mut r, at(1_200), Ballot::new(2, NodeId(3)))));
 }
+
+#[test]
+fn a_prepare_below_the_promise_is_refused_naming_the_promise() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    let high = Ballot::new(2, NodeId(3));
+    assert!(promised(prepare(&mut r, at(0), high)));
+    let answer = prepare(&mut r, at(0), Ballot::new(1, NodeId(1)));
+    assert!(
+        matches!(answer, Some(Header::Nack { promised: Some(p), .. }) if p == high),
+        "{answer:?}"
+    );
+    assert_eq!(r.promised(), Some(high));
+    // The same ballot again is a renewal, answered with a promise.
+    assert!(promised(prepare(&mut r, at(0), high)));
+}
+
+#[test]
+fn a_follower_keeps_its_leader_when_promising_that_leaders_new_ballot() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    while r.poll_event().is_some() {}
+    assert!(promised(prepare(&mut r, at(1), Ballot::new(1, NodeId(1)))));
+    assert_eq!(r.leader(), Some(NodeId(1)));
+    assert!(r.poll_event().is_none(), "no leader change to report");
+}
