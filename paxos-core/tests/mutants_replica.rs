@@ -163,3 +163,37 @@ fn a_follower_keeps_its_leader_when_promising_that_leaders_new_ballot() {
     assert_eq!(r.leader(), Some(NodeId(1)));
     assert!(r.poll_event().is_none(), "no leader change to report");
 }
+
+/// Hands `r` an append from `ballot`'s owner carrying `values` from slot
+/// `first`; returns the records it wrote.
+fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; 256];
+    let header = Header::Append {
+        ballot,
+        commit,
+        first,
+        stamp: 0,
+    };
+    let mut frame = encode(&header, &mut buf).unwrap().to_vec();
+    frame.push(u8::try_from(values.len()).unwrap());
+    for v in values {
+        let value = Some(Bytes::<8>::try_from(*v).unwrap());
+        // An item is the value's frame without its version byte.
+        frame.extend_from_slice(&encode(&value, &mut buf).unwrap()[1..]);
+    }
+    r.handle_message(now, ballot.node, &frame).unwrap();
+    sync(r, now)
+}
+
+#[test]
+fn an_append_writes_records_only_for_what_it_changes() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    assert!(!append(&mut r, at(1), ballot, 0, 0, &["a"]).is_empty());
+    assert_eq!(r.promised(), Some(ballot), "accepting implies the promise");
+    // A heartbeat under the promised ballot changes nothing durable.
+    assert_eq!(append(&mut r, at(2), ballot, 0, 1, &[]), Vec::<Vec<u8>>::new());
+    // Its commit watermark is written, and nothing else.
+    assert_eq!(append(&mut r, at(3), ballot, 1, 1, &[]).len(), 1);
+    assert_eq!(r.decided(), 1);
+}
