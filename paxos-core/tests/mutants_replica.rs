@@ -197,3 +197,35 @@ fn an_append_writes_records_only_for_what_it_changes() {
     assert_eq!(append(&mut r, at(3), ballot, 1, 1, &[]).len(), 1);
     assert_eq!(r.decided(), 1);
 }
+
+/// The headers of every message `r` sends now.
+fn sent(r: &mut R) -> Vec<Header> {
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let mut headers = Vec::new();
+    while let Some(t) = r.poll_transmit(&mut out) {
+        headers.push(decode_header::<Header>(&out[..t.len]).unwrap().0);
+    }
+    headers
+}
+
+#[test]
+fn an_append_reaching_below_a_snapshot_skips_those_slots_and_accepts_the_rest() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    r.install_snapshot(at(0), 3).unwrap();
+    sync(&mut r, at(0));
+    let ballot = Ballot::new(0, NodeId(1));
+    append(&mut r, at(1), ballot, 0, 1, &["a", "b", "c", "d"]);
+    let accepted: Vec<Header> = sent(&mut r)
+        .into_iter()
+        .filter(|h| matches!(h, Header::Accepted { .. }))
+        .collect();
+    assert_eq!(
+        accepted,
+        [Header::Accepted {
+            ballot,
+            first: 3,
+            count: 2,
+            stamp: 0
+        }]
+    );
+}
