@@ -229,3 +229,20 @@ fn an_append_reaching_below_a_snapshot_skips_those_slots_and_accepts_the_rest() 
         }]
     );
 }
+
+#[test]
+fn a_new_leader_overwrites_an_undecided_vote() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), Ballot::new(0, NodeId(1)), 0, 0, &["a"]);
+    sent(&mut r);
+    let new = Ballot::new(1, NodeId(3));
+    append(&mut r, at(2), new, 1, 0, &["b"]);
+    assert!(sent(&mut r).contains(&Header::Accepted {
+        ballot: new,
+        first: 0,
+        count: 1,
+        stamp: 0
+    }));
+    assert_eq!(r.counters().invalid, 0);
+    assert_eq!(r.decided_value(0), Some(Some(&Bytes::try_from("b").unwrap())));
+}
