@@ -246,3 +246,29 @@ fn a_new_leader_overwrites_an_undecided_vote() {
     assert_eq!(r.counters().invalid, 0);
     assert_eq!(r.decided_value(0), Some(Some(&Bytes::try_from("b").unwrap())));
 }
+
+#[test]
+fn a_decided_slot_keeps_its_value_against_a_leader_that_contradicts_it() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    append(&mut r, at(1), ballot, 1, 0, &["a"]);
+    assert_eq!(r.decided(), 1);
+    append(&mut r, at(2), Ballot::new(1, NodeId(3)), 1, 0, &["b", "c"]);
+    assert_eq!(r.decided_value(0), Some(Some(&Bytes::try_from("a").unwrap())));
+    assert_eq!(r.counters().invalid, 1);
+}
+
+#[test]
+fn values_beyond_the_window_are_refused_and_counted() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    let values = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    append(&mut r, at(1), ballot, 0, 0, &values);
+    assert!(sent(&mut r).contains(&Header::Accepted {
+        ballot,
+        first: 0,
+        count: 8,
+        stamp: 0
+    }));
+    assert_eq!(r.counters().out_of_window, 2);
+}
