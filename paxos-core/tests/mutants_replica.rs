@@ -4,8 +4,8 @@
 //! public inputs and reads its replies off the wire.
 
 use paxos_core::codec::encode;
-use paxos_core::replica::wire::{decode_header, Header};
-use paxos_core::replica::{Config, LeaseConfig, Replica};
+use paxos_core::replica::wire::{decode_header, Header, Items, PromisedEntry};
+use paxos_core::replica::{Config, Event, LeaseConfig, Replica};
 use paxos_core::time::{Duration, Instant};
 use paxos_core::{Ballot, Bytes, NodeId};
 
@@ -164,24 +164,29 @@ fn a_follower_keeps_its_leader_when_promising_that_leaders_new_ballot() {
     assert!(r.poll_event().is_none(), "no leader change to report");
 }
 
-/// Hands `r` an append from `ballot`'s owner carrying `values` from slot
-/// `first`; returns the records it wrote.
-fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) -> Vec<Vec<u8>> {
+/// A frame: `header`, then `values` as items (a count and each value).
+fn frame(header: &Header, values: &[&str]) -> Vec<u8> {
     let mut buf = [0u8; 256];
-    let header = Header::Append {
-        ballot,
-        commit,
-        first,
-        stamp: 0,
-    };
-    let mut frame = encode(&header, &mut buf).unwrap().to_vec();
+    let mut frame = encode(header, &mut buf).unwrap().to_vec();
     frame.push(u8::try_from(values.len()).unwrap());
     for v in values {
         let value = Some(Bytes::<8>::try_from(*v).unwrap());
         // An item is the value's frame without its version byte.
         frame.extend_from_slice(&encode(&value, &mut buf).unwrap()[1..]);
     }
-    r.handle_message(now, ballot.node, &frame).unwrap();
+    frame
+}
+
+/// Hands `r` an append from `ballot`'s owner carrying `values` from slot
+/// `first`; returns the records it wrote.
+fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) -> Vec<Vec<u8>> {
+    let header = Header::Append {
+        ballot,
+        commit,
+        first,
+        stamp: 0,
+    };
+    r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
     sync(r, now)
 }
 
@@ -271,4 +276,132 @@ fn values_beyond_the_window_are_refused_and_counted() {
         stamp: 0
     }));
     assert_eq!(r.counters().out_of_window, 2);
+}
+
+fn b(s: &str) -> Bytes<8> {
+    Bytes::try_from(s).unwrap()
+}
+
+/// The promise `r` answers to a prepare from node 3 asking about
+/// `from..until`, with the number of entries it reports.
+fn promise_for(r: &mut R, now: Instant, ballot: Ballot, from: u64, until: u64) -> (Header, u32) {
+    let header = Header::Prepare { ballot, from, until };
+    let mut buf = [0u8; 64];
+    r.handle_message(now, ballot.node, encode(&header, &mut buf).unwrap())
+        .unwrap();
+    sync(r, now);
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    while let Some(t) = r.poll_transmit(&mut out) {
+        let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
+        if let Header::Promise { .. } = header {
+            let items = Items::<PromisedEntry<Option<Bytes<8>>>>::new(rest).unwrap();
+            return (header, items.remaining());
+        }
+    }
+    panic!("no promise");
+}
+
+#[test]
+fn a_renewed_promise_reports_no_vote_cast_under_its_own_ballot() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    append(&mut r, at(1), ballot, 0, 0, &["a"]);
+    sent(&mut r);
+    let (_, reported) = promise_for(&mut r, at(2), ballot, 0, 8);
+    assert_eq!(reported, 0, "the vote came from this ballot's own leader");
+    // A higher ballot learns of it.
+    let (_, reported) = promise_for(&mut r, at(2_000), Ballot::new(1, NodeId(3)), 0, 8);
+    assert_eq!(reported, 1);
+}
+
+#[test]
+fn a_promise_says_whether_votes_lie_beyond_what_the_candidate_can_hold() {
+    let beyond = |until: u64, learned: bool| {
+        let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+        if learned {
+            let header = Header::Learn { first: 0 };
+            r.handle_message(at(1), NodeId(1), &frame(&header, &["a", "b", "c"]))
+                .unwrap();
+        } else {
+            append(&mut r, at(1), Ballot::new(0, NodeId(1)), 0, 0, &["a", "b", "c"]);
+        }
+        sync(&mut r, at(1));
+        sent(&mut r);
+        match promise_for(&mut r, at(2_000), Ballot::new(1, NodeId(3)), 0, until) {
+            (Header::Promise { beyond, .. }, _) => beyond,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(beyond(2, false), "slot 2 holds a vote");
+    assert!(!beyond(3, false));
+    assert!(!beyond(8, false));
+    assert!(!beyond(1, true), "decided values learned are not votes");
+}
+
+#[test]
+fn a_leader_that_learns_its_own_value_decided_keeps_the_proposal_id() {
+    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    while r.poll_event().is_some() {}
+    let id = r.propose(at(1), b("x")).unwrap();
+    sync(&mut r, at(1));
+    r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &["x"]))
+        .unwrap();
+    sync(&mut r, at(2));
+    let mut events = Vec::new();
+    while let Some(e) = r.poll_event() {
+        events.push(format!("{e:?}"));
+    }
+    let decided = format!(
+        "{:?}",
+        Event::Decided {
+            slot: 0,
+            value: Some(&b("x")),
+            proposal: Some(id)
+        }
+    );
+    assert_eq!(events, [decided]);
+}
+
+#[test]
+fn a_leader_that_learns_another_value_decided_reports_its_proposal_displaced() {
+    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    while r.poll_event().is_some() {}
+    let id = r.propose(at(1), b("x")).unwrap();
+    sync(&mut r, at(1));
+    r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &["y"]))
+        .unwrap();
+    sync(&mut r, at(2));
+    let mut events = Vec::new();
+    while let Some(e) = r.poll_event() {
+        events.push(format!("{e:?}"));
+    }
+    let displaced = format!("{:?}", Event::Displaced::<Bytes<8>> { proposal: id });
+    let decided = format!(
+        "{:?}",
+        Event::Decided {
+            slot: 0,
+            value: Some(&b("y")),
+            proposal: None
+        }
+    );
+    assert_eq!(events, [displaced, decided]);
+}
+
+#[test]
+fn a_one_slot_window_still_keeps_one_proposal_in_flight() {
+    type One = Replica<Bytes<8>, 1, 1>;
+    assert_eq!(One::MAX_IN_FLIGHT, 1);
+    assert_eq!(R::MAX_IN_FLIGHT, 4);
+}
+
+#[test]
+fn a_node_that_saw_the_last_round_cannot_campaign_and_counts_it() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    let last = Ballot::new(u32::MAX, NodeId(3));
+    assert!(promised(prepare(&mut r, at(0), last)));
+    r.handle_timeout(at(60_000));
+    assert_eq!(r.promised(), Some(last));
+    assert_eq!(r.counters().invalid, 1);
 }
