@@ -405,3 +405,36 @@ fn a_node_that_saw_the_last_round_cannot_campaign_and_counts_it() {
     assert_eq!(r.promised(), Some(last));
     assert_eq!(r.counters().invalid, 1);
 }
+
+#[test]
+fn a_candidate_behind_a_promiser_gives_up_and_catches_up_from_it() {
+    for (decided, beyond) in [(5, false), (0, true)] {
+        let mut r = R::new(config(2, None), at(0)).unwrap();
+        r.handle_timeout(at(1_000));
+        sync(&mut r, at(1_000));
+        sent(&mut r);
+        let ballot = r.promised().unwrap();
+        let promise = Header::Promise {
+            ballot,
+            decided,
+            beyond,
+        };
+        r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])).unwrap();
+        sync(&mut r, at(1_001));
+        assert!(!r.is_leader(), "decided {decided}, beyond {beyond}");
+        assert!(sent(&mut r).contains(&Header::CatchUp { from: 0 }));
+    }
+    // An up-to-date promise makes it leader.
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_timeout(at(1_000));
+    sync(&mut r, at(1_000));
+    let ballot = r.promised().unwrap();
+    let promise = Header::Promise {
+        ballot,
+        decided: 0,
+        beyond: false,
+    };
+    r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])).unwrap();
+    sync(&mut r, at(1_001));
+    assert!(r.is_leader());
+}
