@@ -164,17 +164,22 @@ fn a_follower_keeps_its_leader_when_promising_that_leaders_new_ballot() {
     assert!(r.poll_event().is_none(), "no leader change to report");
 }
 
-/// A frame: `header`, then `values` as items (a count and each value).
-fn frame(header: &Header, values: &[&str]) -> Vec<u8> {
+/// A frame: `header`, then `items` (a count and each item).
+fn frame_of<T: serde::Serialize>(header: &Header, items: &[T]) -> Vec<u8> {
     let mut buf = [0u8; 256];
     let mut frame = encode(header, &mut buf).unwrap().to_vec();
-    frame.push(u8::try_from(values.len()).unwrap());
-    for v in values {
-        let value = Some(Bytes::<8>::try_from(*v).unwrap());
-        // An item is the value's frame without its version byte.
-        frame.extend_from_slice(&encode(&value, &mut buf).unwrap()[1..]);
+    frame.push(u8::try_from(items.len()).unwrap());
+    for item in items {
+        // An item is its frame without the version byte.
+        frame.extend_from_slice(&encode(item, &mut buf).unwrap()[1..]);
     }
     frame
+}
+
+/// A frame: `header`, then `values` as items.
+fn frame(header: &Header, values: &[&str]) -> Vec<u8> {
+    let values: Vec<Option<Bytes<8>>> = values.iter().map(|v| Some(b(v))).collect();
+    frame_of(header, &values)
 }
 
 /// Hands `r` an append from `ballot`'s owner carrying `values` from slot
@@ -294,7 +299,7 @@ fn promise_for(r: &mut R, now: Instant, ballot: Ballot, from: u64, until: u64) -
     while let Some(t) = r.poll_transmit(&mut out) {
         let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
         if let Header::Promise { .. } = header {
-            let items = Items::<PromisedEntry<Option<Bytes<8>>>>::new(rest).unwrap();
+            let items = Items::<PromisedEntry<Bytes<8>>>::new(rest).unwrap();
             return (header, items.remaining());
         }
     }
@@ -437,4 +442,85 @@ fn a_candidate_behind_a_promiser_gives_up_and_catches_up_from_it() {
     r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])).unwrap();
     sync(&mut r, at(1_001));
     assert!(r.is_leader());
+}
+
+/// The slots and values of every append `r` sends now.
+fn appended(r: &mut R) -> Vec<(u64, Vec<Option<Bytes<8>>>)> {
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let mut appends = Vec::new();
+    while let Some(t) = r.poll_transmit(&mut out) {
+        let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
+        if let Header::Append { first, .. } = header {
+            let items = Items::<Option<Bytes<8>>>::new(rest).unwrap();
+            appends.push((first, items.map(Result::unwrap).collect()));
+        }
+    }
+    appends
+}
+
+fn entry(slot: u64, ballot: Ballot, value: &str) -> PromisedEntry<Bytes<8>> {
+    PromisedEntry {
+        slot,
+        ballot,
+        value: Some(b(value)),
+    }
+}
+
+#[test]
+fn a_new_leader_re_proposes_the_highest_ballot_value_reported_for_each_slot() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_timeout(at(1_000));
+    let ballot = r.promised().unwrap();
+    let promise = Header::Promise {
+        ballot,
+        decided: 0,
+        beyond: false,
+    };
+    // Its own promise is not durable yet: these two make the quorum.
+    let low = [
+        entry(0, Ballot::new(0, NodeId(1)), "a"),
+        entry(1, Ballot::new(0, NodeId(1)), "c"),
+    ];
+    let high = [
+        entry(0, Ballot::new(1, NodeId(3)), "b"),
+        entry(9, Ballot::new(1, NodeId(3)), "x"),
+    ];
+    r.handle_message(at(1_001), NodeId(1), &frame_of(&promise, &low))
+        .unwrap();
+    r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &high))
+        .unwrap();
+    assert!(r.is_leader());
+    assert_eq!(r.counters().invalid, 1, "slot 9 is beyond what it asked about");
+    sync(&mut r, at(1_001));
+    let appends = appended(&mut r);
+    assert_eq!(appends[0], (0, vec![Some(b("b")), Some(b("c"))]), "{appends:?}");
+}
+
+#[test]
+fn a_candidate_with_decided_slots_places_reported_values_from_its_first_open_slot() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_message(at(0), NodeId(1), &frame(&Header::Learn { first: 0 }, &["a", "b"]))
+        .unwrap();
+    sync(&mut r, at(0));
+    assert_eq!(r.decided(), 2);
+    r.handle_timeout(at(1_000));
+    sync(&mut r, at(1_000));
+    sent(&mut r);
+    let ballot = r.promised().unwrap();
+    let promise = Header::Promise {
+        ballot,
+        decided: 2,
+        beyond: false,
+    };
+    let reported = [
+        entry(1, Ballot::new(0, NodeId(1)), "old"),
+        entry(2, Ballot::new(0, NodeId(1)), "z"),
+    ];
+    r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &reported))
+        .unwrap();
+    assert!(r.is_leader());
+    assert_eq!(r.counters().invalid, 1, "slot 1 is decided here already");
+    sync(&mut r, at(1_001));
+    let appends = appended(&mut r);
+    assert_eq!(appends[0], (2, vec![Some(b("z"))]), "{appends:?}");
 }
