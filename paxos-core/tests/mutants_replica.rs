@@ -524,3 +524,43 @@ fn a_candidate_with_decided_slots_places_reported_values_from_its_first_open_slo
     let appends = appended(&mut r);
     assert_eq!(appends[0], (2, vec![Some(b("z"))]), "{appends:?}");
 }
+
+#[test]
+fn a_new_leader_keeps_decided_values_and_its_own_newer_votes_over_reported_ones() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), Ballot::new(0, NodeId(1)), 0, 0, &["a", "o"]);
+    append(&mut r, at(2), Ballot::new(1, NodeId(1)), 0, 2, &["p"]);
+    sent(&mut r);
+    r.handle_timeout(at(2_000));
+    sync(&mut r, at(2_000));
+    sent(&mut r);
+    let ballot = r.promised().unwrap();
+    assert!(ballot > Ballot::new(1, NodeId(1)));
+    // Slot 0 is decided while the campaign runs.
+    r.handle_message(at(2_001), NodeId(1), &frame(&Header::Learn { first: 0 }, &["a"]))
+        .unwrap();
+    sync(&mut r, at(2_001));
+    assert_eq!(r.decided(), 1);
+    let promise = Header::Promise {
+        ballot,
+        decided: 0,
+        beyond: false,
+    };
+    let reported = [
+        // An older vote for a value that was not chosen.
+        entry(0, Ballot::new(0, NodeId(3)), "q"),
+        // Newer than this node's vote at slot 1, older than its vote at 2.
+        entry(1, Ballot::new(1, NodeId(1)), "r"),
+        entry(2, Ballot::new(0, NodeId(3)), "s"),
+    ];
+    r.handle_message(at(2_002), NodeId(3), &frame_of(&promise, &reported))
+        .unwrap();
+    assert!(r.is_leader());
+    sync(&mut r, at(2_002));
+    let appends = appended(&mut r);
+    assert_eq!(
+        appends[0],
+        (0, vec![Some(b("a")), Some(b("r")), Some(b("p"))]),
+        "{appends:?}"
+    );
+}
