@@ -440,8 +440,11 @@ fn a_candidate_behind_a_promiser_gives_up_and_catches_up_from_it() {
         beyond: false,
     };
     r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])).unwrap();
-    sync(&mut r, at(1_001));
     assert!(r.is_leader());
+    assert!(
+        sync(&mut r, at(1_001)).is_empty(),
+        "nothing to re-propose, nothing to write"
+    );
 }
 
 /// The slots and values of every append `r` sends now.
@@ -494,6 +497,21 @@ fn a_new_leader_re_proposes_the_highest_ballot_value_reported_for_each_slot() {
     sync(&mut r, at(1_001));
     let appends = appended(&mut r);
     assert_eq!(appends[0], (0, vec![Some(b("b")), Some(b("c"))]), "{appends:?}");
+    // Its own durable votes and one follower's decide them.
+    accepted(&mut r, at(1_002), NodeId(1), ballot, 0, 2);
+    assert_eq!(r.decided(), 2);
+}
+
+/// Hands the leader `r` an `Accepted` from `from`.
+fn accepted(r: &mut R, now: Instant, from: NodeId, ballot: Ballot, first: u64, count: u32) {
+    let header = Header::Accepted {
+        ballot,
+        first,
+        count,
+        stamp: 0,
+    };
+    let mut buf = [0u8; 64];
+    r.handle_message(now, from, encode(&header, &mut buf).unwrap()).unwrap();
 }
 
 #[test]
@@ -563,4 +581,50 @@ fn a_new_leader_keeps_decided_values_and_its_own_newer_votes_over_reported_ones(
         (0, vec![Some(b("a")), Some(b("r")), Some(b("p"))]),
         "{appends:?}"
     );
+}
+
+#[test]
+fn a_leader_counts_its_own_vote_only_once_that_record_is_durable() {
+    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    let ballot = r.promised().unwrap();
+    let mut buf = vec![0u8; 512];
+    r.propose(at(1), b("a")).unwrap();
+    let first = r.poll_persist(&mut buf).unwrap().seq;
+    r.propose(at(1), b("b")).unwrap();
+    let second = r.poll_persist(&mut buf).unwrap().seq;
+    assert_ne!(first, second);
+    r.persisted(at(1), first).unwrap();
+    accepted(&mut r, at(2), NodeId(1), ballot, 0, 2);
+    assert_eq!(r.decided(), 1, "slot 1 lacks the leader's durable vote");
+    r.persisted(at(2), second).unwrap();
+    assert_eq!(r.decided(), 2);
+}
+
+#[test]
+fn many_proposals_in_one_record_all_get_the_leaders_vote() {
+    type Wide = Replica<Bytes<8>, 3, 64>;
+    let mut r = Wide::new(config(2, Some(2)), at(0)).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut flush = |r: &mut Wide| {
+        while let Some(p) = r.poll_persist(&mut buf) {
+            r.persisted(at(1), p.seq).unwrap();
+        }
+    };
+    flush(&mut r);
+    let ballot = r.promised().unwrap();
+    for i in 0..20u8 {
+        r.propose(at(1), Bytes::from_slice(&[i]).unwrap()).unwrap();
+    }
+    flush(&mut r);
+    let header = Header::Accepted {
+        ballot,
+        first: 0,
+        count: 20,
+        stamp: 0,
+    };
+    let mut frame = [0u8; 64];
+    r.handle_message(at(2), NodeId(1), encode(&header, &mut frame).unwrap())
+        .unwrap();
+    assert_eq!(r.decided(), 20);
 }
