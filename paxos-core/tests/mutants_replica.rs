@@ -589,10 +589,11 @@ fn a_leader_counts_its_own_vote_only_once_that_record_is_durable() {
     sync(&mut r, at(0));
     let ballot = r.promised().unwrap();
     let mut buf = vec![0u8; 512];
-    r.propose(at(1), b("a")).unwrap();
+    let a = r.propose(at(1), b("a")).unwrap();
     let first = r.poll_persist(&mut buf).unwrap().seq;
-    r.propose(at(1), b("b")).unwrap();
+    let b_id = r.propose(at(1), b("b")).unwrap();
     let second = r.poll_persist(&mut buf).unwrap().seq;
+    assert_ne!(a, b_id, "every proposal has its own id");
     assert_ne!(first, second);
     r.persisted(at(1), first).unwrap();
     accepted(&mut r, at(2), NodeId(1), ballot, 0, 2);
@@ -627,4 +628,33 @@ fn many_proposals_in_one_record_all_get_the_leaders_vote() {
     r.handle_message(at(2), NodeId(1), encode(&header, &mut frame).unwrap())
         .unwrap();
     assert_eq!(r.decided(), 20);
+}
+
+#[test]
+fn a_candidate_counts_its_own_promise_only_once_that_record_is_durable() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    let mut buf = vec![0u8; 512];
+    let mut header = [0u8; 64];
+    let prepare = Header::Prepare {
+        ballot: Ballot::new(1, NodeId(3)),
+        from: 0,
+        until: 8,
+    };
+    r.handle_message(at(0), NodeId(3), encode(&prepare, &mut header).unwrap())
+        .unwrap();
+    let earlier = r.poll_persist(&mut buf).unwrap().seq;
+    r.handle_timeout(at(2_000));
+    let own = r.poll_persist(&mut buf).unwrap().seq;
+    let ballot = r.promised().unwrap();
+    assert_eq!(ballot, Ballot::new(2, NodeId(2)));
+    let promise = Header::Promise {
+        ballot,
+        decided: 0,
+        beyond: false,
+    };
+    r.handle_message(at(2_001), NodeId(3), &frame(&promise, &[])).unwrap();
+    r.persisted(at(2_001), earlier).unwrap();
+    assert!(!r.is_leader(), "its own promise is not durable yet");
+    r.persisted(at(2_002), own).unwrap();
+    assert!(r.is_leader());
 }
