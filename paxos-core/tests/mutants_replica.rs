@@ -658,3 +658,102 @@ fn a_candidate_counts_its_own_promise_only_once_that_record_is_durable() {
     r.persisted(at(2_002), own).unwrap();
     assert!(r.is_leader());
 }
+
+type R5 = Replica<Bytes<8>, 5, 8>;
+
+/// Node 2 of five, campaigning with its own promise durable; returns its
+/// ballot.
+fn candidate_of_five() -> (R5, Ballot) {
+    let ids: Vec<NodeId> = (1..=5).map(NodeId).collect();
+    let mut r = R5::new(Config::new(NodeId(2), &ids).unwrap(), at(0)).unwrap();
+    r.handle_timeout(at(2_000));
+    let mut buf = vec![0u8; 512];
+    while let Some(p) = r.poll_persist(&mut buf) {
+        r.persisted(at(2_000), p.seq).unwrap();
+    }
+    let ballot = r.promised().unwrap();
+    (r, ballot)
+}
+
+fn nack(r: &mut R5, from: u8, ballot: Ballot, decided: u64) {
+    let header = Header::Nack {
+        ballot,
+        promised: Some(Ballot::new(ballot.round + 1, NodeId(from))),
+        decided,
+    };
+    let mut buf = [0u8; 64];
+    r.handle_message(at(2_001), NodeId(from), encode(&header, &mut buf).unwrap())
+        .unwrap();
+}
+
+fn promise5(r: &mut R5, from: u8, ballot: Ballot) {
+    let promise = Header::Promise {
+        ballot,
+        decided: 0,
+        beyond: false,
+    };
+    r.handle_message(at(2_002), NodeId(from), &frame(&promise, &[]))
+        .unwrap();
+}
+
+#[test]
+fn a_candidate_gives_up_only_once_refusals_leave_no_quorum() {
+    // Five nodes, quorum three: two refusals (and a stale one) leave a
+    // quorum possible.
+    let (mut r, ballot) = candidate_of_five();
+    nack(&mut r, 1, ballot, 0);
+    nack(&mut r, 3, ballot, 0);
+    nack(&mut r, 4, Ballot::new(ballot.round - 1, NodeId(4)), 0);
+    promise5(&mut r, 4, ballot);
+    promise5(&mut r, 5, ballot);
+    assert!(r.is_leader());
+
+    // Three refusals do not: later promises are ignored.
+    let (mut r, ballot) = candidate_of_five();
+    nack(&mut r, 1, ballot, 0);
+    nack(&mut r, 3, ballot, 0);
+    nack(&mut r, 4, ballot, 0);
+    promise5(&mut r, 4, ballot);
+    promise5(&mut r, 5, ballot);
+    assert!(!r.is_leader());
+}
+
+#[test]
+fn a_candidate_refused_by_a_node_that_decided_more_catches_up_from_it() {
+    let (mut r, ballot) = candidate_of_five();
+    nack(&mut r, 1, ballot, 5);
+    let mut out = vec![0u8; R5::MAX_MESSAGE_SIZE];
+    let mut catch_up = false;
+    while let Some(t) = r.poll_transmit(&mut out) {
+        let (header, _) = decode_header::<Header>(&out[..t.len]).unwrap();
+        catch_up |= header == Header::CatchUp { from: 0 } && t.to.contains(NodeId(1));
+    }
+    assert!(catch_up);
+    promise5(&mut r, 3, ballot);
+    promise5(&mut r, 4, ballot);
+    assert!(!r.is_leader(), "it gave up the campaign");
+}
+
+#[test]
+fn a_leader_resends_undecided_values_after_the_retransmission_timeout_only() {
+    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    r.propose(at(10), b("a")).unwrap();
+    sync(&mut r, at(10));
+    let first = appended(&mut r);
+    assert!(first.iter().any(|(_, values)| values == &[Some(b("a"))]), "{first:?}");
+    r.handle_timeout(at(60));
+    let heartbeat = appended(&mut r);
+    assert!(
+        !heartbeat.is_empty() && heartbeat.iter().all(|(_, v)| v.is_empty()),
+        "{heartbeat:?}"
+    );
+    r.handle_timeout(at(100));
+    let resent = appended(&mut r);
+    assert!(
+        resent
+            .iter()
+            .any(|(first, values)| *first == 0 && values == &[Some(b("a"))]),
+        "{resent:?}"
+    );
+}
