@@ -757,3 +757,62 @@ fn a_leader_resends_undecided_values_after_the_retransmission_timeout_only() {
         "{resent:?}"
     );
 }
+
+/// Node 2 of three leading with ballot (0, 2), its promise durable.
+fn leader() -> (R, Ballot) {
+    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    let ballot = r.promised().unwrap();
+    (r, ballot)
+}
+
+/// An `Accepted` from `from` echoing the stamp `stamp_ms`.
+fn ack(r: &mut R, now: Instant, from: u8, ballot: Ballot, stamp_ms: u64) {
+    let header = Header::Accepted {
+        ballot,
+        first: 0,
+        count: 0,
+        stamp: stamp_ms * 1_000,
+    };
+    let mut buf = [0u8; 64];
+    r.handle_message(now, NodeId(from), encode(&header, &mut buf).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn a_leader_refused_for_a_higher_promise_while_it_hears_a_quorum_runs_phase_1_above_it() {
+    let (mut r, ballot) = leader();
+    ack(&mut r, at(10), 1, ballot, 10);
+    let higher = Ballot::new(3, NodeId(3));
+    let header = Header::Nack {
+        ballot,
+        promised: Some(higher),
+        decided: 0,
+    };
+    let mut buf = [0u8; 64];
+    r.handle_message(at(20), NodeId(3), encode(&header, &mut buf).unwrap())
+        .unwrap();
+    assert!(!r.is_leader());
+    assert!(r.promised().unwrap() > higher, "campaigns above the refusal");
+}
+
+#[test]
+fn a_leader_steps_down_once_no_quorum_echoed_within_an_election_timeout() {
+    let (mut r, ballot) = leader();
+    ack(&mut r, at(0), 1, ballot, 0);
+    r.handle_timeout(at(299));
+    assert!(r.is_leader());
+    r.handle_timeout(at(300));
+    assert!(!r.is_leader(), "node 1's echo of time 0 is stale at 300 ms");
+}
+
+#[test]
+fn a_leader_with_undecided_slots_wakes_for_the_retransmission() {
+    let (mut r, _) = leader();
+    r.handle_timeout(at(80));
+    sent(&mut r);
+    r.propose(at(80), b("a")).unwrap();
+    sync(&mut r, at(80));
+    sent(&mut r);
+    assert_eq!(r.poll_timeout(), at(100), "before the heartbeat at 130 ms");
+}
