@@ -808,11 +808,16 @@ fn a_leader_steps_down_once_no_quorum_echoed_within_an_election_timeout() {
 
 #[test]
 fn a_leader_with_undecided_slots_wakes_for_the_retransmission() {
-    let (mut r, _) = leader();
+    let (mut r, ballot) = leader();
     r.handle_timeout(at(80));
     sent(&mut r);
     r.propose(at(80), b("a")).unwrap();
     sync(&mut r, at(80));
     sent(&mut r);
     assert_eq!(r.poll_timeout(), at(100), "before the heartbeat at 130 ms");
+    // Once decided, the new watermark goes out within an eighth of a
+    // heartbeat interval.
+    accepted(&mut r, at(90), NodeId(1), ballot, 0, 1);
+    assert_eq!(r.decided(), 1);
+    assert_eq!(r.poll_timeout(), at(90) + Duration::from_micros(6_250));
 }
