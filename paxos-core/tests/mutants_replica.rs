@@ -821,3 +821,45 @@ fn a_leader_with_undecided_slots_wakes_for_the_retransmission() {
     assert_eq!(r.decided(), 1);
     assert_eq!(r.poll_timeout(), at(90) + Duration::from_micros(6_250));
 }
+
+#[test]
+fn a_follower_decides_exactly_up_to_the_commit_of_the_ballot_it_accepted() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    append(&mut r, at(1), ballot, 1, 0, &["a", "b"]);
+    assert_eq!(r.decided(), 1, "slot 1 is accepted, not committed");
+    // A new leader's commit says nothing of values accepted under another
+    // ballot.
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), ballot, 0, 0, &["a"]);
+    append(&mut r, at(2), Ballot::new(1, NodeId(3)), 1, 1, &[]);
+    assert_eq!(r.decided(), 0);
+}
+
+#[test]
+fn a_follower_with_a_gap_asks_for_it_once_per_retransmission_timeout() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    let catch_ups = |r: &mut R, now: u64| {
+        append(r, at(now), ballot, 3, 2, &[]);
+        sent(r).iter().filter(|h| **h == Header::CatchUp { from: 0 }).count()
+    };
+    assert_eq!(catch_ups(&mut r, 10), 1);
+    assert_eq!(catch_ups(&mut r, 60), 0);
+    assert_eq!(catch_ups(&mut r, 109), 0);
+    assert_eq!(catch_ups(&mut r, 110), 1);
+}
+
+#[test]
+fn a_learn_run_that_starts_below_the_watermark_extends_it() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let learn = Header::Learn { first: 0 };
+    r.handle_message(at(1), NodeId(1), &frame(&learn, &["a"])).unwrap();
+    assert_eq!(r.decided(), 1);
+    r.handle_message(at(2), NodeId(1), &frame(&learn, &["a", "b"])).unwrap();
+    assert_eq!(r.decided(), 2);
+    // A run that starts beyond it leaves a gap: ignored.
+    let later = Header::Learn { first: 3 };
+    r.handle_message(at(3), NodeId(1), &frame(&later, &["d"])).unwrap();
+    assert_eq!(r.decided(), 2);
+}
