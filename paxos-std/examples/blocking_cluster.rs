@@ -6,33 +6,21 @@
 //! cargo run -p paxos-std --example blocking_cluster
 //! ```
 
-use paxos_core::NodeId;
 use paxos_std::app;
 use paxos_std::node::{self, NodeOptions, Reply, Request};
-use paxos_std::transport::ClusterKey;
-use std::net::{SocketAddr, UdpSocket};
+use paxos_std::transport::free_loopback_addrs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let addrs = free_addrs(3)?;
+    let addrs = free_loopback_addrs(3)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut nodes = Vec::new();
     for i in 0..3 {
-        let options = NodeOptions {
-            id: NodeId(i as u8 + 1),
-            listen: addrs[i],
-            peers: (0..3)
-                .filter(|&j| j != i)
-                .map(|j| (NodeId(j as u8 + 1), addrs[j]))
-                .collect(),
-            data_dir: dir.path().join(format!("node{}", i + 1)),
-            key: ClusterKey::insecure_default(), // demo only: use ClusterKey::from_file
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
-        };
+        // Demo only: a real node reads its key with ClusterKey::from_file.
+        let options = NodeOptions::local_member(i, &addrs, dir.path());
         let (requests, inbox) = node::inbox();
         let thread = node::spawn(options, inbox, Arc::clone(&stop))?;
         nodes.push((requests, thread));
@@ -70,12 +58,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         thread.join().map_err(|_| "a node thread panicked")??;
     }
     Ok(())
-}
-
-/// `n` free loopback UDP addresses (bound together, then released).
-fn free_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
-    let sockets = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    sockets.iter().map(UdpSocket::local_addr).collect()
 }

@@ -6,12 +6,10 @@
 //! cargo run -p paxos-std --features tokio --example tokio_cluster
 //! ```
 
-use paxos_core::NodeId;
 use paxos_std::app;
 use paxos_std::async_node;
 use paxos_std::node::{NodeOptions, Reply, Request};
-use paxos_std::transport::ClusterKey;
-use std::net::{SocketAddr, UdpSocket};
+use paxos_std::transport::free_loopback_addrs;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -23,22 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn cluster() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let addrs = free_addrs(3)?;
+    let addrs = free_loopback_addrs(3)?;
     let (stop, stopped) = watch::channel(false);
     let mut nodes = Vec::new();
     for i in 0..3 {
-        let options = NodeOptions {
-            id: NodeId(i as u8 + 1),
-            listen: addrs[i],
-            peers: (0..3)
-                .filter(|&j| j != i)
-                .map(|j| (NodeId(j as u8 + 1), addrs[j]))
-                .collect(),
-            data_dir: dir.path().join(format!("node{}", i + 1)),
-            key: ClusterKey::insecure_default(), // demo only: use ClusterKey::from_file
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
-        };
+        // Demo only: a real node reads its key with ClusterKey::from_file.
+        let options = NodeOptions::local_member(i, &addrs, dir.path());
         let (requests, inbox) = mpsc::channel(1024);
         let mut stopped = stopped.clone();
         let task = tokio::spawn(async_node::run(options, inbox, async move {
@@ -79,12 +67,4 @@ async fn cluster() -> Result<(), Box<dyn std::error::Error>> {
         task.await??;
     }
     Ok(())
-}
-
-/// `n` free loopback UDP addresses (bound together, then released).
-fn free_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
-    let sockets = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    sockets.iter().map(UdpSocket::local_addr).collect()
 }

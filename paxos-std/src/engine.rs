@@ -30,7 +30,7 @@ use paxos_core::replica::{Config, ProposalId, ProposeError, Replica};
 use paxos_core::{Instant, NodeId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How a node is set up.
@@ -50,6 +50,32 @@ pub struct NodeOptions {
     pub heartbeat: Duration,
     /// Election timeout (randomized up to twice this).
     pub election_timeout: Duration,
+}
+
+impl NodeOptions {
+    /// Member `i` (node id `i + 1`) of a cluster on one machine whose nodes
+    /// listen at `addrs`: its log in `dir/node{id}`, the insecure default
+    /// key and short timers (50 ms heartbeats, 300 ms election timeout).
+    /// For examples, tests, the demo and benchmarks; a real node reads its
+    /// key from a file (`ClusterKey::from_file`). Panics if `i` is not an
+    /// index of `addrs`.
+    pub fn local_member(i: usize, addrs: &[SocketAddr], dir: &Path) -> NodeOptions {
+        let id = |j: usize| NodeId(j as u8 + 1);
+        NodeOptions {
+            id: id(i),
+            listen: addrs[i],
+            peers: addrs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(j, &addr)| (id(j), addr))
+                .collect(),
+            data_dir: dir.join(format!("node{}", i + 1)),
+            key: ClusterKey::insecure_default(),
+            heartbeat: Duration::from_millis(50),
+            election_timeout: Duration::from_millis(300),
+        }
+    }
 }
 
 /// Why a node could not start or stopped.

@@ -2,11 +2,9 @@
 //! find them again after a restart from their logs.
 #![cfg(feature = "tokio")]
 
-use paxos_core::NodeId;
 use paxos_std::app;
 use paxos_std::async_node;
 use paxos_std::node::{NodeError, NodeOptions, Reply, Request};
-use paxos_std::transport::ClusterKey;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
@@ -24,18 +22,7 @@ fn start(dir: &Path, addrs: &[SocketAddr]) -> Cluster {
     let mut requests = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..addrs.len() {
-        let options = NodeOptions {
-            id: NodeId(i as u8 + 1),
-            listen: addrs[i],
-            peers: (0..addrs.len())
-                .filter(|&j| j != i)
-                .map(|j| (NodeId(j as u8 + 1), addrs[j]))
-                .collect(),
-            data_dir: dir.join(format!("node{}", i + 1)),
-            key: ClusterKey::insecure_default(),
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
-        };
+        let options = NodeOptions::local_member(i, addrs, dir);
         let (tx, rx) = mpsc::channel(1024);
         let mut stopped = stopped.clone();
         tasks.push(tokio::spawn(async_node::run(options, rx, async move {

@@ -100,6 +100,15 @@ pub use peers::Peers;
 #[cfg(feature = "tokio")]
 pub use tokio_udp::TokioUdpTransport;
 
+/// `n` free loopback UDP addresses: bound together (so all differ), then
+/// released for the nodes to bind. For clusters on one machine.
+pub fn free_loopback_addrs(n: usize) -> io::Result<Vec<SocketAddr>> {
+    let sockets = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    sockets.iter().map(UdpSocket::local_addr).collect()
+}
+
 use endpoint::Endpoint;
 
 /// A receive buffer of this length takes every datagram this transport

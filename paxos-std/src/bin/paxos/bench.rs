@@ -15,12 +15,10 @@
 //! were.
 
 use crate::alloc_count;
-use paxos_core::NodeId;
 use paxos_std::app::{Key, Value};
 use paxos_std::engine::FULL;
 use paxos_std::node::{self, NodeOptions, Reply, Request, Requests};
-use paxos_std::transport::ClusterKey;
-use std::net::{SocketAddr, UdpSocket};
+use paxos_std::transport::free_loopback_addrs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -129,27 +127,12 @@ struct Cluster {
 
 impl Cluster {
     fn start(dir: &Path) -> AnyResult<Self> {
-        let sockets = (0..3)
-            .map(|_| UdpSocket::bind("127.0.0.1:0"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let addrs: Vec<SocketAddr> = sockets.iter().map(UdpSocket::local_addr).collect::<Result<_, _>>()?;
-        drop(sockets);
+        let addrs = free_loopback_addrs(3)?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut requests = Vec::new();
         let mut threads = Vec::new();
         for i in 0..3 {
-            let options = NodeOptions {
-                id: NodeId(i as u8 + 1),
-                listen: addrs[i],
-                peers: (0..3)
-                    .filter(|&j| j != i)
-                    .map(|j| (NodeId(j as u8 + 1), addrs[j]))
-                    .collect(),
-                data_dir: dir.join(format!("node{}", i + 1)),
-                key: ClusterKey::insecure_default(),
-                heartbeat: Duration::from_millis(50),
-                election_timeout: Duration::from_millis(300),
-            };
+            let options = NodeOptions::local_member(i, &addrs, dir);
             let (tx, inbox) = node::inbox();
             threads.push(node::spawn(options, inbox, Arc::clone(&stop))?);
             requests.push(tx);

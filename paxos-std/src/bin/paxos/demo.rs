@@ -2,12 +2,11 @@
 //! temporary folder, clients asking keys, the leader killed and restarted,
 //! and a summary that checks every node agrees.
 
-use paxos_core::NodeId;
 use paxos_std::app;
 use paxos_std::node::{self, NodeOptions, Reply, Request, Requests};
-use paxos_std::transport::ClusterKey;
+use paxos_std::transport::free_loopback_addrs;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -36,20 +35,7 @@ struct Cluster {
 
 impl Cluster {
     fn options(&self, i: usize) -> NodeOptions {
-        let id = NodeId(i as u8 + 1);
-        let peers = (0..NODES as usize)
-            .filter(|&j| j != i)
-            .map(|j| (NodeId(j as u8 + 1), self.addrs[j]))
-            .collect();
-        NodeOptions {
-            id,
-            listen: self.addrs[i],
-            peers,
-            data_dir: self.dir.join(format!("node{}", i + 1)),
-            key: ClusterKey::insecure_default(),
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
-        }
+        NodeOptions::local_member(i, &self.addrs, &self.dir)
     }
 
     fn start(&mut self, i: usize) -> Result<(), String> {
@@ -84,17 +70,6 @@ impl Cluster {
     }
 }
 
-fn free_addrs(n: usize) -> Result<Vec<SocketAddr>, String> {
-    let sockets: Vec<UdpSocket> = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    sockets
-        .iter()
-        .map(|s| s.local_addr().map_err(|e| e.to_string()))
-        .collect()
-}
-
 /// What the clients saw.
 #[derive(Default)]
 struct Observed {
@@ -107,7 +82,7 @@ struct Observed {
 pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     let mut cluster = Cluster {
-        addrs: free_addrs(NODES as usize)?,
+        addrs: free_loopback_addrs(NODES as usize).map_err(|e| e.to_string())?,
         dir: tmp.path().to_path_buf(),
         nodes: Vec::new(),
     };
