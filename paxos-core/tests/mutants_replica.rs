@@ -748,7 +748,10 @@ fn a_leader_resends_undecided_values_after_the_retransmission_timeout_only() {
         !heartbeat.is_empty() && heartbeat.iter().all(|(_, v)| v.is_empty()),
         "{heartbeat:?}"
     );
-    r.handle_timeout(at(100));
+    // The clock starts with the proposal at 10 ms (the pipeline was idle).
+    r.handle_timeout(at(109));
+    assert!(appended(&mut r).is_empty());
+    r.handle_timeout(at(110));
     let resent = appended(&mut r);
     assert!(
         resent
@@ -809,12 +812,12 @@ fn a_leader_steps_down_once_no_quorum_echoed_within_an_election_timeout() {
 #[test]
 fn a_leader_with_undecided_slots_wakes_for_the_retransmission() {
     let (mut r, ballot) = leader();
+    r.propose(at(10), b("a")).unwrap();
+    sync(&mut r, at(10));
+    sent(&mut r);
     r.handle_timeout(at(80));
     sent(&mut r);
-    r.propose(at(80), b("a")).unwrap();
-    sync(&mut r, at(80));
-    sent(&mut r);
-    assert_eq!(r.poll_timeout(), at(100), "before the heartbeat at 130 ms");
+    assert_eq!(r.poll_timeout(), at(110), "before the heartbeat at 130 ms");
     // Once decided, the new watermark goes out within an eighth of a
     // heartbeat interval.
     accepted(&mut r, at(90), NodeId(1), ballot, 0, 1);

@@ -258,6 +258,12 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }) else {
             return Err(ProposeError::Busy);
         };
+        if slot == self.log.decided() {
+            // Nothing was undecided: the retransmission clock starts with
+            // this proposal, not at the last decision, which may be long
+            // past (the append would be resent at the next tick).
+            self.lead.last_progress = self.now;
+        }
         self.next_proposal += 1;
         self.lead.next_slot = slot + 1;
         self.queue_self_votes(seq, ballot, slot, slot + 1);
