@@ -264,6 +264,19 @@ mod tests {
         let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
         c.heartbeat_interval = c.election_timeout;
         assert_eq!(c.validate(), Err(ConfigError::BadTimeouts));
+        // Each timeout alone may not be zero.
+        for zero in 0..3 {
+            let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
+            *[
+                &mut c.heartbeat_interval,
+                &mut c.election_timeout,
+                &mut c.retransmit_timeout,
+            ][zero] = Duration::ZERO;
+            assert_eq!(c.validate(), Err(ConfigError::BadTimeouts), "timeout {zero}");
+        }
+        // 64 members is the most a vote mask holds, and allowed.
+        let all: heapless::Vec<NodeId, 64> = (0..64).map(NodeId).collect();
+        assert_eq!(Config::<64>::new(NodeId(63), &all).unwrap().quorum(), 33);
         let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
         c.initial_leader = Some(NodeId(5));
         assert_eq!(c.validate(), Err(ConfigError::UnknownInitialLeader(NodeId(5))));

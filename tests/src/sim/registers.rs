@@ -67,15 +67,21 @@ pub struct Registers {
     asks: Vec<Ask>,
     by_value: HashMap<Value, usize>,
     reads: Vec<Read>,
+    /// The highest key asked so far, kept so reads need not scan the asks.
+    newest_key: Key,
 }
 
 impl Registers {
     /// A client starts asking with `value` (later attempts of the same
     /// value continue the same ask).
     pub fn invoke(&mut self, value: &Value, now: Instant) {
-        if key_of(value).is_none() || self.by_value.contains_key(value) {
+        let Some(key) = key_of(value) else {
+            return;
+        };
+        if self.by_value.contains_key(value) {
             return;
         }
+        self.newest_key = self.newest_key.max(key);
         self.by_value.insert(value.clone(), self.asks.len());
         self.asks.push(Ask {
             value: value.clone(),
@@ -99,7 +105,7 @@ impl Registers {
 
     /// The highest key asked so far.
     pub fn newest_key(&self) -> Key {
-        self.asks.iter().filter_map(|a| key_of(&a.value)).max().unwrap_or(0)
+        self.newest_key
     }
 
     /// Asks and reads recorded.

@@ -1,0 +1,240 @@
+//! Replica tests of input handling and reply queues, written to kill
+//! mutants that cargo-mutants found surviving (see `docs/mutants.md`):
+//! drop counters, replies merged per leader and ballot, the notice and
+//! reply queues when full, the lease's edge, the wake-up for a waiting
+//! commit record.
+
+use paxos_core::codec::encode;
+use paxos_core::replica::wire::{decode_header, Header};
+use paxos_core::replica::{Config, Dropped, Event, LeaseConfig, Replica};
+use paxos_core::time::{Duration, Instant};
+use paxos_core::{Ballot, Bytes, DecodeError, NodeId};
+
+type R = Replica<Bytes<8>, 3, 8>;
+
+const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
+
+fn config(id: u8, initial_leader: Option<u8>) -> Config<3> {
+    let mut c = Config::new(NodeId(id), &IDS).unwrap();
+    c.initial_leader = initial_leader.map(NodeId);
+    c
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::ZERO + Duration::from_millis(ms)
+}
+
+/// Saves and confirms every record.
+fn sync(r: &mut R, now: Instant) {
+    let mut buf = vec![0u8; 512];
+    while let Some(p) = r.poll_persist(&mut buf) {
+        r.persisted(now, p.seq).unwrap();
+    }
+}
+
+/// The headers of every message `r` sends now.
+fn sent(r: &mut R) -> Vec<Header> {
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let mut headers = Vec::new();
+    while let Some(t) = r.poll_transmit(&mut out) {
+        headers.push(decode_header::<Header>(&out[..t.len]).unwrap().0);
+    }
+    headers
+}
+
+/// A frame: `header`, then `values` as items (none for item-less headers).
+fn frame(header: &Header, values: Option<&[&str]>) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let mut frame = encode(header, &mut buf).unwrap().to_vec();
+    if let Some(values) = values {
+        frame.push(u8::try_from(values.len()).unwrap());
+        for v in values {
+            let value = Some(Bytes::<8>::try_from(*v).unwrap());
+            frame.extend_from_slice(&encode(&value, &mut buf).unwrap()[1..]);
+        }
+    }
+    frame
+}
+
+/// An append from `ballot`'s owner carrying `values` from `first`.
+fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) {
+    let header = Header::Append {
+        ballot,
+        commit,
+        first,
+        stamp: 0,
+    };
+    r.handle_message(now, ballot.node, &frame(&header, Some(values)))
+        .unwrap();
+}
+
+/// The `(first, count)` of every `Accepted` reply among `headers`, with
+/// the ballot it answers.
+fn accepted(headers: &[Header]) -> Vec<(Ballot, u64, u32)> {
+    headers
+        .iter()
+        .filter_map(|h| match *h {
+            Header::Accepted {
+                ballot, first, count, ..
+            } => Some((ballot, first, count)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Bytes after a header that carries no items make the frame malformed;
+/// the replica answers nothing and counts it.
+#[test]
+fn bytes_after_an_itemless_header_are_malformed_and_counted() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    let mut f = frame(
+        &Header::Prepare {
+            ballot: Ballot::new(1, NodeId(3)),
+            from: 0,
+            until: 0,
+        },
+        None,
+    );
+    f.push(0);
+    assert_eq!(
+        r.handle_message(at(1), NodeId(3), &f),
+        Err(Dropped::Malformed(DecodeError::TrailingBytes))
+    );
+    assert_eq!(r.counters().malformed, 1);
+    assert_eq!(r.promised(), None);
+    sync(&mut r, at(1));
+    assert!(sent(&mut r).is_empty());
+}
+
+/// Votes for consecutive slots to one leader under one ballot leave as a
+/// single reply; a vote under another ballot, even from the same leader
+/// for the next slot, gets its own.
+#[test]
+fn consecutive_votes_merge_into_one_reply_per_leader_and_ballot() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let first = Ballot::new(0, NodeId(1));
+    let second = Ballot::new(1, NodeId(1));
+    append(&mut r, at(1), first, 0, 0, &["a"]);
+    append(&mut r, at(1), first, 0, 1, &["b"]);
+    append(&mut r, at(1), second, 0, 2, &["c"]);
+    sync(&mut r, at(1));
+    assert_eq!(accepted(&sent(&mut r)), vec![(first, 0, 2), (second, 2, 1)]);
+}
+
+/// Votes that do not follow each other are not merged, even for one
+/// leader and ballot.
+#[test]
+fn votes_for_slots_apart_get_separate_replies() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    append(&mut r, at(1), ballot, 0, 0, &["a"]);
+    append(&mut r, at(1), ballot, 0, 0, &["a"]);
+    sync(&mut r, at(1));
+    assert_eq!(accepted(&sent(&mut r)), vec![(ballot, 0, 1), (ballot, 0, 1)]);
+}
+
+/// Leader changes pile up as notices until the application polls; past
+/// the queue's capacity they are dropped and counted as busy.
+#[test]
+fn notices_beyond_the_queue_are_dropped_and_counted() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    for round in 1..=9u32 {
+        let leader = if round % 2 == 1 { NodeId(1) } else { NodeId(3) };
+        append(&mut r, at(1), Ballot::new(round, leader), 0, 0, &[]);
+    }
+    assert_eq!(r.counters().busy, 1);
+    let mut changes = 0;
+    while let Some(e) = r.poll_event() {
+        assert!(matches!(e, Event::LeaderChanged { .. }), "{e:?}");
+        changes += 1;
+    }
+    assert_eq!(changes, 8);
+}
+
+/// Catch-up requests queue answers without waiting for anything; once the
+/// reply queue is full, further answers are dropped and counted.
+#[test]
+fn replies_beyond_the_outbox_are_dropped_and_counted() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), Ballot::new(0, NodeId(1)), 1, 0, &["a"]);
+    sync(&mut r, at(1));
+    sent(&mut r);
+    assert_eq!(r.decided(), 1);
+    let ask = frame(&Header::CatchUp { from: 0 }, None);
+    for _ in 0..17 {
+        r.handle_message(at(2), NodeId(3), &ask).unwrap();
+    }
+    assert_eq!(r.counters().outbox_full, 1);
+    let learns = sent(&mut r)
+        .into_iter()
+        .filter(|h| matches!(h, Header::Learn { first: 0 }))
+        .count();
+    assert_eq!(learns, 16);
+}
+
+/// A leader with a lease, its promise durable and nothing to recover.
+fn leasing_leader() -> R {
+    let mut c = config(1, Some(1));
+    c.lease = Some(LeaseConfig {
+        duration: Duration::from_millis(100),
+        max_drift_ppm: 0,
+    });
+    let mut r = R::new(c, at(0)).unwrap();
+    sync(&mut r, at(0));
+    r
+}
+
+/// The lease counts from the send time a quorum echoed and ends exactly
+/// `safe_duration` later; the leader's own vote alone is no quorum.
+#[test]
+fn a_lease_holds_until_exactly_its_safe_duration_after_the_echoed_stamp() {
+    let mut r = leasing_leader();
+    assert!(r.is_leader());
+    assert!(!r.can_read_locally(at(1)), "no follower has answered yet");
+    let stamp = at(10).as_micros();
+    let echo = Header::Accepted {
+        ballot: Ballot::new(0, NodeId(1)),
+        first: 0,
+        count: 0,
+        stamp,
+    };
+    r.handle_message(at(12), NodeId(2), &frame(&echo, None)).unwrap();
+    assert!(r.can_read_locally(at(12)));
+    let end = at(10) + Duration::from_millis(100);
+    assert!(r.can_read_locally(Instant::from_micros(end.as_micros() - 1)));
+    assert!(!r.can_read_locally(end));
+}
+
+/// A leader's lone commit watermark waits up to a heartbeat for company;
+/// `poll_timeout` must wake the driver when that wait ends even though the
+/// next heartbeat is later, and the record is written then.
+#[test]
+fn the_driver_is_woken_when_a_waiting_commit_record_is_due() {
+    let mut r = R::new(config(1, Some(1)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    sent(&mut r);
+    r.propose(at(1), Bytes::try_from("a").unwrap()).unwrap();
+    sync(&mut r, at(1));
+    sent(&mut r);
+    let echo = Header::Accepted {
+        ballot: Ballot::new(0, NodeId(1)),
+        first: 0,
+        count: 1,
+        stamp: 0,
+    };
+    r.handle_message(at(5), NodeId(2), &frame(&echo, None)).unwrap();
+    assert_eq!(r.decided(), 1);
+    let mut buf = vec![0u8; 512];
+    assert!(r.poll_persist(&mut buf).is_none(), "the watermark waits");
+    // The watermark goes out to the followers; the next heartbeat is due
+    // 50 ms later, the record 50 ms after the decision.
+    r.handle_timeout(at(20));
+    assert!(sent(&mut r)
+        .iter()
+        .any(|h| matches!(h, Header::Append { commit: 1, .. })));
+    assert_eq!(r.poll_timeout(), at(55));
+    assert!(r.poll_persist(&mut buf).is_none());
+    r.handle_timeout(at(55));
+    assert!(r.poll_persist(&mut buf).is_some());
+    assert_eq!(r.poll_timeout(), at(70));
+}
