@@ -238,3 +238,64 @@ fn the_driver_is_woken_when_a_waiting_commit_record_is_due() {
     assert!(r.poll_persist(&mut buf).is_some());
     assert_eq!(r.poll_timeout(), at(70));
 }
+
+/// A reply that does not fit the driver's buffer is dropped and counted,
+/// not retried forever.
+#[test]
+fn a_reply_too_large_for_the_buffer_is_dropped_and_counted() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), Ballot::new(0, NodeId(1)), 0, 0, &["a"]);
+    sync(&mut r, at(1));
+    assert!(r.poll_transmit(&mut [0u8; 3]).is_none());
+    assert_eq!(r.counters().buffer_too_small, 1);
+    assert!(sent(&mut r).is_empty());
+}
+
+/// A candidate's prepare waits for its promise to be durable; if the
+/// campaign ended (another leader appeared) or was replaced by a newer
+/// one meanwhile, the stale prepare is not sent.
+#[test]
+fn a_prepare_of_an_abandoned_campaign_is_not_sent() {
+    let prepares = |r: &mut R| {
+        sent(r)
+            .into_iter()
+            .filter_map(|h| match h {
+                Header::Prepare { ballot, .. } => Some(ballot),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // Ended: a leader with a higher ballot appends before the sync.
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_timeout(at(1_000));
+    append(&mut r, at(1_001), Ballot::new(5, NodeId(3)), 0, 0, &[]);
+    sync(&mut r, at(1_001));
+    assert_eq!(prepares(&mut r), vec![]);
+    // Replaced: a second campaign starts before the first one's sync.
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_timeout(at(1_000));
+    r.handle_timeout(at(2_000));
+    sync(&mut r, at(2_000));
+    let sent = prepares(&mut r);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(Some(sent[0]), r.promised());
+}
+
+/// An answer to a catch-up request is built when it leaves: if a snapshot
+/// moved the log past the requested slot meanwhile, nothing is sent.
+#[test]
+fn a_catch_up_answer_overtaken_by_a_snapshot_is_not_sent() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), Ballot::new(0, NodeId(1)), 1, 0, &["a"]);
+    sync(&mut r, at(1));
+    sent(&mut r);
+    r.handle_message(at(2), NodeId(3), &frame(&Header::CatchUp { from: 0 }, None))
+        .unwrap();
+    r.install_snapshot(at(2), 5).unwrap();
+    sync(&mut r, at(2));
+    let learns: Vec<Header> = sent(&mut r)
+        .into_iter()
+        .filter(|h| matches!(h, Header::Learn { .. }))
+        .collect();
+    assert_eq!(learns, vec![]);
+}
