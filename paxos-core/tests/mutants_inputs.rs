@@ -226,8 +226,15 @@ fn the_driver_is_woken_when_a_waiting_commit_record_is_due() {
     assert_eq!(r.decided(), 1);
     let mut buf = vec![0u8; 512];
     assert!(r.poll_persist(&mut buf).is_none(), "the watermark waits");
-    // The watermark goes out to the followers; the next heartbeat is due
-    // 50 ms later, the record 50 ms after the decision.
+    // The new watermark goes out an eighth of a heartbeat after the
+    // decision (in case more decisions join it), not at once.
+    assert!(sent(&mut r).is_empty());
+    let commit_due = at(5) + Duration::from_micros(6_250);
+    assert_eq!(r.poll_timeout(), commit_due);
+    r.handle_timeout(Instant::from_micros(commit_due.as_micros() - 1));
+    assert!(sent(&mut r).is_empty());
+    // Then it goes out; the next heartbeat is due 50 ms after that, the
+    // record 50 ms after the decision.
     r.handle_timeout(at(20));
     assert!(sent(&mut r)
         .iter()
@@ -298,4 +305,38 @@ fn a_catch_up_answer_overtaken_by_a_snapshot_is_not_sent() {
         .filter(|h| matches!(h, Header::Learn { .. }))
         .collect();
     assert_eq!(learns, vec![]);
+}
+
+/// A catch-up answer carries decided values only: a value accepted but
+/// not yet decided, right after them, stays out.
+#[test]
+fn a_catch_up_answer_stops_at_the_decided_watermark() {
+    use paxos_core::replica::wire::Items;
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    append(&mut r, at(1), Ballot::new(0, NodeId(1)), 1, 0, &["a", "b"]);
+    sync(&mut r, at(1));
+    sent(&mut r);
+    assert_eq!(r.decided(), 1);
+    r.handle_message(at(2), NodeId(3), &frame(&Header::CatchUp { from: 0 }, None))
+        .unwrap();
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let t = r.poll_transmit(&mut out).unwrap();
+    let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
+    assert_eq!(header, Header::Learn { first: 0 });
+    let values: Vec<_> = Items::<Option<Bytes<8>>>::new(rest)
+        .unwrap()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(values, vec![Some(Bytes::try_from("a").unwrap())]);
+}
+
+/// A leader with nothing new to send sends nothing, and counts nothing.
+#[test]
+fn an_idle_leader_polled_for_messages_sends_and_counts_nothing() {
+    let mut r = R::new(config(1, Some(1)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    assert_eq!(sent(&mut r).len(), 1, "the first heartbeat");
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    assert!(r.poll_transmit(&mut out).is_none());
+    assert_eq!(r.counters().buffer_too_small, 0);
 }
