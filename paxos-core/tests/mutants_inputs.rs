@@ -340,3 +340,87 @@ fn an_idle_leader_polled_for_messages_sends_and_counts_nothing() {
     assert!(r.poll_transmit(&mut out).is_none());
     assert_eq!(r.counters().buffer_too_small, 0);
 }
+
+/// A leader whose values do not fit the driver's buffer does not send
+/// empty appends in their place (it counts the miss), but still sends its
+/// heartbeat when one is due; a buffer too small even for the header is
+/// counted too. The values go out once a buffer fits them.
+#[test]
+fn a_leader_with_a_buffer_too_small_for_its_values_sends_only_heartbeats() {
+    let mut r = R::new(config(1, Some(1)), at(0)).unwrap();
+    sync(&mut r, at(0));
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    assert!(r.poll_transmit(&mut out).is_some());
+    // An empty append (a heartbeat): header and five-byte count. Its
+    // stamp, in microseconds, takes three bytes from here on.
+    r.handle_timeout(at(50));
+    let empty = r.poll_transmit(&mut out).unwrap().len;
+    r.propose(at(60), Bytes::try_from("12345678").unwrap()).unwrap();
+    sync(&mut r, at(60));
+    let mut small = vec![0u8; empty + 3];
+    assert!(r.poll_transmit(&mut small).is_none());
+    assert_eq!(r.counters().buffer_too_small, 1);
+    assert!(r.poll_transmit(&mut [0u8; 4]).is_none(), "not even the header fits");
+    assert_eq!(r.counters().buffer_too_small, 2);
+    r.handle_timeout(at(100));
+    let heartbeat = r.poll_transmit(&mut small).unwrap();
+    assert_eq!(heartbeat.len, empty);
+    assert!(r.poll_transmit(&mut small).is_none());
+    assert_eq!(r.counters().buffer_too_small, 3);
+    let t = r.poll_transmit(&mut out).unwrap();
+    let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
+    assert!(matches!(header, Header::Append { first: 0, .. }), "{header:?}");
+    assert_eq!(rest.len(), 5 + 10, "one value");
+}
+
+/// A frame: `header`, then `items`.
+fn frame_of<T: serde::Serialize>(header: &Header, items: &[T]) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let mut frame = encode(header, &mut buf).unwrap().to_vec();
+    frame.push(u8::try_from(items.len()).unwrap());
+    for item in items {
+        frame.extend_from_slice(&encode(item, &mut buf).unwrap()[1..]);
+    }
+    frame
+}
+
+/// A new leader re-proposes what a promise reported; if it learns that
+/// slot decided (from a catch-up answer) before its first append, the
+/// append still carries the decided value.
+#[test]
+fn a_new_leaders_first_append_carries_values_it_learned_decided_meanwhile() {
+    use paxos_core::replica::wire::{Items, PromisedEntry};
+    let x = || Some(Bytes::<8>::try_from("x").unwrap());
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_timeout(at(1_000));
+    let ballot = r.promised().unwrap();
+    sync(&mut r, at(1_000));
+    sent(&mut r);
+    let report = PromisedEntry {
+        slot: 0,
+        ballot: Ballot::new(1, NodeId(1)),
+        value: x(),
+    };
+    let promise = Header::Promise {
+        ballot,
+        decided: 0,
+        beyond: false,
+    };
+    r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &[report]))
+        .unwrap();
+    assert!(r.is_leader());
+    let learn = Header::Learn { first: 0 };
+    r.handle_message(at(1_002), NodeId(1), &frame_of(&learn, &[x()]))
+        .unwrap();
+    assert_eq!(r.decided(), 1);
+    sync(&mut r, at(1_002));
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let t = r.poll_transmit(&mut out).unwrap();
+    let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
+    assert!(matches!(header, Header::Append { first: 0, .. }), "{header:?}");
+    let values: Vec<_> = Items::<Option<Bytes<8>>>::new(rest)
+        .unwrap()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(values, vec![x()]);
+}
