@@ -322,6 +322,24 @@ mod tests {
     use super::*;
     use crate::ballot::NodeId;
 
+    /// A write that does not fit says how long the frame would have been,
+    /// and leaves the writer as it was; a count needs its five bytes.
+    #[test]
+    fn writes_that_do_not_fit_name_the_length_required() {
+        let mut buf = [0u8; 8];
+        let mut w = Writer::frame(&mut buf).unwrap();
+        w.put(&[1u8, 2, 3]).unwrap();
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.put(&[0u8; 6]), Err(EncodeError::BufferTooSmall { required: 4 + 6 }));
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.remaining(), 4);
+        assert_eq!(w.reserve_count(), Err(EncodeError::BufferTooSmall { required: 4 + 5 }));
+        w.truncate(3);
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.reserve_count(), Ok(3), "exactly five bytes left is enough");
+        assert_eq!(w.remaining(), 0);
+    }
+
     #[test]
     fn padded_counts_decode_to_the_same_number() {
         let mut buf = [0u8; 32];
