@@ -194,7 +194,9 @@ fn bytes_decode_from_byte_strings_and_sequences_within_capacity() {
     assert_eq!(encoded, b"\x04abcd");
     assert_eq!(postcard::from_bytes::<Bytes<4>>(encoded).unwrap(), v);
     assert!(postcard::from_bytes::<Bytes<3>>(b"\x04abcd").is_err());
-    let seq = |bytes: &[u8]| SeqDeserializer::<_, Error>::new(bytes.iter().copied());
+    fn seq(bytes: &[u8]) -> SeqDeserializer<core::iter::Copied<core::slice::Iter<'_, u8>>, Error> {
+        SeqDeserializer::new(bytes.iter().copied())
+    }
     assert_eq!(Bytes::<4>::deserialize(seq(b"abcd")).unwrap(), v);
     assert_eq!(Bytes::<4>::deserialize(seq(b"")).unwrap(), Bytes::new());
     // The error names the first length over capacity.
