@@ -55,6 +55,15 @@
 //! bounded configuration and prints unique-state counts and times;
 //! `MODEL_FULL=1` runs the deeper configuration and asserts the
 //! sometimes-properties (use `--release`).
+//!
+//! One search runs to exhaustion with a crash in CI:
+//! `single_decree_exhaustive_with_a_crash` (two proposers with one ballot
+//! each, an acceptor that may crash and restart once, duplicating network;
+//! its doc says why loss adds nothing there). The replica model has no
+//! such search: on a duplicating network every re-delivered append writes
+//! its entries again, so the durable log, and with it the state space,
+//! grows without bound. Its complete searches are the restricted
+//! `Scenario::Reelect` (control and hunt).
 
 use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
