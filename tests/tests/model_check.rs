@@ -352,8 +352,16 @@ where
     }
 }
 
-fn report<M: Model>(name: &str, checker: &dyn Checker<M>, search: Search, started: Instant) {
+fn report<M>(name: &str, checker: &dyn Checker<M>, search: Search, started: Instant)
+where
+    M: Model,
+    M::State: Clone + fmt::Debug + PartialEq,
+    M::Action: Clone + fmt::Debug + PartialEq,
+{
+    // A search that found a violation stops there, done or not.
+    let stopped = !violations(checker).is_empty();
     let scope = match (search, checker.is_done()) {
+        (Search::Bfs(_), _) if stopped => "breadth first until the first counterexample".to_string(),
         (Search::Bfs(Some(steps)), true) => format!("every state within {steps} steps"),
         (Search::Bfs(None), true) => "every reachable state".to_string(),
         (Search::Dfs { steps, .. }, _) => format!("depth first within {steps} steps, until the wanted discoveries"),
