@@ -5,7 +5,7 @@
 //! commit record.
 
 use paxos_core::codec::encode;
-use paxos_core::replica::wire::{decode_header, Header};
+use paxos_core::replica::wire::{decode_header, Header, Record};
 use paxos_core::replica::{Config, Dropped, Event, LeaseConfig, Replica};
 use paxos_core::time::{Duration, Instant};
 use paxos_core::{Ballot, Bytes, DecodeError, NodeId};
@@ -423,4 +423,33 @@ fn a_new_leaders_first_append_carries_values_it_learned_decided_meanwhile() {
         .map(|v| v.unwrap())
         .collect();
     assert_eq!(values, vec![x()]);
+}
+
+/// A repeated append (a retransmission, a duplicate) writes nothing new,
+/// but its reply still counts the votes and still waits until the first
+/// copy's record is durable.
+#[test]
+fn a_repeated_append_costs_no_write_and_its_reply_waits_for_the_first() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let ballot = Ballot::new(0, NodeId(1));
+    append(&mut r, at(1), ballot, 0, 0, &["a", "b"]);
+    append(&mut r, at(1), ballot, 0, 0, &["a", "b"]);
+    assert!(sent(&mut r).is_empty(), "nothing is durable yet");
+    let mut buf = vec![0u8; 512];
+    let batch = r.poll_persist(&mut buf).unwrap();
+    assert!(r.poll_persist(&mut buf).is_none(), "one batch for both copies");
+    r.persisted(at(1), batch.seq).unwrap();
+    assert_eq!(accepted(&sent(&mut r)), vec![(ballot, 0, 2), (ballot, 0, 2)]);
+    // Once durable, a third copy is answered at once, with no record.
+    append(&mut r, at(2), ballot, 0, 0, &["a", "b"]);
+    assert!(r.poll_persist(&mut buf).is_none());
+    assert_eq!(accepted(&sent(&mut r)), vec![(ballot, 0, 2)]);
+    // An append that repeats two votes and adds one writes only the new
+    // one, and answers for all three.
+    append(&mut r, at(3), ballot, 0, 0, &["a", "b", "c"]);
+    let batch = r.poll_persist(&mut buf).unwrap();
+    let (record, _) = paxos_core::replica::wire::decode_header::<Record>(&buf[..batch.len]).unwrap();
+    assert_eq!(record, Record::Accepted { ballot, first: 2 });
+    r.persisted(at(3), batch.seq).unwrap();
+    assert_eq!(accepted(&sent(&mut r)), vec![(ballot, 0, 3)]);
 }

@@ -120,13 +120,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         // Learn the watermark first: slots it decides may be delivered
         // before the new values need their room.
         self.advance_decided(ballot, commit);
-        let (accepted_from, count, malformed) = self.accept_values(ballot, first, items);
-        if count > 0 {
-            self.queue_persist(PersistItem::Entries {
-                first: accepted_from,
-                end: accepted_from + u64::from(count),
-            })
-            .map_err(|()| Dropped::Busy)?;
+        let (accepted_from, count, changed, malformed) = self.accept_values(ballot, first, items);
+        if let Some((first, end)) = changed {
+            self.queue_persist(PersistItem::Entries { first, end })
+                .map_err(|()| Dropped::Busy)?;
         }
         self.queue(
             self.issued,
@@ -158,23 +155,26 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Accepts the values of an append, in order, for as long as the window
-    /// holds them. Returns the first slot and count accepted, and the
-    /// decode error that stopped it, if any.
+    /// holds them. Returns the first slot and count accepted, the slots
+    /// whose entry changed (a vote already held, written or queued, needs
+    /// no new record: a repeated append costs no write), and the decode
+    /// error that stopped it, if any.
     fn accept_values(
         &mut self,
         ballot: Ballot,
         first: Slot,
         items: Items<'_, Option<V>>,
-    ) -> (Slot, u32, Option<DecodeError>) {
+    ) -> (Slot, u32, Option<(Slot, Slot)>, Option<DecodeError>) {
         let mut accepted_from = first;
         let mut count = 0u32;
+        let mut changed: Option<(Slot, Slot)> = None;
         let floor = self.persist_floor();
         let mut slot = first;
         let total = items.remaining();
         for item in items {
             let value = match item {
                 Ok(v) => v,
-                Err(e) => return (accepted_from, count, Some(e)),
+                Err(e) => return (accepted_from, count, changed, Some(e)),
             };
             if slot < self.log.start() {
                 // Already decided and applied here.
@@ -188,14 +188,21 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 self.counters.invalid += 1;
                 break;
             }
-            if !self.store(slot, Some(ballot), value, None, floor) {
-                self.counters.out_of_window += u64::from(total) - u64::from(count);
-                break;
+            let held = self
+                .log
+                .get(slot)
+                .is_some_and(|e| e.ballot == Some(ballot) && e.value == value);
+            if !held {
+                if !self.store(slot, Some(ballot), value, None, floor) {
+                    self.counters.out_of_window += u64::from(total) - u64::from(count);
+                    break;
+                }
+                changed = Some(changed.map_or((slot, slot + 1), |(from, _)| (from, slot + 1)));
             }
             count += 1;
             slot += 1;
         }
-        (accepted_from, count, None)
+        (accepted_from, count, changed, None)
     }
 
     /// Stores `value` for `slot`, voted under `ballot` (`None`: learned
