@@ -9,46 +9,13 @@ use paxos_core::codec::{encode, max_encoded_size};
 use paxos_core::replica::wire::{decode_header, Header, Items, Record};
 use paxos_core::replica::{Config, Dropped, Event, Replica};
 use paxos_core::time::{Duration, Instant};
-use paxos_core::{Ballot, Bytes, NodeId};
+use paxos_core::{Ballot, NodeId};
 
-type V = Bytes<8>;
-type R = Replica<V, 3, 8>;
+mod common;
+use common::*;
 
-const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
 /// The ballot of the initial leader, node 1.
 const LEADER: Ballot = Ballot::new(0, NodeId(1));
-
-fn config(id: u8, initial_leader: Option<u8>) -> Config<3> {
-    let mut c = Config::new(NodeId(id), &IDS).unwrap();
-    c.initial_leader = initial_leader.map(NodeId);
-    c
-}
-
-fn at(ms: u64) -> Instant {
-    Instant::ZERO + Duration::from_millis(ms)
-}
-
-fn v(s: &str) -> V {
-    V::try_from(s).unwrap()
-}
-
-/// A frame: `header`, then `values` as items (a count, then each value).
-fn frame(header: &Header, values: &[&str]) -> Vec<u8> {
-    let mut buf = [0u8; 128];
-    let mut frame = encode(header, &mut buf).unwrap().to_vec();
-    frame.push(u8::try_from(values.len()).unwrap());
-    for value in values {
-        // An item is its own frame without the version byte.
-        frame.extend_from_slice(&encode(&Some(v(value)), &mut buf).unwrap()[1..]);
-    }
-    frame
-}
-
-/// A frame carrying no items.
-fn bare(header: &Header) -> Vec<u8> {
-    let mut buf = [0u8; 128];
-    encode(header, &mut buf).unwrap().to_vec()
-}
 
 /// An append from `ballot`'s owner carrying `values` from `first`.
 fn append<const W: usize>(
@@ -82,17 +49,6 @@ fn accepted(r: &mut R, now: Instant, from: u8, ballot: Ballot, first: u64, count
         stamp: now.as_micros(),
     };
     r.handle_message(now, NodeId(from), &bare(&header)).unwrap();
-}
-
-/// Writes and confirms every queued record; returns the batches.
-fn sync<const N: usize, const W: usize>(r: &mut Replica<V, N, W>, now: Instant) -> Vec<Vec<u8>> {
-    let mut buf = vec![0u8; 4096];
-    let mut batches = Vec::new();
-    while let Some(p) = r.poll_persist(&mut buf) {
-        batches.push(buf[..p.len].to_vec());
-        r.persisted(now, p.seq).unwrap();
-    }
-    batches
 }
 
 /// Every frame the replica sends now, decoded: header and values.
@@ -171,7 +127,7 @@ fn a_single_node_leader_decides_every_proposal_covered_by_one_record() {
     let mut r = Solo::new(c, at(0)).unwrap();
     sync(&mut r, at(0));
     for i in 0..17u8 {
-        r.propose(at(1), Bytes::from_slice(&[i]).unwrap()).unwrap();
+        r.propose(at(1), V::from_slice(&[i]).unwrap()).unwrap();
     }
     let batches = sync(&mut r, at(1));
     assert_eq!(batches.len(), 1, "one write covers every proposal");

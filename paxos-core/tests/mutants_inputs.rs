@@ -4,57 +4,13 @@
 //! reply queues when full, the lease's edge, the wake-up for a waiting
 //! commit record.
 
-use paxos_core::codec::encode;
 use paxos_core::replica::wire::{decode_header, Header, Record};
-use paxos_core::replica::{Config, Dropped, Event, LeaseConfig, Replica};
+use paxos_core::replica::{Dropped, Event, LeaseConfig};
 use paxos_core::time::{Duration, Instant};
 use paxos_core::{Ballot, Bytes, DecodeError, NodeId};
 
-type R = Replica<Bytes<8>, 3, 8>;
-
-const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
-
-fn config(id: u8, initial_leader: Option<u8>) -> Config<3> {
-    let mut c = Config::new(NodeId(id), &IDS).unwrap();
-    c.initial_leader = initial_leader.map(NodeId);
-    c
-}
-
-fn at(ms: u64) -> Instant {
-    Instant::ZERO + Duration::from_millis(ms)
-}
-
-/// Saves and confirms every record.
-fn sync(r: &mut R, now: Instant) {
-    let mut buf = vec![0u8; 512];
-    while let Some(p) = r.poll_persist(&mut buf) {
-        r.persisted(now, p.seq).unwrap();
-    }
-}
-
-/// The headers of every message `r` sends now.
-fn sent(r: &mut R) -> Vec<Header> {
-    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
-    let mut headers = Vec::new();
-    while let Some(t) = r.poll_transmit(&mut out) {
-        headers.push(decode_header::<Header>(&out[..t.len]).unwrap().0);
-    }
-    headers
-}
-
-/// A frame: `header`, then `values` as items (none for item-less headers).
-fn frame(header: &Header, values: Option<&[&str]>) -> Vec<u8> {
-    let mut buf = [0u8; 256];
-    let mut frame = encode(header, &mut buf).unwrap().to_vec();
-    if let Some(values) = values {
-        frame.push(u8::try_from(values.len()).unwrap());
-        for v in values {
-            let value = Some(Bytes::<8>::try_from(*v).unwrap());
-            frame.extend_from_slice(&encode(&value, &mut buf).unwrap()[1..]);
-        }
-    }
-    frame
-}
+mod common;
+use common::*;
 
 /// An append from `ballot`'s owner carrying `values` from `first`.
 fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) {
@@ -64,8 +20,7 @@ fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, valu
         first,
         stamp: 0,
     };
-    r.handle_message(now, ballot.node, &frame(&header, Some(values)))
-        .unwrap();
+    r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
 }
 
 /// The `(first, count)` of every `Accepted` reply among `headers`, with
@@ -87,14 +42,11 @@ fn accepted(headers: &[Header]) -> Vec<(Ballot, u64, u32)> {
 #[test]
 fn bytes_after_an_itemless_header_are_malformed_and_counted() {
     let mut r = R::new(config(2, None), at(0)).unwrap();
-    let mut f = frame(
-        &Header::Prepare {
-            ballot: Ballot::new(1, NodeId(3)),
-            from: 0,
-            until: 0,
-        },
-        None,
-    );
+    let mut f = bare(&Header::Prepare {
+        ballot: Ballot::new(1, NodeId(3)),
+        from: 0,
+        until: 0,
+    });
     f.push(0);
     assert_eq!(
         r.handle_message(at(1), NodeId(3), &f),
@@ -160,7 +112,7 @@ fn replies_beyond_the_outbox_are_dropped_and_counted() {
     sync(&mut r, at(1));
     sent(&mut r);
     assert_eq!(r.decided(), 1);
-    let ask = frame(&Header::CatchUp { from: 0 }, None);
+    let ask = bare(&Header::CatchUp { from: 0 });
     for _ in 0..17 {
         r.handle_message(at(2), NodeId(3), &ask).unwrap();
     }
@@ -198,7 +150,7 @@ fn a_lease_holds_until_exactly_its_safe_duration_after_the_echoed_stamp() {
         count: 0,
         stamp,
     };
-    r.handle_message(at(12), NodeId(2), &frame(&echo, None)).unwrap();
+    r.handle_message(at(12), NodeId(2), &bare(&echo)).unwrap();
     assert!(r.can_read_locally(at(12)));
     let end = at(10) + Duration::from_millis(100);
     assert!(r.can_read_locally(Instant::from_micros(end.as_micros() - 1)));
@@ -222,7 +174,7 @@ fn the_driver_is_woken_when_a_waiting_commit_record_is_due() {
         count: 1,
         stamp: 0,
     };
-    r.handle_message(at(5), NodeId(2), &frame(&echo, None)).unwrap();
+    r.handle_message(at(5), NodeId(2), &bare(&echo)).unwrap();
     assert_eq!(r.decided(), 1);
     let mut buf = vec![0u8; 512];
     assert!(r.poll_persist(&mut buf).is_none(), "the watermark waits");
@@ -296,7 +248,7 @@ fn a_catch_up_answer_overtaken_by_a_snapshot_is_not_sent() {
     append(&mut r, at(1), Ballot::new(0, NodeId(1)), 1, 0, &["a"]);
     sync(&mut r, at(1));
     sent(&mut r);
-    r.handle_message(at(2), NodeId(3), &frame(&Header::CatchUp { from: 0 }, None))
+    r.handle_message(at(2), NodeId(3), &bare(&Header::CatchUp { from: 0 }))
         .unwrap();
     r.install_snapshot(at(2), 5).unwrap();
     sync(&mut r, at(2));
@@ -317,7 +269,7 @@ fn a_catch_up_answer_stops_at_the_decided_watermark() {
     sync(&mut r, at(1));
     sent(&mut r);
     assert_eq!(r.decided(), 1);
-    r.handle_message(at(2), NodeId(3), &frame(&Header::CatchUp { from: 0 }, None))
+    r.handle_message(at(2), NodeId(3), &bare(&Header::CatchUp { from: 0 }))
         .unwrap();
     let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
     let t = r.poll_transmit(&mut out).unwrap();
@@ -371,17 +323,6 @@ fn a_leader_with_a_buffer_too_small_for_its_values_sends_only_heartbeats() {
     let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
     assert!(matches!(header, Header::Append { first: 0, .. }), "{header:?}");
     assert_eq!(rest.len(), 5 + 10, "one value");
-}
-
-/// A frame: `header`, then `items`.
-fn frame_of<T: serde::Serialize>(header: &Header, items: &[T]) -> Vec<u8> {
-    let mut buf = [0u8; 256];
-    let mut frame = encode(header, &mut buf).unwrap().to_vec();
-    frame.push(u8::try_from(items.len()).unwrap());
-    for item in items {
-        frame.extend_from_slice(&encode(item, &mut buf).unwrap()[1..]);
-    }
-    frame
 }
 
 /// A new leader re-proposes what a promise reported; if it learns that

@@ -9,30 +9,8 @@ use paxos_core::replica::{Config, Event, LeaseConfig, Replica};
 use paxos_core::time::{Duration, Instant};
 use paxos_core::{Ballot, Bytes, NodeId};
 
-type R = Replica<Bytes<8>, 3, 8>;
-
-const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
-
-fn config(id: u8, initial_leader: Option<u8>) -> Config<3> {
-    let mut c = Config::new(NodeId(id), &IDS).unwrap();
-    c.initial_leader = initial_leader.map(NodeId);
-    c
-}
-
-fn at(ms: u64) -> Instant {
-    Instant::ZERO + Duration::from_millis(ms)
-}
-
-/// Saves and confirms every record; returns the batches written.
-fn sync(r: &mut R, now: Instant) -> Vec<Vec<u8>> {
-    let mut buf = vec![0u8; 512];
-    let mut batches = Vec::new();
-    while let Some(p) = r.poll_persist(&mut buf) {
-        batches.push(buf[..p.len].to_vec());
-        r.persisted(now, p.seq).unwrap();
-    }
-    batches
-}
+mod common;
+use common::*;
 
 /// Hands `r` a prepare for `ballot` from its owner and returns the answer
 /// sent back: a `Promise`, a `Nack`, or `None` when it was ignored.
@@ -164,24 +142,6 @@ fn a_follower_keeps_its_leader_when_promising_that_leaders_new_ballot() {
     assert!(r.poll_event().is_none(), "no leader change to report");
 }
 
-/// A frame: `header`, then `items` (a count and each item).
-fn frame_of<T: serde::Serialize>(header: &Header, items: &[T]) -> Vec<u8> {
-    let mut buf = [0u8; 256];
-    let mut frame = encode(header, &mut buf).unwrap().to_vec();
-    frame.push(u8::try_from(items.len()).unwrap());
-    for item in items {
-        // An item is its frame without the version byte.
-        frame.extend_from_slice(&encode(item, &mut buf).unwrap()[1..]);
-    }
-    frame
-}
-
-/// A frame: `header`, then `values` as items.
-fn frame(header: &Header, values: &[&str]) -> Vec<u8> {
-    let values: Vec<Option<Bytes<8>>> = values.iter().map(|v| Some(b(v))).collect();
-    frame_of(header, &values)
-}
-
 /// Hands `r` an append from `ballot`'s owner carrying `values` from slot
 /// `first`; returns the records it wrote.
 fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) -> Vec<Vec<u8>> {
@@ -206,16 +166,6 @@ fn an_append_writes_records_only_for_what_it_changes() {
     // Its commit watermark is written, and nothing else.
     assert_eq!(append(&mut r, at(3), ballot, 1, 1, &[]).len(), 1);
     assert_eq!(r.decided(), 1);
-}
-
-/// The headers of every message `r` sends now.
-fn sent(r: &mut R) -> Vec<Header> {
-    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
-    let mut headers = Vec::new();
-    while let Some(t) = r.poll_transmit(&mut out) {
-        headers.push(decode_header::<Header>(&out[..t.len]).unwrap().0);
-    }
-    headers
 }
 
 #[test]
