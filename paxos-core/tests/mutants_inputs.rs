@@ -12,17 +12,6 @@ use paxos_core::{Ballot, Bytes, DecodeError, NodeId};
 mod common;
 use common::*;
 
-/// An append from `ballot`'s owner carrying `values` from `first`.
-fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) {
-    let header = Header::Append {
-        ballot,
-        commit,
-        first,
-        stamp: 0,
-    };
-    r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
-}
-
 /// The `(first, count)` of every `Accepted` reply among `headers`, with
 /// the ballot it answers.
 fn accepted(headers: &[Header]) -> Vec<(Ballot, u64, u32)> {

@@ -145,13 +145,7 @@ fn a_follower_keeps_its_leader_when_promising_that_leaders_new_ballot() {
 /// Hands `r` an append from `ballot`'s owner carrying `values` from slot
 /// `first`; returns the records it wrote.
 fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) -> Vec<Vec<u8>> {
-    let header = Header::Append {
-        ballot,
-        commit,
-        first,
-        stamp: 0,
-    };
-    r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
+    common::append(r, now, ballot, commit, first, values);
     sync(r, now)
 }
 

@@ -9,7 +9,7 @@ use paxos_core::codec::encode;
 use paxos_core::replica::wire::{decode_header, Header};
 use paxos_core::replica::{Config, Replica};
 use paxos_core::time::{Duration, Instant};
-use paxos_core::{Bytes, NodeId};
+use paxos_core::{Ballot, Bytes, NodeId};
 
 /// The value type of the tests.
 pub type V = Bytes<8>;
@@ -79,4 +79,16 @@ pub fn sent(r: &mut R) -> Vec<Header> {
         headers.push(decode_header::<Header>(&out[..t.len]).unwrap().0);
     }
     headers
+}
+
+/// Hands `r` an append from `ballot`'s owner carrying `values` from slot
+/// `first`, with commit watermark `commit`.
+pub fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) {
+    let header = Header::Append {
+        ballot,
+        commit,
+        first,
+        stamp: 0,
+    };
+    r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
 }
