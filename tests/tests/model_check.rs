@@ -60,10 +60,13 @@
 //! `single_decree_exhaustive_with_a_crash` (two proposers with one ballot
 //! each, an acceptor that may crash and restart once, duplicating network;
 //! its doc says why loss adds nothing there). The replica model has no
-//! such search: on a duplicating network every re-delivered append writes
-//! its entries again, so the durable log, and with it the state space,
-//! grows without bound. Its complete searches are the restricted
-//! `Scenario::Reelect` (control and hunt).
+//! such search. A re-delivered append no longer writes its entries again
+//! (the replica writes only votes it changes), yet even one client, no
+//! timer and no crash gave a breadth-first frontier still growing about
+//! 2.5 times per step at depth 14 (733,646 unique states, 4.2 GB, one
+//! thread, stopped after 25 minutes): every interleaving of flushes,
+//! replies and duplicates is a distinct state. Its complete searches are
+//! the restricted `Scenario::Reelect` (control and hunt).
 
 use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
