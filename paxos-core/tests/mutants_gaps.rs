@@ -68,29 +68,6 @@ fn sent(r: &mut R) -> Vec<(Header, Vec<Option<V>>)> {
     out
 }
 
-/// The records of one batch, each with the values it carries.
-fn records(batch: &[u8]) -> Vec<(Record, Vec<Option<V>>)> {
-    let mut out = Vec::new();
-    let mut rest = &batch[1..];
-    while !rest.is_empty() {
-        // Decode the next record as a frame of its own.
-        let mut framed = vec![batch[0]];
-        framed.extend_from_slice(rest);
-        let (record, after) = decode_header::<Record>(&framed).unwrap();
-        rest = &rest[framed.len() - 1 - after.len()..];
-        let mut values = Vec::new();
-        if matches!(record, Record::Accepted { .. } | Record::Learned { .. }) {
-            let mut items = Items::<Option<V>>::new(rest).unwrap();
-            for item in items.by_ref() {
-                values.push(item.unwrap());
-            }
-            rest = items.finish().unwrap();
-        }
-        out.push((record, values));
-    }
-    out
-}
-
 /// A record batch as storage would hold it: the version byte, then each
 /// record followed by its values.
 fn batch(records: &[(Record, &[&str])]) -> Vec<u8> {

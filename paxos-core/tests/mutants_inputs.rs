@@ -378,8 +378,10 @@ fn a_repeated_append_costs_no_write_and_its_reply_waits_for_the_first() {
     // one, and answers for all three.
     append(&mut r, at(3), ballot, 0, 0, &["a", "b", "c"]);
     let batch = r.poll_persist(&mut buf).unwrap();
-    let (record, _) = paxos_core::replica::wire::decode_header::<Record>(&buf[..batch.len]).unwrap();
-    assert_eq!(record, Record::Accepted { ballot, first: 2 });
+    assert_eq!(
+        records(&buf[..batch.len]),
+        [(Record::Accepted { ballot, first: 2 }, vec![Some(v("c"))])]
+    );
     r.persisted(at(3), batch.seq).unwrap();
     assert_eq!(accepted(&sent(&mut r)), vec![(ballot, 0, 3)]);
     // The same values under a new ballot are new votes, written again:
@@ -387,22 +389,18 @@ fn a_repeated_append_costs_no_write_and_its_reply_waits_for_the_first() {
     let newer = Ballot::new(1, NodeId(1));
     append(&mut r, at(4), newer, 0, 0, &["a", "b", "c"]);
     let batch = r.poll_persist(&mut buf).unwrap();
-    let (promise, rest) = decode_header::<Record>(&buf[..batch.len]).unwrap();
-    assert_eq!(promise, Record::Promised { ballot: newer });
-    let second = [&[buf[0]], rest].concat();
-    let (votes, items) = decode_header::<Record>(&second).unwrap();
     assert_eq!(
-        votes,
-        Record::Accepted {
-            ballot: newer,
-            first: 0
-        }
-    );
-    assert_eq!(
-        paxos_core::replica::wire::Items::<Option<Bytes<8>>>::new(items)
-            .unwrap()
-            .count(),
-        3
+        records(&buf[..batch.len]),
+        [
+            (Record::Promised { ballot: newer }, vec![]),
+            (
+                Record::Accepted {
+                    ballot: newer,
+                    first: 0
+                },
+                vec![Some(v("a")), Some(v("b")), Some(v("c"))]
+            )
+        ]
     );
     r.persisted(at(4), batch.seq).unwrap();
     assert_eq!(accepted(&sent(&mut r)), vec![(newer, 0, 3)]);

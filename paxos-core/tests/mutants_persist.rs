@@ -3,22 +3,15 @@
 //! how queued records merge, and small buffers.
 
 use paxos_core::codec::encode;
-use paxos_core::replica::wire::{decode_header, Header, Items, Record};
-use paxos_core::replica::{Config, Dropped, Replica};
-use paxos_core::time::{Duration, Instant};
-use paxos_core::{Ballot, Bytes, NodeId};
+use paxos_core::replica::wire::{Header, Record};
+use paxos_core::replica::{Dropped, Replica};
+use paxos_core::{Ballot, NodeId};
 
-type V = Bytes<8>;
-type R = Replica<V, 3, 8>;
-
-fn at(ms: u64) -> Instant {
-    Instant::ZERO + Duration::from_millis(ms)
-}
+mod common;
+use common::*;
 
 fn follower<const W: usize>() -> Replica<V, 3, W> {
-    let mut c = Config::new(NodeId(2), &[NodeId(1), NodeId(2), NodeId(3)]).unwrap();
-    c.initial_leader = Some(NodeId(1));
-    Replica::new(c, at(0)).unwrap()
+    Replica::new(config(2, Some(1)), at(0)).unwrap()
 }
 
 const LEADER: Ballot = Ballot::new(0, NodeId(1));
@@ -31,54 +24,20 @@ fn append<const W: usize>(r: &mut Replica<V, 3, W>, commit: u64, first: u64, val
         first,
         stamp: 0,
     };
-    let mut buf = [0u8; 64];
-    let mut frame = encode(&header, &mut buf).unwrap().to_vec();
-    frame.push(u8::try_from(values.len()).unwrap());
-    for v in values {
-        let value = Some(V::try_from(*v).unwrap());
-        frame.extend_from_slice(&encode(&value, &mut buf).unwrap()[1..]);
-    }
-    r.handle_message(at(1), NodeId(1), &frame)
+    r.handle_message(at(1), NodeId(1), &frame(&header, values))
 }
 
 /// The records of one batch, each with the number of values it carries.
 fn records(batch: &[u8]) -> Vec<(Record, u32)> {
-    let (first, mut rest) = decode_header::<Record>(batch).unwrap();
-    let mut out = Vec::new();
-    let mut record = Some(first);
-    while let Some(r) = record.take() {
-        let mut values = 0;
-        if matches!(r, Record::Accepted { .. } | Record::Learned { .. }) {
-            let mut items = Items::<Option<V>>::new(rest).unwrap();
-            for item in items.by_ref() {
-                item.unwrap();
-                values += 1;
-            }
-            rest = items.finish().unwrap();
-        }
-        out.push((r, values));
-        if !rest.is_empty() {
-            // The next record: the frame's version byte, then the record.
-            let mut framed = vec![batch[0]];
-            framed.extend_from_slice(rest);
-            let (next, after) = decode_header::<Record>(&framed).unwrap();
-            let consumed = framed.len() - 1 - after.len();
-            rest = &rest[consumed..];
-            record = Some(next);
-        }
-    }
-    out
+    common::records(batch)
+        .into_iter()
+        .map(|(record, values)| (record, u32::try_from(values.len()).unwrap()))
+        .collect()
 }
 
 /// Writes and confirms every queued record; returns the batches.
 fn sync<const W: usize>(r: &mut Replica<V, 3, W>) -> Vec<Vec<u8>> {
-    let mut buf = vec![0u8; 1024];
-    let mut batches = Vec::new();
-    while let Some(p) = r.poll_persist(&mut buf) {
-        batches.push(buf[..p.len].to_vec());
-        r.persisted(at(1), p.seq).unwrap();
-    }
-    batches
+    common::sync(r, at(1))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use paxos_core::codec::encode;
 use paxos_core::replica::wire::{decode_header, Header, Items, PromisedEntry};
-use paxos_core::replica::{Config, Event, LeaseConfig, Replica};
+use paxos_core::replica::{Config, Event, LeaseConfig, ProposalId, Replica};
 use paxos_core::time::{Duration, Instant};
 use paxos_core::{Ballot, Bytes, NodeId};
 
@@ -227,10 +227,6 @@ fn values_beyond_the_window_are_refused_and_counted() {
     assert_eq!(r.counters().out_of_window, 2);
 }
 
-fn b(s: &str) -> Bytes<8> {
-    Bytes::try_from(s).unwrap()
-}
-
 /// The promise `r` answers to a prepare from node 3 asking about
 /// `from..until`, with the number of entries it reports.
 fn promise_for(r: &mut R, now: Instant, ballot: Ballot, from: u64, until: u64) -> (Header, u32) {
@@ -287,25 +283,33 @@ fn a_promise_says_whether_votes_lie_beyond_what_the_candidate_can_hold() {
     assert!(!beyond(1, true), "decided values learned are not votes");
 }
 
-#[test]
-fn a_leader_that_learns_its_own_value_decided_keeps_the_proposal_id() {
+/// Node 2 leads from the start and proposes `x` for slot 0; node 1 then
+/// says slot 0 is decided with `learned`. Returns the proposal's id and
+/// every event that follows, rendered.
+fn leader_proposes_x_and_learns(learned: &str) -> (ProposalId, Vec<String>) {
     let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
     sync(&mut r, at(0));
     while r.poll_event().is_some() {}
-    let id = r.propose(at(1), b("x")).unwrap();
+    let id = r.propose(at(1), v("x")).unwrap();
     sync(&mut r, at(1));
-    r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &["x"]))
+    r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &[learned]))
         .unwrap();
     sync(&mut r, at(2));
     let mut events = Vec::new();
     while let Some(e) = r.poll_event() {
         events.push(format!("{e:?}"));
     }
+    (id, events)
+}
+
+#[test]
+fn a_leader_that_learns_its_own_value_decided_keeps_the_proposal_id() {
+    let (id, events) = leader_proposes_x_and_learns("x");
     let decided = format!(
         "{:?}",
         Event::Decided {
             slot: 0,
-            value: Some(&b("x")),
+            value: Some(&v("x")),
             proposal: Some(id)
         }
     );
@@ -314,24 +318,13 @@ fn a_leader_that_learns_its_own_value_decided_keeps_the_proposal_id() {
 
 #[test]
 fn a_leader_that_learns_another_value_decided_reports_its_proposal_displaced() {
-    let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
-    sync(&mut r, at(0));
-    while r.poll_event().is_some() {}
-    let id = r.propose(at(1), b("x")).unwrap();
-    sync(&mut r, at(1));
-    r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &["y"]))
-        .unwrap();
-    sync(&mut r, at(2));
-    let mut events = Vec::new();
-    while let Some(e) = r.poll_event() {
-        events.push(format!("{e:?}"));
-    }
-    let displaced = format!("{:?}", Event::Displaced::<Bytes<8>> { proposal: id });
+    let (id, events) = leader_proposes_x_and_learns("y");
+    let displaced = format!("{:?}", Event::Displaced::<V> { proposal: id });
     let decided = format!(
         "{:?}",
         Event::Decided {
             slot: 0,
-            value: Some(&b("y")),
+            value: Some(&v("y")),
             proposal: None
         }
     );
@@ -409,7 +402,7 @@ fn entry(slot: u64, ballot: Ballot, value: &str) -> PromisedEntry<Bytes<8>> {
     PromisedEntry {
         slot,
         ballot,
-        value: Some(b(value)),
+        value: Some(v(value)),
     }
 }
 
@@ -440,7 +433,7 @@ fn a_new_leader_re_proposes_the_highest_ballot_value_reported_for_each_slot() {
     assert_eq!(r.counters().invalid, 1, "slot 9 is beyond what it asked about");
     sync(&mut r, at(1_001));
     let appends = appended(&mut r);
-    assert_eq!(appends[0], (0, vec![Some(b("b")), Some(b("c"))]), "{appends:?}");
+    assert_eq!(appends[0], (0, vec![Some(v("b")), Some(v("c"))]), "{appends:?}");
     // Its own durable votes and one follower's decide them.
     accepted(&mut r, at(1_002), NodeId(1), ballot, 0, 2);
     assert_eq!(r.decided(), 2);
@@ -484,7 +477,7 @@ fn a_candidate_with_decided_slots_places_reported_values_from_its_first_open_slo
     assert_eq!(r.counters().invalid, 1, "slot 1 is decided here already");
     sync(&mut r, at(1_001));
     let appends = appended(&mut r);
-    assert_eq!(appends[0], (2, vec![Some(b("z"))]), "{appends:?}");
+    assert_eq!(appends[0], (2, vec![Some(v("z"))]), "{appends:?}");
 }
 
 #[test]
@@ -522,7 +515,7 @@ fn a_new_leader_keeps_decided_values_and_its_own_newer_votes_over_reported_ones(
     let appends = appended(&mut r);
     assert_eq!(
         appends[0],
-        (0, vec![Some(b("a")), Some(b("r")), Some(b("p"))]),
+        (0, vec![Some(v("a")), Some(v("r")), Some(v("p"))]),
         "{appends:?}"
     );
 }
@@ -533,9 +526,9 @@ fn a_leader_counts_its_own_vote_only_once_that_record_is_durable() {
     sync(&mut r, at(0));
     let ballot = r.promised().unwrap();
     let mut buf = vec![0u8; 512];
-    let a = r.propose(at(1), b("a")).unwrap();
+    let a = r.propose(at(1), v("a")).unwrap();
     let first = r.poll_persist(&mut buf).unwrap().seq;
-    let b_id = r.propose(at(1), b("b")).unwrap();
+    let b_id = r.propose(at(1), v("b")).unwrap();
     let second = r.poll_persist(&mut buf).unwrap().seq;
     assert_ne!(a, b_id, "every proposal has its own id");
     assert_ne!(first, second);
@@ -682,10 +675,10 @@ fn a_candidate_refused_by_a_node_that_decided_more_catches_up_from_it() {
 fn a_leader_resends_undecided_values_after_the_retransmission_timeout_only() {
     let mut r = R::new(config(2, Some(2)), at(0)).unwrap();
     sync(&mut r, at(0));
-    r.propose(at(10), b("a")).unwrap();
+    r.propose(at(10), v("a")).unwrap();
     sync(&mut r, at(10));
     let first = appended(&mut r);
-    assert!(first.iter().any(|(_, values)| values == &[Some(b("a"))]), "{first:?}");
+    assert!(first.iter().any(|(_, values)| values == &[Some(v("a"))]), "{first:?}");
     r.handle_timeout(at(60));
     let heartbeat = appended(&mut r);
     assert!(
@@ -700,7 +693,7 @@ fn a_leader_resends_undecided_values_after_the_retransmission_timeout_only() {
     assert!(
         resent
             .iter()
-            .any(|(first, values)| *first == 0 && values == &[Some(b("a"))]),
+            .any(|(first, values)| *first == 0 && values == &[Some(v("a"))]),
         "{resent:?}"
     );
 }
@@ -756,7 +749,7 @@ fn a_leader_steps_down_once_no_quorum_echoed_within_an_election_timeout() {
 #[test]
 fn a_leader_with_undecided_slots_wakes_for_the_retransmission() {
     let (mut r, ballot) = leader();
-    r.propose(at(10), b("a")).unwrap();
+    r.propose(at(10), v("a")).unwrap();
     sync(&mut r, at(10));
     sent(&mut r);
     r.handle_timeout(at(80));

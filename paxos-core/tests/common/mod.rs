@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use paxos_core::codec::encode;
-use paxos_core::replica::wire::{decode_header, Header};
+use paxos_core::replica::wire::{decode_header, Header, Items, Record};
 use paxos_core::replica::{Config, Replica};
 use paxos_core::time::{Duration, Instant};
 use paxos_core::{Ballot, Bytes, NodeId};
@@ -91,4 +91,27 @@ pub fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, 
         stamp: 0,
     };
     r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
+}
+
+/// The records of one batch, each with the values it carries.
+pub fn records(batch: &[u8]) -> Vec<(Record, Vec<Option<V>>)> {
+    let mut out = Vec::new();
+    let mut rest = &batch[1..];
+    while !rest.is_empty() {
+        // Decode the next record as a frame of its own.
+        let mut framed = vec![batch[0]];
+        framed.extend_from_slice(rest);
+        let (record, after) = decode_header::<Record>(&framed).unwrap();
+        rest = &rest[framed.len() - 1 - after.len()..];
+        let mut values = Vec::new();
+        if matches!(record, Record::Accepted { .. } | Record::Learned { .. }) {
+            let mut items = Items::<Option<V>>::new(rest).unwrap();
+            for item in items.by_ref() {
+                values.push(item.unwrap());
+            }
+            rest = items.finish().unwrap();
+        }
+        out.push((record, values));
+    }
+    out
 }

@@ -164,6 +164,16 @@ impl Fingerprint for ReplicaHost {
     }
 }
 
+impl super::HoldsReplies for ReplicaHost {
+    fn has_pending(&self) -> bool {
+        ReplicaHost::has_pending(self)
+    }
+
+    fn shape_text(&self) -> String {
+        self.text(replica_shape(&self.replica))
+    }
+}
+
 impl ReplicaHost {
     fn text(&self, replica: String) -> String {
         format!(
@@ -251,23 +261,12 @@ impl ReplicaHost {
     /// same frame again and make the replica refuse input sooner, which
     /// fewer copies can match by not receiving that input.
     pub fn receive(&mut self, from: NodeId, frame: &[u8]) -> Vec<Effect> {
-        // Messages are held only while a batch is unwritten.
-        let before = self.has_pending().then(|| self.clone());
-        let _ = self.replica.handle_message(self.clock, from, frame);
-        let mut out = Vec::new();
-        self.drain(&mut out);
-        if let Some(before) = before {
-            // Compare the cheap rendering first: most such inputs change nothing.
-            let changed = || format!("{self:?}") != format!("{before:?}");
-            if out.is_empty() && changed() && self.shape_text() == before.shape_text() {
-                *self = before;
-            }
-        }
-        out
-    }
-
-    fn shape_text(&self) -> String {
-        self.text(replica_shape(&self.replica))
+        super::unless_only_held_grew(self, |host| {
+            let _ = host.replica.handle_message(host.clock, from, frame);
+            let mut out = Vec::new();
+            host.drain(&mut out);
+            out
+        })
     }
 
     /// Client `client` asks to append `value`.

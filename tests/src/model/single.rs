@@ -92,6 +92,16 @@ impl Fingerprint for NodeHost {
     }
 }
 
+impl super::HoldsReplies for NodeHost {
+    fn has_pending(&self) -> bool {
+        NodeHost::has_pending(self)
+    }
+
+    fn shape_text(&self) -> String {
+        self.text(false)
+    }
+}
+
 impl NodeHost {
     /// A fresh node.
     pub fn new(id: NodeId, durability: Durability) -> Self {
@@ -143,23 +153,11 @@ impl NodeHost {
         let Ok(message) = decode::<Message<Value>>(frame) else {
             return out;
         };
-        // Replies are held only while a persist is unwritten.
-        let before = self.has_pending().then(|| self.clone());
-        let _ = self.node.receive(from, message);
-        self.drain(&mut out);
-        if let Some(before) = before {
-            // Compare the cheap rendering first: most such inputs change nothing.
-            let changed = || format!("{self:?}") != format!("{before:?}");
-            if out.is_empty() && changed() && self.shape_text() == before.shape_text() {
-                *self = before;
-            }
-        }
-        out
-    }
-
-    /// The fingerprint text without the number of held outputs.
-    fn shape_text(&self) -> String {
-        self.text(false)
+        super::unless_only_held_grew(self, |host| {
+            let _ = host.node.receive(from, message);
+            host.drain(&mut out);
+            out
+        })
     }
 
     fn text(&self, counts: bool) -> String {
