@@ -182,17 +182,15 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 accepted_from = slot;
                 continue;
             }
-            if slot < self.log.decided() && self.log.get(slot).is_some_and(|e| e.value != value) {
+            // What this node holds for the slot: (same value, same ballot).
+            let held = self.log.get(slot).map(|e| (e.value == value, e.ballot == Some(ballot)));
+            if slot < self.log.decided() && held.is_some_and(|(same_value, _)| !same_value) {
                 // A decided slot cannot change: a leader that says so is
                 // broken. Keep the decided value.
                 self.counters.invalid += 1;
                 break;
             }
-            let held = self
-                .log
-                .get(slot)
-                .is_some_and(|e| e.ballot == Some(ballot) && e.value == value);
-            if !held {
+            if held != Some((true, true)) {
                 if !self.store(slot, Some(ballot), value, None, floor) {
                     self.counters.out_of_window += u64::from(total) - u64::from(count);
                     break;
