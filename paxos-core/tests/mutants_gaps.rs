@@ -328,6 +328,7 @@ fn runs_under_different_ballots_queued_together_share_one_batch() {
         records(&batches[0]),
         [
             (Record::Learned { first: 0 }, vec![Some(v("a"))]),
+            (Record::Committed { slot: 1 }, vec![]),
             (
                 Record::Accepted {
                     ballot: LEADER,
@@ -342,8 +343,9 @@ fn runs_under_different_ballots_queued_together_share_one_batch() {
 /// `MAX_CHECKPOINT_SIZE` bounds the largest checkpoint and is tight: a
 /// window of the largest values, every slot voted under its own ballot,
 /// with the largest ballots and slots, fits a buffer of exactly that size,
-/// and the bound exceeds it only by sizing the three bookkeeping records
-/// (promise, snapshot, watermark) as the largest record. (Mutants: the
+/// and the bound exceeds it only by sizing the four bookkeeping records
+/// (the lost-storage mark, which this node has not written, promise,
+/// snapshot, watermark) as the largest record. (Mutants: the
 /// arithmetic of `MAX_CHECKPOINT_SIZE`, nine survivors; also `==` to `!=`
 /// in `write_entries`, under which a change of ballot fails the
 /// checkpoint.)
@@ -370,7 +372,7 @@ fn the_checkpoint_bound_holds_the_largest_checkpoint_and_is_tight() {
         ballot: Ballot::new(top, NodeId(1)),
     }) + size(&Record::Snapshot { slot: base })
         + size(&Record::Committed { slot: base });
-    assert_eq!(C::MAX_CHECKPOINT_SIZE - len, 3 * largest - bookkeeping);
+    assert_eq!(C::MAX_CHECKPOINT_SIZE - len, 4 * largest - bookkeeping);
     assert!(r.write_checkpoint(&mut buf[..len - 1]).is_err());
 
     // The checkpoint alone restores what the records restore.
@@ -423,22 +425,28 @@ fn recovery_refuses_a_watermark_above_the_values_written_before_it() {
     assert_eq!(restarted.decided_value(0), Some(Some(&v("a"))));
 }
 
-/// A `Learned` record carries decided values and implies the watermark over
-/// them on replay (no `Committed` record is written for them); an
-/// `Accepted` run that follows is votes only and decides nothing. (Mutants:
-/// the four of the watermark test in `replay_values`.)
+/// A `Learned` record carries decided values and, continuing the
+/// watermark, extends it on replay even when the `Committed` record that
+/// follows it was not written (a crash between two batches); an `Accepted`
+/// run that follows is votes only and decides nothing. (Mutants: the four
+/// of the watermark test in `replay_values`.)
 #[test]
 fn a_replayed_learned_run_extends_the_watermark_and_a_vote_run_does_not() {
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
     learn(&mut r, at(1), 0, &["a", "b", "c"]).unwrap();
     append(&mut r, at(1), LEADER, 3, 3, &["d", "e"]).unwrap();
     assert_eq!(r.decided(), 3);
-    let batches = sync(&mut r, at(1));
-    let written: Vec<_> = batches.iter().flat_map(|b| records(b)).collect();
+    let written: Vec<_> = sync(&mut r, at(1)).iter().flat_map(|b| records(b)).collect();
     assert!(
-        !written.iter().any(|(r, _)| matches!(r, Record::Committed { .. })),
+        written.contains(&(Record::Committed { slot: 3 }, vec![])),
         "{written:?}"
     );
+    // The same records without the watermark record.
+    let without: Vec<_> = written
+        .into_iter()
+        .filter(|(r, _)| !matches!(r, Record::Committed { .. }))
+        .collect();
+    let batches = [batch_of(&without)];
     let restarted = recover(2, &batches, 0).unwrap();
     assert_eq!(restarted.decided(), 3);
     assert_eq!(restarted.decided_value(2), Some(Some(&v("c"))));
@@ -462,16 +470,18 @@ fn a_restart_with_every_decided_slot_applied_keeps_them_and_writes_nothing() {
     assert_eq!(restarted.poll_event(), None, "nothing to deliver again");
 }
 
-/// A recovery from no records at all is a fresh start: the configured
-/// initial leader leads at once with round 0, and the others follow it.
-/// (Mutant: `==` to `!=` in `Recovery::finish`.)
+/// A first boot (`Replica::new`) of the configured initial leader leads
+/// at once with round 0, and the others follow it; a recovery from no
+/// records at all is not a first boot (see `tests/storage_loss.rs`).
 #[test]
-fn a_recovery_from_no_records_is_a_fresh_start() {
-    let mut leader = recover(1, &[], 0).unwrap();
+fn a_first_boot_leads_with_round_zero() {
+    let mut leader = R::new(config(1, Some(1)), at(0)).unwrap();
     assert!(leader.is_leader());
     assert_eq!(leader.promised(), Some(LEADER));
     assert_eq!(leader.poll_event(), Some(Event::LeadershipAcquired { ballot: LEADER }));
-    let follower = recover(2, &[], 0).unwrap();
+    let follower = R::new(config(2, Some(1)), at(0)).unwrap();
     assert!(!follower.is_leader());
     assert_eq!(follower.leader(), Some(NodeId(1)));
+    let recovered = recover(1, &[], 0).unwrap();
+    assert!(!recovered.is_leader() && recovered.is_amnesiac());
 }

@@ -314,11 +314,13 @@ fn a_leader_with_a_buffer_too_small_for_its_values_sends_only_heartbeats() {
     assert_eq!(rest.len(), 5 + 10, "one value");
 }
 
-/// A new leader re-proposes what a promise reported; if it learns that
-/// slot decided (from a catch-up answer) before its first append, the
-/// append still carries the decided value.
+/// A new leader re-proposes what a promise reported; a catch-up answer
+/// that offers that slot decided before its first append (asked before it
+/// campaigned) is dropped and counted stale: its watermark moves only with
+/// its own ballot's votes, and the append carries the re-proposed value
+/// with the old watermark.
 #[test]
-fn a_new_leaders_first_append_carries_values_it_learned_decided_meanwhile() {
+fn a_new_leader_drops_decided_values_offered_after_it_won() {
     use paxos_core::replica::wire::{Items, PromisedEntry};
     let x = || Some(Bytes::<8>::try_from("x").unwrap());
     let mut r = R::new(config(2, None), at(0)).unwrap();
@@ -342,12 +344,15 @@ fn a_new_leaders_first_append_carries_values_it_learned_decided_meanwhile() {
     let learn = Header::Learn { first: 0 };
     r.handle_message(at(1_002), NodeId(1), &frame_of(&learn, &[x()]))
         .unwrap();
-    assert_eq!(r.decided(), 1);
+    assert_eq!((r.decided(), r.counters().stale), (0, 1));
     sync(&mut r, at(1_002));
     let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
     let t = r.poll_transmit(&mut out).unwrap();
     let (header, rest) = decode_header::<Header>(&out[..t.len]).unwrap();
-    assert!(matches!(header, Header::Append { first: 0, .. }), "{header:?}");
+    assert!(
+        matches!(header, Header::Append { first: 0, commit: 0, ballot: b, .. } if b == ballot),
+        "{header:?}"
+    );
     let values: Vec<_> = Items::<Option<Bytes<8>>>::new(rest)
         .unwrap()
         .map(|v| v.unwrap())

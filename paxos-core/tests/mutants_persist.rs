@@ -155,8 +155,9 @@ fn a_follower_whose_records_are_not_written_refuses_input_before_its_queue_overf
             }
         }
     }
-    // Sixteen queued records, three kept free for one input: the promise
-    // and twelve votes fit, the thirteenth vote's input is refused.
-    assert_eq!(taken, 13);
+    // Sixteen queued records, four kept free for one input (an append may
+    // queue a promise, a watermark, its votes and a watermark): the promise
+    // and eleven votes fit, the twelfth vote's input is refused.
+    assert_eq!(taken, 12);
     assert_eq!(r.counters().busy, 1);
 }

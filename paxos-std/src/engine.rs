@@ -50,6 +50,11 @@ pub struct NodeOptions {
     pub heartbeat: Duration,
     /// Election timeout (randomized up to twice this).
     pub election_timeout: Duration,
+    /// This node ran before and its data directory was lost (a replaced
+    /// disk): with an empty data directory it starts as a learner that
+    /// never votes again, instead of as a first boot. Ignored when the
+    /// data directory holds records.
+    pub storage_lost: bool,
 }
 
 impl NodeOptions {
@@ -74,6 +79,7 @@ impl NodeOptions {
             key: ClusterKey::insecure_default(),
             heartbeat: Duration::from_millis(50),
             election_timeout: Duration::from_millis(300),
+            storage_lost: false,
         }
     }
 }
@@ -244,6 +250,13 @@ impl<L: Link> Engine<L> {
             Some(bytes) => {
                 let snapshot = app::Snapshot::decode(bytes).ok_or(NodeError::Snapshot)?;
                 App::recover_from(config, clock.now(), snapshot.slot, snapshot.registers, batches)
+            }
+            // An empty data directory is this node's first boot. A node
+            // whose disk was lost must not boot as new (it would vote again
+            // and forget what it voted): start it with
+            // `NodeOptions::storage_lost`, and it comes back as a learner.
+            None if recovered.batches.is_empty() && !options.storage_lost => {
+                App::new(config, clock.now()).map_err(paxos_core::replica::RecoverError::Config)
             }
             None => App::recover(config, clock.now(), batches),
         };

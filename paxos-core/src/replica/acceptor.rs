@@ -21,12 +21,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         ballot.round > 0 || self.config.initial_leader == Some(ballot.node)
     }
 
-    /// Whether this node refuses to promise `candidate` now: it leads, it
-    /// heard from another leader within the election timeout (which also
-    /// protects that leader's lease), or it restarted less than a lease ago.
+    /// Whether this node refuses to promise `candidate` now: it lost its
+    /// storage (it never promises again), it leads, it heard from another
+    /// leader within the election timeout (which also protects that
+    /// leader's lease), or it restarted less than a lease ago.
     fn refuses(&self, candidate: NodeId) -> bool {
         let now = self.now;
-        now < self.quiet_until
+        self.amnesiac
+            || now < self.quiet_until
             || self.role == Role::Leader
             || (self.leader.is_some_and(|l| l != candidate) && now < self.last_heard + self.config.election_timeout)
     }
@@ -107,6 +109,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if !self.admit(from, ballot)? {
             return Ok(());
         }
+        if self.amnesiac {
+            // No vote: follow, and learn what the watermark says is decided.
+            self.follow(from);
+            if commit > self.log.decided() {
+                self.request_catch_up(from, self.log.decided());
+            }
+            return Ok(());
+        }
         if Some(ballot) < self.promised && !self.config.injected(super::Bug::AcceptBelowPromise) {
             self.refuse(from, ballot);
             return Ok(());
@@ -184,13 +194,20 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
             // What this node holds for the slot: (same value, same ballot).
             let held = self.log.get(slot).map(|e| (e.value == value, e.ballot == Some(ballot)));
-            if slot < self.log.decided() && held.is_some_and(|(same_value, _)| !same_value) {
+            let decided = slot < self.log.decided();
+            if decided && held.is_some_and(|(same_value, _)| !same_value) {
                 // A decided slot cannot change: a leader that says so is
                 // broken. Keep the decided value.
                 self.counters.invalid += 1;
                 break;
             }
-            if held != Some((true, true)) {
+            // A decided cell is never voted again: the leader's value is the
+            // decided one, and rewriting the cell would change the record
+            // that carries it (a learned value would be written as a plain
+            // vote).
+            let keep = held == Some((true, true))
+                || (decided && held.is_some() && !self.config.injected(super::Bug::UnrecordedLearnWatermark));
+            if !keep {
                 if !self.store(slot, Some(ballot), value, None, floor) {
                     self.counters.out_of_window += u64::from(total) - u64::from(count);
                     break;

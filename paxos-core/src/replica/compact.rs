@@ -282,6 +282,7 @@ impl Compact for Record {
                 o.byte(4);
                 o.varint(slot);
             }
+            Record::Amnesiac => o.byte(5),
         }
         o
     }
@@ -296,6 +297,7 @@ impl Compact for Record {
             2 => Record::Learned { first: i.u64()? },
             3 => Record::Committed { slot: i.u64()? },
             4 => Record::Snapshot { slot: i.u64()? },
+            5 => Record::Amnesiac,
             _ => return Err(DecodeError::Malformed),
         })
     }
@@ -365,6 +367,7 @@ mod tests {
             any::<u64>().prop_map(|first| Record::Learned { first }),
             any::<u64>().prop_map(|slot| Record::Committed { slot }),
             any::<u64>().prop_map(|slot| Record::Snapshot { slot }),
+            Just(Record::Amnesiac),
         ]
     }
 

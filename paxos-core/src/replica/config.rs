@@ -57,6 +57,16 @@ pub enum Bug {
     ForgetOnRestart,
     /// A restarted node's campaigns start from round 1 again.
     ReuseBallotAfterRestart,
+    /// A leader or candidate applies decided values learned from a peer,
+    /// so its watermark covers slots its own ballot did not decide.
+    LeaderLearns,
+    /// A record batch may end in a run header without its item count.
+    TornRecord,
+    /// Learning decided values records no watermark, and an append may
+    /// turn a learned cell back into a plain vote.
+    UnrecordedLearnWatermark,
+    /// A node whose storage was lost restarts as a first boot and votes.
+    AmnesiacVotes,
 }
 
 impl<const N: usize> Config<N> {

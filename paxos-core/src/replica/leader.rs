@@ -240,6 +240,12 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             });
         }
         let slot = self.lead.next_slot;
+        if slot < self.log.decided() && !self.config.injected(super::Bug::LeaderLearns) {
+            // A leader's watermark covers only what its ballot decided, all
+            // below its next slot; a slot past it is never written again.
+            self.counters.invalid += 1;
+            return Err(ProposeError::Busy);
+        }
         let floor = self.persist_floor();
         if slot >= self.log.limit_with_floor(floor)
             || slot >= self.log.decided() + Self::MAX_IN_FLIGHT

@@ -3,7 +3,7 @@
 
 use super::persist::PersistItem;
 use super::wire::{Items, Slot};
-use super::{Dropped, Notice, Pending, Replica, Value};
+use super::{Bug, Dropped, Notice, Pending, Replica, Role, Value};
 use crate::ballot::{Ballot, NodeId};
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
@@ -29,13 +29,15 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         decided
     }
 
-    /// Moves the decided watermark and records it.
+    /// Moves the decided watermark and records it. The record always
+    /// finds room (see `queue_persist`): replay needs every watermark the
+    /// window slid over, and every learned cell needs one above it.
     pub(crate) fn set_decided(&mut self, decided: Slot) {
         if decided > self.log.decided() {
             self.log.set_decided(decided);
-            // Optional for safety (decisions can be learned again), so a
-            // full queue only delays it.
-            let _ = self.queue_persist(PersistItem::Committed(decided));
+            if self.queue_persist(PersistItem::Committed(decided)).is_err() {
+                self.counters.busy += 1;
+            }
             if self.catch_up.is_some_and(|(slot, _)| slot < decided) {
                 self.catch_up = None;
             }
@@ -67,10 +69,22 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         Ok(())
     }
 
-    /// Decided values from another node. Only a run that continues this
-    /// node's decided prefix is used.
+    /// Decided values from another node. Only a follower uses them, and
+    /// only a run that continues its decided prefix.
+    ///
+    /// A leader's watermark is what its appends announce as `commit`, and
+    /// followers read that as "every slot below it holding a vote under my
+    /// ballot is decided": it may cover only values chosen under its own
+    /// ballot. A `Learn` at a leader or candidate is either stale (asked
+    /// before it campaigned: phase 1 found, and it re-proposes, whatever
+    /// it lacks) or the sign of a higher ballot (whose acceptors will
+    /// refuse it): it needs neither, so it drops it.
     pub(crate) fn on_learn(&mut self, first: Slot, rest: &[u8]) -> Result<(), Dropped> {
         let items = Items::<Option<V>>::new(rest).map_err(Dropped::Malformed)?;
+        if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
+            self.counters.stale += 1;
+            return Ok(());
+        }
         if first > self.log.decided() {
             return Ok(());
         }
@@ -92,15 +106,19 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
         }
         if let Some(from) = stored_from {
-            // A `Learned` record implies the watermark on replay.
             self.queue_persist(PersistItem::Entries {
                 first: from,
                 end: decided,
             })
             .map_err(|()| Dropped::Busy)?;
-            self.log.set_decided(decided);
-            if self.catch_up.is_some_and(|(s, _)| s < decided) {
-                self.catch_up = None;
+            if self.config.injected(Bug::UnrecordedLearnWatermark) {
+                self.log.set_decided(decided);
+            } else {
+                // The watermark record follows the values: a learned cell is
+                // neither a vote a promise reports nor, without a watermark
+                // above it, decided on replay. A record is encoded from its
+                // cell when polled, so the values alone cannot carry it.
+                self.set_decided(decided);
             }
         }
         Ok(())

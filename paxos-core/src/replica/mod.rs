@@ -295,6 +295,9 @@ pub struct Counters {
     pub out_of_window: u64,
     /// Messages that contradicted the protocol (ignored).
     pub invalid: u64,
+    /// Messages this node no longer needs (decided values offered to a
+    /// node that leads or campaigns).
+    pub stale: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -410,6 +413,8 @@ pub struct Replica<V, const N: usize, const W: usize> {
     election_at: Instant,
     /// After a restart, no promise before this (leases).
     quiet_until: Instant,
+    /// This node's storage was lost: it learns, never votes or leads.
+    amnesiac: bool,
     /// The last catch-up request: the slot asked for and when.
     catch_up: Option<(Slot, Instant)>,
     /// The highest ballot seen anywhere: the next campaign goes above it.
@@ -452,6 +457,7 @@ impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for R
             last_heard,
             election_at,
             quiet_until,
+            amnesiac,
             catch_up,
             seen,
             campaign,
@@ -480,6 +486,7 @@ impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for R
             last_heard,
             election_at,
             quiet_until,
+            amnesiac,
         )
             .hash(state);
         (
@@ -513,8 +520,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// record with one value.
     pub const MIN_PERSIST_BUFFER: usize = 1 + Record::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE;
 
-    /// A replica with no durable state, at time `now`. With an initial
-    /// leader configured, that node leads at once and the others follow it.
+    /// The first boot of a node of a new cluster, at time `now`: call it
+    /// only when no node of the cluster has ever run (or when this node's
+    /// storage was never made durable). With an initial leader
+    /// configured, that node leads at once with round 0, skipping phase 1:
+    /// safe only because nothing can have been accepted before. A node
+    /// that ran before and lost its storage goes through
+    /// [`Replica::recover`] with no records instead: it comes back as an
+    /// amnesiac learner (see [`Replica::is_amnesiac`]).
     pub fn new(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
         let mut replica = Self::blank(config, now)?;
         replica.start_fresh();
@@ -538,6 +551,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             last_heard: now,
             election_at: now,
             quiet_until: now,
+            amnesiac: false,
             catch_up: None,
             seen: None,
             campaign: Campaign {
@@ -581,7 +595,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// A replica restarted from its durable records, in the order they
-    /// were written. `applied` is the first slot the application has not
+    /// were written. With no records at all, the node is taken to have
+    /// lost its storage: it never promises, accepts, campaigns or leads
+    /// again, and learns decided values from the others
+    /// ([`Replica::is_amnesiac`]). `applied` is the first slot the application has not
     /// applied (durably, or through its snapshot): decided values still in
     /// the log window are delivered again from there by
     /// [`Replica::poll_event`]. Decided values that replay pushes out of
@@ -622,7 +639,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// [`Replica::recover_with`] over the same batches.
     pub fn recovery(config: Config<N>, now: Instant, applied: Slot) -> Result<Recovery<V, N, W>, RecoverError> {
         let replica = Self::blank(config, now).map_err(RecoverError::Config)?;
-        Ok(Recovery { replica, applied })
+        Ok(Recovery {
+            replica,
+            applied,
+            replayed: false,
+        })
     }
 
     /// This node's identity.
@@ -633,6 +654,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// The configuration.
     pub fn config(&self) -> &Config<N> {
         &self.config
+    }
+
+    /// Whether this node restarted without its storage: what it promised
+    /// and accepted before is lost, so counting its promises or votes
+    /// again could let two values be chosen for one slot. It only learns
+    /// decided values; it can vote again only as a new member.
+    pub fn is_amnesiac(&self) -> bool {
+        self.amnesiac
     }
 
     /// Whether this node leads.
@@ -759,7 +788,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             Role::Leader => self.leader_tick(now),
             Role::Follower | Role::Candidate => {
                 if now >= self.election_at {
-                    self.start_campaign();
+                    if self.amnesiac {
+                        self.reset_election_timer();
+                    } else {
+                        self.start_campaign();
+                    }
                 }
             }
         }
@@ -778,7 +811,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// The application installed a snapshot covering every slot below
-    /// `slot`: the log continues from there.
+    /// `slot`: the log continues from there. A node that leads or
+    /// campaigns steps down first: its watermark may only cover what its
+    /// own ballot decided (see `on_learn`), and the application's state
+    /// has already moved, so the jump cannot be refused.
     pub fn install_snapshot(&mut self, now: Instant, slot: Slot) -> Result<(), Dropped> {
         self.now = self.now.max(now);
         if slot <= self.log.decided() {
@@ -786,6 +822,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         self.queue_persist(PersistItem::Snapshot(slot))
             .map_err(|()| Dropped::Busy)?;
+        if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
+            self.step_down(None);
+        }
         // The snapshot decides these slots for us: proposals tracked there
         // get no other outcome.
         self.displace(self.log.start(), slot);

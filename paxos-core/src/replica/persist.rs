@@ -18,12 +18,16 @@ pub(crate) enum PersistItem {
     Entries { first: Slot, end: Slot },
     Committed(Slot),
     Snapshot(Slot),
+    Amnesiac,
 }
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
-    /// Whether one more input's records and replies fit.
+    /// Whether one more input's records and replies fit. The most an input
+    /// queues is an append's: a promise, a watermark, its votes and a
+    /// second watermark — and the votes still find the place `queue_persist`
+    /// keeps for a watermark free.
     pub(crate) fn has_room(&self) -> bool {
-        PERSISTS - self.persists.len() >= 3 && super::OUTBOX - self.outbox.len() >= 2
+        PERSISTS - self.persists.len() >= 4 && super::OUTBOX - self.outbox.len() >= 2
     }
 
     /// Queues a record, merging it into the newest queued one where it
@@ -51,6 +55,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 *back = m;
                 return Ok(*seq);
             }
+        }
+        // The last free place is kept for a watermark: a watermark then
+        // always finds room, either beside another one (they merge) or in
+        // the place every other kind left free.
+        let watermark = matches!(item, PersistItem::Committed(_));
+        if !watermark && PERSISTS - self.persists.len() < 2 {
+            return Err(());
         }
         let seq = PersistSeq(self.issued.0 + 1);
         self.persists.push_back((seq, item)).map_err(|_| ())?;
@@ -137,6 +148,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             PersistItem::Promised(ballot) => Record::Promised { ballot },
             PersistItem::Committed(slot) => Record::Committed { slot },
             PersistItem::Snapshot(slot) => Record::Snapshot { slot },
+            PersistItem::Amnesiac => Record::Amnesiac,
             PersistItem::Entries { first, end } => return self.write_entries(w, first, end),
         };
         match w.put_compact(&simple) {
@@ -160,8 +172,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 Some(ballot) => Record::Accepted { ballot, first: slot },
                 None => Record::Learned { first: slot },
             };
+            // A batch ends at a record boundary: whatever part of this run's
+            // header was written is taken back if the rest does not fit.
             let mark = w.len();
             let Ok(at) = w.put_compact(&record).and_then(|()| w.reserve_count()) else {
+                if !self.config.injected(Bug::TornRecord) {
+                    w.truncate(mark);
+                }
                 return Some(PersistItem::Entries { first: slot, end });
             };
             let mut count = 0u32;
@@ -190,7 +207,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// The largest checkpoint [`Replica::write_checkpoint`] writes.
     pub const MAX_CHECKPOINT_SIZE: usize = 1
-        + 3 * <Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
+        + 4 * <Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
         + W * (<Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
             + 5
             + <Option<V> as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE);
@@ -205,6 +222,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             required: Self::MAX_CHECKPOINT_SIZE,
         };
         let mut w = Writer::frame(buf)?;
+        if self.amnesiac {
+            w.put_compact(&Record::Amnesiac)?;
+        }
         if let Some(ballot) = self.promised {
             w.put_compact(&Record::Promised { ballot })?;
         }
@@ -259,6 +279,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                     self.log.set_decided(slot);
                 }
                 Record::Snapshot { slot } => self.log.jump_to(slot),
+                Record::Amnesiac => self.amnesiac = true,
                 Record::Accepted { ballot, first } => {
                     self.promised = self.promised.max(Some(ballot));
                     rest = self.replay_values(Some(ballot), first, rest, applied, deliver)?;
@@ -306,6 +327,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 pub struct Recovery<V, const N: usize, const W: usize> {
     pub(super) replica: Replica<V, N, W>,
     pub(super) applied: Slot,
+    /// Whether any record was replayed.
+    pub(super) replayed: bool,
 }
 
 impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
@@ -317,13 +340,16 @@ impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
         if self.replica.config.injected(Bug::ForgetOnRestart) {
             return Ok(());
         }
+        self.replayed |= batch.len() > 1;
         self.replica.replay(batch, self.applied, &mut deliver)
     }
 
     /// The restarted replica, once every batch was replayed.
     pub fn finish(self) -> Result<Replica<V, N, W>, RecoverError> {
         let Recovery {
-            mut replica, applied, ..
+            mut replica,
+            applied,
+            replayed,
         } = self;
         // Every decided slot still in memory must have its value: a hole
         // means records were lost or forged, and delivering a no-op there
@@ -341,11 +367,31 @@ impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
             replica.log.jump_to(applied);
             let _ = replica.queue_persist(PersistItem::Snapshot(applied));
         }
+        // A learned cell is neither a vote (promises do not report it) nor
+        // anything but a decided value: one above the watermark means the
+        // watermark that covered it was lost, and this node could no
+        // longer report what it may have acknowledged.
+        if replica
+            .log
+            .range(replica.log.decided(), Slot::MAX)
+            .any(|e| e.ballot.is_none())
+        {
+            return Err(RecoverError::Corrupt(DecodeError::Malformed));
+        }
         replica.log.set_delivered(applied);
-        if replica.promised.is_none() && replica.log.end() == 0 {
-            // Nothing was ever written: a fresh start after all.
-            replica.start_fresh();
-            return Ok(replica);
+        if !replayed {
+            if replica.config.injected(Bug::AmnesiacVotes) {
+                replica.start_fresh();
+                return Ok(replica);
+            }
+            // No records: this node's storage was lost (a first boot goes
+            // through `Replica::new`). Whatever it promised and accepted
+            // is gone, and promising or voting again could complete a
+            // quorum that a chosen value's voters no longer intersect.
+            // It says so on disk first, so that it stays a learner across
+            // restarts.
+            replica.amnesiac = true;
+            let _ = replica.queue_persist(PersistItem::Amnesiac);
         }
         if let Some(lease) = replica.config.lease {
             // A restarted node forgot which leader it acknowledged: it

@@ -139,6 +139,10 @@ pub enum Record {
         /// The first slot not covered.
         slot: Slot,
     },
+    /// This node restarted with no records: whatever it promised and
+    /// accepted before is lost, so it learns decided values and never
+    /// promises, accepts or leads again under its identity.
+    Amnesiac,
 }
 
 /// Writes postcard encodings into a buffer, tracking the position.

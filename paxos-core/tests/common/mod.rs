@@ -115,3 +115,20 @@ pub fn records(batch: &[u8]) -> Vec<(Record, Vec<Option<V>>)> {
     }
     out
 }
+
+/// A batch of `records`, each with the values it carries: the inverse of
+/// [`records`].
+pub fn batch_of(records: &[(Record, Vec<Option<V>>)]) -> Vec<u8> {
+    let mut buf = [0u8; 128];
+    let mut out = vec![paxos_core::codec::FORMAT_VERSION];
+    for (record, values) in records {
+        out.extend_from_slice(&encode(record, &mut buf).unwrap()[1..]);
+        if matches!(record, Record::Accepted { .. } | Record::Learned { .. }) {
+            out.push(u8::try_from(values.len()).unwrap());
+            for value in values {
+                out.extend_from_slice(&encode(value, &mut buf).unwrap()[1..]);
+            }
+        }
+    }
+    out
+}

@@ -24,6 +24,8 @@ pub struct DurableView {
     pub snapshot: Slot,
     /// Records parsed.
     pub records: u64,
+    /// The node recorded that it lost its storage (a learner from then on).
+    pub amnesiac: bool,
 }
 
 /// Decodes the record at the front of `bytes` (which carry no version
@@ -61,6 +63,7 @@ impl DurableView {
             self.records += 1;
             match record {
                 Record::Promised { ballot } => self.promised = self.promised.max(Some(ballot)),
+                Record::Amnesiac => self.amnesiac = true,
                 Record::Committed { slot } => self.decided = self.decided.max(slot),
                 Record::Snapshot { slot } => {
                     self.decided = self.decided.max(slot);

@@ -74,6 +74,13 @@ enum Command {
         /// a well-known demo key is used: anyone can then forge messages.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// This node ran before and its data directory was lost: with an
+        /// empty data directory it starts as a learner that never votes
+        /// again (without the flag, an empty data directory is a first
+        /// boot, and a node that forgot its votes could let two values be
+        /// decided).
+        #[arg(long)]
+        storage_lost: bool,
     },
     /// gen_paxos's ask: with VALUE, propose it for KEY unless KEY has a
     /// value; prints the value decided for KEY as one JSON line.
@@ -127,7 +134,8 @@ fn main() -> ExitCode {
             data_dir,
             client_listen,
             key_file,
-        } => run_node(id, listen, peers, data_dir, client_listen, key_file),
+            storage_lost,
+        } => run_node(id, listen, peers, data_dir, client_listen, key_file, storage_lost),
         Command::Ask {
             node,
             key,
@@ -154,6 +162,7 @@ fn run_node(
     data_dir: PathBuf,
     client_listen: Option<SocketAddr>,
     key_file: Option<PathBuf>,
+    storage_lost: bool,
 ) -> AnyResult<()> {
     let key = match key_file {
         Some(path) => ClusterKey::from_file(&path).map_err(|e| format!("key file {}: {e}", path.display()))?,
@@ -178,6 +187,7 @@ fn run_node(
         key,
         heartbeat: Duration::from_millis(50),
         election_timeout: Duration::from_millis(300),
+        storage_lost,
     };
     let worker = node::spawn(options, inbox, stop)?;
     worker.join().map_err(|_| "the node thread panicked")??;

@@ -86,14 +86,21 @@ impl<const W: usize> Simulation<W> {
         };
         let mut replayed = Vec::new();
         let node = &mut self.nodes[i];
-        let replica = SimReplica::<W>::recover_with(
-            config,
-            now,
-            node.disk.synced.iter().map(Vec::as_slice),
-            applied,
-            |slot, value| replayed.push((slot, value.cloned())),
-        )
-        .map_err(|e| Violation::new("recovery", format!("n{i}: {e}")))?;
+        // The driver's first-boot rule: a node whose storage never held a
+        // durable batch boots as new (nothing it did was revealed); one
+        // with records recovers from them.
+        let replica = if node.disk.synced.is_empty() && applied == 0 {
+            SimReplica::<W>::new(config, now).map_err(|e| Violation::new("recovery", format!("n{i}: {e}")))?
+        } else {
+            SimReplica::<W>::recover_with(
+                config,
+                now,
+                node.disk.synced.iter().map(Vec::as_slice),
+                applied,
+                |slot, value| replayed.push((slot, value.cloned())),
+            )
+            .map_err(|e| Violation::new("recovery", format!("n{i}: {e}")))?
+        };
         self.trace(|| {
             format!(
                 "n{i} RESTARTS: promised {:?}, decided {}, applied {applied}, {} delivered during replay",

@@ -1,0 +1,76 @@
+//! A node restarts from whatever batches it made durable, at any persist
+//! buffer size: a batch always ends at a record boundary, however the
+//! records are split between batches.
+
+use paxos_core::replica::wire::Header;
+use paxos_core::replica::{Config, Replica};
+use paxos_core::{Ballot, NodeId};
+
+mod common;
+use common::{at, config, frame, v, V};
+
+type R = Replica<V, 3, 8>;
+
+/// A follower's life: votes under two ballots, decided values learned and
+/// a watermark, every record written through a `size`-byte buffer.
+/// Returns the replica and its batches.
+fn follower_writing_through(size: usize, c: Config<3>) -> (R, Vec<Vec<u8>>) {
+    let mut r = R::new(c, at(0)).unwrap();
+    let mut buf = vec![0u8; size];
+    let mut batches = Vec::new();
+    let mut write = |r: &mut R, batches: &mut Vec<Vec<u8>>| {
+        while let Some(p) = r.poll_persist(&mut buf) {
+            batches.push(buf[..p.len].to_vec());
+            r.persisted(at(1), p.seq).unwrap();
+        }
+    };
+    let (b0, b1) = (Ballot::new(0, NodeId(1)), Ballot::new(1, NodeId(3)));
+    let append = |r: &mut R, ballot: Ballot, commit: u64, first: u64, values: &[&str]| {
+        let header = Header::Append {
+            ballot,
+            commit,
+            first,
+            stamp: 0,
+        };
+        r.handle_message(at(1), ballot.node, &frame(&header, values)).unwrap();
+    };
+    append(&mut r, b0, 0, 0, &["aaaaaaaa", "b", "cccccccc"]);
+    write(&mut r, &mut batches);
+    append(&mut r, b0, 2, 3, &[]);
+    append(&mut r, b1, 0, 2, &["dddddddd", "e"]);
+    let learn = Header::Learn { first: 2 };
+    r.handle_message(at(1), NodeId(3), &frame(&learn, &["dddddddd", "e", "ffffffff"]))
+        .unwrap();
+    append(&mut r, b1, 5, 5, &["g", "hhhhhhhh"]);
+    write(&mut r, &mut batches);
+    (r, batches)
+}
+
+#[test]
+fn a_node_restarts_from_its_batches_at_every_buffer_size() {
+    for size in R::MIN_PERSIST_BUFFER..R::MIN_PERSIST_BUFFER + 64 {
+        let (live, batches) = follower_writing_through(size, config(2, Some(1)));
+        let restarted = R::recover(config(2, Some(1)), at(2), batches.iter().map(Vec::as_slice), 0)
+            .unwrap_or_else(|e| panic!("buffer of {size} bytes: {e}"));
+        assert_eq!(restarted.promised(), live.promised(), "{size}");
+        assert_eq!(restarted.decided(), live.decided(), "{size}");
+        for slot in 0..live.decided() {
+            assert_eq!(restarted.decided_value(slot), live.decided_value(slot), "{size}");
+        }
+        assert_eq!(live.decided_value(4), Some(Some(&v("ffffffff"))));
+    }
+}
+
+/// With the old writer, a run header whose item count did not fit stayed
+/// at the end of the batch: some buffer size makes the log unreadable.
+#[cfg(feature = "bug-injection")]
+#[test]
+fn with_the_old_writer_some_buffer_size_tears_a_record() {
+    let torn = (R::MIN_PERSIST_BUFFER..R::MIN_PERSIST_BUFFER + 64).find(|&size| {
+        let mut c = config(2, Some(1));
+        c.bug = Some(paxos_core::replica::Bug::TornRecord);
+        let (_, batches) = follower_writing_through(size, c);
+        R::recover(config(2, Some(1)), at(2), batches.iter().map(Vec::as_slice), 0).is_err()
+    });
+    assert!(torn.is_some());
+}
