@@ -702,6 +702,20 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         self.log.get(slot).map(|e| e.value.as_ref())
     }
 
+    /// What this node holds for `slot` while it is in memory: the ballot
+    /// its acceptor accepted the value under (`None` for a decided value
+    /// learned from another node, never voted for here) and the value
+    /// (`None` for a no-op). For checkers that hold the replica to its
+    /// specification.
+    pub fn entry(&self, slot: Slot) -> Option<(Option<Ballot>, Option<&V>)> {
+        self.log.get(slot).map(|e| (e.ballot, e.value.as_ref()))
+    }
+
+    /// Whether this node is running phase 1 for a ballot of its own.
+    pub fn is_candidate(&self) -> bool {
+        self.role == Role::Candidate
+    }
+
     /// Drop and refusal counters.
     pub fn counters(&self) -> Counters {
         self.counters
