@@ -86,11 +86,19 @@ fn recover<const W: usize, const E: usize>(
     let mut recovery = R::recovery(config(), now, facts.applied).map_err(|e| format!("recovery: {e}"))?;
     let mut delivered = Vec::new();
     let mut buf = [0u8; 1024];
+    let mut batches = 0;
     log.replay(&mut buf, |batch| {
+        batches += 1;
         recovery.replay(batch, |slot, v| delivered.push((slot, v.cloned())))
     })
     .map_err(|e| format!("replay: {e}"))?;
-    let mut replica = recovery.finish().map_err(|e| format!("finish: {e}"))?;
+    // The first-boot rule of a driver: flash that holds no batch was never
+    // written durably, so nothing was revealed and the node boots as new.
+    let mut replica = if batches == 0 {
+        R::new(config(), now).map_err(|e| format!("new: {e}"))?
+    } else {
+        recovery.finish().map_err(|e| format!("finish: {e}"))?
+    };
     for (slot, v) in delivered {
         facts.learn(slot, v.as_ref());
     }

@@ -520,6 +520,8 @@ impl<L: Link> Engine<L> {
             ("outbox_full", c.outbox_full),
             ("out_of_window", c.out_of_window),
             ("invalid", c.invalid),
+            ("stale", c.stale),
+            ("buffer_too_small", c.buffer_too_small),
         ] {
             dropped.insert(name.to_string(), n);
         }

@@ -206,7 +206,8 @@ fn pump(node: &mut R, durable: bool, decided: &mut Vec<(u64, Option<V>)>) -> Vec
 }
 
 /// B4, deterministically: the initial leader proposes, then crashes before
-/// its first sync, and restarts with no records, leading with (0, 1) again
+/// its first sync, and boots as new again (its storage never held a
+/// durable batch: the drivers' first-boot rule), leading with (0, 1) again
 /// and proposing another value. Before the fix its first appends left
 /// before its self-promise was durable and both values were decided in
 /// slot 0; now nothing leaves until the promise is durable.
@@ -228,7 +229,7 @@ fn initial_leader_restarted_before_its_first_sync_keeps_agreement() {
     for (lifetime, value) in ["A", "B"].into_iter().enumerate() {
         if lifetime == 1 {
             // The crash: nothing of the first lifetime was synced.
-            leader = R::recover(config(NodeId(1)), now, [], 0).unwrap();
+            leader = R::new(config(NodeId(1)), now).unwrap();
         }
         leader.propose(now, V::try_from(value).unwrap()).unwrap();
         // The first lifetime syncs nothing; the second syncs everything.

@@ -53,7 +53,7 @@ pub enum Bug {
     QuorumOffByOne,
     /// Votes and promises leave before their records are durable.
     RevealBeforeDurable,
-    /// A restarted node ignores its records.
+    /// A restarted node ignores its records and boots as new.
     ForgetOnRestart,
     /// A restarted node's campaigns start from round 1 again.
     ReuseBallotAfterRestart,

@@ -380,7 +380,7 @@ impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
         }
         replica.log.set_delivered(applied);
         if !replayed {
-            if replica.config.injected(Bug::AmnesiacVotes) {
+            if replica.config.injected(Bug::AmnesiacVotes) || replica.config.injected(Bug::ForgetOnRestart) {
                 replica.start_fresh();
                 return Ok(replica);
             }

@@ -202,9 +202,15 @@ impl ReplicaHost {
         durability: Durability,
     ) -> Result<(Self, Vec<Effect>), RecoverError> {
         let mut early = Vec::new();
-        let replica = ModelReplica::recover_with(config, clock, log.iter().map(Vec::as_slice), 0, |slot, value| {
-            early.push((slot, value.copied()))
-        })?;
+        // The driver's first-boot rule: a log that never held a durable
+        // batch means nothing was revealed, and the node boots as new.
+        let replica = if log.is_empty() {
+            ModelReplica::new(config, clock).map_err(RecoverError::Config)?
+        } else {
+            ModelReplica::recover_with(config, clock, log.iter().map(Vec::as_slice), 0, |slot, value| {
+                early.push((slot, value.copied()))
+            })?
+        };
         let mut host = Self::from_replica(replica, clock, durability);
         let mut out = Vec::new();
         for (slot, value) in early {
