@@ -54,6 +54,10 @@ pub struct Status {
     /// `fdatasync` calls of its log since it started.
     #[serde(default)]
     pub syncs: u64,
+    /// The node lost its storage and only learns: it never votes or leads
+    /// (started with `--storage-lost` on an empty data directory).
+    #[serde(default)]
+    pub amnesiac: bool,
 }
 
 /// A reply line: an answer, a status or an error.

@@ -533,6 +533,7 @@ impl<L: Link> Engine<L> {
             applied: self.app.applied().checked_sub(1),
             dropped,
             syncs: self.log.as_ref().map_or(0, |l| l.stats().syncs),
+            amnesiac: r.is_amnesiac(),
         }
     }
 
