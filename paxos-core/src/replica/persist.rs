@@ -105,7 +105,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if self.persists.is_empty() || self.lone_commit_waits() {
             return None;
         }
-        let mut w = Writer::frame(buf).ok()?;
+        let Ok(mut w) = Writer::frame(buf) else {
+            self.counters.buffer_too_small += 1;
+            return None;
+        };
         let mut wrote_any = false;
         while let Some(&(seq, item)) = self.persists.front() {
             let rest = self.write_item(&mut w, item);

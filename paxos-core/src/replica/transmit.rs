@@ -168,7 +168,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         let (ballot, first, end) = (lead.ballot, lead.broadcast_from, lead.next_slot);
         let commit = self.log.decided();
-        let mut w = Writer::frame(buf).ok()?;
+        let Ok(mut w) = Writer::frame(buf) else {
+            self.counters.buffer_too_small += 1;
+            return None;
+        };
         let header = Header::Append {
             ballot,
             commit,
@@ -182,9 +185,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         // Every slot from `first` holds this leader's proposal or a decided
         // value.
         let decided = self.log.decided();
-        let n = self
-            .put_values(&mut w, first, end, |e| e.ballot == Some(ballot) || e.slot < decided)
-            .ok()?;
+        let Ok(n) = self.put_values(&mut w, first, end, |e| e.ballot == Some(ballot) || e.slot < decided) else {
+            // The header fitted, its count did not: nothing leaves.
+            self.counters.buffer_too_small += 1;
+            return None;
+        };
         if n == 0 && has_values && !self.lead.heartbeat_due && !commit_due {
             // Nothing fits: stop here rather than send empty appends forever.
             self.counters.buffer_too_small += 1;
