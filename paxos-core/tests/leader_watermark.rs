@@ -64,6 +64,7 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
     n1.handle_timeout(at(1_000));
     let ballot = n1.promised().unwrap();
     assert_eq!(ballot, Ballot::new(1, NodeId(1)));
+    assert!(n1.is_candidate() && !n5.is_candidate());
     deliver(&mut n1, &mut n5, at(1_000));
     deliver(&mut n5, &mut n1, at(1_000));
     let promise = Header::Promise {
@@ -72,10 +73,14 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
         beyond: false,
     };
     n1.handle_message(at(1_000), NodeId(3), &frame(&promise, &[])).unwrap();
-    assert!(n1.is_leader());
+    assert!(n1.is_leader() && !n1.is_candidate());
     n1.propose(at(1_001), v("111")).unwrap();
     deliver(&mut n1, &mut n5, at(1_001));
     assert_eq!(n5.decided(), 0);
+    for node in [&n1, &n5] {
+        assert_eq!(node.entry(0), Some((Some(ballot), Some(&v("111")))));
+        assert_eq!(node.entry(1), None);
+    }
     (n1, n5)
 }
 

@@ -33,6 +33,8 @@ fn learn_then_duplicate(c: Config<3>) -> (R1, Vec<Vec<u8>>) {
     r.handle_message(at(1), NodeId(1), &frame(&Header::Learn { first: 0 }, &["x"]))
         .unwrap();
     assert_eq!(r.decided(), 1);
+    let x = common::v("x");
+    assert_eq!(r.entry(0), Some((None, Some(&x))), "a learned cell");
     append(&mut r, 0, 0, &["x"]);
     while r.poll_event().is_some() {}
     let mut batches = Vec::new();
