@@ -114,6 +114,7 @@ mod state;
 pub use messages::{parse_batch, Msg, Rec, Val};
 pub use state::{Applied, Cell, Disk, NodeState, Role};
 
+
 use crate::sim::fasthash::{FastMap as HashMap, FastSet as HashSet};
 use crate::sim::node::{Node, Output};
 use crate::sim::{Value, Violation};
@@ -300,6 +301,53 @@ pub mod rules {
     ];
 }
 
+/// How often each path of the next-state relation was taken: a rule that
+/// never fired on a path that was never taken proves little.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Node steps checked (crashes included).
+    pub steps: u64,
+    /// Steps with an input the driver did not note (`Input::Unknown`).
+    pub unknown_inputs: u64,
+    /// `Init` (first boots).
+    pub boots: u64,
+    /// `Restart` from records.
+    pub restarts: u64,
+    /// Restarts from no records as an amnesiac learner.
+    pub amnesiac_restarts: u64,
+    /// Restarts as new by the driver's first-boot rule.
+    pub boots_as_new: u64,
+    /// Storage lost as a whole (`Wipe`).
+    pub wipes: u64,
+    /// `Campaign`.
+    pub campaigns: u64,
+    /// `Win`, checked against `DoWin`.
+    pub wins: u64,
+    /// ... of which re-proposed at least one slot.
+    pub wins_with_values: u64,
+    /// Votes stored at followers (`OnAppend`).
+    pub votes: u64,
+    /// Values stored at a leader (`Propose`).
+    pub proposals: u64,
+    /// Slots decided by a leader's quorum (`LeaderCommit`).
+    pub leader_commits: u64,
+    /// Slots decided by an append's commit (`OnAppend`).
+    pub append_commits: u64,
+    /// Slots decided by a learn (`OnLearn`).
+    pub learned: u64,
+    /// Snapshots installed (`InstallSnapshot`).
+    pub snapshots: u64,
+    /// Messages checked when sent.
+    pub messages: u64,
+    /// Promises checked against every vote their sender revealed.
+    pub promises: u64,
+    /// Renewed promises that no longer report a revealed vote because the
+    /// acceptor since voted under the promised ballot itself.
+    pub renewals_past_own_vote: u64,
+    /// Slots chosen.
+    pub chosen: u64,
+}
+
 /// The votes for one `(slot, ballot)`: its value (once an append or a
 /// record showed it) and who voted, by bit per node.
 #[derive(Clone, Debug, Default)]
@@ -357,7 +405,7 @@ pub struct Refinement {
     promises: HashMap<(usize, Ballot), Vec<PromiseMsg>>,
     /// `from..until` of every prepare sent, by ballot.
     prepares: HashMap<Ballot, (Slot, Slot)>,
-    steps: u64,
+    coverage: Coverage,
 }
 
 fn bit(node: usize) -> u32 {
@@ -368,7 +416,7 @@ fn id(node: usize) -> NodeId {
     NodeId(node as u8)
 }
 
-fn fail(rule: &'static str, detail: String) -> Check {
+fn fail<T>(rule: &'static str, detail: String) -> Result<T, Violation> {
     Err(Violation::new(rule, detail))
 }
 
@@ -394,23 +442,29 @@ impl Refinement {
             proposed: HashSet::default(),
             promises: HashMap::default(),
             prepares: HashMap::default(),
-            steps: 0,
+            coverage: Coverage::default(),
         }
     }
 
     /// Steps checked so far (node steps, crashes included).
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.coverage.steps
     }
 
-    /// Slots with a chosen value so far.
-    pub fn chosen_slots(&self) -> usize {
-        self.chosen.len()
+    /// How often each path was taken so far.
+    pub fn coverage(&self) -> Coverage {
+        Coverage {
+            chosen: self.chosen.len() as u64,
+            ..self.coverage
+        }
     }
 
     /// Node `i` took a step: `input`, then the drain that produced `out`.
     pub fn step<const W: usize>(&mut self, i: usize, node: &Node<W>, input: Input, out: &[Output]) -> Check {
-        self.steps += 1;
+        self.coverage.steps += 1;
+        if input == Input::Unknown {
+            self.coverage.unknown_inputs += 1;
+        }
         self.check_written(i, node)?;
         let (applied, _) = self.sync_disk(i, node, false)?;
         self.record_durable(i, &applied)?;
@@ -435,8 +489,9 @@ impl Refinement {
     /// Node `i` crashed: its volatile state is gone; its storage kept the
     /// durable batches (and perhaps some the OS flushed), or was lost.
     pub fn crash<const W: usize>(&mut self, i: usize, node: &Node<W>) -> Check {
-        self.steps += 1;
-        let (applied, _) = self.sync_disk(i, node, true)?;
+        self.coverage.steps += 1;
+        let (applied, wiped) = self.sync_disk(i, node, true)?;
+        self.coverage.wipes += u64::from(wiped);
         self.record_durable(i, &applied)?;
         let track = &mut self.nodes[i];
         track.state = None;

@@ -12,6 +12,14 @@ use paxos_core::replica::Slot;
 use paxos_core::Ballot;
 use std::collections::BTreeMap;
 
+/// How a slot became decided.
+enum Path {
+    LeaderCommit,
+    AppendCommit,
+    Learn,
+    Unknown,
+}
+
 /// A short description of a node's abstract state, for reports.
 fn show(s: &NodeState) -> String {
     format!(
@@ -26,11 +34,19 @@ impl Refinement {
         let track = &mut self.nodes[i];
         track.from = 0;
         track.verified_commit = 0;
-        match input {
+        let result = match input {
             Input::Boot => self.check_init(i, q),
             Input::Restart { applied } => self.check_restart(i, q, Some(*applied)),
             _ => self.check_restart(i, q, None),
+        };
+        let c = &mut self.coverage;
+        match input {
+            Input::Boot => c.boots += 1,
+            _ if q.role == Role::Amnesiac && !self.nodes[i].disk.any_records => c.amnesiac_restarts += 1,
+            _ if !self.nodes[i].disk.any_records => c.boots_as_new += 1,
+            _ => c.restarts += 1,
         }
+        result
     }
 
     /// `Init` for node `i`: the configured initial leader leads with round
@@ -175,6 +191,7 @@ impl Refinement {
             }
             self.nodes[i].from = p.decided;
             self.nodes[i].verified_commit = 0;
+            self.coverage.campaigns += 1;
         } else if q.promised > p.promised {
             let b = q.promised.unwrap_or(Ballot::new(0, me));
             if !unknown && !sent_by_owner(b) {
@@ -192,6 +209,11 @@ impl Refinement {
                 return fail(rules::LEAD, format!("n{i} leads as {} after {}", show(q), show(p)));
             }
             self.check_win(i, p, q)?;
+            self.coverage.wins += 1;
+            let from = self.nodes[i].from;
+            if q.slots().any(|(s, c)| s >= from && p.cell(s) != Some(c)) {
+                self.coverage.wins_with_values += 1;
+            }
         }
 
         // Cells.
@@ -230,6 +252,7 @@ impl Refinement {
                             // Checked by check_win.
                         } else if propose.is_some_and(|v| c.value.as_ref() == Some(v)) {
                             proposals += 1;
+                            self.coverage.proposals += 1;
                             let in_flight = (self.window as u64 / 2).max(1);
                             if s < p.decided || s >= p.decided + in_flight {
                                 return fail(
@@ -273,6 +296,7 @@ impl Refinement {
                                 format!("n{i} ({:?}) voted {c:?} for slot {s} on {input:?}", q.role),
                             );
                         }
+                        self.coverage.votes += 1;
                     }
                     self.check_valid(i, s, &c.value)?;
                 }
@@ -330,9 +354,15 @@ impl Refinement {
                         format!("n{i} installed a snapshot to {} but memory starts at {}", q.decided, q.start),
                     );
                 }
+                self.coverage.snapshots += 1;
             } else {
                 for s in p.decided..q.decided {
-                    self.check_decided_move(i, p, q, s, input)?;
+                    match self.check_decided_move(i, p, q, s, input)? {
+                        Path::LeaderCommit => self.coverage.leader_commits += 1,
+                        Path::AppendCommit => self.coverage.append_commits += 1,
+                        Path::Learn => self.coverage.learned += 1,
+                        Path::Unknown => {}
+                    }
                 }
             }
         }
@@ -340,7 +370,14 @@ impl Refinement {
     }
 
     /// Why slot `s` became decided at node `i` in this step.
-    fn check_decided_move(&self, i: usize, p: &NodeState, q: &NodeState, s: Slot, input: &Input) -> Check {
+    fn check_decided_move(
+        &self,
+        i: usize,
+        p: &NodeState,
+        q: &NodeState,
+        s: Slot,
+        input: &Input,
+    ) -> Result<Path, Violation> {
         let Some(c) = q.cell(s) else {
             return fail(
                 rules::DECIDED_KNOWN,
@@ -351,45 +388,45 @@ impl Refinement {
         if q.role == Role::Leader && c.ballot.is_some() && c.ballot == q.promised {
             let b = q.promised.unwrap_or(Ballot::new(0, id(i)));
             if self.chosen_at(s, b, i) {
-                return Ok(());
+                return Ok(Path::LeaderCommit);
             }
-            return fail(
+            return Err(Violation::new(
                 rules::LEADER_COMMIT,
                 format!(
                     "n{i} leads {b:?} and decided slot {s} ({:?}) with votes {}",
                     c.value,
                     self.voters(s, b, i)
                 ),
-            );
+            ));
         }
-        let ok = match input {
+        let path = match input {
             // OnAppend: the commit over votes under the append's ballot.
             Input::Message {
                 msg: Msg::Append { ballot, commit, .. },
                 ..
-            } => s < *commit && c.ballot == Some(*ballot) && !q.role.proposes(),
+            } if s < *commit && c.ballot == Some(*ballot) && !q.role.proposes() => Some(Path::AppendCommit),
             // OnLearn, at a follower.
             Input::Message {
                 msg: Msg::Learn { .. }, ..
-            } => c.ballot.is_none() && !p.role.proposes(),
-            Input::Unknown => true,
-            _ => false,
+            } if c.ballot.is_none() && !p.role.proposes() => Some(Path::Learn),
+            Input::Unknown => Some(Path::Unknown),
+            _ => None,
         };
-        if ok {
-            return Ok(());
+        if let Some(path) = path {
+            return Ok(path);
         }
         let rule = if q.role == Role::Leader {
             rules::LEADER_COMMIT
         } else {
             rules::DECIDED_MOVE
         };
-        fail(
+        Err(Violation::new(
             rule,
             format!(
                 "n{i} ({:?} -> {:?}) decided slot {s} holding {c:?} on {input:?}",
                 p.role, q.role
             ),
-        )
+        ))
     }
 
     /// The voters of `(s, b)` as the leader `i` may count them, for reports.
@@ -550,6 +587,7 @@ impl Refinement {
                 continue;
             };
             let msg = Msg::parse(bytes).map_err(|e| Violation::new(rules::FRAMES, format!("n{i} sent {e}")))?;
+            self.coverage.messages += 1;
             if msg.needs_durable_state() {
                 self.nodes[i].revealed_durable = true;
             }
@@ -583,7 +621,9 @@ impl Refinement {
                     entries,
                 } => {
                     let dst = to.iter().next().map_or(usize::MAX, |n| usize::from(n.0));
-                    self.check_promise(i, q, ballot, decided, beyond, &entries)?;
+                    let renewal = self.check_promise(i, q, ballot, decided, beyond, &entries)?;
+                    self.coverage.promises += 1;
+                    self.coverage.renewals_past_own_vote += u64::from(renewal);
                     self.promises.entry((dst, ballot)).or_default().push(PromiseMsg {
                         src: i,
                         decided,
@@ -698,7 +738,9 @@ impl Refinement {
     }
 
     /// A promise: `Encode` of `PromiseD`, `Implied`, and
-    /// `PromisesReportVotes`.
+    /// `PromisesReportVotes`. Returns whether it is a renewal that no
+    /// longer reports a revealed vote because the acceptor since voted
+    /// under the promised ballot.
     fn check_promise(
         &self,
         i: usize,
@@ -707,7 +749,8 @@ impl Refinement {
         decided: Slot,
         beyond: bool,
         entries: &[(Slot, Ballot, Val)],
-    ) -> Check {
+    ) -> Result<bool, Violation> {
+        let mut renewal = false;
         if q.role == Role::Amnesiac {
             return fail(rules::AMNESIAC, format!("n{i} promised {ballot:?}"));
         }
@@ -780,17 +823,18 @@ impl Refinement {
             // leader of that ballot, which no longer counts promises, gets it.
             let voted_own = q.cell(s).is_some_and(|c| c.ballot >= Some(ballot));
             if let Some(rb) = self.revealed_below(i, s, ballot).find(|rb| reported < Some(*rb)) {
+                renewal |= voted_own;
                 if !voted_own {
-                    return fail(
+                    return Err(Violation::new(
                         rules::REPORTED_VOTES,
                         format!(
                             "n{i} promised {ballot:?} (decided {decided}) reporting {reported:?} for slot {s}; it revealed a vote under {rb:?}"
                         ),
-                    );
+                    ));
                 }
             }
         }
-        Ok(())
+        Ok(renewal)
     }
 
     /// The invariants on node `i`'s state after a step (`p` before, if it

@@ -246,6 +246,11 @@ impl<const W: usize> Simulation<W> {
         &self.checker
     }
 
+    /// The refinement check, if on.
+    pub fn refinement(&self) -> Option<&Refinement> {
+        self.refinement.as_deref()
+    }
+
     /// The nodes.
     pub fn nodes(&self) -> &[Node<W>] {
         &self.nodes
