@@ -89,7 +89,6 @@ fn catches_unrecorded_learn_watermark() {
     caught(Bug::UnrecordedLearnWatermark, AppDurability::Checkpoint, 200);
 }
 
-
 #[test]
 fn catches_ignore_accepted_values() {
     caught(Bug::IgnoreAcceptedValues, AppDurability::Checkpoint, 200);
@@ -218,9 +217,26 @@ fn every_path_is_taken() {
                 ($($f:ident),*) => { $(total.$f += c.$f;)* };
             }
             add!(
-                steps, unknown_inputs, boots, restarts, amnesiac_restarts, boots_as_new, wipes, campaigns, wins,
-                wins_with_values, votes, proposals, leader_commits, append_commits, learned, snapshots, messages,
-                promises, renewals_past_own_vote, chosen
+                steps,
+                unknown_inputs,
+                boots,
+                restarts,
+                amnesiac_restarts,
+                boots_as_new,
+                wipes,
+                campaigns,
+                wins,
+                wins_with_values,
+                votes,
+                proposals,
+                leader_commits,
+                append_commits,
+                learned,
+                snapshots,
+                messages,
+                promises,
+                renewals_past_own_vote,
+                chosen
             );
         }
     }
@@ -304,7 +320,12 @@ impl Cluster {
 
     fn propose(&mut self, i: usize, value: &str) -> Result<(), Violation> {
         let value = Value::try_from(value).unwrap();
-        self.nodes[i].replica.as_mut().unwrap().propose(self.now, value.clone()).unwrap();
+        self.nodes[i]
+            .replica
+            .as_mut()
+            .unwrap()
+            .propose(self.now, value.clone())
+            .unwrap();
         self.drain(i, Input::Propose(value))
     }
 
@@ -386,7 +407,11 @@ fn scripted_torn_record() {
         lazy_follower_script(None, size).unwrap_or_else(|v| panic!("buffer {size}: {v}"));
     }
     let torn: Vec<(usize, Violation)> = sizes
-        .filter_map(|size| lazy_follower_script(Some(Bug::TornRecord), size).err().map(|v| (size, v)))
+        .filter_map(|size| {
+            lazy_follower_script(Some(Bug::TornRecord), size)
+                .err()
+                .map(|v| (size, v))
+        })
         .collect();
     let (size, first) = torn.first().expect("some buffer size tears a record");
     println!("TornRecord: buffer {size}: {first}");

@@ -114,7 +114,6 @@ mod state;
 pub use messages::{parse_batch, Msg, Rec, Val};
 pub use state::{Applied, Cell, Disk, NodeState, Role};
 
-
 use crate::sim::fasthash::{FastMap as HashMap, FastSet as HashSet};
 use crate::sim::node::{Node, Output};
 use crate::sim::{Value, Violation};
@@ -527,7 +526,12 @@ impl Refinement {
     /// Returns what they made durable, and whether the storage was lost.
     /// Between crashes storage only appends durable batches; at a crash
     /// (`verify`) the ones applied before are checked to be still there.
-    fn sync_disk<const W: usize>(&mut self, i: usize, node: &Node<W>, verify: bool) -> Result<(Applied, bool), Violation> {
+    fn sync_disk<const W: usize>(
+        &mut self,
+        i: usize,
+        node: &Node<W>,
+        verify: bool,
+    ) -> Result<(Applied, bool), Violation> {
         let synced = &node.disk.synced;
         let track = &mut self.nodes[i];
         let mut applied = Applied::default();
@@ -593,7 +597,10 @@ impl Refinement {
                 if !c.is_vote() && slot >= d.dec {
                     return fail(
                         rules::LEARNED_BELOW,
-                        format!("n{i}'s durable learned cell {slot} is not below its durable watermark {}", d.dec),
+                        format!(
+                            "n{i}'s durable learned cell {slot} is not below its durable watermark {}",
+                            d.dec
+                        ),
                     );
                 }
             }
@@ -678,9 +685,9 @@ impl Refinement {
     /// The spec's `ChosenAt(s, b, ldr)`: a quorum voted `(s, b)` by
     /// `Accepted` messages, the leader's own vote counting once durable.
     fn chosen_at(&self, slot: Slot, ballot: Ballot, leader: usize) -> bool {
-        self.votes.get(&(slot, ballot)).is_some_and(|v| {
-            ((v.revealed | (v.durable & bit(leader))).count_ones() as usize) >= self.quorum
-        })
+        self.votes
+            .get(&(slot, ballot))
+            .is_some_and(|v| ((v.revealed | (v.durable & bit(leader))).count_ones() as usize) >= self.quorum)
     }
 
     /// A value some node holds decided: equal to every other node's, equal

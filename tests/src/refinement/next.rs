@@ -61,7 +61,10 @@ impl Refinement {
         if q.role != role || q.promised != promised || q.decided != 0 || q.start != 0 || q.slots().next().is_some() {
             return fail(
                 rules::INIT,
-                format!("n{i} boots as {}; expected {role:?} promising {promised:?} with nothing held", show(q)),
+                format!(
+                    "n{i} boots as {}; expected {role:?} promising {promised:?} with nothing held",
+                    show(q)
+                ),
             );
         }
         Ok(())
@@ -78,7 +81,10 @@ impl Refinement {
                 if q.promised.is_some() || q.slots().next().is_some() || q.decided != decided {
                     return fail(
                         rules::NO_RECORDS,
-                        format!("n{i} restarted from no records as {}; expected an empty learner at {decided}", show(q)),
+                        format!(
+                            "n{i} restarted from no records as {}; expected an empty learner at {decided}",
+                            show(q)
+                        ),
                     );
                 }
             } else if applied == Some(0) && d.batches == 0 {
@@ -230,7 +236,10 @@ impl Refinement {
             if s < p.decided && s >= p.start {
                 return fail(
                     rules::DECIDED_CELL,
-                    format!("n{i}'s decided slot {s} went from {pc:?} to {qc:?} (decided {})", p.decided),
+                    format!(
+                        "n{i}'s decided slot {s} went from {pc:?} to {qc:?} (decided {})",
+                        p.decided
+                    ),
                 );
             }
             let Some(c) = qc else {
@@ -280,8 +289,7 @@ impl Refinement {
                             } => {
                                 *ballot == b
                                     && id(*from) == b.node
-                                    && s.checked_sub(*first)
-                                        .and_then(|k| values.get(usize::try_from(k).ok()?))
+                                    && s.checked_sub(*first).and_then(|k| values.get(usize::try_from(k).ok()?))
                                         == Some(&c.value)
                             }
                             Input::Unknown => self
@@ -305,11 +313,7 @@ impl Refinement {
                         Input::Message {
                             msg: Msg::Learn { first, values },
                             ..
-                        } => {
-                            s.checked_sub(*first)
-                                .and_then(|k| values.get(usize::try_from(k).ok()?))
-                                == Some(&c.value)
-                        }
+                        } => s.checked_sub(*first).and_then(|k| values.get(usize::try_from(k).ok()?)) == Some(&c.value),
                         Input::Unknown => true,
                         _ => false,
                     };
@@ -323,7 +327,10 @@ impl Refinement {
             }
         }
         if proposals > 1 {
-            return fail(rules::VOTE_SOURCE, format!("n{i} stored {proposals} values for one proposal"));
+            return fail(
+                rules::VOTE_SOURCE,
+                format!("n{i} stored {proposals} values for one proposal"),
+            );
         }
 
         // The decided watermark.
@@ -336,7 +343,10 @@ impl Refinement {
         if q.start < p.start || q.start > q.decided {
             return fail(
                 rules::START,
-                format!("n{i}'s memory went from {}.. to {}.. (decided {})", p.start, q.start, q.decided),
+                format!(
+                    "n{i}'s memory went from {}.. to {}.. (decided {})",
+                    p.start, q.start, q.decided
+                ),
             );
         }
         if q.decided > p.decided {
@@ -351,7 +361,10 @@ impl Refinement {
                 if q.start != q.decided {
                     return fail(
                         rules::START,
-                        format!("n{i} installed a snapshot to {} but memory starts at {}", q.decided, q.start),
+                        format!(
+                            "n{i} installed a snapshot to {} but memory starts at {}",
+                            q.decided, q.start
+                        ),
                     );
                 }
                 self.coverage.snapshots += 1;
@@ -566,10 +579,7 @@ impl Refinement {
                 (Some(o), None) => o.value.clone(),
                 (None, None) => None,
             };
-            let expected = Cell {
-                ballot: Some(b),
-                value,
-            };
+            let expected = Cell { ballot: Some(b), value };
             if q.cell(s) != Some(&expected) {
                 return false;
             }
@@ -659,7 +669,10 @@ impl Refinement {
                         if !ok {
                             return fail(
                                 rules::MSG_STATE,
-                                format!("n{i} sent {v:?} for slot {s} under {ballot:?}; it holds {:?}", q.cell(s)),
+                                format!(
+                                    "n{i} sent {v:?} for slot {s} under {ballot:?}; it holds {:?}",
+                                    q.cell(s)
+                                ),
                             );
                         }
                         self.set_value(s, ballot, v, i)?;
@@ -683,6 +696,13 @@ impl Refinement {
                 Msg::Accepted { ballot, first, count } => {
                     if q.role == Role::Amnesiac {
                         return fail(rules::AMNESIAC, format!("n{i} sent Accepted {ballot:?}"));
+                    }
+                    // OnAppend: promised' = Max(promised, b) before the reply.
+                    if q.promised < Some(ballot) {
+                        return fail(
+                            rules::VOTE_PROMISE,
+                            format!("n{i} sent Accepted {ballot:?} promising {:?}", q.promised),
+                        );
                     }
                     if prom < Some(ballot) {
                         return fail(
@@ -807,7 +827,9 @@ impl Refinement {
                     format!("n{i} promised {ballot:?} until {until} without `beyond`, holding {c:?} at slot {s}"),
                 );
             }
-            let reported = entries.iter().any(|(es, eb, ev)| *es == s && Some(*eb) == c.ballot && *ev == c.value);
+            let reported = entries
+                .iter()
+                .any(|(es, eb, ev)| *es == s && Some(*eb) == c.ballot && *ev == c.value);
             if s >= from && s < until && c.ballot < Some(ballot) && !reported {
                 return fail(
                     rules::PROMISE_ENTRIES,

@@ -2,7 +2,6 @@
 //! timers, faults, and the invariants after every step.
 
 use super::client::{Client, ClientOp, ClientState};
-use crate::refinement::{Input, Refinement};
 use super::fasthash::FastMap as HashMap;
 use super::invariants::{Checker, Violation};
 use super::network::{Network, Weather};
@@ -12,6 +11,7 @@ use super::registers::{key_of, Key, Registers};
 use super::rng::SimRng;
 use super::stats::Stats;
 use super::Value;
+use crate::refinement::{Input, Refinement};
 use core::cmp::{Ordering, Reverse};
 use core::fmt::Write as _;
 use paxos_core::replica::wire::decode_header;
