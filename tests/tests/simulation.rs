@@ -140,7 +140,10 @@ fn checker_catches_confirmation_before_sync() {
     // The refinement check reports it first, at the same step, as its own
     // persist-before-reveal rule.
     assert!(
-        first.rule.trim_start_matches("refinement: ").starts_with("persist before reveal"),
+        first
+            .rule
+            .trim_start_matches("refinement: ")
+            .starts_with("persist before reveal"),
         "{first}"
     );
 }

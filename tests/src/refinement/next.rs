@@ -797,7 +797,7 @@ impl Refinement {
                     format!("n{i} promised {ballot:?} ({from}..{until}) reporting {eb:?} for slot {s}"),
                 );
             }
-            if d.votes.get(&(*s, *eb)) != Some(v) {
+            if d.votes.get(&(*s, *eb)) != Some(v) && !d.keeps_vote(*s, *eb) {
                 return fail(
                     rules::PBR_PROMISE_VOTE,
                     format!(

@@ -216,10 +216,12 @@ impl Disk {
     }
 
     /// Whether the durable state backs a vote for `slot` under `ballot`
-    /// (`Implied` for an `Accepted`): the vote was durable, or the slot is
-    /// durably decided or covered by a snapshot.
+    /// (`Implied` for an `Accepted`): the vote was durable, or a later one
+    /// is (a record is encoded from its cell when written, so a vote
+    /// replaced before its record was written is written as the later
+    /// one), or the slot is durably decided or covered by a snapshot.
     pub fn backs_vote(&self, slot: Slot, ballot: Ballot) -> bool {
-        self.votes.contains_key(&(slot, ballot)) || slot < self.dec || slot < self.start
+        self.votes.contains_key(&(slot, ballot)) || self.keeps_vote(slot, ballot)
     }
 
     /// Whether a vote revealed for `slot` under `ballot` is still in the
