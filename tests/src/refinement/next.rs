@@ -711,6 +711,20 @@ impl Refinement {
                         );
                     }
                     for s in first..first + u64::from(count) {
+                        // AcceptLoop counts a slot it stored under the
+                        // ballot or holds decided (a later vote may have
+                        // replaced it before the reply left).
+                        let holds = s < q.decided || s < q.start || q.cell(s).is_some_and(|c| c.ballot >= Some(ballot));
+                        if !holds {
+                            return fail(
+                                rules::MSG_STATE,
+                                format!(
+                                    "n{i} sent Accepted {ballot:?} for {first}+{count} holding {:?} for slot {s} (decided {})",
+                                    q.cell(s),
+                                    q.decided
+                                ),
+                            );
+                        }
                         let d = &self.nodes[i].disk;
                         if !d.backs_vote(s, ballot) {
                             return fail(
