@@ -350,7 +350,13 @@ impl Refinement {
             );
         }
         if q.decided > p.decided {
-            let snapshot = matches!(input, Input::Snapshot(k) if *k == q.decided);
+            // An unnoted input may have been a snapshot too: memory then
+            // starts at the new watermark.
+            let snapshot = match input {
+                Input::Snapshot(k) => *k == q.decided,
+                Input::Unknown => q.start == q.decided,
+                _ => false,
+            };
             if snapshot {
                 if q.role.proposes() {
                     return fail(
