@@ -1,6 +1,8 @@
 //! A refinement check: the simulated replicas, step by step, against the
 //! next-state relation of the protocol's specification
-//! (`spec/Replica.tla`, module `Replica`, on branch `spec`).
+//! (`spec/Replica.tla`, module `Replica`, on branch `spec`; see
+//! `docs/refinement.md` for the action-by-action review and what is not
+//! checked).
 //!
 //! After every simulated step — an input handed to a node and the driver's
 //! drain that follows (persist, transmit, events), a sync confirmation, a
