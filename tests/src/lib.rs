@@ -7,9 +7,12 @@
 //! - [`sim`]: the deterministic simulator of the Multi-Paxos replica
 //!   (`tests/simulation.rs`);
 //! - [`qemu`]: three firmware nodes under QEMU joined by a relay
-//!   (`tests/qemu_cluster.rs`).
+//!   (`tests/qemu_cluster.rs`);
+//! - [`refinement`]: the simulator's runs held, step by step, to the
+//!   next-state relation of `spec/Replica.tla` (`tests/refinement.rs`).
 
 pub mod fuzzing;
 pub mod model;
 pub mod qemu;
+pub mod refinement;
 pub mod sim;

@@ -9,6 +9,9 @@
 //! - a failing seed prints the one command that replays it, e.g.
 //!   `SIM_SEED=1234 cargo test -p paxos-tests --test simulation replay -- --nocapture`
 //!   (with a trace of every step; `SIM_TRACE=0` turns it off);
+//! - every run holds each step to the specification (`spec/Replica.tla`)
+//!   through `paxos_tests::refinement`; `SIM_REFINEMENT=0` turns that off
+//!   (it roughly doubles the time; see `tests/refinement.rs`);
 
 use paxos_core::replica::{Config, Event, Replica};
 use paxos_core::{Bytes, Instant, NodeId};
@@ -54,13 +57,17 @@ fn assert_no_failures(failures: &[Failure]) {
 }
 
 /// The main run: thousands of seeds, 3- and 5-node clusters, every fault,
-/// every invariant.
+/// every invariant, and (unless `SIM_REFINEMENT=0`) every step held to the
+/// specification's next-state relation (`paxos_tests::refinement`).
 #[test]
 fn seeds() {
     let options = Options::from_env();
     let (summary, failures) = run("seeds", &options, 2_000);
     assert_no_failures(&failures);
     let t = summary.total;
+    if options.refinement {
+        assert!(t.refined_steps > t.steps / 2, "the refinement check ran: {summary}");
+    }
     assert!(t.decisions > 0 && t.crashes > 0 && t.leader_changes > 0 && t.partitions > 0);
     assert!(t.torn_batches > 0 && t.snapshots > 0 && t.displaced > 0);
     assert!(summary.max_liveness_us <= options.liveness_bound.as_micros());
@@ -130,7 +137,15 @@ fn checker_catches_confirmation_before_sync() {
     };
     let (_, failures) = run_seeds(0, 20, &options, threads_from_env());
     let first = failures.first().expect("the sabotage must be caught");
-    assert!(first.rule.starts_with("persist before reveal"), "{first}");
+    // The refinement check reports it first, at the same step, as its own
+    // persist-before-reveal rule.
+    assert!(
+        first
+            .rule
+            .trim_start_matches("refinement: ")
+            .starts_with("persist before reveal"),
+        "{first}"
+    );
 }
 
 /// The checker is not vacuous: storage that loses a synced batch at a

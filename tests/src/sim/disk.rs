@@ -122,4 +122,9 @@ impl Disk {
     pub fn unsynced(&self) -> usize {
         self.unsynced.len()
     }
+
+    /// The batches written but not yet durable, oldest first.
+    pub fn unsynced_batches(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.unsynced.iter().map(|(_, batch)| batch.as_slice())
+    }
 }

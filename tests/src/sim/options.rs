@@ -63,6 +63,10 @@ pub struct Options {
     /// A classic Paxos bug injected into every replica, to prove the
     /// invariants catch it.
     pub bug: Option<paxos_core::replica::Bug>,
+    /// Hold every step to the specification's next-state relation
+    /// ([`crate::refinement`]). On by default; `SIM_REFINEMENT=0` turns it
+    /// off (to measure its cost).
+    pub refinement: bool,
 }
 
 impl Default for Options {
@@ -76,6 +80,7 @@ impl Default for Options {
             trace: false,
             waive: Vec::new(),
             bug: None,
+            refinement: true,
         }
     }
 }
@@ -96,7 +101,8 @@ pub fn env_u64(name: &str) -> Option<u64> {
 impl Options {
     /// The defaults, overridden by `SIM_STEPS`, `SIM_APP`
     /// (`checkpoint` | `on-apply`), `SIM_SABOTAGE` (`none` |
-    /// `confirm-before-sync` | `lose-synced-tail`) and `SIM_TRACE=1`.
+    /// `confirm-before-sync` | `lose-synced-tail`), `SIM_TRACE=1` and
+    /// `SIM_REFINEMENT=0`.
     pub fn from_env() -> Self {
         let mut o = Options::default();
         o.apply_env();
@@ -125,6 +131,9 @@ impl Options {
         }
         if env("SIM_TRACE").is_some_and(|v| v != "0") {
             self.trace = true;
+        }
+        if let Some(on) = env("SIM_REFINEMENT") {
+            self.refinement = on != "0";
         }
         if let Some(waive) = env("SIM_WAIVE") {
             self.waive = waive
@@ -159,6 +168,9 @@ impl Options {
         }
         if !self.waive.is_empty() {
             vars.push(format!("SIM_WAIVE='{}'", self.waive.join(",")));
+        }
+        if !self.refinement {
+            vars.push("SIM_REFINEMENT=0".into());
         }
         vars
     }

@@ -11,6 +11,7 @@ use super::registers::{key_of, Key, Registers};
 use super::rng::SimRng;
 use super::stats::Stats;
 use super::Value;
+use crate::refinement::{Input, Refinement};
 use core::cmp::{Ordering, Reverse};
 use core::fmt::Write as _;
 use paxos_core::replica::wire::decode_header;
@@ -136,6 +137,10 @@ pub struct Simulation<const W: usize> {
     quiet_at: Option<Instant>,
     /// The keyed-register history: asks and lease reads.
     registers: Registers,
+    /// The refinement check, if on ([`Options::refinement`]).
+    refinement: Option<Box<Refinement>>,
+    /// The input the next drain follows, noted for the refinement check.
+    input: Input,
 }
 
 /// Node `i` is `NodeId(i)`, so traces and reports name every node the
@@ -200,13 +205,20 @@ impl<const W: usize> Simulation<W> {
             touched: vec![false; n],
             quiet_at: None,
             registers: Registers::default(),
+            refinement: None,
+            input: Input::Unknown,
             scenario,
         };
+        if sim.options.refinement {
+            let (window, leader) = (sim.scenario.window, sim.scenario.initial_leader);
+            sim.refinement = Some(Box::new(Refinement::new(n, window, leader)));
+        }
         for i in 0..n {
             let config = sim.nodes[i].config.clone();
             let replica =
                 SimReplica::<W>::new(config, sim.local(i)).map_err(|e| Violation::new("setup", format!("new: {e}")))?;
             sim.nodes[i].replica = Some(replica);
+            sim.note(|| Input::Boot);
             sim.after_input(i)?;
         }
         for c in 0..sim.clients.len() {
@@ -234,6 +246,11 @@ impl<const W: usize> Simulation<W> {
         &self.checker
     }
 
+    /// The refinement check, if on.
+    pub fn refinement(&self) -> Option<&Refinement> {
+        self.refinement.as_deref()
+    }
+
     /// The nodes.
     pub fn nodes(&self) -> &[Node<W>] {
         &self.nodes
@@ -253,6 +270,7 @@ impl<const W: usize> Simulation<W> {
         s.decisions = self.checker.decisions() as u64;
         s.syncs = self.nodes.iter().map(|n| n.disk.syncs).sum();
         s.reused_ballots = self.checker.reused_ballots;
+        s.refined_steps = self.refinement.as_ref().map_or(0, |r| r.steps());
         s.waived = self.checker.waived;
         s.net = self.network.stats;
         s.digest = self.digest();
@@ -437,6 +455,7 @@ impl<const W: usize> Simulation<W> {
         if let Some(r) = self.nodes[i].replica.as_mut() {
             r.handle_timeout(local);
         }
+        self.note(|| Input::Timeout);
         self.after_input(i)
     }
 
@@ -488,6 +507,7 @@ impl<const W: usize> Simulation<W> {
         }
         let now = self.local(to);
         let from_id = node_id(from);
+        self.note(|| Input::message(from, frame));
         let Some(r) = self.nodes[to].replica.as_mut() else {
             return Ok(());
         };
@@ -523,7 +543,15 @@ impl<const W: usize> Simulation<W> {
                 }
             }
         }
+        self.note(|| Input::Synced);
         self.after_input(i)
+    }
+
+    /// Notes the input the next drain follows, for the refinement check.
+    fn note(&mut self, input: impl FnOnce() -> Input) {
+        if self.refinement.is_some() {
+            self.input = input();
+        }
     }
 
     /// Drains node `i` after an input and acts on what it produced.
@@ -535,6 +563,10 @@ impl<const W: usize> Simulation<W> {
         self.nodes[i]
             .drain(local, confirm, &mut out)
             .map_err(|e| Violation::new("driver contract", format!("n{i}: {e}")))?;
+        if let Some(refinement) = self.refinement.as_mut() {
+            let input = core::mem::replace(&mut self.input, Input::Unknown);
+            refinement.step(i, &self.nodes[i], input, &out)?;
+        }
         let id = node_id(i);
         for output in out {
             match output {
@@ -680,6 +712,7 @@ impl<const W: usize> Simulation<W> {
         self.stats.snapshots += 1;
         self.mark_pending(to, |p| p.snapshot = true);
         self.trace(|| format!("n{to} installed a snapshot to slot {slot} from n{from}"));
+        self.note(|| Input::Snapshot(slot));
         self.after_input(to)
     }
 }

@@ -58,6 +58,8 @@ pub struct Stats {
     pub busy: u64,
     /// Leaderships taken with a ballot an earlier leadership used.
     pub reused_ballots: u64,
+    /// Node steps held to the specification ([`crate::refinement`]).
+    pub refined_steps: u64,
     /// From healing to every client done and every node caught up, in
     /// virtual microseconds.
     pub liveness_us: u64,
@@ -143,6 +145,7 @@ impl Summary {
         t.syncs += s.syncs;
         t.busy += s.busy;
         t.reused_ballots += s.reused_ballots;
+        t.refined_steps += s.refined_steps;
         for (sum, n) in t.waived.iter_mut().zip(s.waived) {
             *sum += n;
         }
@@ -182,7 +185,7 @@ impl fmt::Display for Summary {
              {} partitions, {} slots decided, {} deliveries, {} values completed, {} proposals accepted, \
              {} refused, {} displaced, {} lost with a crash, {} abandoned ({} outcomes came late), {} snapshots, {} syncs, {} busy drops, \
              {} runs with a lease and drifting clocks, {} lease reads, \
-             {} reused ballots; messages: {} sent, {} lost, {} duplicated, {} cut; \
+             {} reused ballots, {} steps held to the spec; messages: {} sent, {} lost, {} duplicated, {} cut; \
              liveness after healing: mean {:.0} ms, max {:.0} ms ({} runs without waived violations: \
              mean {:.0} ms, max {:.0} ms); every node following one leader after healing: max {:.0} ms",
             self.seeds,
@@ -213,6 +216,7 @@ impl fmt::Display for Summary {
             t.lease_runs,
             t.lease_reads,
             t.reused_ballots,
+            t.refined_steps,
             t.net.sent,
             t.net.lost,
             t.net.duplicated,

@@ -54,6 +54,7 @@ impl<const W: usize> Simulation<W> {
             self.wake_client(c, delay);
             return Ok(());
         };
+        let value_for_refinement = value.clone();
         let result = r.propose(local, value.clone());
         self.checker.on_propose(&value, result.is_ok());
         self.trace(|| format!("client {c} proposes {value:?} at n{target}: {result:?}"));
@@ -111,6 +112,7 @@ impl<const W: usize> Simulation<W> {
                 self.wake_client(c, delay);
             }
         }
+        self.note(|| Input::Propose(value_for_refinement));
         self.after_input(target)
     }
 

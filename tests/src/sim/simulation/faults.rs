@@ -20,6 +20,9 @@ impl<const W: usize> Simulation<W> {
                 .lose_synced_tail()
                 .map_err(|e| Violation::new("records decode", format!("n{i}: {e}")))?;
         }
+        if let Some(refinement) = self.refinement.as_mut() {
+            refinement.crash(i, &self.nodes[i])?;
+        }
         self.stats.crashes += 1;
         self.stats.lost_batches += damage.lost;
         self.stats.flushed_batches += damage.flushed;
@@ -119,6 +122,7 @@ impl<const W: usize> Simulation<W> {
             .after_recover(i, &replica, applied, self.nodes[i].app.applied())?;
         self.nodes[i].replica = Some(replica);
         self.stats.restarts += 1;
+        self.note(|| Input::Restart { applied });
         self.after_input(i)
     }
 

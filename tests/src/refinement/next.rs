@@ -1,0 +1,945 @@
+//! The next-state relation, transcribed from `spec/Replica.tla`: what a
+//! step may do to a node (`check_start`, `check_next`), what it may send
+//! (`check_sends`), and the invariants on the state it leaves
+//! (`check_state`).
+
+use super::messages::{Msg, Val};
+use super::state::{Cell, NodeState, Role};
+use super::{fail, id, rules, Check, Input, PromiseMsg, Refinement};
+use crate::sim::node::Output;
+use crate::sim::Violation;
+use paxos_core::replica::Slot;
+use paxos_core::Ballot;
+use std::collections::BTreeMap;
+
+/// How a slot became decided.
+enum Path {
+    LeaderCommit,
+    AppendCommit,
+    Learn,
+    Unknown,
+}
+
+/// A short description of a node's abstract state, for reports.
+fn show(s: &NodeState) -> String {
+    format!(
+        "{:?} promised {:?}, start {}, decided {}",
+        s.role, s.promised, s.start, s.decided
+    )
+}
+
+impl Refinement {
+    /// A node that was down (or not started) is up: `Init` or `Restart`.
+    pub(super) fn check_start(&mut self, i: usize, q: &NodeState, input: &Input) -> Check {
+        let track = &mut self.nodes[i];
+        track.from = 0;
+        track.verified_commit = 0;
+        let result = match input {
+            Input::Boot => self.check_init(i, q),
+            Input::Restart { applied } => self.check_restart(i, q, Some(*applied)),
+            _ => self.check_restart(i, q, None),
+        };
+        let c = &mut self.coverage;
+        match input {
+            Input::Boot => c.boots += 1,
+            _ if q.role == Role::Amnesiac && !self.nodes[i].disk.any_records => c.amnesiac_restarts += 1,
+            _ if !self.nodes[i].disk.any_records => c.boots_as_new += 1,
+            _ => c.restarts += 1,
+        }
+        result
+    }
+
+    /// `Init` for node `i`: the configured initial leader leads with round
+    /// 0 and has promised it; the others follow with nothing promised.
+    fn check_init(&self, i: usize, q: &NodeState) -> Check {
+        let leads = self.initial_leader == Some(i);
+        let (role, promised) = if leads {
+            (Role::Leader, Some(Ballot::new(0, id(i))))
+        } else {
+            (Role::Follower, None)
+        };
+        if q.role != role || q.promised != promised || q.decided != 0 || q.start != 0 || q.slots().next().is_some() {
+            return fail(
+                rules::INIT,
+                format!(
+                    "n{i} boots as {}; expected {role:?} promising {promised:?} with nothing held",
+                    show(q)
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// `Restart(n, disk[n], a)`: the volatile state is the replay of the
+    /// durable state; from no records, an amnesiac learner.
+    fn check_restart(&self, i: usize, q: &NodeState, applied: Option<Slot>) -> Check {
+        let track = &self.nodes[i];
+        let d = &track.disk;
+        if !d.any_records {
+            if q.role == Role::Amnesiac {
+                let decided = applied.unwrap_or(q.decided);
+                if q.promised.is_some() || q.slots().next().is_some() || q.decided != decided {
+                    return fail(
+                        rules::NO_RECORDS,
+                        format!(
+                            "n{i} restarted from no records as {}; expected an empty learner at {decided}",
+                            show(q)
+                        ),
+                    );
+                }
+            } else if applied == Some(0) && d.batches == 0 {
+                // The simulator's driver boots a node whose storage never
+                // held a durable batch as new: the same as never having
+                // run, provided it revealed nothing its records back.
+                if track.revealed_durable {
+                    return fail(
+                        rules::BOOT_AS_NEW,
+                        format!(
+                            "n{i} restarted without records as {} after revealing promises or votes",
+                            show(q)
+                        ),
+                    );
+                }
+                return self.check_init(i, q);
+            } else {
+                return fail(
+                    rules::NO_RECORDS,
+                    format!("n{i} restarted from no records (applied {applied:?}) as {}", show(q)),
+                );
+            }
+        } else {
+            let role = if d.learner { Role::Amnesiac } else { Role::Follower };
+            let decided = match applied {
+                Some(a) if a > d.dec => a,
+                Some(_) => d.dec,
+                None => q.decided.max(d.dec),
+            };
+            let jumped = decided > d.dec;
+            if q.role != role || q.promised != d.prom || q.decided != decided || (jumped && q.start != decided) {
+                return fail(
+                    rules::RESTART,
+                    format!(
+                        "n{i} restarted as {}; its records say {role:?} promising {:?}, decided {} (applied {applied:?})",
+                        show(q),
+                        d.prom,
+                        d.dec
+                    ),
+                );
+            }
+            for s in q.start..q.limit() {
+                let durable = if s < d.start { None } else { d.cells.get(&s) };
+                if q.cell(s) != durable {
+                    return fail(
+                        rules::RESTART,
+                        format!(
+                            "n{i} restarted holding {:?} for slot {s}; its records hold {durable:?}",
+                            q.cell(s)
+                        ),
+                    );
+                }
+            }
+        }
+        if q.role != Role::Amnesiac {
+            // RevealedVotesDurable: what it revealed, its records keep.
+            for (&slot, ballots) in &track.revealed {
+                if let Some(b) = ballots.iter().find(|b| !d.keeps_vote(slot, **b)) {
+                    return fail(
+                        rules::REVEALED_DURABLE,
+                        format!(
+                            "n{i} restarted as {} without the vote it revealed for slot {slot} under {b:?}",
+                            show(q)
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A step of a running node: `p` before, `q` after.
+    pub(super) fn check_next(&mut self, i: usize, p: &NodeState, q: &NodeState, input: &Input) -> Check {
+        let me = id(i);
+        let unknown = *input == Input::Unknown;
+        let sent_by_owner = |b: Ballot| match input {
+            Input::Message { from, msg } => {
+                id(*from) == b.node
+                    && matches!(msg, Msg::Prepare { ballot, .. } | Msg::Append { ballot, .. } if *ballot == b)
+            }
+            _ => false,
+        };
+
+        // Promises.
+        if q.promised < p.promised {
+            return fail(
+                rules::PROMISE_DOWN,
+                format!("n{i}'s promise went from {:?} to {:?}", p.promised, q.promised),
+            );
+        }
+        if p.role == Role::Amnesiac && (q.role != Role::Amnesiac || q.promised != p.promised) {
+            return fail(rules::AMNESIAC, format!("n{i} was an amnesiac and is now {}", show(q)));
+        }
+        if q.role == Role::Amnesiac && p.role != Role::Amnesiac {
+            return fail(rules::AMNESIAC, format!("n{i} became an amnesiac without a restart"));
+        }
+        let same_lead = p.role == Role::Leader && q.role == Role::Leader && p.promised == q.promised;
+        let same_campaign = p.role == Role::Candidate && p.promised == q.promised;
+        let campaigns = q.role.proposes() && !same_lead && !same_campaign;
+        if campaigns {
+            // Campaign (perhaps won in the same step).
+            match q.promised {
+                Some(b) if b.node == me && b.round >= 1 && q.promised > p.promised => {}
+                _ => {
+                    return fail(
+                        rules::CAMPAIGN,
+                        format!("n{i} campaigns as {}; it promised {:?} before", show(q), p.promised),
+                    )
+                }
+            }
+            self.nodes[i].from = p.decided;
+            self.nodes[i].verified_commit = 0;
+            self.coverage.campaigns += 1;
+        } else if q.promised > p.promised {
+            let b = q.promised.unwrap_or(Ballot::new(0, me));
+            if !unknown && !sent_by_owner(b) {
+                return fail(
+                    rules::PROMISE_SOURCE,
+                    format!("n{i}'s promise rose from {:?} to {b:?} on {input:?}", p.promised),
+                );
+            }
+        }
+
+        // Leadership.
+        let wins = q.role == Role::Leader && !same_lead;
+        if wins {
+            if !(same_campaign || campaigns) {
+                return fail(rules::LEAD, format!("n{i} leads as {} after {}", show(q), show(p)));
+            }
+            self.check_win(i, p, q)?;
+            self.coverage.wins += 1;
+            let from = self.nodes[i].from;
+            if q.slots().any(|(s, c)| s >= from && p.cell(s) != Some(c)) {
+                self.coverage.wins_with_values += 1;
+            }
+        }
+
+        // Cells.
+        let propose = match input {
+            Input::Propose(v) => Some(v),
+            _ => None,
+        };
+        let mut proposals = 0;
+        for s in q.start..q.limit() {
+            let (pc, qc) = (p.cell(s), q.cell(s));
+            if pc == qc {
+                continue;
+            }
+            if s < p.decided && s >= p.start {
+                return fail(
+                    rules::DECIDED_CELL,
+                    format!(
+                        "n{i}'s decided slot {s} went from {pc:?} to {qc:?} (decided {})",
+                        p.decided
+                    ),
+                );
+            }
+            let Some(c) = qc else {
+                return fail(rules::CELL, format!("n{i}'s slot {s} lost {pc:?}"));
+            };
+            match c.ballot {
+                Some(b) => {
+                    if p.role == Role::Amnesiac {
+                        return fail(rules::AMNESIAC, format!("n{i} voted {c:?} for slot {s}"));
+                    }
+                    if Some(b) < p.promised {
+                        return fail(
+                            rules::VOTE_PROMISE,
+                            format!("n{i} voted {c:?} for slot {s} having promised {:?}", p.promised),
+                        );
+                    }
+                    if q.role == Role::Leader && q.promised == Some(b) {
+                        if wins {
+                            // Checked by check_win.
+                        } else if propose.is_some_and(|v| c.value.as_ref() == Some(v)) {
+                            proposals += 1;
+                            self.coverage.proposals += 1;
+                            let in_flight = (self.window as u64 / 2).max(1);
+                            if s < p.decided || s >= p.decided + in_flight {
+                                return fail(
+                                    rules::PROPOSE,
+                                    format!("n{i} proposed {c:?} at slot {s}; decided {}", p.decided),
+                                );
+                            }
+                            if let Some(v) = &c.value {
+                                self.proposed.insert(v.clone());
+                            }
+                        } else if !unknown {
+                            return fail(
+                                rules::VOTE_SOURCE,
+                                format!("n{i} leads {b:?} and its slot {s} went from {pc:?} to {c:?} on {input:?}"),
+                            );
+                        }
+                    } else {
+                        let from_append = match input {
+                            Input::Message {
+                                from,
+                                msg:
+                                    Msg::Append {
+                                        ballot, first, values, ..
+                                    },
+                            } => {
+                                *ballot == b
+                                    && id(*from) == b.node
+                                    && s.checked_sub(*first).and_then(|k| values.get(usize::try_from(k).ok()?))
+                                        == Some(&c.value)
+                            }
+                            Input::Unknown => self
+                                .votes
+                                .get(&(s, b))
+                                .is_some_and(|v| v.value.as_ref() == Some(&c.value)),
+                            _ => false,
+                        };
+                        if !from_append {
+                            return fail(
+                                rules::VOTE_SOURCE,
+                                format!("n{i} ({:?}) voted {c:?} for slot {s} on {input:?}", q.role),
+                            );
+                        }
+                        self.coverage.votes += 1;
+                    }
+                    self.check_valid(i, s, &c.value)?;
+                }
+                None => {
+                    let learned = match input {
+                        Input::Message {
+                            msg: Msg::Learn { first, values },
+                            ..
+                        } => s.checked_sub(*first).and_then(|k| values.get(usize::try_from(k).ok()?)) == Some(&c.value),
+                        Input::Unknown => true,
+                        _ => false,
+                    };
+                    if !learned || p.role.proposes() {
+                        return fail(
+                            rules::LEARN,
+                            format!("n{i} ({:?}) learned {c:?} for slot {s} on {input:?}", p.role),
+                        );
+                    }
+                }
+            }
+        }
+        if proposals > 1 {
+            return fail(
+                rules::VOTE_SOURCE,
+                format!("n{i} stored {proposals} values for one proposal"),
+            );
+        }
+
+        // The decided watermark.
+        if q.decided < p.decided {
+            return fail(
+                rules::DECIDED_BACK,
+                format!("n{i}'s decided went from {} to {}", p.decided, q.decided),
+            );
+        }
+        if q.start < p.start || q.start > q.decided {
+            return fail(
+                rules::START,
+                format!(
+                    "n{i}'s memory went from {}.. to {}.. (decided {})",
+                    p.start, q.start, q.decided
+                ),
+            );
+        }
+        if q.decided > p.decided {
+            // An unnoted input may have been a snapshot too: memory then
+            // starts at the new watermark.
+            let snapshot = match input {
+                Input::Snapshot(k) => *k == q.decided,
+                Input::Unknown => q.start == q.decided,
+                _ => false,
+            };
+            if snapshot {
+                if q.role.proposes() {
+                    return fail(
+                        rules::SNAPSHOT,
+                        format!("n{i} installed a snapshot to {} and is still {:?}", q.decided, q.role),
+                    );
+                }
+                if q.start != q.decided {
+                    return fail(
+                        rules::START,
+                        format!(
+                            "n{i} installed a snapshot to {} but memory starts at {}",
+                            q.decided, q.start
+                        ),
+                    );
+                }
+                self.coverage.snapshots += 1;
+            } else {
+                for s in p.decided..q.decided {
+                    match self.check_decided_move(i, p, q, s, input)? {
+                        Path::LeaderCommit => self.coverage.leader_commits += 1,
+                        Path::AppendCommit => self.coverage.append_commits += 1,
+                        Path::Learn => self.coverage.learned += 1,
+                        Path::Unknown => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Why slot `s` became decided at node `i` in this step.
+    fn check_decided_move(
+        &self,
+        i: usize,
+        p: &NodeState,
+        q: &NodeState,
+        s: Slot,
+        input: &Input,
+    ) -> Result<Path, Violation> {
+        let Some(c) = q.cell(s) else {
+            return fail(
+                rules::DECIDED_KNOWN,
+                format!("n{i} decided slot {s} without a value (memory {}..)", q.start),
+            );
+        };
+        // LeaderCommit: a quorum voted under the leader's ballot.
+        if q.role == Role::Leader && c.ballot.is_some() && c.ballot == q.promised {
+            let b = q.promised.unwrap_or(Ballot::new(0, id(i)));
+            if self.chosen_at(s, b, i) {
+                return Ok(Path::LeaderCommit);
+            }
+            return Err(Violation::new(
+                rules::LEADER_COMMIT,
+                format!(
+                    "n{i} leads {b:?} and decided slot {s} ({:?}) with votes {}",
+                    c.value,
+                    self.voters(s, b, i)
+                ),
+            ));
+        }
+        let path = match input {
+            // OnAppend: the commit over votes under the append's ballot.
+            Input::Message {
+                msg: Msg::Append { ballot, commit, .. },
+                ..
+            } if s < *commit && c.ballot == Some(*ballot) && !q.role.proposes() => Some(Path::AppendCommit),
+            // OnLearn, at a follower.
+            Input::Message {
+                msg: Msg::Learn { .. }, ..
+            } if c.ballot.is_none() && !p.role.proposes() => Some(Path::Learn),
+            Input::Unknown => Some(Path::Unknown),
+            _ => None,
+        };
+        if let Some(path) = path {
+            return Ok(path);
+        }
+        let rule = if q.role == Role::Leader {
+            rules::LEADER_COMMIT
+        } else {
+            rules::DECIDED_MOVE
+        };
+        Err(Violation::new(
+            rule,
+            format!(
+                "n{i} ({:?} -> {:?}) decided slot {s} holding {c:?} on {input:?}",
+                p.role, q.role
+            ),
+        ))
+    }
+
+    /// The voters of `(s, b)` as the leader `i` may count them, for reports.
+    fn voters(&self, s: Slot, b: Ballot, i: usize) -> String {
+        self.votes.get(&(s, b)).map_or("none".into(), |v| {
+            format!(
+                "revealed {:#b}, own durable {}, quorum {}",
+                v.revealed,
+                v.durable & super::bit(i) != 0,
+                self.quorum
+            )
+        })
+    }
+
+    /// `Win(n)` / `DoWin(n, P)`: a quorum of good promises for the
+    /// candidate's ballot (its own counting once durable), and the cells of
+    /// `from..end` hold, under the ballot, the values `DoWin` picks for the
+    /// promises of some such quorum.
+    fn check_win(&self, i: usize, p: &NodeState, q: &NodeState) -> Check {
+        let b = q.promised.unwrap_or(Ballot::new(0, id(i)));
+        let f = self.nodes[i].from;
+        let Some(&(pf, until)) = self.prepares.get(&b) else {
+            return fail(
+                rules::WIN_QUORUM,
+                format!("n{i} leads {b:?} without having sent a prepare"),
+            );
+        };
+        if pf != f {
+            return fail(
+                rules::MSG_STATE,
+                format!("n{i} prepared {b:?} from {pf} but campaigned from {f}"),
+            );
+        }
+        let own = self.nodes[i].disk.prom >= Some(b);
+        // GoodPromises(n), one list per sender.
+        let mut senders: BTreeMap<usize, Vec<&PromiseMsg>> = BTreeMap::new();
+        for m in self.promises.get(&(i, b)).into_iter().flatten() {
+            if m.src != i && m.decided <= f && !m.beyond {
+                let list = senders.entry(m.src).or_default();
+                if !list.contains(&m) {
+                    list.push(m);
+                }
+            }
+        }
+        let need = self.quorum.saturating_sub(usize::from(own));
+        if senders.len() < need {
+            return fail(
+                rules::WIN_QUORUM,
+                format!(
+                    "n{i} leads {b:?} with good promises from {:?} (own durable: {own}), quorum {}",
+                    senders.keys().collect::<Vec<_>>(),
+                    self.quorum
+                ),
+            );
+        }
+        let lists: Vec<&Vec<&PromiseMsg>> = senders.values().collect();
+        for mask in 0u32..(1 << lists.len()) {
+            if (mask.count_ones() as usize) < need {
+                continue;
+            }
+            let members: Vec<usize> = (0..lists.len()).filter(|k| mask & (1 << k) != 0).collect();
+            // One promise per sender: every combination (almost always one).
+            let mut pick = vec![0usize; members.len()];
+            loop {
+                let chosen: Vec<&PromiseMsg> = members.iter().zip(&pick).map(|(k, j)| lists[*k][*j]).collect();
+                if self.win_matches(p, q, b, f, until, &chosen) {
+                    return Ok(());
+                }
+                let mut k = 0;
+                while k < pick.len() {
+                    pick[k] += 1;
+                    if pick[k] < lists[members[k]].len() {
+                        break;
+                    }
+                    pick[k] = 0;
+                    k += 1;
+                }
+                if k == pick.len() {
+                    break;
+                }
+            }
+        }
+        let cells: Vec<(Slot, &Cell)> = q.slots().filter(|(s, _)| *s >= f).collect();
+        fail(
+            rules::WIN_VALUES,
+            format!(
+                "n{i} won {b:?} (from {f}, until {until}) holding {cells:?}; no quorum of its {} good promises picks that",
+                senders.values().map(Vec::len).sum::<usize>()
+            ),
+        )
+    }
+
+    /// `DoWin` for the promises `chosen` of the others: the expected cells
+    /// against `q`'s.
+    #[allow(clippy::too_many_arguments)]
+    fn win_matches(
+        &self,
+        p: &NodeState,
+        q: &NodeState,
+        b: Ballot,
+        f: Slot,
+        until: Slot,
+        chosen: &[&PromiseMsg],
+    ) -> bool {
+        // Best(s): the highest-ballot report.
+        let mut best: BTreeMap<Slot, (Ballot, &Val)> = BTreeMap::new();
+        for m in chosen {
+            for (s, eb, v) in &m.entries {
+                if *s < f || *s >= until {
+                    continue;
+                }
+                if best.get(s).is_none_or(|(hb, _)| eb > hb) {
+                    best.insert(*s, (*eb, v));
+                }
+            }
+        }
+        let own_vote = |s: Slot| p.cell(s).filter(|c| c.is_vote() && c.ballot < Some(b));
+        let mut end = f.max(p.decided);
+        if let Some((s, _)) = best.last_key_value() {
+            end = end.max(s + 1);
+        }
+        for (s, _) in p.slots() {
+            if s >= f && s < until && own_vote(s).is_some() {
+                end = end.max(s + 1);
+            }
+        }
+        if end > until {
+            return false;
+        }
+        for s in f..end {
+            let own = p.cell(s);
+            let rep = best.get(&s);
+            let value = match (own, rep) {
+                (Some(o), _) if s < p.decided => o.value.clone(),
+                (Some(o), Some((rb, _))) if o.is_vote() && o.ballot >= Some(*rb) => o.value.clone(),
+                (_, Some((_, rv))) => (*rv).clone(),
+                (Some(o), None) => o.value.clone(),
+                (None, None) => None,
+            };
+            let expected = Cell { ballot: Some(b), value };
+            if q.cell(s) != Some(&expected) {
+                return false;
+            }
+        }
+        (end.max(q.start)..q.limit()).all(|s| q.cell(s) == p.cell(s))
+    }
+
+    /// The frames node `i` sent in this step: each must be one the spec's
+    /// actions send from the state `q`, implied by its durable state; they
+    /// join `msgs`.
+    pub(super) fn check_sends(&mut self, i: usize, q: &NodeState, out: &[Output]) -> Check {
+        let me = id(i);
+        for output in out {
+            let Output::Frame { to, bytes } = output else {
+                continue;
+            };
+            let msg = Msg::parse(bytes).map_err(|e| Violation::new(rules::FRAMES, format!("n{i} sent {e}")))?;
+            self.coverage.messages += 1;
+            if msg.needs_durable_state() {
+                self.nodes[i].revealed_durable = true;
+            }
+            let prom = self.nodes[i].disk.prom;
+            match msg {
+                Msg::Prepare { ballot, from, until } => {
+                    if q.role != Role::Candidate || q.promised != Some(ballot) || ballot.node != me {
+                        return fail(rules::MSG_STATE, format!("n{i} sent Prepare {ballot:?} as {}", show(q)));
+                    }
+                    if prom < Some(ballot) {
+                        return fail(
+                            rules::PBR_PREPARE,
+                            format!("n{i} sent Prepare {ballot:?}; durable promise {prom:?}"),
+                        );
+                    }
+                    if from != self.nodes[i].from {
+                        return fail(
+                            rules::MSG_STATE,
+                            format!(
+                                "n{i} prepared {ballot:?} from {from}; it campaigned at decided {}",
+                                self.nodes[i].from
+                            ),
+                        );
+                    }
+                    self.prepares.insert(ballot, (from, until));
+                }
+                Msg::Promise {
+                    ballot,
+                    decided,
+                    beyond,
+                    entries,
+                } => {
+                    let dst = to.iter().next().map_or(usize::MAX, |n| usize::from(n.0));
+                    let renewal = self.check_promise(i, q, ballot, decided, beyond, &entries)?;
+                    self.coverage.promises += 1;
+                    self.coverage.renewals_past_own_vote += u64::from(renewal);
+                    self.promises.entry((dst, ballot)).or_default().push(PromiseMsg {
+                        src: i,
+                        decided,
+                        beyond,
+                        entries,
+                    });
+                }
+                Msg::Append {
+                    ballot,
+                    commit,
+                    first,
+                    values,
+                } => {
+                    if q.role != Role::Leader || q.promised != Some(ballot) || ballot.node != me {
+                        return fail(rules::MSG_STATE, format!("n{i} sent Append {ballot:?} as {}", show(q)));
+                    }
+                    if prom < Some(ballot) {
+                        return fail(
+                            rules::PBR_APPEND,
+                            format!("n{i} sent Append {ballot:?}; durable promise {prom:?}"),
+                        );
+                    }
+                    if commit > q.decided {
+                        return fail(
+                            rules::MSG_STATE,
+                            format!("n{i} sent commit {commit} with decided {}", q.decided),
+                        );
+                    }
+                    for (s, v) in (first..).zip(&values) {
+                        let ok = q
+                            .cell(s)
+                            .is_some_and(|c| c.value == *v && (c.ballot == Some(ballot) || s < q.decided));
+                        if !ok {
+                            return fail(
+                                rules::MSG_STATE,
+                                format!(
+                                    "n{i} sent {v:?} for slot {s} under {ballot:?}; it holds {:?}",
+                                    q.cell(s)
+                                ),
+                            );
+                        }
+                        self.set_value(s, ballot, v, i)?;
+                        self.check_valid(i, s, v)?;
+                    }
+                    let track = &self.nodes[i];
+                    let lo = track.verified_commit.max(track.from);
+                    if let Some(s) = (lo..commit).find(|s| !self.chosen_at(*s, ballot, i)) {
+                        return fail(
+                            rules::APPEND_COMMIT,
+                            format!(
+                                "n{i} sent commit {commit} under {ballot:?} (from {}); slot {s} has votes {}",
+                                track.from,
+                                self.voters(s, ballot, i)
+                            ),
+                        );
+                    }
+                    let track = &mut self.nodes[i];
+                    track.verified_commit = track.verified_commit.max(commit);
+                }
+                Msg::Accepted { ballot, first, count } => {
+                    if q.role == Role::Amnesiac {
+                        return fail(rules::AMNESIAC, format!("n{i} sent Accepted {ballot:?}"));
+                    }
+                    // OnAppend: promised' = Max(promised, b) before the reply.
+                    if q.promised < Some(ballot) {
+                        return fail(
+                            rules::VOTE_PROMISE,
+                            format!("n{i} sent Accepted {ballot:?} promising {:?}", q.promised),
+                        );
+                    }
+                    if prom < Some(ballot) {
+                        return fail(
+                            rules::PBR_VOTE,
+                            format!("n{i} sent Accepted {ballot:?}; durable promise {prom:?}"),
+                        );
+                    }
+                    for s in first..first + u64::from(count) {
+                        // AcceptLoop counts a slot it stored under the
+                        // ballot or holds decided (a later vote may have
+                        // replaced it before the reply left).
+                        let holds = s < q.decided || s < q.start || q.cell(s).is_some_and(|c| c.ballot >= Some(ballot));
+                        if !holds {
+                            return fail(
+                                rules::MSG_STATE,
+                                format!(
+                                    "n{i} sent Accepted {ballot:?} for {first}+{count} holding {:?} for slot {s} (decided {})",
+                                    q.cell(s),
+                                    q.decided
+                                ),
+                            );
+                        }
+                        let d = &self.nodes[i].disk;
+                        if !d.backs_vote(s, ballot) {
+                            return fail(
+                                rules::PBR_VOTE,
+                                format!(
+                                    "n{i} sent Accepted {ballot:?} for {first}+{count}; slot {s} durably holds {:?} (watermark {})",
+                                    d.cells.get(&s),
+                                    d.dec
+                                ),
+                            );
+                        }
+                        let revealed = self.nodes[i].revealed.entry(s).or_default();
+                        if !revealed.contains(&ballot) {
+                            revealed.push(ballot);
+                        }
+                        self.add_vote(s, ballot, None, i, true)?;
+                    }
+                }
+                Msg::Nack { ballot, promised, .. } => {
+                    if prom < promised {
+                        return fail(
+                            rules::PBR_NACK,
+                            format!("n{i} refused {ballot:?} revealing promise {promised:?}; durable promise {prom:?}"),
+                        );
+                    }
+                }
+                Msg::CatchUp { .. } => {}
+                Msg::Learn { first, values } => {
+                    for (s, v) in (first..).zip(&values) {
+                        if s >= q.decided || q.cell(s).map(|c| &c.value) != Some(v) {
+                            return fail(
+                                rules::LEARN_MSG,
+                                format!(
+                                    "n{i} sent {v:?} for slot {s} as decided; it holds {:?}, decided {}",
+                                    q.cell(s),
+                                    q.decided
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A promise: `Encode` of `PromiseD`, `Implied`, and
+    /// `PromisesReportVotes`. Returns whether it is a renewal that no
+    /// longer reports a revealed vote because the acceptor since voted
+    /// under the promised ballot.
+    fn check_promise(
+        &self,
+        i: usize,
+        q: &NodeState,
+        ballot: Ballot,
+        decided: Slot,
+        beyond: bool,
+        entries: &[(Slot, Ballot, Val)],
+    ) -> Result<bool, Violation> {
+        let mut renewal = false;
+        if q.role == Role::Amnesiac {
+            return fail(rules::AMNESIAC, format!("n{i} promised {ballot:?}"));
+        }
+        let d = &self.nodes[i].disk;
+        if d.prom < Some(ballot) {
+            return fail(
+                rules::PBR_PROMISE,
+                format!("n{i} sent Promise {ballot:?}; durable promise {:?}", d.prom),
+            );
+        }
+        if q.promised != Some(ballot) || decided != q.decided {
+            return fail(
+                rules::MSG_STATE,
+                format!("n{i} sent Promise {ballot:?} with decided {decided} as {}", show(q)),
+            );
+        }
+        let Some(&(from, until)) = self.prepares.get(&ballot) else {
+            return fail(rules::MSG_STATE, format!("n{i} promised {ballot:?}, never prepared"));
+        };
+        for (s, eb, v) in entries {
+            if *eb >= ballot || *s < from || *s >= until {
+                return fail(
+                    rules::MSG_STATE,
+                    format!("n{i} promised {ballot:?} ({from}..{until}) reporting {eb:?} for slot {s}"),
+                );
+            }
+            if d.votes.get(&(*s, *eb)) != Some(v) && !d.keeps_vote(*s, *eb) {
+                return fail(
+                    rules::PBR_PROMISE_VOTE,
+                    format!(
+                        "n{i} promised {ballot:?} reporting {v:?} under {eb:?} for slot {s}; durable: {:?}",
+                        d.votes.get(&(*s, *eb))
+                    ),
+                );
+            }
+            let held = Cell {
+                ballot: Some(*eb),
+                value: v.clone(),
+            };
+            if q.cell(*s) != Some(&held) {
+                return fail(
+                    rules::MSG_STATE,
+                    format!("n{i} reported {held:?} for slot {s}; it holds {:?}", q.cell(*s)),
+                );
+            }
+        }
+        for (s, c) in q.slots() {
+            if !c.is_vote() {
+                continue;
+            }
+            if s >= until && !beyond {
+                return fail(
+                    rules::MSG_STATE,
+                    format!("n{i} promised {ballot:?} until {until} without `beyond`, holding {c:?} at slot {s}"),
+                );
+            }
+            let reported = entries
+                .iter()
+                .any(|(es, eb, ev)| *es == s && Some(*eb) == c.ballot && *ev == c.value);
+            if s >= from && s < until && c.ballot < Some(ballot) && !reported {
+                return fail(
+                    rules::PROMISE_ENTRIES,
+                    format!("n{i} promised {ballot:?} ({from}..{until}) without its vote {c:?} for slot {s}"),
+                );
+            }
+        }
+        // PromisesReportVotes, for the slots this promise covers.
+        for s in from.max(decided)..until {
+            let reported = entries.iter().filter(|(es, _, _)| *es == s).map(|(_, eb, _)| *eb).max();
+            // A renewal sent after the acceptor voted under the promised
+            // ballot itself no longer reports the older vote; only the
+            // leader of that ballot, which no longer counts promises, gets it.
+            let voted_own = q.cell(s).is_some_and(|c| c.ballot >= Some(ballot));
+            if let Some(rb) = self.revealed_below(i, s, ballot).find(|rb| reported < Some(*rb)) {
+                renewal |= voted_own;
+                if !voted_own {
+                    return Err(Violation::new(
+                        rules::REPORTED_VOTES,
+                        format!(
+                            "n{i} promised {ballot:?} (decided {decided}) reporting {reported:?} for slot {s}; it revealed a vote under {rb:?}"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(renewal)
+    }
+
+    /// The invariants on node `i`'s state after a step (`p` before, if it
+    /// was running).
+    pub(super) fn check_state(&mut self, i: usize, p: Option<&NodeState>, q: &NodeState) -> Check {
+        let d = &self.nodes[i].disk;
+        // PromiseBounds.
+        if q.promised < d.prom {
+            return fail(
+                rules::PROMISE_BOUNDS,
+                format!("n{i} promises {:?} below its durable promise {:?}", q.promised, d.prom),
+            );
+        }
+        for (s, c) in q.slots() {
+            if c.is_vote() && c.ballot > q.promised {
+                return fail(
+                    rules::PROMISE_BOUNDS,
+                    format!("n{i} holds {c:?} for slot {s} above its promise {:?}", q.promised),
+                );
+            }
+            if !c.is_vote() && s >= q.decided {
+                return fail(
+                    rules::LEARNED_BELOW,
+                    format!("n{i} holds learned {c:?} for slot {s}, not below decided {}", q.decided),
+                );
+            }
+        }
+        // DecidedKnown, then agreement and validity on what became decided.
+        let lo = p.map_or(q.start, |p| p.decided.max(q.start));
+        let hi = q.decided.min(q.limit());
+        for s in q.start..hi {
+            if q.cell(s).is_none() {
+                return fail(
+                    rules::DECIDED_KNOWN,
+                    format!("n{i} has slot {s} decided (below {}) without a value", q.decided),
+                );
+            }
+        }
+        for s in lo..hi {
+            if let Some(c) = q.cell(s) {
+                let value = c.value.clone();
+                self.check_decided(i, s, &value)?;
+            }
+        }
+        // CommitWatermark when a leadership starts (later slots are checked
+        // as they are decided, and cells below decided never change).
+        if q.role == Role::Leader && p.is_none_or(|p| p.role != Role::Leader) {
+            let b = q.promised.unwrap_or(Ballot::new(0, id(i)));
+            let from = self.nodes[i].from;
+            for s in from.max(q.start)..hi {
+                let ok = q.cell(s).is_some_and(|c| c.ballot == Some(b)) && self.chosen_at(s, b, i);
+                if !ok {
+                    return fail(
+                        rules::LEADER_COMMIT,
+                        format!(
+                            "n{i} leads {b:?} (from {from}) with slot {s} decided as {:?}, votes {}",
+                            q.cell(s),
+                            self.voters(s, b, i)
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
