@@ -508,8 +508,8 @@ impl Cluster {
 /// record queued between them (`Committed(1)`) is written: with a small
 /// persist buffer it is durable in a batch before the `Snapshot` record.
 /// Returns the cluster and the check's verdict.
-fn snapshot_with_votes_pending(size: usize) -> (Cluster, Result<(), Violation>) {
-    let mut c = Cluster::new(None, [4096, size, 4096]).unwrap();
+fn snapshot_with_votes_pending(size: usize, bug: Option<Bug>) -> (Cluster, Result<(), Violation>) {
+    let mut c = Cluster::new(bug, [4096, size, 4096]).unwrap();
     let result = (|| {
         c.sync(0)?;
         c.propose(0, &big('a'))?;
@@ -532,21 +532,19 @@ fn snapshot_with_votes_pending(size: usize) -> (Cluster, Result<(), Violation>) 
 }
 
 /// A fault the specification's model checker found (`spec/Replica.tla`,
-/// `SnapshotDropsPendingVotes`) and the code on this branch still has: a
-/// snapshot installed while vote records are queued leaves a durable
+/// `SnapshotDropsPendingVotes`), now fixed and injected back here: a
+/// snapshot installed while vote records are queued left a durable
 /// watermark over a slot with no durable value until the `Snapshot` record
-/// is durable too (`DecidedKnown` on disk); a crash then leaves records
-/// that `recover` refuses. This branch's simulator writes after every
-/// input and cannot reach it; a driver that writes one batch at a time
-/// does, and the check fails at the sync that makes that batch durable.
-/// When the fault is fixed this test fails: make it assert that every
-/// size refines, as `snapshot_with_votes_pending_refines` does.
+/// was durable too (`DecidedKnown` on disk); a crash then left records
+/// that `recover` refuses. A driver that writes one batch at a time
+/// reaches it, and the check fails at the sync that makes that batch
+/// durable.
 #[test]
 fn scripted_snapshot_drops_pending_votes() {
     let sizes = SimReplica::<8>::MIN_PERSIST_BUFFER..SimReplica::<8>::MIN_PERSIST_BUFFER + 64;
     let mut caught = 0;
     for size in sizes {
-        let (c, result) = snapshot_with_votes_pending(size);
+        let (c, result) = snapshot_with_votes_pending(size, Some(Bug::SnapshotDropsPendingVotes));
         let Err(v) = result else { continue };
         assert_eq!(v.rule, rules::DECIDED_KNOWN, "buffer {size}: {v}");
         let node = &c.nodes[1];
@@ -565,12 +563,13 @@ fn scripted_snapshot_drops_pending_votes() {
     assert!(caught > 0, "no buffer size reaches the fault");
 }
 
-/// Enforces the fix of `SnapshotDropsPendingVotes` (fails until then).
+/// The fix of `SnapshotDropsPendingVotes`: the watermark queued over the
+/// cleared cells becomes the snapshot record, so every buffer size refines
+/// and the records recover.
 #[test]
-#[ignore = "known fault: a snapshot with vote records pending (spec: SnapshotDropsPendingVotes)"]
 fn snapshot_with_votes_pending_refines() {
     for size in SimReplica::<8>::MIN_PERSIST_BUFFER..SimReplica::<8>::MIN_PERSIST_BUFFER + 64 {
-        if let (_, Err(v)) = snapshot_with_votes_pending(size) {
+        if let (_, Err(v)) = snapshot_with_votes_pending(size, None) {
             panic!("buffer {size}: {v}");
         }
     }

@@ -67,6 +67,9 @@ pub enum Bug {
     UnrecordedLearnWatermark,
     /// A node whose storage was lost restarts as a first boot and votes.
     AmnesiacVotes,
+    /// A snapshot clears cells whose vote records are still queued, and a
+    /// watermark queued over them reaches disk before the snapshot.
+    SnapshotDropsPendingVotes,
 }
 
 impl<const N: usize> Config<N> {

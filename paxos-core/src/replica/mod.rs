@@ -836,6 +836,18 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         self.queue_persist(PersistItem::Snapshot(slot))
             .map_err(|()| Dropped::Busy)?;
+        if !self.config.injected(Bug::SnapshotDropsPendingVotes) {
+            // The jump clears cells whose records are still queued: they
+            // will write nothing, so a watermark queued over them must not
+            // reach disk before the snapshot that covers them. Every such
+            // watermark is below the jump (else there would be no jump):
+            // it becomes the snapshot record itself, in its place.
+            for (_, item) in self.persists.iter_mut() {
+                if let PersistItem::Committed(_) = item {
+                    *item = PersistItem::Snapshot(slot);
+                }
+            }
+        }
         if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
             self.step_down(None);
         }
