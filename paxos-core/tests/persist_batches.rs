@@ -8,7 +8,7 @@ use paxos_core::replica::{Config, Replica};
 use paxos_core::{Ballot, NodeId};
 
 mod common;
-use common::{at, config, frame, v, V};
+use common::{at, config, frame, V};
 
 type R = Replica<V, 3, 8>;
 
