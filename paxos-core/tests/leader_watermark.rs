@@ -123,6 +123,10 @@ fn a_leader_drops_a_catch_up_answer_and_its_commit_covers_only_its_own_ballot() 
 #[test]
 fn a_snapshot_installed_at_a_leader_makes_it_step_down_first() {
     let (mut n1, mut n5) = node_1_leads_with_an_unchosen_proposal(false);
+    // A follower that installs one keeps following its leader.
+    let mut follower = n5.clone();
+    follower.install_snapshot(at(1_002), 1).unwrap();
+    assert_eq!((follower.decided(), follower.leader()), (1, Some(NodeId(1))));
     // The application installs a snapshot from node 2 covering slot 0.
     n1.install_snapshot(at(1_002), 1).unwrap();
     assert!(!n1.is_leader(), "a node that jumps its log no longer leads");
