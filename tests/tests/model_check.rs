@@ -9,7 +9,9 @@
 //!    again (a new, higher ballot) on a timer, up to a bound.
 //! 2. **Multi-Paxos** — three [`paxos_core::replica::Replica`]s and two
 //!    clients that each ask to append one value; elections happen when a
-//!    follower's timer fires.
+//!    follower's timer fires. The node count is a const generic of the
+//!    model (`RConfig<N>`, `ReplicaHost<N>`): one bug scenario,
+//!    `Scenario::StaleLearn`, runs five replicas and three clients.
 //!
 //! Both share the fault model:
 //!
@@ -39,17 +41,45 @@
 //! production actors and the fault model but fix who may do what: which
 //! node leads, campaigns or crashes, which replica each client asks, a
 //! network that delivers each message at most once, requests delivered
-//! only to a leader, crashes only when they lose unwritten records. Each
+//! only to a leader, crashes only when they lose unwritten records, and
+//! (`StaleLearn`) which links carry which messages and when. Each
 //! restriction only removes behaviours, so what is found is a
 //! counterexample of the full model too. Searches stop at the first
-//! counterexample: breadth first (a shortest one) or depth first within a
-//! step bound, or breadth first over every reachable state of a scenario
-//! small enough (`Scenario::Reelect`, which catches
-//! `ReuseBallotAfterRestart` in 18 steps). `NoPromiseOnAccept` needs two
-//! campaigns, a crash and a stale append and is not caught within the
-//! bounds tried: its test is ignored and says what was tried
-//! (`MODEL_BUG_STEPS` changes a hunt's step bound, `MODEL_BUG_DFS=N` makes
-//! it depth first over at most N states).
+//! counterexample: breadth first (a shortest one, though stateright may
+//! print a longer one found in the same batch of states) or depth first
+//! within a step bound, or breadth first over every reachable state of a
+//! scenario small enough. The hunts and what each reaches (steps of the
+//! counterexample printed, unique states, debug build, one thread):
+//!
+//! - single decree, driver confirming persists unwritten: "promises kept"
+//!   in 5 steps (1,807 states), "one value chosen" in 14 (depth first,
+//!   42,021);
+//! - replica driver confirming records unwritten (`LeaderRestarts`):
+//!   agreement, 8 steps (27,737);
+//! - `QuorumOffByOne` (`Takeover`): 6 steps (4,597);
+//! - `ForgetOnRestart` (`LeaderRestarts`): 8 steps (27,737);
+//! - `IgnoreAcceptedValues` (`Takeover`, depth first): 10 steps (27,017);
+//! - `AcceptBelowPromise` (`Takeover`, depth first): 12 steps (36,036);
+//! - `RevealBeforeDurable` (`Takeover(Correct)`, depth first): 14 steps
+//!   (199,525, about 19 s);
+//! - `ReuseBallotAfterRestart` (`Reelect`, no bound): 18 steps (9,164);
+//! - `LeaderLearns` (`StaleLearn`, five replicas, no bound): fault A of
+//!   issue #12 in its simpler form — a leader takes a catch-up answer that
+//!   holds a value a higher ballot decided where its own proposal waits
+//!   with one follower, and its next heartbeat makes that follower deliver
+//!   the losing value: 33 steps printed (25,566 states, about 6 s; the
+//!   shortest is 32, and none exists within 31);
+//! - `NoPromiseOnAccept` needs two campaigns, a crash and a stale append
+//!   and is not caught within the bounds tried: its test is ignored and
+//!   says what was tried.
+//!
+//! `MODEL_BUG_STEPS` changes a hunt's step bound, `MODEL_BUG_DFS=N` makes
+//! it depth first over at most N states. The controls
+//! (`multi_paxos_bug_scenarios_are_safe_without_a_bug`,
+//! `single_decree_bug_scenario_is_safe_without_a_bug`) check each scenario
+//! without its bug; `Reelect` (21,783 states) and `StaleLearn` (16,286,
+//! about 4 s) over every reachable state, and `StaleLearn` must reach the
+//! danger its hunt exploits ("a losing vote waits under a live leader").
 //!
 //! `cargo test -p paxos-tests --test model_check -- --nocapture` runs the
 //! bounded configuration and prints unique-state counts and times;
@@ -66,7 +96,8 @@
 //! 2.5 times per step at depth 14 (733,646 unique states, 4.2 GB, one
 //! thread, stopped after 25 minutes): every interleaving of flushes,
 //! replies and duplicates is a distinct state. Its complete searches are
-//! the restricted `Scenario::Reelect` (control and hunt).
+//! the restricted `Scenario::Reelect` and `Scenario::StaleLearn` (control
+//! and hunt).
 
 use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
@@ -1719,10 +1750,11 @@ enum Scenario {
     StaleLearn,
 }
 
-/// The replicas of `Scenario::StaleLearn`, by role. Ballots order by
-/// round, then by node, so the ids are chosen for the campaigns to need
-/// no extra round: `STALE`'s first ballot, (1,4), is above the ones its
-/// voters' own campaigns take, (1,2) and (1,3).
+/// The replicas of `Scenario::StaleLearn`, by role (issue #12's trace A
+/// names them n2, n4, n3, n5 and n1, and its simpler form L2, B, A, F and
+/// L1). Ballots order by round, then by node, so the ids are chosen for
+/// the campaigns to need no extra round: `STALE`'s first ballot, (1,4), is
+/// above the ones its voters' own campaigns take, (1,2) and (1,3).
 mod stale_learn {
     /// L2: the initial leader (ballot (0,0)); later it leads again, with
     /// the highest ballot, (2,0).
@@ -1756,14 +1788,18 @@ mod stale_learn {
 /// campaign, `STALE` wins (1,4) with the other two (`SHARED`'s promise
 /// reports 100, which it proposes again) and proposes 111 at slot 1,
 /// which only `FOLLOWER` accepts (2 of 5: not chosen). `LEADER`'s
-/// heartbeat reaches `FOLLOWER` late, which refuses it naming (1,4);
-/// `LEADER` campaigns at once with (2,0), wins with `SHARED` and `VOTER`,
-/// whose promises do not hold 111, and decides 222 at slot 1. The
-/// held-back request reaches it, and its answer (slots 0 and 1: 100, 222)
-/// reaches `STALE`, which still leads. With `Bug::LeaderLearns` `STALE`
-/// takes it, and its next heartbeat tells `FOLLOWER` that slot 1 is
-/// decided: `FOLLOWER` delivers 111 where `LEADER` delivered 222. Fixed,
-/// `STALE` drops the answer (it leads).
+/// heartbeat reaches `FOLLOWER` late, which refuses it naming a higher
+/// ballot; `LEADER` steps down and campaigns at once with (2,0), wins
+/// with `SHARED` and `VOTER`, whose promises do not hold 111, and decides
+/// 222 at slot 1. The held-back request reaches it, and its answer (slots
+/// 0 and 1: 100, 222) reaches `STALE`, which still leads. With
+/// `Bug::LeaderLearns` `STALE` takes it, and its next append tells
+/// `FOLLOWER` that slot 1 is decided: `FOLLOWER` delivers 111 where
+/// `LEADER` delivered 222. Fixed, `STALE` drops the answer (it leads).
+/// Trace A has the request duplicated so that its node catches up before
+/// campaigning, and the old leader step down when cut off; neither is
+/// needed: `STALE`'s campaign recovers slot 0 from `SHARED`'s promise,
+/// and a refusal naming a higher ballot makes `LEADER` campaign.
 ///
 /// Each rule only forbids actions in some states, so the checker explores
 /// a subset of the full model's behaviours (the timer budgets and the

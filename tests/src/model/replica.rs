@@ -447,4 +447,32 @@ mod tests {
         assert_eq!(a.applied(), &[Some(42)]);
         assert!(!a.faults().any());
     }
+
+    #[test]
+    fn in_a_cluster_of_five_a_leader_needs_two_followers() {
+        let leader = Some(NodeId(0));
+        let node = |i: u8| ReplicaHost::<5>::new(config(NodeId(i), leader), Durability::Immediate).0;
+        let mut a = node(0);
+        let append = |out: &[Effect], to: u8| {
+            out.iter()
+                .find_map(|e| match e {
+                    Effect::Send { to: t, frame } if *t == NodeId(to) => Some(frame.clone()),
+                    _ => None,
+                })
+                .expect("an append")
+        };
+        let out = a.propose(7, 42);
+        let mut votes = Vec::new();
+        for i in [1, 2] {
+            let reply = node(i).receive(NodeId(0), &append(&out, i));
+            votes.push(append(&reply, 0));
+        }
+        assert!(a
+            .receive(NodeId(1), &votes[0])
+            .iter()
+            .all(|e| !matches!(e, Effect::Delivered { .. })));
+        assert_eq!(a.applied(), &[], "two votes of five decide nothing");
+        a.receive(NodeId(2), &votes[1]);
+        assert_eq!(a.applied(), &[Some(42)]);
+    }
 }
