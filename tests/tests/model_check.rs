@@ -67,8 +67,9 @@
 //!   issue #12 in its simpler form — a leader takes a catch-up answer that
 //!   holds a value a higher ballot decided where its own proposal waits
 //!   with one follower, and its next heartbeat makes that follower deliver
-//!   the losing value: 33 steps printed (25,566 states, about 6 s; the
-//!   shortest is 32, and none exists within 31);
+//!   the losing value: 32 steps at the shortest, none within 31 (it
+//!   prints 33 on one thread, 35 on two: the last found in a batch;
+//!   25,566 states, about 6 s);
 //! - `NoPromiseOnAccept` needs two campaigns, a crash and a stale append
 //!   and is not caught within the bounds tried: its test is ignored and
 //!   says what was tried.
