@@ -9,7 +9,9 @@
 //!    again (a new, higher ballot) on a timer, up to a bound.
 //! 2. **Multi-Paxos** — three [`paxos_core::replica::Replica`]s and two
 //!    clients that each ask to append one value; elections happen when a
-//!    follower's timer fires.
+//!    follower's timer fires. The node count is a const generic of the
+//!    model (`RConfig<N>`, `ReplicaHost<N>`): one bug scenario,
+//!    `Scenario::StaleLearn`, runs five replicas and three clients.
 //!
 //! Both share the fault model:
 //!
@@ -39,17 +41,46 @@
 //! production actors and the fault model but fix who may do what: which
 //! node leads, campaigns or crashes, which replica each client asks, a
 //! network that delivers each message at most once, requests delivered
-//! only to a leader, crashes only when they lose unwritten records. Each
+//! only to a leader, crashes only when they lose unwritten records, and
+//! (`StaleLearn`) which links carry which messages and when. Each
 //! restriction only removes behaviours, so what is found is a
 //! counterexample of the full model too. Searches stop at the first
-//! counterexample: breadth first (a shortest one) or depth first within a
-//! step bound, or breadth first over every reachable state of a scenario
-//! small enough (`Scenario::Reelect`, which catches
-//! `ReuseBallotAfterRestart` in 18 steps). `NoPromiseOnAccept` needs two
-//! campaigns, a crash and a stale append and is not caught within the
-//! bounds tried: its test is ignored and says what was tried
-//! (`MODEL_BUG_STEPS` changes a hunt's step bound, `MODEL_BUG_DFS=N` makes
-//! it depth first over at most N states).
+//! counterexample: breadth first (a shortest one, though stateright may
+//! print a longer one found in the same batch of states) or depth first
+//! within a step bound, or breadth first over every reachable state of a
+//! scenario small enough. The hunts and what each reaches (steps of the
+//! counterexample printed, unique states, debug build, one thread):
+//!
+//! - single decree, driver confirming persists unwritten: "promises kept"
+//!   in 5 steps (1,807 states), "one value chosen" in 14 (depth first,
+//!   42,021);
+//! - replica driver confirming records unwritten (`LeaderRestarts`):
+//!   agreement, 8 steps (27,737);
+//! - `QuorumOffByOne` (`Takeover`): 6 steps (4,597);
+//! - `ForgetOnRestart` (`LeaderRestarts`): 8 steps (27,737);
+//! - `IgnoreAcceptedValues` (`Takeover`, depth first): 10 steps (27,017);
+//! - `AcceptBelowPromise` (`Takeover`, depth first): 12 steps (36,036);
+//! - `RevealBeforeDurable` (`Takeover(Correct)`, depth first): 14 steps
+//!   (199,525, about 19 s);
+//! - `ReuseBallotAfterRestart` (`Reelect`, no bound): 18 steps (9,164);
+//! - `LeaderLearns` (`StaleLearn`, five replicas, no bound): fault A of
+//!   issue #12 in its simpler form — a leader takes a catch-up answer that
+//!   holds a value a higher ballot decided where its own proposal waits
+//!   with one follower, and its next heartbeat makes that follower deliver
+//!   the losing value: 32 steps at the shortest, none within 31 (it
+//!   prints 33 on one thread, 35 on two: the last found in a batch;
+//!   25,566 states, about 6 s);
+//! - `NoPromiseOnAccept` needs two campaigns, a crash and a stale append
+//!   and is not caught within the bounds tried: its test is ignored and
+//!   says what was tried.
+//!
+//! `MODEL_BUG_STEPS` changes a hunt's step bound, `MODEL_BUG_DFS=N` makes
+//! it depth first over at most N states. The controls
+//! (`multi_paxos_bug_scenarios_are_safe_without_a_bug`,
+//! `single_decree_bug_scenario_is_safe_without_a_bug`) check each scenario
+//! without its bug; `Reelect` (21,783 states) and `StaleLearn` (16,286,
+//! about 4 s) over every reachable state, and `StaleLearn` must reach the
+//! danger its hunt exploits ("a losing vote waits under a live leader").
 //!
 //! `cargo test -p paxos-tests --test model_check -- --nocapture` runs the
 //! bounded configuration and prints unique-state counts and times;
@@ -66,7 +97,8 @@
 //! 2.5 times per step at depth 14 (733,646 unique states, 4.2 GB, one
 //! thread, stopped after 25 minutes): every interleaving of flushes,
 //! replies and duplicates is a distinct state. Its complete searches are
-//! the restricted `Scenario::Reelect` (control and hunt).
+//! the restricted `Scenario::Reelect` and `Scenario::StaleLearn` (control
+//! and hunt).
 
 use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
@@ -1088,11 +1120,12 @@ struct ClientState {
     outcome: Option<rm::Reply>,
 }
 
+/// An actor of a cluster of `N` replicas: a replica or a client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum RState {
+enum RState<const N: usize> {
     Replica {
         /// Boxed: a replica is kilobytes, a client a few bytes.
-        host: Box<Sealed<ReplicaHost>>,
+        host: Box<Sealed<ReplicaHost<N>>>,
         /// A copy of what is in durable storage.
         store: RStore,
     },
@@ -1110,7 +1143,7 @@ enum RTimer {
 }
 
 #[derive(Clone)]
-enum RActor {
+enum RActor<const N: usize> {
     Replica {
         initial_leader: Option<NodeId>,
         max_ticks: u8,
@@ -1125,8 +1158,9 @@ enum RActor {
     },
 }
 
+/// A replica model: `N` replicas (ids `0..N`) and clients (ids `N..`).
 #[derive(Clone)]
-struct RConfig {
+struct RConfig<const N: usize> {
     /// The values clients `NODES`, `NODES + 1`, ... append.
     values: Vec<rm::Value>,
     /// The replica each client asks first, by client (replica 0 for those
@@ -1134,7 +1168,7 @@ struct RConfig {
     targets: Vec<u8>,
     initial_leader: Option<NodeId>,
     /// Timer firings of replica 0, 1, ..., each across restarts.
-    ticks: [u8; rm::NODES],
+    ticks: [u8; N],
     /// Requests per client (the first and its retries).
     max_attempts: u8,
     /// The replica that may crash (and restart), if any.
@@ -1163,10 +1197,23 @@ struct RConfig {
     durability: rm::Durability,
     /// A classic Paxos bug injected into every replica (test builds only).
     bug: Option<Bug>,
+    /// A scenario's own restrictions, on top of those above: whether it
+    /// allows an action in a state (see `Scenario::StaleLearn`).
+    rule: Rule<N>,
+    /// Whether the model has the sometimes-property [`LOSING_VOTE`].
+    watch_losing_votes: bool,
 }
 
-impl RActor {
-    fn emit(state: &mut RStore, had_pending: bool, host: &ReplicaHost, effects: Vec<rm::Effect>, o: &mut Out<Self>) {
+/// Which actions a scenario allows in a state (beyond [`r_allowed`]'s).
+type Rule<const N: usize> = fn(&RConfig<N>, &RSystem<N>, &RAction) -> bool;
+
+/// The rule of a scenario with no restrictions of its own.
+fn no_rule<const N: usize>(_: &RConfig<N>, _: &RSystem<N>, _: &RAction) -> bool {
+    true
+}
+
+impl<const N: usize> RActor<N> {
+    fn emit(state: &mut RStore, had_pending: bool, host: &ReplicaHost<N>, effects: Vec<rm::Effect>, o: &mut Out<Self>) {
         let mut save = false;
         for effect in effects {
             match effect {
@@ -1190,7 +1237,7 @@ impl RActor {
     fn resend(client: &mut ClientState, hint: Option<NodeId>, o: &mut Out<Self>) {
         client.target = match hint {
             Some(n) => n.0,
-            None => (client.target + 1) % rm::NODES as u8,
+            None => (client.target + 1) % N as u8,
         };
         client.attempts += 1;
         o.send(
@@ -1203,14 +1250,14 @@ impl RActor {
     }
 }
 
-impl Actor for RActor {
+impl<const N: usize> Actor for RActor<N> {
     type Msg = RMsg;
-    type State = RState;
+    type State = RState<N>;
     type Timer = RTimer;
     type Storage = RStore;
     type Random = ();
 
-    fn on_start(&self, id: Id, storage: &Option<RStore>, o: &mut Out<Self>) -> RState {
+    fn on_start(&self, id: Id, storage: &Option<RStore>, o: &mut Out<Self>) -> RState<N> {
         match self {
             RActor::Replica {
                 initial_leader,
@@ -1277,7 +1324,7 @@ impl Actor for RActor {
         }
     }
 
-    fn on_msg(&self, _id: Id, state: &mut Cow<'_, RState>, src: Id, msg: RMsg, o: &mut Out<Self>) {
+    fn on_msg(&self, _id: Id, state: &mut Cow<'_, RState<N>>, src: Id, msg: RMsg, o: &mut Out<Self>) {
         let mut next = (**state).clone();
         match (&mut next, msg) {
             (RState::Replica { host, store }, RMsg::Peer(frame)) => {
@@ -1314,7 +1361,7 @@ impl Actor for RActor {
         }
     }
 
-    fn on_timeout(&self, _id: Id, state: &mut Cow<'_, RState>, timer: &RTimer, o: &mut Out<Self>) {
+    fn on_timeout(&self, _id: Id, state: &mut Cow<'_, RState<N>>, timer: &RTimer, o: &mut Out<Self>) {
         let mut next = (**state).clone();
         match (&mut next, timer, self) {
             (RState::Replica { host, store }, RTimer::Flush, _) => {
@@ -1374,14 +1421,15 @@ struct Clients {
     returned: BTreeSet<Id>,
 }
 
-type RModel = Forgetful<RActor, RConfig, Clients>;
-type RSystem = ActorModelState<RActor, Clients>;
+type RModel<const N: usize> = Forgetful<RActor<N>, RConfig<N>, Clients>;
+type RSystem<const N: usize> = ActorModelState<RActor<N>, Clients>;
+type RAction = ActorModelAction<RMsg, RTimer, ()>;
 
-fn r_stores(state: &RSystem) -> impl Iterator<Item = &RStore> {
+fn r_stores<const N: usize>(state: &RSystem<N>) -> impl Iterator<Item = &RStore> {
     state.actor_storages.iter().flatten()
 }
 
-fn r_hosts(state: &RSystem) -> impl Iterator<Item = &ReplicaHost> {
+fn r_hosts<const N: usize>(state: &RSystem<N>) -> impl Iterator<Item = &ReplicaHost<N>> {
     state.actor_states.iter().filter_map(|a| match &**a {
         RState::Replica { host, .. } => Some(host.get()),
         RState::Client(_) => None,
@@ -1389,7 +1437,7 @@ fn r_hosts(state: &RSystem) -> impl Iterator<Item = &ReplicaHost> {
 }
 
 /// Every (slot, value) ever delivered anywhere, by slot.
-fn r_delivered(state: &RSystem) -> BTreeMap<Slot, BTreeSet<Option<rm::Value>>> {
+fn r_delivered<const N: usize>(state: &RSystem<N>) -> BTreeMap<Slot, BTreeSet<Option<rm::Value>>> {
     let mut by_slot: BTreeMap<Slot, BTreeSet<Option<rm::Value>>> = BTreeMap::new();
     for (slot, value) in r_stores(state).flat_map(|s| s.delivered.iter()) {
         by_slot.entry(*slot).or_default().insert(*value);
@@ -1397,7 +1445,7 @@ fn r_delivered(state: &RSystem) -> BTreeMap<Slot, BTreeSet<Option<rm::Value>>> {
     by_slot
 }
 
-fn r_restarts(state: &RSystem) -> usize {
+fn r_restarts<const N: usize>(state: &RSystem<N>) -> usize {
     let restarted: usize = r_stores(state).map(|s| usize::from(s.restarts)).sum();
     restarted + state.crashed.iter().filter(|c| **c).count()
 }
@@ -1420,7 +1468,7 @@ fn r_restarts(state: &RSystem) -> usize {
 /// at the time), nor NACKs (a leader that does not hear a quorum now may
 /// later, and act on the same NACK), nor `Learn` (values beyond the
 /// decided watermark are useless now but not later).
-fn r_purgeable(cfg: &RConfig, env: &Envelope<RMsg>) -> bool {
+fn r_purgeable<const N: usize>(cfg: &RConfig<N>, env: &Envelope<RMsg>) -> bool {
     match &env.msg {
         RMsg::Peer(frame) => {
             cfg.crash != Some(usize::from(env.dst))
@@ -1439,7 +1487,11 @@ fn r_purgeable(cfg: &RConfig, env: &Envelope<RMsg>) -> bool {
 
 /// The actions a bug scenario allows (see `Scenario`); every one
 /// otherwise.
-fn r_allowed(cfg: &RConfig, s: &RSystem, action: &ActorModelAction<RMsg, RTimer, ()>) -> bool {
+fn r_allowed<const N: usize>(cfg: &RConfig<N>, s: &RSystem<N>, action: &RAction) -> bool {
+    r_allowed_by_config(cfg, s, action) && (cfg.rule)(cfg, s, action)
+}
+
+fn r_allowed_by_config<const N: usize>(cfg: &RConfig<N>, s: &RSystem<N>, action: &RAction) -> bool {
     let host = |id: &Id| match s.actor_states.get(usize::from(*id)).map(|a| &**a) {
         Some(RState::Replica { host, .. }) => Some(host.get()),
         _ => None,
@@ -1456,7 +1508,7 @@ fn r_allowed(cfg: &RConfig, s: &RSystem, action: &ActorModelAction<RMsg, RTimer,
                 .get(usize::from(*dst))
                 .and_then(|st| st.as_ref())
                 .map(|st| st.restarts);
-            let stage_ok = !cfg.staged || restarts.map(usize::from) == Some(usize::from(*src) - rm::NODES);
+            let stage_ok = !cfg.staged || restarts.map(usize::from) == Some(usize::from(*src) - N);
             stage_ok && host(dst).is_some_and(|h| h.replica().is_leader())
         }
         ActorModelAction::Deliver { dst, .. } => cfg.isolated != Some(usize::from(*dst)),
@@ -1464,8 +1516,8 @@ fn r_allowed(cfg: &RConfig, s: &RSystem, action: &ActorModelAction<RMsg, RTimer,
     }
 }
 
-fn replica_model(cfg: RConfig) -> RModel {
-    let replicas: Vec<_> = (0..rm::NODES)
+fn replica_model<const N: usize>(cfg: RConfig<N>) -> RModel<N> {
+    let replicas: Vec<_> = (0..N)
         .map(|i| RActor::Replica {
             initial_leader: cfg.initial_leader,
             max_ticks: cfg.ticks[i],
@@ -1494,6 +1546,7 @@ fn replica_model(cfg: RConfig) -> RModel {
         returned: BTreeSet::new(),
     };
     let network = network(cfg.duplicating);
+    let watch_losing_votes = cfg.watch_losing_votes;
     let inner = ActorModel::new(cfg, history)
         .actors(replicas)
         .actors(clients)
@@ -1510,7 +1563,7 @@ fn replica_model(cfg: RConfig) -> RModel {
         })
         .record_msg_in(|cfg, history, env: Envelope<&RMsg>| match env.msg {
             RMsg::Reply(rm::Reply::Decided { first, .. }) if !history.returned.contains(&env.dst) => {
-                let own = cfg.values.get(usize::from(env.dst) - rm::NODES)?;
+                let own = cfg.values.get(usize::from(env.dst) - N)?;
                 let ret = if first == own {
                     WORegisterRet::WriteOk
                 } else {
@@ -1527,7 +1580,7 @@ fn replica_model(cfg: RConfig) -> RModel {
             let others_up = s.crashed.iter().enumerate().all(|(i, c)| !c || cfg.crash == Some(i));
             others_up && r_restarts(s) <= cfg.restarts
         });
-    Forgetful::new(inner)
+    let model = Forgetful::new(inner)
         .purging(r_purgeable)
         .restricted(r_allowed)
         .property(Expectation::Always, "agreement", |_, s| {
@@ -1558,14 +1611,42 @@ fn replica_model(cfg: RConfig) -> RModel {
                     matches!(&**a, RState::Replica { host, .. } if !host.get().applied().is_empty())
                         && st.as_ref().is_some_and(|st| st.restarts > 0)
                 })
+        });
+    if watch_losing_votes {
+        model.property(Expectation::Sometimes, LOSING_VOTE, |_, s| losing_vote(s))
+    } else {
+        model
+    }
+}
+
+/// A sometimes-property of the scenarios that watch it
+/// (`RConfig::watch_losing_votes`): see [`losing_vote`].
+const LOSING_VOTE: &str = "a losing vote waits under a live leader";
+
+/// Whether a replica holds a vote, under ballot `b`, for a value other than
+/// one delivered at the same slot, while a replica still leads `b`: one
+/// heartbeat of that leader announcing the slot decided would deliver the
+/// losing value. A control reaching it shows that the danger a bug hunt
+/// looks for is there, and that the replica meets it safely.
+fn losing_vote<const N: usize>(s: &RSystem<N>) -> bool {
+    let delivered = r_delivered(s);
+    let leading: Vec<Ballot> = r_hosts(s)
+        .filter(|h| h.replica().is_leader())
+        .filter_map(|h| h.replica().promised())
+        .collect();
+    r_hosts(s).any(|h| {
+        delivered.iter().any(|(slot, values)| match h.replica().entry(*slot) {
+            Some((Some(ballot), value)) => leading.contains(&ballot) && !values.contains(&value.copied()),
+            _ => false,
         })
+    })
 }
 
 /// The checked configuration: node 0 is the initial leader and may crash
 /// and restart once, every replica's timer may fire once, two clients
 /// append `x` and `y`. `MODEL_TICKS`, `MODEL_ATTEMPTS`, `MODEL_CRASH`,
 /// `MODEL_RESTARTS` and `MODEL_LOSSY=1` change it.
-fn r_config() -> RConfig {
+fn r_config() -> RConfig<{ rm::NODES }> {
     RConfig {
         values: vec![b'x', b'y'],
         targets: Vec::new(),
@@ -1594,6 +1675,8 @@ fn r_config() -> RConfig {
             Ok("ReuseBallotAfterRestart") => Some(Bug::ReuseBallotAfterRestart),
             _ => None,
         },
+        rule: no_rule,
+        watch_losing_votes: false,
     }
 }
 
@@ -1625,7 +1708,7 @@ fn multi_paxos_keeps_agreement_validity_and_linearizability() {
 /// A small situation in which a bug can show, for the bug hunts: each
 /// keeps the replicas, the clients and the fault model, but fixes who may
 /// do what, so that the checker can search every interleaving of the few
-/// steps a counterexample needs. In both, the network delivers each
+/// steps a counterexample needs. In all, the network delivers each
 /// message at most once (see [`network`]), a request waits until the
 /// replica it was sent to leads, clients do not retry, and a replica whose
 /// driver writes records in a later step (`Durability::Correct`) crashes
@@ -1660,25 +1743,178 @@ enum Scenario {
     /// ballot it used before the crash, so two values travel under one
     /// ballot, and a stale append of the first overwrites the second.
     Reelect(rm::Durability),
+    /// Five replicas, no crash, every record written at once
+    /// (`Durability::Immediate`): two leaders at once, the older one hears
+    /// a catch-up answer it asked for before it led. Meant for
+    /// `LeaderLearns`; see [`stale_learn_rule`] for the roles and the
+    /// restrictions.
+    StaleLearn,
+}
+
+/// The replicas of `Scenario::StaleLearn`, by role (issue #12's trace A
+/// names them n2, n4, n3, n5 and n1, and its simpler form L2, B, A, F and
+/// L1). Ballots order by round, then by node, so the ids are chosen for
+/// the campaigns to need no extra round: `STALE`'s first ballot, (1,4), is
+/// above the ones its voters' own campaigns take, (1,2) and (1,3).
+mod stale_learn {
+    /// L2: the initial leader (ballot (0,0)); later it leads again, with
+    /// the highest ballot, (2,0).
+    pub const LEADER: usize = 0;
+    /// B: votes only in `LEADER`'s quorums.
+    pub const VOTER: usize = 1;
+    /// A: the member both quorums share.
+    pub const SHARED: usize = 2;
+    /// F: the only voter for `STALE`'s proposal.
+    pub const FOLLOWER: usize = 3;
+    /// L1: leads (1,4) with {`STALE`, `FOLLOWER`, `SHARED`}.
+    pub const STALE: usize = 4;
+    /// The clients' values: `LEADER` decides 100 under ballot 0, `STALE`
+    /// proposes 111, `LEADER` proposes 222 under its second ballot.
+    pub const VALUES: [u8; 3] = [100, 111, 222];
+    /// The replica each client asks.
+    pub const TARGETS: [u8; 3] = [LEADER as u8, STALE as u8, LEADER as u8];
+    /// Timer firings: `LEADER` one (the heartbeat that carries its
+    /// watermark), `STALE` two (its campaign, then a heartbeat), `SHARED`
+    /// and `FOLLOWER` one each (a campaign, which moves their clocks past
+    /// the election timeout, so that they promise `STALE`).
+    pub const TICKS: [u8; 5] = [1, 0, 1, 1, 2];
+}
+
+/// The restrictions of `Scenario::StaleLearn`, with the roles of
+/// [`stale_learn`]. The story it leaves room for (agreement violation A of
+/// issue #12, in its simpler form): `LEADER` decides 100 at slot 0 with
+/// `SHARED` and `VOTER`; `STALE` misses that append but hears the
+/// heartbeat that carries the watermark, and asks `LEADER` to catch it up;
+/// the network holds that request back. `SHARED`, `FOLLOWER` and `STALE`
+/// campaign, `STALE` wins (1,4) with the other two (`SHARED`'s promise
+/// reports 100, which it proposes again) and proposes 111 at slot 1,
+/// which only `FOLLOWER` accepts (2 of 5: not chosen). `LEADER`'s
+/// heartbeat reaches `FOLLOWER` late, which refuses it naming a higher
+/// ballot; `LEADER` steps down and campaigns at once with (2,0), wins
+/// with `SHARED` and `VOTER`, whose promises do not hold 111, and decides
+/// 222 at slot 1. The held-back request reaches it, and its answer (slots
+/// 0 and 1: 100, 222) reaches `STALE`, which still leads. With
+/// `Bug::LeaderLearns` `STALE` takes it, and its next append tells
+/// `FOLLOWER` that slot 1 is decided: `FOLLOWER` delivers 111 where
+/// `LEADER` delivered 222. Fixed, `STALE` drops the answer (it leads).
+/// Trace A has the request duplicated so that its node catches up before
+/// campaigning, and the old leader step down when cut off; neither is
+/// needed: `STALE`'s campaign recovers slot 0 from `SHARED`'s promise,
+/// and a refusal naming a higher ballot makes `LEADER` campaign.
+///
+/// Each rule only forbids actions in some states, so the checker explores
+/// a subset of the full model's behaviours (the timer budgets and the
+/// replica each client asks are in [`Scenario::config`]):
+///
+/// - `STALE`'s timer fires for its campaign only once it follows
+///   `LEADER`'s ballot 0 (it heard the watermark);
+/// - a prepare of `STALE` reaches only `FOLLOWER` and `SHARED`, one of
+///   `LEADER` only `SHARED` and `VOTER`; nobody hears the other campaigns
+///   (they only move those replicas' clocks past the election timeout);
+/// - an append of `STALE` reaches only `FOLLOWER`; one of `LEADER` that
+///   carries values only `SHARED` and `VOTER`; one without values (a
+///   heartbeat) only `STALE` and `FOLLOWER`, and only under ballot 0 with
+///   a watermark above 0;
+/// - votes (`Accepted`) reach only `LEADER`, and only from `SHARED` and
+///   `VOTER` (so `STALE`'s ballot decides nothing by itself); only
+///   `STALE`'s catch-up request is delivered (`SHARED` and `VOTER` ask
+///   too, for slot 0, when `LEADER`'s second ballot announces its
+///   watermark); promises, refusals and catch-up answers reach whom they
+///   are sent to;
+/// - `LEADER` takes the request for 100 only while it leads ballot 0, and
+///   the one for 222 only under a later ballot; `STALE` takes the one for
+///   111 only while its watermark is 0 (before it learned anything: a
+///   later proposal would be the same bug taking another path).
+fn stale_learn_rule<const N: usize>(_: &RConfig<N>, s: &RSystem<N>, action: &RAction) -> bool {
+    use stale_learn::*;
+    let replica = |i: usize| match s.actor_states.get(i).map(|a| &**a) {
+        Some(RState::Replica { host, .. }) => Some(host.get().replica()),
+        _ => None,
+    };
+    let decided = |i: usize| replica(i).map_or(0, |r| r.decided());
+    let round = |i: usize| replica(i).and_then(|r| r.promised()).map(|b| b.round);
+    match action {
+        ActorModelAction::Timeout(id, RTimer::Tick) if usize::from(*id) == STALE => {
+            replica(STALE).is_some_and(|r| r.is_leader() || r.promised() == Some(Ballot::new(0, NodeId(LEADER as u8))))
+        }
+        ActorModelAction::Deliver { src, dst, msg } => {
+            let (src, dst) = (usize::from(*src), usize::from(*dst));
+            match msg {
+                RMsg::Peer(frame) => {
+                    let Ok((header, rest)) = decode_header::<Header>(&frame.0) else {
+                        return false;
+                    };
+                    match header {
+                        Header::Prepare { .. } => match src {
+                            STALE => dst == FOLLOWER || dst == SHARED,
+                            LEADER => dst == SHARED || dst == VOTER,
+                            _ => false,
+                        },
+                        Header::Append { ballot, commit, .. } => {
+                            let values = Items::<Option<rm::Value>>::new(rest).is_ok_and(|i| i.remaining() > 0);
+                            match src {
+                                STALE => dst == FOLLOWER,
+                                LEADER if values => dst == SHARED || dst == VOTER,
+                                LEADER => ballot.round == 0 && commit > 0 && (dst == STALE || dst == FOLLOWER),
+                                _ => false,
+                            }
+                        }
+                        Header::Accepted { .. } => dst == LEADER && (src == SHARED || src == VOTER),
+                        Header::CatchUp { .. } => src == STALE,
+                        Header::Promise { .. } | Header::Nack { .. } | Header::Learn { .. } => true,
+                    }
+                }
+                RMsg::Request { .. } => match src.checked_sub(N) {
+                    Some(0) => round(dst) == Some(0),
+                    Some(1) => decided(dst) == 0,
+                    Some(2) => round(dst).is_some_and(|r| r > 0),
+                    _ => true,
+                },
+                RMsg::Reply(_) => true,
+            }
+        }
+        _ => true,
+    }
 }
 
 impl Scenario {
-    fn config(self, bug: Option<Bug>) -> RConfig {
-        let (crash, durability, targets, ticks) = match self {
-            Scenario::LeaderRestarts(durability) => (0, durability, vec![0, 0], [0, 0, 0]),
-            Scenario::Takeover(durability) => (1, durability, vec![0, 2], [0, 0, 1]),
-            Scenario::Rivals(durability) => (0, durability, vec![0, 2], [1, 0, 1]),
-            Scenario::Reelect(durability) => (0, durability, vec![0, 0], [3, 0, 0]),
+    /// The cluster size.
+    fn nodes(self) -> usize {
+        match self {
+            Scenario::StaleLearn => 5,
+            _ => 3,
+        }
+    }
+
+    /// The configuration, for a cluster of `N = self.nodes()`.
+    fn config<const N: usize>(self, bug: Option<Bug>) -> RConfig<N> {
+        assert_eq!(N, self.nodes(), "{self:?} has {} replicas", self.nodes());
+        let (crash, durability, targets, ticks): (_, _, Vec<u8>, &[u8]) = match self {
+            Scenario::LeaderRestarts(durability) => (Some(0), durability, vec![0, 0], &[0, 0, 0]),
+            Scenario::Takeover(durability) => (Some(1), durability, vec![0, 2], &[0, 0, 1]),
+            Scenario::Rivals(durability) => (Some(0), durability, vec![0, 2], &[1, 0, 1]),
+            Scenario::Reelect(durability) => (Some(0), durability, vec![0, 0], &[3, 0, 0]),
+            Scenario::StaleLearn => (
+                None,
+                rm::Durability::Immediate,
+                stale_learn::TARGETS.to_vec(),
+                &stale_learn::TICKS,
+            ),
         };
         let reelect = matches!(self, Scenario::Reelect(_));
+        let stale = matches!(self, Scenario::StaleLearn);
         RConfig {
-            values: vec![b'x', b'y'],
+            values: if stale {
+                stale_learn::VALUES.to_vec()
+            } else {
+                vec![b'x', b'y']
+            },
             targets,
             initial_leader: (!reelect).then_some(NodeId(0)),
-            ticks,
+            ticks: core::array::from_fn(|i| ticks[i]),
             max_attempts: 1,
-            crash: Some(crash),
-            restarts: 1,
+            crash,
+            restarts: usize::from(crash.is_some()),
             crash_loses: durability == rm::Durability::Correct,
             requests_to_leaders: true,
             isolated: reelect.then_some(2),
@@ -1687,6 +1923,8 @@ impl Scenario {
             duplicating: false,
             durability,
             bug,
+            rule: if stale { stale_learn_rule } else { no_rule },
+            watch_losing_votes: stale,
         }
     }
 }
@@ -1695,17 +1933,53 @@ impl Scenario {
 /// injected into every replica, in `scenario`, as `search` says, stopping
 /// at the first. Asserts that it found one.
 fn assert_replica_bug_caught(bug: Option<Bug>, scenario: Scenario, search: Search) {
-    let name = format!("multi-paxos, {scenario:?}, injected {bug:?}");
-    let model = replica_model(scenario.config(bug));
-    let found = counterexamples(&name, model, search, &["agreement"]);
-    assert!(found.contains(&"agreement"), "{name}: the bug went unnoticed");
+    fn hunt<const N: usize>(bug: Option<Bug>, scenario: Scenario, search: Search) {
+        let name = format!("multi-paxos, {scenario:?}, injected {bug:?}");
+        let model = replica_model(scenario.config::<N>(bug));
+        let found = counterexamples(&name, model, search, &["agreement"]);
+        assert!(found.contains(&"agreement"), "{name}: the bug went unnoticed");
+    }
+    match scenario.nodes() {
+        3 => hunt::<3>(bug, scenario, search),
+        5 => hunt::<5>(bug, scenario, search),
+        n => unreachable!("no model of {n} replicas"),
+    }
+}
+
+/// Checks that `scenario` without a bug breaks no always-property within
+/// `steps` (0: every reachable state), and reaches [`LOSING_VOTE`] if it
+/// watches it.
+fn assert_scenario_safe(scenario: Scenario, steps: usize) {
+    fn check<const N: usize>(scenario: Scenario, steps: usize) {
+        let checker = run(
+            &format!("multi-paxos, {scenario:?}, no bug"),
+            replica_model(scenario.config::<N>(None)),
+            Search::Bfs(bound(steps)),
+            HasDiscoveries::AnyFailures,
+        );
+        assert!(violations(&*checker).is_empty(), "{:#?}", violations(&*checker));
+        if checker.model().cfg().watch_losing_votes {
+            let reached = checker.discovery(LOSING_VOTE).is_some();
+            eprintln!(
+                "  sometimes \"{LOSING_VOTE}\": {}",
+                if reached { "reached" } else { "not reached" }
+            );
+            assert!(reached, "\"{LOSING_VOTE}\" never happens: the control is vacuous");
+        }
+    }
+    match scenario.nodes() {
+        3 => check::<3>(scenario, steps),
+        5 => check::<5>(scenario, steps),
+        n => unreachable!("no model of {n} replicas"),
+    }
 }
 
 /// The control for the hunts: without a bug, each scenario is safe, so
 /// what the hunts find is the bug's. `MODEL_FULL=1` checks every state
 /// within the bounds the hunts search; CI within two steps fewer where
 /// those take long (`Takeover`: 10 and 12 steps instead of 12 and 14).
-/// `Reelect` is small enough to check whole (every reachable state).
+/// `Reelect` and `StaleLearn` are small enough to check whole (every
+/// reachable state).
 #[test]
 fn multi_paxos_bug_scenarios_are_safe_without_a_bug() {
     let fewer = if full() { 0 } else { 2 };
@@ -1714,14 +1988,9 @@ fn multi_paxos_bug_scenarios_are_safe_without_a_bug() {
         (Scenario::Takeover(rm::Durability::Immediate), 12 - fewer),
         (Scenario::Takeover(rm::Durability::Correct), 14 - fewer),
         (Scenario::Reelect(rm::Durability::Correct), 0),
+        (Scenario::StaleLearn, 0),
     ] {
-        let checker = run(
-            &format!("multi-paxos, {scenario:?}, no bug"),
-            replica_model(scenario.config(None)),
-            Search::Bfs(bound(steps)),
-            HasDiscoveries::AnyFailures,
-        );
-        assert!(violations(&*checker).is_empty(), "{:#?}", violations(&*checker));
+        assert_scenario_safe(scenario, steps);
     }
 }
 
@@ -1735,11 +2004,12 @@ fn multi_paxos_catches_a_driver_that_confirms_unwritten_records() {
 /// search it (breadth first finds a shortest counterexample; depth first
 /// within the same bound often finds one sooner).
 macro_rules! replica_bug_tests {
-    ($($(#[$attr:meta])* $test:ident: $bug:ident in $scenario:ident($durability:ident), $search:expr;)*) => {$(
+    ($($(#[$attr:meta])* $test:ident: $bug:ident in $scenario:ident$(($durability:ident))?, $search:expr;)*) => {$(
         #[test]
         $(#[$attr])*
         fn $test() {
-            assert_replica_bug_caught(Some(Bug::$bug), Scenario::$scenario(rm::Durability::$durability), $search);
+            let scenario = Scenario::$scenario$((rm::Durability::$durability))?;
+            assert_replica_bug_caught(Some(Bug::$bug), scenario, $search);
         }
     )*};
 }
@@ -1754,4 +2024,5 @@ replica_bug_tests! {
                 Takeover (216k states), nor depth first within 19 steps of Rivals(Correct) (25M states, 508 s debug)"]
     multi_paxos_catches_no_promise_on_accept: NoPromiseOnAccept in Rivals(Correct), dfs(19);
     multi_paxos_catches_reuse_ballot_after_restart: ReuseBallotAfterRestart in Reelect(Correct), Search::Bfs(None);
+    multi_paxos_catches_leader_learns: LeaderLearns in StaleLearn, Search::Bfs(None);
 }

@@ -22,12 +22,13 @@ use std::collections::VecDeque;
 
 /// The value type of the replica model.
 pub type Value = u8;
-/// The cluster size.
+/// The default cluster size (the bug scenarios that need a larger one
+/// name it: every type and function here takes the size as `N`).
 pub const NODES: usize = 3;
 /// The log window: slots in flight and in memory.
 pub const WINDOW: usize = 4;
-/// The production replica under test.
-pub type ModelReplica = Replica<Value, NODES, WINDOW>;
+/// The production replica under test, in a cluster of `N`.
+pub type ModelReplica<const N: usize = NODES> = Replica<Value, N, WINDOW>;
 
 /// The heartbeat interval of the model cluster.
 pub const HEARTBEAT: Duration = Duration::from_micros(10);
@@ -39,14 +40,15 @@ pub const RETRANSMIT: Duration = Duration::from_micros(20);
 /// election deadline it can have set, whatever the jitter.
 pub const FOLLOWER_STEP: Duration = Duration::from_micros(2 * 30);
 
-/// The members: `NodeId(0)..NodeId(NODES)`.
-pub fn members() -> [NodeId; NODES] {
+/// The members of a cluster of `N`: `NodeId(0)..NodeId(N)`.
+pub fn members<const N: usize>() -> [NodeId; N] {
     core::array::from_fn(|i| NodeId(i as u8))
 }
 
-/// The configuration of node `id` (the same before and after a restart).
-pub fn config(id: NodeId, initial_leader: Option<NodeId>) -> Config<NODES> {
-    let mut config = Config::new(id, &members()).expect("valid members");
+/// The configuration of node `id` in a cluster of `N` (the same before
+/// and after a restart).
+pub fn config<const N: usize>(id: NodeId, initial_leader: Option<NodeId>) -> Config<N> {
+    let mut config = Config::new(id, &members::<N>()).expect("valid members");
     config.heartbeat_interval = HEARTBEAT;
     config.election_timeout = ELECTION;
     config.retransmit_timeout = RETRANSMIT;
@@ -141,10 +143,11 @@ impl Faults {
     }
 }
 
-/// A replica, its unwritten records, its clock and its application.
+/// A replica of a cluster of `N`, its unwritten records, its clock and
+/// its application.
 #[derive(Clone, Debug)]
-pub struct ReplicaHost {
-    replica: ModelReplica,
+pub struct ReplicaHost<const N: usize = NODES> {
+    replica: ModelReplica<N>,
     clock: Instant,
     /// Batches handed out by `poll_persist`, not yet written; oldest
     /// first. Lost in a crash.
@@ -157,14 +160,14 @@ pub struct ReplicaHost {
     durability: Durability,
 }
 
-impl Fingerprint for ReplicaHost {
+impl<const N: usize> Fingerprint for ReplicaHost<N> {
     /// The replica as [`replica_text`] renders it, and the rest in full.
     fn fingerprint_text(&self) -> String {
         self.text(replica_text(&self.replica))
     }
 }
 
-impl super::HoldsReplies for ReplicaHost {
+impl<const N: usize> super::HoldsReplies for ReplicaHost<N> {
     fn has_pending(&self) -> bool {
         ReplicaHost::has_pending(self)
     }
@@ -174,7 +177,7 @@ impl super::HoldsReplies for ReplicaHost {
     }
 }
 
-impl ReplicaHost {
+impl<const N: usize> ReplicaHost<N> {
     fn text(&self, replica: String) -> String {
         format!(
             "{} {:?} {:?} {:?} {:?} {:?} {:?}",
@@ -183,10 +186,10 @@ impl ReplicaHost {
     }
 }
 
-impl ReplicaHost {
+impl<const N: usize> ReplicaHost<N> {
     /// A fresh node at time zero.
-    pub fn new(config: Config<NODES>, durability: Durability) -> (Self, Vec<Effect>) {
-        let replica = ModelReplica::new(config, Instant::ZERO).expect("valid config");
+    pub fn new(config: Config<N>, durability: Durability) -> (Self, Vec<Effect>) {
+        let replica = ModelReplica::<N>::new(config, Instant::ZERO).expect("valid config");
         let mut host = Self::from_replica(replica, Instant::ZERO, durability);
         let mut out = Vec::new();
         host.drain(&mut out);
@@ -196,7 +199,7 @@ impl ReplicaHost {
     /// A node restarted at `clock` from its durable log (batches in the
     /// order written).
     pub fn recover(
-        config: Config<NODES>,
+        config: Config<N>,
         clock: Instant,
         log: &[Vec<u8>],
         durability: Durability,
@@ -205,9 +208,9 @@ impl ReplicaHost {
         // The driver's first-boot rule: a log that never held a durable
         // batch means nothing was revealed, and the node boots as new.
         let replica = if log.is_empty() {
-            ModelReplica::new(config, clock).map_err(RecoverError::Config)?
+            ModelReplica::<N>::new(config, clock).map_err(RecoverError::Config)?
         } else {
-            ModelReplica::recover_with(config, clock, log.iter().map(Vec::as_slice), 0, |slot, value| {
+            ModelReplica::<N>::recover_with(config, clock, log.iter().map(Vec::as_slice), 0, |slot, value| {
                 early.push((slot, value.copied()))
             })?
         };
@@ -220,7 +223,7 @@ impl ReplicaHost {
         Ok((host, out))
     }
 
-    fn from_replica(replica: ModelReplica, clock: Instant, durability: Durability) -> Self {
+    fn from_replica(replica: ModelReplica<N>, clock: Instant, durability: Durability) -> Self {
         ReplicaHost {
             replica,
             clock,
@@ -233,7 +236,7 @@ impl ReplicaHost {
     }
 
     /// The replica.
-    pub fn replica(&self) -> &ModelReplica {
+    pub fn replica(&self) -> &ModelReplica<N> {
         &self.replica
     }
 
@@ -322,7 +325,7 @@ impl ReplicaHost {
     }
 
     fn drain(&mut self, out: &mut Vec<Effect>) {
-        let mut buf = vec![0u8; ModelReplica::MAX_MESSAGE_SIZE + ModelReplica::MIN_PERSIST_BUFFER];
+        let mut buf = vec![0u8; ModelReplica::<N>::MAX_MESSAGE_SIZE + ModelReplica::<N>::MIN_PERSIST_BUFFER];
         loop {
             let mut busy = false;
             while let Some(p) = self.replica.poll_persist(&mut buf) {
@@ -412,8 +415,8 @@ mod tests {
     #[test]
     fn an_initial_leader_decides_with_one_follower_after_flushes() {
         let leader = Some(NodeId(0));
-        let (mut a, _) = ReplicaHost::new(config(NodeId(0), leader), Durability::Correct);
-        let (mut b, _) = ReplicaHost::new(config(NodeId(1), leader), Durability::Correct);
+        let (mut a, _) = ReplicaHost::<NODES>::new(config(NodeId(0), leader), Durability::Correct);
+        let (mut b, _) = ReplicaHost::<NODES>::new(config(NodeId(1), leader), Durability::Correct);
         let out = a.propose(7, 42);
         assert!(out.is_empty(), "the leader's ballot is not durable yet");
         let (_, out) = a.flush().unwrap();
@@ -443,5 +446,33 @@ mod tests {
         );
         assert_eq!(a.applied(), &[Some(42)]);
         assert!(!a.faults().any());
+    }
+
+    #[test]
+    fn in_a_cluster_of_five_a_leader_needs_two_followers() {
+        let leader = Some(NodeId(0));
+        let node = |i: u8| ReplicaHost::<5>::new(config(NodeId(i), leader), Durability::Immediate).0;
+        let mut a = node(0);
+        let append = |out: &[Effect], to: u8| {
+            out.iter()
+                .find_map(|e| match e {
+                    Effect::Send { to: t, frame } if *t == NodeId(to) => Some(frame.clone()),
+                    _ => None,
+                })
+                .expect("an append")
+        };
+        let out = a.propose(7, 42);
+        let mut votes = Vec::new();
+        for i in [1, 2] {
+            let reply = node(i).receive(NodeId(0), &append(&out, i));
+            votes.push(append(&reply, 0));
+        }
+        assert!(a
+            .receive(NodeId(1), &votes[0])
+            .iter()
+            .all(|e| !matches!(e, Effect::Delivered { .. })));
+        assert_eq!(a.applied(), &[], "two votes of five decide nothing");
+        a.receive(NodeId(2), &votes[1]);
+        assert_eq!(a.applied(), &[Some(42)]);
     }
 }
