@@ -77,6 +77,16 @@ fn a_node_restarted_without_its_storage_never_votes_or_leads() {
     let replies: Vec<_> = frames(&mut n1).iter().map(|f| header(f)).collect();
     assert!(matches!(replies[..], [Header::Nack { .. }]), "{replies:?}");
     let leader = Ballot::new(5, NodeId(2));
+    // A heartbeat whose watermark it has reached asks for nothing.
+    let level = Header::Append {
+        ballot: leader,
+        commit: 0,
+        first: 0,
+        stamp: 0,
+    };
+    n1.handle_message(at(61_001), NodeId(2), &frame(&level, &[])).unwrap();
+    sync(&mut n1, at(61_001));
+    assert!(frames(&mut n1).is_empty());
     let heartbeat = Header::Append {
         ballot: leader,
         commit: 1,
@@ -99,6 +109,11 @@ fn a_node_restarted_without_its_storage_never_votes_or_leads() {
         R::recover(config(1, Some(1)), at(1), [&buf[..p.len]], 0).unwrap()
     };
     assert!(restarted_from_mark.is_amnesiac());
+    // A batch that holds no record is no record.
+    let empty = [paxos_core::codec::FORMAT_VERSION];
+    assert!(R::recover(config(1, Some(1)), at(1), [&empty[..]], 0)
+        .unwrap()
+        .is_amnesiac());
 }
 
 /// With the old rule the wiped node boots as new: it leads round 0 again,

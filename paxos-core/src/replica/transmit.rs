@@ -182,10 +182,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             self.counters.buffer_too_small += 1;
             return None;
         }
-        // Every slot from `first` holds this leader's proposal or a decided
-        // value.
-        let decided = self.log.decided();
-        let Ok(n) = self.put_values(&mut w, first, end, |e| e.ballot == Some(ballot) || e.slot < decided) else {
+        // Every slot from `first` holds this leader's proposal: phase 1
+        // stored every open slot under its ballot, and a leader takes no
+        // value from elsewhere (see `on_learn`).
+        let Ok(n) = self.put_values(&mut w, first, end, |e| e.ballot == Some(ballot)) else {
             // The header fitted, its count did not: nothing leaves.
             self.counters.buffer_too_small += 1;
             return None;
