@@ -37,6 +37,9 @@ pub struct Disk {
     next_token: u64,
     /// Syncs completed.
     pub syncs: u64,
+    /// Whether a batch was ever durable here since the cluster's first
+    /// boot, wipes included: a node without one boots as new.
+    pub ever_synced: bool,
 }
 
 impl Disk {
@@ -79,9 +82,27 @@ impl Disk {
     }
 
     fn make_durable(&mut self, batch: Vec<u8>) -> Result<(), String> {
-        self.view.apply_batch(&batch)?;
+        let index = self.synced.len();
         self.synced.push(batch);
-        Ok(())
+        self.ever_synced = true;
+        let batch = &self.synced[index];
+        self.view
+            .apply_batch(batch)
+            .map_err(|e| format!("durable batch {index} ({} bytes {batch:02x?}): {e}", batch.len()))
+    }
+
+    /// Whether a sync is in flight.
+    pub fn syncing(&self) -> bool {
+        self.syncing.is_some()
+    }
+
+    /// The storage is lost (replaced, reformatted): nothing is left, synced
+    /// or not. Call after a crash.
+    pub fn wipe(&mut self) {
+        self.synced.clear();
+        self.unsynced.clear();
+        self.syncing = None;
+        self.view = DurableView::default();
     }
 
     /// Power loss. Unsynced batches are lost, except that with probability

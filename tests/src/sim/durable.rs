@@ -17,6 +17,9 @@ pub struct DurableView {
     pub votes: HashMap<(Slot, Ballot), Option<Value>>,
     /// Every slot durably learned as decided, with its value.
     pub learned: HashMap<Slot, Option<Value>>,
+    /// Per slot, what its newest record says, as a replay would leave the
+    /// cell: a vote under a ballot, or a learned value (`None`).
+    pub last: HashMap<Slot, Option<Ballot>>,
     /// The decided watermark a replay reaches.
     pub decided: Slot,
     /// The highest slot a snapshot record covers (the application's
@@ -75,6 +78,7 @@ impl DurableView {
                     rest = &rest[used..];
                     for (slot, value) in (first..).zip(values) {
                         self.votes.insert((slot, ballot), value);
+                        self.last.insert(slot, Some(ballot));
                     }
                 }
                 Record::Learned { first } => {
@@ -82,6 +86,7 @@ impl DurableView {
                     rest = &rest[used..];
                     for (slot, value) in (first..).zip(values) {
                         self.learned.insert(slot, value);
+                        self.last.insert(slot, None);
                         if slot == self.decided {
                             self.decided = slot + 1;
                         }

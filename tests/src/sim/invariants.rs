@@ -11,6 +11,24 @@
 //!   revealed, across restarts; one value per (ballot, slot).
 //! - **Persist before reveal**: every prepare, promise, vote and refusal a
 //!   node sends is backed by its durable (synced) records at that instant.
+//! - **Revealed votes stay reported**: a vote an acceptor revealed (an
+//!   `Accepted` frame) is reported by every later promise it sends for a
+//!   prepare whose range holds the slot, unless the promise's decided
+//!   watermark covers the slot — across restarts too.
+//! - **Commit claims**: an `Append` under ballot `b` with watermark `c`
+//!   claims every slot below `c` decided with the value sent under `b`
+//!   (that is what its followers act on): every such value must be the
+//!   decided one.
+//! - **Ballots are led once**: no leadership takes a ballot under which
+//!   appends were already sent (a node that forgot it led).
+//! - **Restarts**: a node can always restart from its own durable records:
+//!   every durable batch decodes, and `recover` accepts them (tried at
+//!   every restart, now and then on running nodes, and at the end).
+//!
+//! A node whose storage was wiped has lost its promise: the state-based
+//! promise check skips it, and the frame-based checks (promises only rise,
+//! votes keep promises, revealed votes stay reported) hold it to what it
+//! revealed before.
 
 use super::durable::DurableView;
 use super::fasthash::{FastMap as HashMap, FastSet as HashSet};
@@ -19,6 +37,18 @@ use super::Value;
 use paxos_core::replica::wire::{decode_header, Items, PromisedEntry};
 use paxos_core::replica::{Header, ProposalId, Slot};
 use paxos_core::{Ballot, NodeId};
+use std::collections::BTreeMap;
+
+/// The rule a restart refused by `recover` (or a durable batch that does
+/// not decode) breaks.
+pub const RESTART: &str = "a node can always restart from its own durable records";
+/// The rule a promise that omits a vote its sender revealed breaks.
+pub const VOTE_REPORTED: &str = "a revealed vote is reported by every later promise";
+/// The rule an append whose watermark covers a value its ballot did not
+/// get chosen breaks.
+pub const COMMIT_CLAIM: &str = "a leader's commit covers only values chosen under its ballot";
+/// The rule a leadership under a ballot that already sent appends breaks.
+pub const BALLOT_REUSE: &str = "no leadership reuses a revealed ballot";
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +57,8 @@ pub struct Violation {
     pub rule: &'static str,
     /// What exactly happened.
     pub detail: String,
+    /// The step of the run at which it was found (0 if not known).
+    pub step: u64,
 }
 
 impl Violation {
@@ -35,6 +67,7 @@ impl Violation {
         Violation {
             rule,
             detail: detail.into(),
+            step: 0,
         }
     }
 }
@@ -50,7 +83,30 @@ type Check = Result<(), Violation>;
 const _: () = assert!(RULES.len() <= MAX_RULES);
 
 /// Room for per-rule counters.
-pub const MAX_RULES: usize = 32;
+pub const MAX_RULES: usize = 40;
+
+/// A counter per rule, by position in [`RULES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleCounts(pub [u64; MAX_RULES]);
+
+impl Default for RuleCounts {
+    fn default() -> Self {
+        RuleCounts([0; MAX_RULES])
+    }
+}
+
+impl core::ops::Deref for RuleCounts {
+    type Target = [u64; MAX_RULES];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for RuleCounts {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 /// Every rule the checker enforces (the `rule` of its violations).
 pub const RULES: &[&str] = &[
@@ -83,6 +139,10 @@ pub const RULES: &[&str] = &[
     "persist before reveal (promise reports a vote under its own ballot)",
     "persist before reveal (vote)",
     "persist before reveal (refusal)",
+    RESTART,
+    VOTE_REPORTED,
+    COMMIT_CLAIM,
+    BALLOT_REUSE,
 ];
 
 /// The global record the invariants are checked against.
@@ -105,9 +165,27 @@ pub struct Checker {
     acquired: HashMap<Ballot, u32>,
     /// Leaderships acquired with a ballot some earlier leadership used.
     pub reused_ballots: u64,
+    /// Leaderships acquired while another node led.
+    pub concurrent_leaders: u64,
+    /// Per ballot, the value seen sent under it per slot (the commit
+    /// claims are checked against these).
+    ballot_slots: HashMap<Ballot, BTreeMap<Slot, Option<Value>>>,
+    /// Per ballot, the highest commit watermark an append under it claimed.
+    claimed: HashMap<Ballot, Slot>,
+    /// Per node, per slot, the highest ballot of a vote it revealed.
+    votes_revealed: Vec<BTreeMap<Slot, Ballot>>,
+    /// Per candidate ballot, the slots its prepare asked about.
+    prepared: HashMap<Ballot, (Slot, Slot)>,
+    /// Ballots under which appends were sent, with the lifetime of their
+    /// leader that sent the first.
+    appended: HashMap<Ballot, u32>,
+    /// Per node, its lifetimes so far (restarts).
+    lifetimes: Vec<u32>,
+    /// Nodes whose storage was wiped.
+    wiped: Vec<bool>,
     waive: Vec<&'static str>,
     /// Violations of waived rules, by position in [`RULES`].
-    pub waived: [u64; MAX_RULES],
+    pub waived: RuleCounts,
 }
 
 impl Checker {
@@ -119,6 +197,9 @@ impl Checker {
             promise_revealed: vec![None; n],
             vote_revealed: vec![None; n],
             leading: vec![None; n],
+            votes_revealed: vec![BTreeMap::new(); n],
+            wiped: vec![false; n],
+            lifetimes: vec![0; n],
             ..Checker::default()
         }
     }
@@ -167,12 +248,23 @@ impl Checker {
     /// Someone claims `slot` decided with `value`.
     /// `source` says who claims it, for the report.
     pub fn record_decision(&mut self, slot: Slot, value: &Option<Value>, source: impl FnOnce() -> String) -> Check {
+        self.record_decision_as("agreement", slot, value, source)
+    }
+
+    /// As [`Checker::record_decision`], reporting a conflict as `rule`.
+    fn record_decision_as(
+        &mut self,
+        rule: &'static str,
+        slot: Slot,
+        value: &Option<Value>,
+        source: impl FnOnce() -> String,
+    ) -> Check {
         if let Some(known) = self.decided.get(&slot) {
             if known == value {
                 return Ok(());
             }
             let detail = format!("slot {slot} decided as {known:?} and as {value:?} ({})", source());
-            return self.fail("agreement", detail);
+            return self.fail(rule, detail);
         }
         let source = source();
         if let Some(v) = value {
@@ -244,6 +336,18 @@ impl Checker {
                 format!("nodes {node} and {other} both lead with {ballot:?}"),
             );
         }
+        // Within a lifetime a node's ballots only rise (and a leadership's
+        // first appends are checked before its event): only a restarted
+        // node can take a ballot again.
+        if self.appended.get(&ballot).is_some_and(|l| *l < self.lifetimes[node]) {
+            return self.fail(
+                BALLOT_REUSE,
+                format!("n{node} leads with {ballot:?} again, under which it sent appends before it restarted"),
+            );
+        }
+        if self.leading.iter().enumerate().any(|(j, l)| j != node && l.is_some()) {
+            self.concurrent_leaders += 1;
+        }
         let times = self.acquired.entry(ballot).or_default();
         *times += 1;
         if *times > 1 {
@@ -258,6 +362,16 @@ impl Checker {
         self.leading[node] = None;
     }
 
+    /// Node `node` lost its storage: it no longer knows its promise.
+    pub fn on_wiped(&mut self, node: usize) {
+        self.wiped[node] = true;
+    }
+
+    /// Whether node `node`'s storage was ever wiped.
+    pub fn wiped(&self, node: usize) -> bool {
+        self.wiped[node]
+    }
+
     /// Checks a frame node `node` (`id`) sends, against its durable state.
     pub fn on_frame(&mut self, node: usize, id: NodeId, frame: &[u8], view: &DurableView) -> Check {
         let (header, rest) = match decode_header::<Header>(frame) {
@@ -265,10 +379,11 @@ impl Checker {
             Err(e) => return self.fail("frames decode", format!("{id:?} sent a bad frame: {e}")),
         };
         match header {
-            Header::Prepare { ballot, .. } => {
+            Header::Prepare { ballot, from, until } => {
                 if ballot.node != id {
                     return self.fail("own ballots", format!("{id:?} prepares {ballot:?}"));
                 }
+                self.prepared.insert(ballot, (from, until));
                 if view.promised < Some(ballot) {
                     return self.fail(
                         "persist before reveal (prepare)",
@@ -276,10 +391,11 @@ impl Checker {
                     );
                 }
             }
-            Header::Promise { ballot, .. } => {
+            Header::Promise { ballot, decided, .. } => {
                 self.check_promise(node, id, ballot, view)?;
                 let items = Items::<PromisedEntry<Value>>::new(rest)
                     .map_err(|e| Violation::new("frames decode", format!("{id:?} promise: {e}")))?;
+                let mut reported: Vec<(Slot, Ballot)> = Vec::new();
                 for item in items {
                     let entry =
                         item.map_err(|e| Violation::new("frames decode", format!("{id:?} promise item: {e}")))?;
@@ -307,7 +423,9 @@ impl Checker {
                         }
                     }
                     self.check_ballot_value(entry.ballot, entry.slot, &entry.value, id)?;
+                    reported.push((entry.slot, entry.ballot));
                 }
+                self.check_votes_reported(node, id, ballot, decided, &reported)?;
             }
             Header::Accepted {
                 ballot, first, count, ..
@@ -346,6 +464,11 @@ impl Checker {
                     }
                 }
                 self.vote_revealed[node] = self.vote_revealed[node].max(Some(ballot));
+                let revealed = &mut self.votes_revealed[node];
+                for slot in first..first + u64::from(count) {
+                    let known = revealed.entry(slot).or_insert(ballot);
+                    *known = (*known).max(ballot);
+                }
             }
             Header::Nack { promised, .. } => {
                 if promised.is_some() && view.promised < promised {
@@ -364,11 +487,14 @@ impl Checker {
                 if ballot.node != id {
                     return self.fail("own ballots", format!("{id:?} appends under {ballot:?}"));
                 }
+                self.appended.entry(ballot).or_insert(self.lifetimes[node]);
                 let items = Items::<Option<Value>>::new(rest)
-                    .map_err(|e| Violation::new("frames decode", format!("{id:?} append: {e}")))?;
-                for (slot, item) in (first..).zip(items) {
-                    let value =
-                        item.map_err(|e| Violation::new("frames decode", format!("{id:?} append item: {e}")))?;
+                    .map_err(|e| Violation::new("frames decode", format!("{id:?} append: {e}")))?
+                    .map(|item| item.map_err(|e| Violation::new("frames decode", format!("{id:?} append item: {e}"))))
+                    .collect::<Result<Vec<Option<Value>>, Violation>>()?;
+                let end = first + items.len() as u64;
+                self.check_commit_claim(ballot, commit, id, first..end)?;
+                for (slot, value) in (first..).zip(items) {
                     self.check_ballot_value(ballot, slot, &value, id)?;
                     if slot < commit {
                         self.record_decision(slot, &value, || {
@@ -386,6 +512,31 @@ impl Checker {
                 }
             }
             Header::CatchUp { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Node `node`'s durable records changed: a restart from them must
+    /// still hold every vote it revealed above the watermark they give (a
+    /// vote under the same or a higher ballot), or its next promise would
+    /// not report it. A wiped node lost them all, and is held to its
+    /// frames instead.
+    pub fn after_sync(&mut self, node: usize, view: &DurableView) -> Check {
+        if self.wiped[node] {
+            return Ok(());
+        }
+        let lost = self.votes_revealed[node]
+            .range(view.decided..)
+            .find(|(slot, vote)| !view.last.get(slot).is_some_and(|b| b.is_some_and(|b| b >= **vote)))
+            .map(|(s, b)| (*s, *b));
+        if let Some((slot, vote)) = lost {
+            let detail = format!(
+                "n{node} revealed a vote under {vote:?} in slot {slot}; its durable records, replayed, \
+                 hold {:?} there above their watermark {}: a promise after a restart would not report it",
+                view.last.get(&slot),
+                view.decided
+            );
+            return self.fail(VOTE_REPORTED, detail);
         }
         Ok(())
     }
@@ -432,9 +583,105 @@ impl Checker {
             Some(_) => Ok(()),
             None => {
                 self.ballot_values.insert((ballot, slot), value.clone());
+                self.ballot_slots.entry(ballot).or_default().insert(slot, value.clone());
+                let claimed = self.claimed.get(&ballot).copied().unwrap_or(0);
+                if slot < claimed {
+                    self.claim(ballot, slot, value, claimed, id)?;
+                }
                 Ok(())
             }
         }
+    }
+
+    /// An append under `ballot` claims every slot below `commit` decided
+    /// with the value sent under `ballot`: each one seen so far must be
+    /// the decided value (the ones seen later are checked as they come),
+    /// and above the slot its phase 1 started from (0 for round 0), every
+    /// slot must have had a value sent under `ballot` — before, or in this
+    /// append (`sending`): a leader decides only what its ballot proposed.
+    fn check_commit_claim(
+        &mut self,
+        ballot: Ballot,
+        commit: Slot,
+        id: NodeId,
+        sending: core::ops::Range<Slot>,
+    ) -> Check {
+        let claimed = self.claimed.get(&ballot).copied().unwrap_or(0);
+        if commit <= claimed {
+            return Ok(());
+        }
+        self.claimed.insert(ballot, commit);
+        let from = if ballot.round == 0 {
+            Some(0)
+        } else {
+            self.prepared.get(&ballot).map(|p| p.0)
+        };
+        let empty = BTreeMap::new();
+        let values = self.ballot_slots.get(&ballot).unwrap_or(&empty);
+        if let Some(from) = from {
+            let lo = from.max(claimed);
+            if let Some(slot) = (lo..commit).find(|s| !values.contains_key(s) && !sending.contains(s)) {
+                let detail = format!(
+                    "{id:?}'s append under {ballot:?} claims commit {commit}, over slot {slot}, \
+                     for which nothing was sent under {ballot:?} (its phase 1 started at {from})"
+                );
+                return self.fail(COMMIT_CLAIM, detail);
+            }
+        }
+        let covered: Vec<(Slot, Option<Value>)> = values.range(claimed..commit).map(|(s, v)| (*s, v.clone())).collect();
+        for (slot, value) in covered {
+            self.claim(ballot, slot, &value, commit, id)?;
+        }
+        Ok(())
+    }
+
+    fn claim(&mut self, ballot: Ballot, slot: Slot, value: &Option<Value>, commit: Slot, id: NodeId) -> Check {
+        self.record_decision_as(COMMIT_CLAIM, slot, value, || {
+            format!("{id:?}'s append under {ballot:?} claims commit {commit}, over {value:?} sent under {ballot:?}")
+        })
+    }
+
+    /// A promise of `ballot` from node `node` reported `reported` (slot,
+    /// ballot) with watermark `decided`: every vote the node revealed below
+    /// `ballot` in the prepare's range above the watermark must be among
+    /// them (or a later vote of the slot). A promise sent after its
+    /// candidate already won (appended) counts for nothing and may have
+    /// been encoded after the node voted for the winner: skipped.
+    fn check_votes_reported(
+        &mut self,
+        node: usize,
+        id: NodeId,
+        ballot: Ballot,
+        decided: Slot,
+        reported: &[(Slot, Ballot)],
+    ) -> Check {
+        let Some(&(from, until)) = self.prepared.get(&ballot) else {
+            return Ok(());
+        };
+        if self.appended.contains_key(&ballot) {
+            return Ok(());
+        }
+        let lo = from.max(decided);
+        if lo >= until {
+            return Ok(());
+        }
+        let missing = self.votes_revealed[node]
+            .range(lo..until)
+            .find(|(slot, vote)| **vote < ballot && !reported.iter().any(|(s, b)| s == *slot && b >= *vote))
+            .map(|(s, b)| (*s, *b));
+        if let Some((slot, vote)) = missing {
+            let detail = format!(
+                "{id:?} revealed a vote under {vote:?} in slot {slot}, then promised {ballot:?} \
+                 (prepare {from}..{until}, decided {decided}) reporting only {reported:?}{}",
+                if self.wiped[node] {
+                    " (its storage was wiped)"
+                } else {
+                    ""
+                }
+            );
+            return self.fail(VOTE_REPORTED, detail);
+        }
+        Ok(())
     }
 
     /// Checks a node restarted from its records with `applied`, whose
@@ -447,7 +694,9 @@ impl Checker {
         next: Slot,
     ) -> Check {
         self.leading[node] = None;
-        self.check_promises_kept(node, replica)?;
+        self.lifetimes[node] += 1;
+        // Its promise is checked with every running node's at the end of
+        // the step, after the refinement check has seen the restart.
         if replica.delivered() != next {
             return self.fail(
                 "redelivery starts at the applied slot",
@@ -464,6 +713,10 @@ impl Checker {
     }
 
     fn check_promises_kept<const W: usize>(&mut self, node: usize, replica: &SimReplica<W>) -> Check {
+        if self.wiped[node] {
+            // Its promise went with its storage; its frames are checked.
+            return Ok(());
+        }
         let revealed = self.promise_revealed[node].max(self.vote_revealed[node]);
         if replica.promised() < revealed {
             return self.fail(

@@ -2,10 +2,40 @@
 //!
 //! Many replicas run in one process on virtual time. One seeded PRNG
 //! ([`SimRng`]) makes every choice: the scenario (3 or 5 nodes, window,
-//! timeouts, fault rates), network fates (loss, duplication, variable
-//! delay and so reordering, symmetric and one-way partitions, healing),
-//! node crashes and restarts, sync latencies, and client timing. The
-//! same seed replays the same run, step for step.
+//! timeouts, fault rates, persist buffer sizes, drivers), network fates
+//! (loss, duplication, variable delay and so reordering, copies held back
+//! for seconds, symmetric, one-way and bridged partitions, healing), node
+//! crashes, storage wipes and restarts, sync latencies, and client timing.
+//! The same seed replays the same run, step for step.
+//!
+//! # What it was widened with (issue #12)
+//!
+//! An independent tester broke agreement with faults this simulator never
+//! produced; each of these exists to reach one of them, and each can be
+//! turned off ([`Options::without`], `SIM_WITHOUT`) to measure that:
+//!
+//! - **two leaders at once**: the split-brain nemesis makes the leader a
+//!   slow bridge between two sides and crashes it; both sides campaign, and
+//!   when it is back a candidate of each side may win with it, the first
+//!   leading its side for up to an election timeout after the second won
+//!   (a leader cut off with one follower, and bridged partitions, too);
+//! - **stale side paths**: duplicates of every message kind, the second
+//!   copy often held back for up to seconds (log-uniformly), catch-up
+//!   requests, answers and snapshots duplicated more often; when a node
+//!   leads while another still does, the one behind is offered snapshots
+//!   and a stale copy of its last catch-up request comes back;
+//! - **tiny persist buffers**: per node, every size from
+//!   `MIN_PERSIST_BUFFER` to 47 bytes more equally likely, and
+//!   **lazy-persist drivers** (the next batch is written only once the sync
+//!   in flight completes), so that batches fill up and later inputs change
+//!   cells before they are written;
+//! - **storage wipes**: a node's disk and its application's state are
+//!   lost; it restarts through `recover` with no records. The driver's
+//!   first-boot rule: a node whose storage never held a durable batch, and
+//!   whose application applied nothing, boots with `Replica::new`; any
+//!   other recovers. A wiped node only learns once fixed, so wipes count
+//!   against the nodes that may stay down after healing (at most a
+//!   minority: one of three, two of five).
 //!
 //! - [`network`]: links, fates, partitions;
 //! - [`disk`] and [`durable`]: storage that makes batches durable only
@@ -16,7 +46,8 @@
 //! - [`app`] and [`client`]: applications applying decided values, and
 //!   clients proposing unique values and retrying;
 //! - [`invariants`]: the checker, run as things happen and after every
-//!   step;
+//!   step (frames as they are sent, durable records as they are synced,
+//!   restarts, and every node's records at the end);
 //! - [`simulation`]: the loop, fault injection, the calm phase that
 //!   measures liveness;
 //! - [`runner`]: one seed or many, failures with a replay command;
@@ -26,7 +57,9 @@
 //! A run has two phases. *Chaos* injects faults for
 //! [`Options::chaos_steps`] steps. *Calm* then heals the network, stops
 //! loss and duplication, restarts crashed nodes (sometimes leaving a
-//! minority down), and lets every client finish its current value: every
+//! minority down, wiped nodes counted in it: they must still learn every
+//! decided slot, but need not follow the leader with its ballot
+//! promised), and lets every client finish its current value: every
 //! client must get its value decided and every running node must have
 //! applied every decided slot within [`Options::liveness_bound`] of
 //! virtual time; a proposal still without an outcome after
@@ -76,8 +109,8 @@ pub mod stats;
 pub type Value = paxos_core::Bytes<16>;
 
 pub use invariants::{Checker, Violation};
-pub use options::{AppDurability, Options, Sabotage, Scenario};
+pub use options::{AppDurability, Options, Sabotage, Scenario, Widening};
 pub use rng::SimRng;
-pub use runner::{run_seed, run_seeds, scenario_for, simulate_seed, threads_from_env, Failure};
+pub use runner::{run_seed, run_seeds, scenario_for, search, simulate_seed, threads_from_env, Failure, Search};
 pub use simulation::Simulation;
 pub use stats::{Stats, Summary};

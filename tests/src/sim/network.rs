@@ -1,8 +1,55 @@
 //! The simulated network: per-link fates (loss, duplication, variable
-//! delay and with it reordering) and partitions, symmetric or one-way.
+//! delay and with it reordering, copies held back for seconds) and
+//! partitions, symmetric, one-way, or overlapping (a bridge node that
+//! both sides reach).
 
 use super::rng::SimRng;
+use paxos_core::replica::wire::decode_header;
+use paxos_core::replica::Header;
 use paxos_core::Duration;
+
+/// What a message is, for the fates that depend on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Phase 1a.
+    Prepare,
+    /// Phase 1b.
+    Promise,
+    /// Phase 2a and heartbeats.
+    Append,
+    /// Phase 2b.
+    Accepted,
+    /// A refusal.
+    Nack,
+    /// A catch-up request.
+    CatchUp,
+    /// A catch-up answer.
+    Learn,
+    /// An application snapshot (sent by the driver, not the replica).
+    Snapshot,
+}
+
+impl Kind {
+    /// The kind of a replica frame (one that does not decode counts as an
+    /// append: it is dropped by its receiver either way).
+    pub fn of(frame: &[u8]) -> Kind {
+        match decode_header::<Header>(frame).map(|(h, _)| h) {
+            Ok(Header::Prepare { .. }) => Kind::Prepare,
+            Ok(Header::Promise { .. }) => Kind::Promise,
+            Ok(Header::Accepted { .. }) => Kind::Accepted,
+            Ok(Header::Nack { .. }) => Kind::Nack,
+            Ok(Header::CatchUp { .. }) => Kind::CatchUp,
+            Ok(Header::Learn { .. }) => Kind::Learn,
+            Ok(Header::Append { .. }) | Err(_) => Kind::Append,
+        }
+    }
+
+    /// The side paths that move a node's state outside the two phases:
+    /// their stale copies are the ones that find bugs.
+    pub fn side_path(self) -> bool {
+        matches!(self, Kind::CatchUp | Kind::Learn | Kind::Snapshot)
+    }
+}
 
 /// The network's fault rates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +64,15 @@ pub struct Weather {
     pub slow_ppm: u32,
     /// The delay of a held-back message: up to this many microseconds.
     pub slow_max_us: u64,
+    /// Probability (ppm) that a catch-up request, a catch-up answer or a
+    /// snapshot is delivered twice (at least `dup_ppm`).
+    pub side_dup_ppm: u32,
+    /// Probability (ppm) that the second copy of a duplicated message is
+    /// held back for long: a stale copy that arrives after elections.
+    pub hold_ppm: u32,
+    /// The delay of a copy held back for long: up to this many
+    /// microseconds.
+    pub hold_max_us: u64,
 }
 
 impl Weather {
@@ -28,6 +84,9 @@ impl Weather {
         delay_us: (100, 2_000),
         slow_ppm: 0,
         slow_max_us: 0,
+        side_dup_ppm: 0,
+        hold_ppm: 0,
+        hold_max_us: 0,
     };
 
     /// Random fault rates for a stormy run.
@@ -39,8 +98,24 @@ impl Weather {
             delay_us: (min, min + rng.between(0, 10_000)),
             slow_ppm: [0, 5_000, 50_000][rng.index(3)],
             slow_max_us: rng.between(20_000, 500_000),
+            side_dup_ppm: [0, 100_000, 300_000, 1_000_000][rng.index(4)],
+            hold_ppm: [0, 500_000, 1_000_000][rng.index(3)],
+            hold_max_us: rng.between(200_000, 5_000_000),
         }
     }
+}
+
+/// A delay between `lo` and `hi` microseconds, as likely in every octave
+/// (a held copy is as likely to come back after a tenth of a second as
+/// after seconds).
+fn log_uniform(rng: &mut SimRng, lo: u64, hi: u64) -> u64 {
+    if hi <= lo {
+        return lo;
+    }
+    let (lo_bits, hi_bits) = (63 - lo.leading_zeros(), 63 - hi.leading_zeros());
+    let octave = rng.between(u64::from(lo_bits), u64::from(hi_bits)) as u32;
+    let base = 1u64 << octave;
+    rng.between(base, 2 * base - 1).clamp(lo, hi)
 }
 
 /// Message counts.
@@ -54,6 +129,8 @@ pub struct NetStats {
     pub lost: u64,
     /// Extra copies delivered.
     pub duplicated: u64,
+    /// Extra copies held back for long.
+    pub held: u64,
     /// Dropped by a partition (at sending or delivery) or because the
     /// recipient was down.
     pub cut: u64,
@@ -69,6 +146,10 @@ pub struct Network {
     /// Bumped by every partition change, so a scheduled heal only heals
     /// the partition it was scheduled for.
     pub generation: u64,
+    /// Per node, extra delay (microseconds) of every message it sends or
+    /// receives: a congested node, whose slow answers widen the windows in
+    /// which two candidates both win. Cleared by healing.
+    pub lag_us: Vec<u64>,
     /// Counters.
     pub stats: NetStats,
 }
@@ -81,6 +162,7 @@ impl Network {
             cut: vec![false; n * n],
             weather,
             generation: 0,
+            lag_us: vec![0; n],
             stats: NetStats::default(),
         }
     }
@@ -95,9 +177,10 @@ impl Network {
         self.cut.iter().any(|c| *c)
     }
 
-    /// The delays after which copies of a message from `from` to `to`
-    /// arrive: none if it is lost or cut, two if duplicated.
-    pub fn fates(&mut self, rng: &mut SimRng, from: usize, to: usize) -> Vec<Duration> {
+    /// The delays after which copies of a message of `kind` from `from`
+    /// to `to` arrive: none if it is lost or cut, two if duplicated (the
+    /// second perhaps held back for seconds).
+    pub fn fates(&mut self, rng: &mut SimRng, from: usize, to: usize, kind: Kind) -> Vec<Duration> {
         self.stats.sent += 1;
         if !self.link_up(from, to) {
             self.stats.cut += 1;
@@ -108,20 +191,28 @@ impl Network {
             self.stats.lost += 1;
             return Vec::new();
         }
-        let copies = if rng.chance_ppm(w.dup_ppm) {
+        let dup_ppm = if kind.side_path() {
+            w.dup_ppm.max(w.side_dup_ppm)
+        } else {
+            w.dup_ppm
+        };
+        let copies = if rng.chance_ppm(dup_ppm) {
             self.stats.duplicated += 1;
             2
         } else {
             1
         };
         (0..copies)
-            .map(|_| {
-                let us = if rng.chance_ppm(w.slow_ppm) {
+            .map(|copy| {
+                let us = if copy == 1 && w.hold_max_us > 0 && rng.chance_ppm(w.hold_ppm) {
+                    self.stats.held += 1;
+                    log_uniform(rng, w.delay_us.1.max(1_000), w.hold_max_us)
+                } else if rng.chance_ppm(w.slow_ppm) {
                     rng.between(w.delay_us.1, w.delay_us.1.max(w.slow_max_us))
                 } else {
                     rng.between(w.delay_us.0, w.delay_us.1)
                 };
-                Duration::from_micros(us.max(1))
+                Duration::from_micros(us.max(1) + self.lag_us[from] + self.lag_us[to])
             })
             .collect()
     }
@@ -151,9 +242,22 @@ impl Network {
         }
     }
 
-    /// Restores every link.
+    /// Cuts every link between `side` and the other nodes, both ways,
+    /// except those of `bridge`, which both sides reach: each side with
+    /// the bridge may be a quorum, and two leaders may lead at once.
+    pub fn partition_with_bridge(&mut self, side: &[bool], bridge: usize) {
+        self.generation += 1;
+        for a in 0..self.n {
+            for b in 0..self.n {
+                self.cut[a * self.n + b] = a != bridge && b != bridge && side[a] != side[b];
+            }
+        }
+    }
+
+    /// Restores every link, and their speed.
     pub fn heal(&mut self) {
         self.generation += 1;
         self.cut.iter_mut().for_each(|c| *c = false);
+        self.lag_us.iter_mut().for_each(|l| *l = 0);
     }
 }

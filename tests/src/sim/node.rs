@@ -95,6 +95,12 @@ pub struct Node<const W: usize> {
     pub stay_down: bool,
     /// Batches written.
     pub batches: u64,
+    /// The driver writes the next batch only while no sync is in flight
+    /// (one I/O at a time): records wait in the replica meanwhile, and
+    /// later inputs may change the cells they will be encoded from.
+    pub lazy_persist: bool,
+    /// When the sync in flight completes, if one is.
+    pub sync_due: Option<Instant>,
     persist_buf: Vec<u8>,
     transmit_buf: Vec<u8>,
 }
@@ -112,6 +118,8 @@ impl<const W: usize> Node<W> {
             app: App::default(),
             stay_down: false,
             batches: 0,
+            lazy_persist: false,
+            sync_due: None,
             persist_buf: vec![0; persist_buffer],
             transmit_buf: vec![0; SimReplica::<W>::MAX_MESSAGE_SIZE],
         }
@@ -128,15 +136,17 @@ impl<const W: usize> Node<W> {
     }
 
     /// The driver loop: writes every batch to the disk (confirming it at
-    /// once only if `confirm_at_once`, which is a sabotage), then collects
-    /// frames and events, until the replica has nothing more to say.
+    /// once only if `confirm_at_once`, which is a sabotage; a lazy driver
+    /// writes nothing while a sync is in flight), then collects frames and
+    /// events, until the replica has nothing more to say.
     pub fn drain(&mut self, now: Instant, confirm_at_once: bool, out: &mut Vec<Output>) -> Result<(), String> {
         let Some(replica) = self.replica.as_mut() else {
             return Ok(());
         };
         for _round in 0..1_000 {
             let mut progressed = false;
-            while let Some(p) = replica.poll_persist(&mut self.persist_buf) {
+            let defer = self.lazy_persist && self.disk.syncing();
+            while let Some(p) = (!defer).then(|| replica.poll_persist(&mut self.persist_buf)).flatten() {
                 let batch = self
                     .persist_buf
                     .get(..p.len)

@@ -37,6 +37,72 @@ pub enum Sabotage {
     ReadAtAnyNode,
 }
 
+/// Every bug the replica can have injected, by the name `SIM_BUG` gives.
+pub fn bug_named(name: &str) -> Option<paxos_core::replica::Bug> {
+    use paxos_core::replica::Bug;
+    [
+        Bug::IgnoreAcceptedValues,
+        Bug::AcceptBelowPromise,
+        Bug::NoPromiseOnAccept,
+        Bug::QuorumOffByOne,
+        Bug::RevealBeforeDurable,
+        Bug::ForgetOnRestart,
+        Bug::ReuseBallotAfterRestart,
+        Bug::LeaderLearns,
+        Bug::TornRecord,
+        Bug::UnrecordedLearnWatermark,
+        Bug::AmnesiacVotes,
+        Bug::SnapshotDropsPendingVotes,
+    ]
+    .into_iter()
+    .find(|bug| format!("{bug:?}") == name)
+}
+
+/// The ways the simulator was widened to find bugs it had been blind to
+/// (issue #12). Each can be turned off ([`Options::without`]) to measure
+/// what it takes to find a bug, or to keep one bug from hiding another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Widening {
+    /// Storage wipes: a node restarts with an empty disk.
+    Wipes,
+    /// Persist buffers of a few dozen bytes (else every node gets 4,096).
+    TinyBuffers,
+    /// Drivers that write a batch only while no sync is in flight.
+    LazyPersist,
+    /// Duplicates held back for seconds, and side paths (catch-up, learn,
+    /// snapshots) duplicated often.
+    LongHolds,
+    /// Partitions with a bridge node, and leaders cut off with one
+    /// follower: two leaders at once.
+    SplitBrain,
+    /// Snapshots offered to a node (a leader, often) that is behind.
+    SnapshotOffers,
+}
+
+impl Widening {
+    /// Every widening.
+    pub const ALL: [Widening; 6] = [
+        Widening::Wipes,
+        Widening::TinyBuffers,
+        Widening::LazyPersist,
+        Widening::LongHolds,
+        Widening::SplitBrain,
+        Widening::SnapshotOffers,
+    ];
+
+    /// Its name in `SIM_WITHOUT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Widening::Wipes => "wipes",
+            Widening::TinyBuffers => "tiny-buffers",
+            Widening::LazyPersist => "lazy-persist",
+            Widening::LongHolds => "long-holds",
+            Widening::SplitBrain => "split-brain",
+            Widening::SnapshotOffers => "snapshot-offers",
+        }
+    }
+}
+
 /// The knobs of a run that are not drawn from the seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -63,6 +129,9 @@ pub struct Options {
     /// A classic Paxos bug injected into every replica, to prove the
     /// invariants catch it.
     pub bug: Option<paxos_core::replica::Bug>,
+    /// Widenings turned off (the seed draws the same scenario; what is
+    /// turned off does not happen).
+    pub without: Vec<Widening>,
     /// Hold every step to the specification's next-state relation
     /// ([`crate::refinement`]). On by default; `SIM_REFINEMENT=0` turns it
     /// off (to measure its cost).
@@ -80,6 +149,7 @@ impl Default for Options {
             trace: false,
             waive: Vec::new(),
             bug: None,
+            without: Vec::new(),
             refinement: true,
         }
     }
@@ -132,6 +202,20 @@ impl Options {
         if env("SIM_TRACE").is_some_and(|v| v != "0") {
             self.trace = true;
         }
+        if let Some(bug) = env("SIM_BUG") {
+            self.bug = Some(bug_named(&bug).unwrap_or_else(|| panic!("SIM_BUG: unknown bug {bug:?}")));
+        }
+        if let Some(without) = env("SIM_WITHOUT") {
+            self.without = without
+                .split(',')
+                .map(|w| {
+                    Widening::ALL
+                        .into_iter()
+                        .find(|known| known.name() == w.trim())
+                        .unwrap_or_else(|| panic!("SIM_WITHOUT: unknown widening {w:?}"))
+                })
+                .collect();
+        }
         if let Some(on) = env("SIM_REFINEMENT") {
             self.refinement = on != "0";
         }
@@ -169,10 +253,36 @@ impl Options {
         if !self.waive.is_empty() {
             vars.push(format!("SIM_WAIVE='{}'", self.waive.join(",")));
         }
+        if !self.without.is_empty() {
+            let names: Vec<&str> = self.without.iter().map(|w| w.name()).collect();
+            vars.push(format!("SIM_WITHOUT={}", names.join(",")));
+        }
+        if let Some(bug) = self.bug {
+            vars.push(format!("SIM_BUG={bug:?}"));
+        }
         if !self.refinement {
             vars.push("SIM_REFINEMENT=0".into());
         }
         vars
+    }
+
+    /// Whether `widening` is on.
+    pub fn widened(&self, widening: Widening) -> bool {
+        !self.without.contains(&widening)
+    }
+
+    /// Turns off, in a drawn scenario, what [`Options::without`] excludes.
+    pub fn shape(&self, scenario: &mut Scenario) {
+        if !self.widened(Widening::TinyBuffers) {
+            scenario.persist_buffers.iter_mut().for_each(|b| *b = 4096);
+        }
+        if !self.widened(Widening::LazyPersist) {
+            scenario.lazy_persist.iter_mut().for_each(|l| *l = false);
+        }
+        if !self.widened(Widening::LongHolds) {
+            scenario.weather.side_dup_ppm = 0;
+            scenario.weather.hold_ppm = 0;
+        }
     }
 
     /// The one command that replays `seed` with these options.
@@ -213,8 +323,14 @@ pub struct Scenario {
     pub partial_flush_ppm: u32,
     /// One fault on average every this many steps during chaos.
     pub fault_every: u64,
-    /// Per node, the size of the buffer given to `poll_persist`.
+    /// Per node, the size of the buffer given to `poll_persist`: in most
+    /// runs some nodes get tiny ones, every size from the replica's
+    /// minimum to 47 bytes more equally likely, so that every way a batch
+    /// can fill up is tried.
     pub persist_buffers: Vec<usize>,
+    /// Per node, whether its driver writes the next batch only while no
+    /// sync is in flight (see [`super::node::Node::lazy_persist`]).
+    pub lazy_persist: Vec<bool>,
     /// Client think time between values: `0..=max` microseconds.
     pub think_us: u64,
     /// Whether, after healing, up to a minority of nodes stays down.
@@ -244,12 +360,14 @@ impl Scenario {
         let fault_every = rng.between(60, 400);
         let min = min_persist(window);
         let persist_buffers = (0..nodes)
-            .map(|_| match rng.below(4) {
+            .map(|_| match rng.below(8) {
                 0 => min,
-                1 => min + rng.below(64) as usize,
+                1..=3 => min + rng.below(48) as usize,
+                4 => min + rng.below(256) as usize,
                 _ => 4096,
             })
             .collect();
+        let lazy_persist = (0..nodes).map(|_| rng.ratio(1, 2)).collect();
         let think_us = [0, 2_000, 20_000][rng.index(3)];
         let calm_minority_down = rng.ratio(1, 4);
         let lease = rng.ratio(1, 2).then(|| paxos_core::replica::LeaseConfig {
@@ -276,6 +394,7 @@ impl Scenario {
             partial_flush_ppm,
             fault_every,
             persist_buffers,
+            lazy_persist,
             think_us,
             calm_minority_down,
             lease,

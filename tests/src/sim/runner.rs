@@ -23,6 +23,8 @@ pub struct Failure {
     pub detail: String,
     /// The command that replays it.
     pub replay: String,
+    /// The steps the run took until the failure (0 for a panic).
+    pub steps: u64,
 }
 
 impl fmt::Display for Failure {
@@ -56,7 +58,8 @@ fn simulate<const W: usize>(seed: u64, options: &Options, scenario: Scenario, rn
 
 /// Runs `seed` to the end without catching panics.
 pub fn simulate_seed(seed: u64, options: &Options) -> Result<Stats, Violation> {
-    let (scenario, rng) = scenario_for(seed);
+    let (mut scenario, rng) = scenario_for(seed);
+    options.shape(&mut scenario);
     match scenario.window {
         4 => simulate::<4>(seed, options, scenario, rng),
         8 => simulate::<8>(seed, options, scenario, rng),
@@ -66,22 +69,23 @@ pub fn simulate_seed(seed: u64, options: &Options) -> Result<Stats, Violation> {
 
 /// Runs `seed`; a broken invariant or a panic becomes a [`Failure`].
 pub fn run_seed(seed: u64, options: &Options) -> Result<Stats, Failure> {
-    let failure = |rule: String, detail: String| Failure {
+    let failure = |rule: String, detail: String, steps: u64| Failure {
         seed,
         rule,
         detail,
         replay: options.replay_command(seed),
+        steps,
     };
     match std::panic::catch_unwind(AssertUnwindSafe(|| simulate_seed(seed, options))) {
         Ok(Ok(stats)) => Ok(stats),
-        Ok(Err(v)) => Err(failure(v.rule.into(), v.detail)),
+        Ok(Err(v)) => Err(failure(v.rule.into(), v.detail, v.step)),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
                 .unwrap_or_else(|| "a panic".into());
-            Err(failure("panic".into(), message))
+            Err(failure("panic".into(), message, 0))
         }
     }
 }
@@ -125,4 +129,73 @@ pub fn threads_from_env() -> usize {
     env_u64("SIM_THREADS")
         .map(|t| t as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// What [`search`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// The lowest seed whose failure the search wanted, if any.
+    pub found: Option<Failure>,
+    /// Seeds run up to and including the one found (every seed, if none).
+    pub seeds: u64,
+    /// Steps those seeds took (a failing run counts its steps until the
+    /// failure).
+    pub steps: u64,
+    /// Failures of those seeds that the search did not want, by seed.
+    pub others: Vec<Failure>,
+}
+
+/// Runs seeds `first..first + count` on `threads` threads until one fails
+/// in a way `wanted` accepts; the answer is the lowest such seed (the same
+/// for any number of threads), with the seeds and steps it took to get
+/// there. Other failures are collected and the search goes on.
+pub fn search(
+    first: u64,
+    count: u64,
+    options: &Options,
+    threads: usize,
+    wanted: impl Fn(&Failure) -> bool + Sync,
+) -> Search {
+    let next = AtomicU64::new(first);
+    let end = first.saturating_add(count);
+    // The lowest wanted seed so far: seeds above it need not run.
+    let best = AtomicU64::new(u64::MAX);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= end || seed > best.load(Ordering::Relaxed) {
+                    break;
+                }
+                let result = run_seed(seed, options);
+                if let Err(f) = &result {
+                    if wanted(f) {
+                        best.fetch_min(seed, Ordering::Relaxed);
+                    }
+                }
+                results.lock().unwrap_or_else(|e| e.into_inner()).push((seed, result));
+            });
+        }
+    });
+    let best = best.into_inner();
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.retain(|(seed, _)| *seed <= best);
+    results.sort_by_key(|(seed, _)| *seed);
+    let mut out = Search::default();
+    for (seed, result) in results {
+        out.seeds += 1;
+        match result {
+            Ok(stats) => out.steps += stats.steps,
+            Err(f) => {
+                out.steps += f.steps;
+                if seed == best {
+                    out.found = Some(f);
+                } else {
+                    out.others.push(f);
+                }
+            }
+        }
+    }
+    out
 }

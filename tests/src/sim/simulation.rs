@@ -3,10 +3,10 @@
 
 use super::client::{Client, ClientOp, ClientState};
 use super::fasthash::FastMap as HashMap;
-use super::invariants::{Checker, Violation};
-use super::network::{Network, Weather};
+use super::invariants::{Checker, Violation, RESTART};
+use super::network::{Kind, Network, Weather};
 use super::node::{Node, NodeEvent, Output, SimReplica, MAX_NODES};
-use super::options::{AppDurability, Options, Sabotage, Scenario};
+use super::options::{AppDurability, Options, Sabotage, Scenario, Widening};
 use super::registers::{key_of, Key, Registers};
 use super::rng::SimRng;
 use super::stats::Stats;
@@ -48,6 +48,10 @@ enum Action {
     Read,
     Heal {
         generation: u64,
+    },
+    /// A snapshot offered to a node (a leader behind another).
+    OfferSnapshot {
+        to: usize,
     },
     Snapshot {
         from: usize,
@@ -137,6 +141,14 @@ pub struct Simulation<const W: usize> {
     quiet_at: Option<Instant>,
     /// The keyed-register history: asks and lease reads.
     registers: Registers,
+    /// A split-brain nemesis runs until then: no other fault meanwhile.
+    nemesis_until: Instant,
+    /// Per node, the last catch-up request it sent: (to, frame), for
+    /// stale duplicates.
+    last_catch_up: Vec<Option<(usize, Rc<[u8]>)>>,
+    /// Per node, the last time a side path (a catch-up answer, a snapshot)
+    /// moved its watermark while it led: named in commit-claim reports.
+    leader_jump: Vec<Option<String>>,
     /// The refinement check, if on ([`Options::refinement`]).
     refinement: Option<Box<Refinement>>,
     /// The input the next drain follows, noted for the refinement check.
@@ -178,7 +190,9 @@ impl<const W: usize> Simulation<W> {
             config
                 .validate()
                 .map_err(|e| Violation::new("setup", format!("config: {e}")))?;
-            nodes.push(Node::new(i, config, scenario.persist_buffers[i]));
+            let mut node = Node::new(i, config, scenario.persist_buffers[i]);
+            node.lazy_persist = scenario.lazy_persist[i];
+            nodes.push(node);
         }
         let clients = (0..scenario.clients).map(|c| Client::new(c, rng.index(n))).collect();
         let network = Network::new(n, scenario.weather);
@@ -198,6 +212,7 @@ impl<const W: usize> Simulation<W> {
             checker: Checker::new(n, waive),
             stats: Stats {
                 nodes: n as u64,
+                lazy_nodes: scenario.lazy_persist.iter().filter(|l| **l).count() as u64,
                 ..Stats::default()
             },
             phase: Phase::Chaos,
@@ -205,6 +220,9 @@ impl<const W: usize> Simulation<W> {
             touched: vec![false; n],
             quiet_at: None,
             registers: Registers::default(),
+            nemesis_until: Instant::ZERO,
+            last_catch_up: vec![None; n],
+            leader_jump: vec![None; n],
             refinement: None,
             input: Input::Unknown,
             scenario,
@@ -270,6 +288,7 @@ impl<const W: usize> Simulation<W> {
         s.decisions = self.checker.decisions() as u64;
         s.syncs = self.nodes.iter().map(|n| n.disk.syncs).sum();
         s.reused_ballots = self.checker.reused_ballots;
+        s.concurrent_leaders = self.checker.concurrent_leaders;
         s.refined_steps = self.refinement.as_ref().map_or(0, |r| r.steps());
         s.waived = self.checker.waived;
         s.net = self.network.stats;
@@ -292,17 +311,22 @@ impl<const W: usize> Simulation<W> {
     /// every running node caught up.
     pub fn run(&mut self) -> Result<Stats, Violation> {
         while self.phase != Phase::Done {
-            self.step().map_err(|v| {
-                Violation::new(
-                    v.rule,
-                    format!(
-                        "{} [step {}, t={:.3} ms]",
-                        v.detail,
-                        self.steps,
-                        self.now.as_micros() as f64 / 1e3
-                    ),
-                )
+            self.step().map_err(|v| Violation {
+                detail: format!(
+                    "{} [step {}, t={:.3} ms]",
+                    v.detail,
+                    self.steps,
+                    self.now.as_micros() as f64 / 1e3
+                ),
+                step: self.steps,
+                ..v
             })?;
+        }
+        // Every node must be able to restart from its records as they are
+        // at the end, crashed or not.
+        for i in 0..self.nodes.len() {
+            self.probe_recovery(i)
+                .map_err(|v| Violation { step: self.steps, ..v })?;
         }
         self.registers
             .check()
@@ -398,9 +422,18 @@ impl<const W: usize> Simulation<W> {
             .iter()
             .filter_map(|n| {
                 let clock = self.scenario.clocks[n.index];
-                n.replica
-                    .as_ref()
-                    .map(|r| (clock.virtual_at(r.poll_timeout()), n.index))
+                n.replica.as_ref().map(|r| {
+                    let at = clock.virtual_at(r.poll_timeout());
+                    // A lazy driver busy with a sync handles its timers
+                    // once the sync is done (a deadline for records it has
+                    // not polled yet would otherwise fire again at once).
+                    let at = match n.sync_due {
+                        // Just after the sync completes (a timer wins a tie).
+                        Some(due) if n.lazy_persist => at.max(due + Duration::from_micros(1)),
+                        _ => at,
+                    };
+                    (at, n.index)
+                })
             })
             .min();
         let queued = self.queue.peek().map(|s| s.0.at);
@@ -424,7 +457,8 @@ impl<const W: usize> Simulation<W> {
             }
         }
         self.steps += 1;
-        if self.phase == Phase::Chaos && self.rng.ratio(1, self.scenario.fault_every) {
+        if self.phase == Phase::Chaos && self.now >= self.nemesis_until && self.rng.ratio(1, self.scenario.fault_every)
+        {
             self.inject_fault()?;
         }
         for node in &self.nodes {
@@ -492,6 +526,12 @@ impl<const W: usize> Simulation<W> {
                 Ok(())
             }
             Action::Snapshot { from, to, history } => self.install_snapshot(from, to, &history),
+            Action::OfferSnapshot { to } => {
+                if self.phase == Phase::Chaos {
+                    self.offer_snapshot(to);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -511,7 +551,20 @@ impl<const W: usize> Simulation<W> {
         let Some(r) = self.nodes[to].replica.as_mut() else {
             return Ok(());
         };
-        match r.handle_message(now, from_id, frame) {
+        let learning_leader = (r.is_leader() && Kind::of(frame) == Kind::Learn).then(|| r.decided());
+        if learning_leader.is_some() {
+            self.stats.leader_learns += 1;
+        }
+        let result = r.handle_message(now, from_id, frame);
+        if let Some(d) = learning_leader.filter(|d| r.decided() > *d) {
+            self.stats.leader_learned += 1;
+            self.leader_jump[to] = Some(format!(
+                "a catch-up answer from n{from} moved n{to}'s watermark from {d} to {} while it led, at t={:.3} ms",
+                r.decided(),
+                self.now.as_micros() as f64 / 1e3
+            ));
+        }
+        match result {
             Ok(()) => {}
             Err(Dropped::Busy) => self.stats.busy += 1,
             Err(e) => {
@@ -529,10 +582,15 @@ impl<const W: usize> Simulation<W> {
         if node.incarnation != incarnation || !node.is_up() {
             return Ok(());
         }
-        let seq = node
-            .disk
-            .complete_sync(token)
-            .map_err(|e| Violation::new("records decode", format!("n{i}: {e}")))?;
+        node.sync_due = None;
+        let seq = match node.disk.complete_sync(token) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.checker.report(RESTART, format!("n{i}: {e}"))?;
+                None
+            }
+        };
+        self.checker.after_sync(i, &self.nodes[i].disk.view)?;
         if let Some(seq) = seq {
             self.trace(|| format!("n{i} synced up to {}", seq.0));
             if self.options.sabotage != Sabotage::ConfirmBeforeSync {
@@ -575,13 +633,27 @@ impl<const W: usize> Simulation<W> {
                         let header = decode_header::<Header>(&bytes).map(|(h, _)| h);
                         self.trace(|| format!("n{i} sends to {to:?}: {header:?}"));
                     }
-                    self.checker.on_frame(i, id, &bytes, &self.nodes[i].disk.view)?;
+                    self.checker
+                        .on_frame(i, id, &bytes, &self.nodes[i].disk.view)
+                        .map_err(|v| match (&self.leader_jump[i], v.rule) {
+                            (Some(jump), super::invariants::COMMIT_CLAIM) => Violation {
+                                detail: format!("{}; {jump}", v.detail),
+                                ..v
+                            },
+                            _ => v,
+                        })?;
+                    let kind = Kind::of(&bytes);
+                    if kind == Kind::CatchUp {
+                        if let Some(dest) = to.iter().next() {
+                            self.last_catch_up[i] = Some((self.index_of(dest)?, bytes.clone()));
+                        }
+                    }
                     for dest in to.iter() {
                         let j = self.index_of(dest)?;
                         if j == i {
                             return Err(Violation::new("members only", format!("n{i} sends to itself")));
                         }
-                        for delay in self.network.fates(&mut self.rng, i, j) {
+                        for delay in self.network.fates(&mut self.rng, i, j, kind) {
                             self.schedule(
                                 delay,
                                 Action::Deliver {
@@ -600,6 +672,7 @@ impl<const W: usize> Simulation<W> {
             let (lo, hi) = self.scenario.sync_us;
             let delay = us(&mut self.rng, lo, hi);
             let incarnation = self.nodes[i].incarnation;
+            self.nodes[i].sync_due = Some(self.now + delay);
             self.schedule(
                 delay,
                 Action::SyncDone {
@@ -658,6 +731,40 @@ impl<const W: usize> Simulation<W> {
             NodeEvent::Acquired(ballot) => {
                 self.stats.leader_changes += 1;
                 self.checker.on_acquired(i, node_id(i), ballot)?;
+                // Two leaders at once: the one behind may be offered a
+                // snapshot while it still leads (a stale transfer).
+                let behind = (0..self.nodes.len())
+                    .filter(|&j| j != i && self.nodes[j].replica.as_ref().is_some_and(|r| r.is_leader()))
+                    .min_by_key(|&j| self.nodes[j].app.applied());
+                if let Some(j) = behind {
+                    // A few times over the next election timeout: the new
+                    // leader must first decide something.
+                    let e = self.scenario.election.as_micros();
+                    if self.phase == Phase::Chaos && self.options.widened(Widening::SnapshotOffers) {
+                        for _ in 0..3 {
+                            let after = us(&mut self.rng, 0, e);
+                            self.schedule(after, Action::OfferSnapshot { to: j });
+                        }
+                    }
+                    // A stale copy of the last catch-up request the one
+                    // behind sent, asked before it led, comes back now.
+                    if let Some((to, frame)) = self.last_catch_up[j].clone() {
+                        if self.phase == Phase::Chaos && self.options.widened(Widening::LongHolds) {
+                            for _ in 0..3 {
+                                let after = us(&mut self.rng, 0, e);
+                                self.network.stats.held += 1;
+                                self.schedule(
+                                    after,
+                                    Action::Deliver {
+                                        from: j,
+                                        to,
+                                        frame: frame.clone(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
             }
             NodeEvent::Lost => {
                 self.checker.on_not_leading(i);
@@ -666,20 +773,25 @@ impl<const W: usize> Simulation<W> {
             NodeEvent::LeaderChanged(_) => {}
             NodeEvent::SnapshotNeeded { peer, .. } => {
                 let j = self.index_of(peer)?;
-                let history = self.nodes[i].app.snapshot();
-                for delay in self.network.fates(&mut self.rng, i, j) {
-                    self.schedule(
-                        delay,
-                        Action::Snapshot {
-                            from: i,
-                            to: j,
-                            history: history.clone(),
-                        },
-                    );
-                }
+                self.send_snapshot(i, j);
             }
         }
         Ok(())
+    }
+
+    /// Node `i`'s application sends its state to node `j`.
+    pub(super) fn send_snapshot(&mut self, i: usize, j: usize) {
+        let history = self.nodes[i].app.snapshot();
+        for delay in self.network.fates(&mut self.rng, i, j, Kind::Snapshot) {
+            self.schedule(
+                delay,
+                Action::Snapshot {
+                    from: i,
+                    to: j,
+                    history: history.clone(),
+                },
+            );
+        }
     }
 
     fn install_snapshot(&mut self, from: usize, to: usize, history: &Rc<Vec<Option<Value>>>) -> Result<(), Violation> {
@@ -699,6 +811,14 @@ impl<const W: usize> Simulation<W> {
         }
         node.app.install(history);
         let now = self.scenario.clocks[to].local(self.now);
+        if let Some(r) = node.replica.as_ref().filter(|r| r.is_leader()) {
+            self.stats.leader_snapshots += 1;
+            self.leader_jump[to] = Some(format!(
+                "a snapshot from n{from} moved n{to}'s watermark from {} to {slot} while it led, at t={:.3} ms",
+                r.decided(),
+                self.now.as_micros() as f64 / 1e3
+            ));
+        }
         if let Some(r) = node.replica.as_mut() {
             r.install_snapshot(now, slot)
                 .map_err(|e| Violation::new("install_snapshot", format!("n{to} refused slot {slot}: {e}")))?;

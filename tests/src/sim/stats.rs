@@ -1,6 +1,6 @@
 //! What happened in a run, and in many runs together.
 
-use super::invariants::{MAX_RULES, RULES};
+use super::invariants::{RuleCounts, RULES};
 use super::network::NetStats;
 use core::fmt;
 
@@ -47,6 +47,22 @@ pub struct Stats {
     pub completed: u64,
     /// Snapshots installed.
     pub snapshots: u64,
+    /// Snapshots offered to a node while it led.
+    pub leader_snapshots: u64,
+    /// Catch-up answers delivered to a node while it led.
+    pub leader_learns: u64,
+    /// Of those, the ones that moved its decided watermark.
+    pub leader_learned: u64,
+    /// Storage wipes (a node restarted with an empty disk).
+    pub wipes: u64,
+    /// Leaderships acquired while another node still led.
+    pub concurrent_leaders: u64,
+    /// Split-brain nemeses (bridge crashes between two sides).
+    pub split_brains: u64,
+    /// Nodes whose driver writes a batch only while no sync is in flight.
+    pub lazy_nodes: u64,
+    /// Restarts tried from a running node's durable records.
+    pub recovery_probes: u64,
     /// Reads a leader answered under its lease (checked for
     /// linearizability with the asks).
     pub lease_reads: u64,
@@ -70,7 +86,7 @@ pub struct Stats {
     pub net: NetStats,
     /// Violations of waived rules (see [`super::Options::waive`]), by
     /// position in [`super::invariants::RULES`].
-    pub waived: [u64; MAX_RULES],
+    pub waived: RuleCounts,
     /// A hash of the decided log and every client's history: equal runs
     /// have equal digests.
     pub digest: u64,
@@ -140,13 +156,21 @@ impl Summary {
         t.late_outcomes += s.late_outcomes;
         t.completed += s.completed;
         t.snapshots += s.snapshots;
+        t.leader_snapshots += s.leader_snapshots;
+        t.leader_learns += s.leader_learns;
+        t.leader_learned += s.leader_learned;
+        t.wipes += s.wipes;
+        t.concurrent_leaders += s.concurrent_leaders;
+        t.split_brains += s.split_brains;
+        t.lazy_nodes += s.lazy_nodes;
+        t.recovery_probes += s.recovery_probes;
         t.lease_reads += s.lease_reads;
         t.lease_runs += s.lease_runs;
         t.syncs += s.syncs;
         t.busy += s.busy;
         t.reused_ballots += s.reused_ballots;
         t.refined_steps += s.refined_steps;
-        for (sum, n) in t.waived.iter_mut().zip(s.waived) {
+        for (sum, n) in t.waived.iter_mut().zip(s.waived.0) {
             *sum += n;
         }
         t.liveness_us += s.liveness_us;
@@ -154,6 +178,7 @@ impl Summary {
         t.net.delivered += s.net.delivered;
         t.net.lost += s.net.lost;
         t.net.duplicated += s.net.duplicated;
+        t.net.held += s.net.held;
         t.net.cut += s.net.cut;
     }
 
@@ -183,9 +208,10 @@ impl fmt::Display for Summary {
             "{} seeds ({} with 3 nodes, {} with 5): {} steps ({} per seed on average, at most {}), \
              {:.1} s virtual; {} leader changes, {} crashes ({} unsynced batches lost, {} flushed, {} torn), \
              {} partitions, {} slots decided, {} deliveries, {} values completed, {} proposals accepted, \
-             {} refused, {} displaced, {} lost with a crash, {} abandoned ({} outcomes came late), {} snapshots, {} syncs, {} busy drops, \
+             {} refused, {} displaced, {} lost with a crash, {} abandoned ({} outcomes came late), {} snapshots ({} offered to a leader), {} catch-up answers delivered to a leader ({} moved its watermark), {} syncs, {} busy drops, \
              {} runs with a lease and drifting clocks, {} lease reads, \
-             {} reused ballots, {} steps held to the spec; messages: {} sent, {} lost, {} duplicated, {} cut; \
+             {} reused ballots, {} leaderships while another node led ({} split-brain nemeses), {} storage wipes, {} lazy-persist nodes, \
+             {} recovery probes, {} steps held to the spec; messages: {} sent, {} lost, {} duplicated ({} held back for long), {} cut; \
              liveness after healing: mean {:.0} ms, max {:.0} ms ({} runs without waived violations: \
              mean {:.0} ms, max {:.0} ms); every node following one leader after healing: max {:.0} ms",
             self.seeds,
@@ -211,15 +237,24 @@ impl fmt::Display for Summary {
             t.abandoned,
             t.late_outcomes,
             t.snapshots,
+            t.leader_snapshots,
+            t.leader_learns,
+            t.leader_learned,
             t.syncs,
             t.busy,
             t.lease_runs,
             t.lease_reads,
             t.reused_ballots,
+            t.concurrent_leaders,
+            t.split_brains,
+            t.wipes,
+            t.lazy_nodes,
+            t.recovery_probes,
             t.refined_steps,
             t.net.sent,
             t.net.lost,
             t.net.duplicated,
+            t.net.held,
             t.net.cut,
             t.liveness_us as f64 / n as f64 / 1e3,
             self.max_liveness_us as f64 / 1e3,
@@ -228,7 +263,7 @@ impl fmt::Display for Summary {
             self.max_clean_liveness_us as f64 / 1e3,
             self.max_rejoin_us as f64 / 1e3,
         )?;
-        for (rule, n) in RULES.iter().zip(t.waived) {
+        for (rule, n) in RULES.iter().zip(t.waived.0) {
             if n > 0 {
                 write!(f, "; waived {rule:?}: {n}")?;
             }

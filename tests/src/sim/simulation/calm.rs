@@ -10,7 +10,9 @@ impl<const W: usize> Simulation<W> {
         self.phase = Phase::Calm { since: self.now };
         self.network.heal();
         self.network.weather = Weather::CALM;
-        let minority = (self.nodes.len() - 1) / 2;
+        // Nodes that lost their storage only learn once fixed: they count
+        // against the minority that may stay down.
+        let minority = (self.nodes.len() - 1) / 2 - self.wiped_nodes().min((self.nodes.len() - 1) / 2);
         let mut kept_down = 0;
         for i in 0..self.nodes.len() {
             if self.nodes[i].is_up() {
@@ -35,15 +37,19 @@ impl<const W: usize> Simulation<W> {
             return false;
         }
         let target = self.checker.max_decided.map_or(0, |s| s + 1);
-        self.nodes.iter().filter(|n| !n.stay_down).all(|n| {
-            n.replica
-                .as_ref()
-                .is_some_and(|r| r.decided() >= target && n.app.applied() == r.decided())
-        })
+        self.nodes
+            .iter()
+            .filter(|n| !n.stay_down && !self.checker.wiped(n.index))
+            .all(|n| {
+                n.replica
+                    .as_ref()
+                    .is_some_and(|r| r.decided() >= target && n.app.applied() == r.decided())
+            })
     }
 
     /// One running node leads, and every other running node follows it
-    /// with its ballot promised.
+    /// with its ballot promised (a node that lost its storage excepted: it
+    /// no longer votes, once fixed).
     pub(super) fn rejoined(&self) -> bool {
         let mut leaders = self
             .nodes
@@ -52,11 +58,14 @@ impl<const W: usize> Simulation<W> {
         let (Some(leader), None) = (leaders.next(), leaders.next()) else {
             return false;
         };
-        self.nodes.iter().filter(|n| !n.stay_down).all(|n| {
-            n.replica
-                .as_ref()
-                .is_some_and(|r| r.leader() == Some(leader.id()) && r.promised() == leader.promised())
-        })
+        self.nodes
+            .iter()
+            .filter(|n| !n.stay_down && !self.checker.wiped(n.index))
+            .all(|n| {
+                n.replica
+                    .as_ref()
+                    .is_some_and(|r| r.leader() == Some(leader.id()) && r.promised() == leader.promised())
+            })
     }
 
     /// The state of every node and client, for a failure report.
