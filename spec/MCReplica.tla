@@ -1,0 +1,16 @@
+------------------------------ MODULE MCReplica ------------------------------
+(* Model-checking harness: symmetry and the bound on the message set.      *)
+EXTENDS Replica
+
+CONSTANT MaxMsgs   \* the network holds at most this many distinct messages
+
+\* The nodes other than the initial leader are interchangeable, and so are
+\* the values: the product of the two permutation groups.
+NodePerms == {[x \in Nodes |-> IF x = InitLeader THEN x ELSE p[x]] :
+                 p \in Permutations(Nodes \ {InitLeader})}
+Symmetry == {[x \in Nodes \cup Values |-> IF x \in Nodes THEN p[x] ELSE q[x]] :
+                 p \in NodePerms, q \in Permutations(Values)}
+
+\* A bounded bag: states with more distinct messages are not explored.
+MsgBound == Cardinality(msgs) <= MaxMsgs
+==============================================================================
