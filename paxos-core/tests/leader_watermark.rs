@@ -53,6 +53,8 @@ fn deliver(from: &mut R5, to: &mut R5, now: Instant) {
 /// Node 1 leading (1, 1) with slot 0 = `111` accepted by node 5 only;
 /// returns (node 1, node 5).
 fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
+    // Mutated only when bugs can be injected.
+    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
     let mut c1 = config(1);
     #[cfg(feature = "bug-injection")]
     if bug {

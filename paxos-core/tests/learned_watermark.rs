@@ -5,7 +5,7 @@
 //! reaches a node between a catch-up answer and its next write.
 
 use paxos_core::replica::wire::Header;
-use paxos_core::replica::{Config, RecoverError, Replica};
+use paxos_core::replica::{Config, Replica};
 use paxos_core::{Ballot, NodeId};
 
 mod common;
@@ -75,5 +75,8 @@ fn with_the_old_rule_the_node_cannot_restart() {
     c.bug = Some(paxos_core::replica::Bug::UnrecordedLearnWatermark);
     let (_, batches) = learn_then_duplicate(c);
     let restarted = R1::recover(config(2, Some(1)), at(2), batches.iter().map(Vec::as_slice), 1);
-    assert!(matches!(restarted, Err(RecoverError::OutOfWindow(1))), "{restarted:?}");
+    assert!(
+        matches!(restarted, Err(paxos_core::replica::RecoverError::OutOfWindow(1))),
+        "{restarted:?}"
+    );
 }
