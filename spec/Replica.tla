@@ -224,6 +224,11 @@ Ghost ==
     decidedAt' = [s \in Slots |-> decidedAt[s] \cup
                     {cell'[n][s].val : n \in {x \in Nodes : start'[x] <= s /\ s < decided'[x]}}]
 
+\* A step whose only effect is to send m.  Sending a message already sent
+\* changes nothing (the network is a set): that stuttering step is left
+\* out, which spares TLC generating it again and again.
+Emit(m) == m \notin msgs /\ msgs' = msgs \cup {m}
+
 Follow(n) == /\ role' = [role EXCEPT ![n] = "F"]
              /\ bal' = [bal EXCEPT ![n] = NoBallot]
              /\ from' = [from EXCEPT ![n] = 0]
@@ -421,9 +426,9 @@ Propose(n, v) ==
 SendAppend(n, f) ==
     /\ role[n] = "L" /\ disk[n].prom >= bal[n]
     /\ f \in from[n]..next[n]
-    /\ msgs' = msgs \cup {[type |-> "Append", src |-> n, bal |-> bal[n],
-                           commit |-> decided[n], first |-> f,
-                           vals |-> ValuesFrom(cell[n], f, next[n], bal[n], decided[n])]}
+    /\ Emit([type |-> "Append", src |-> n, bal |-> bal[n],
+             commit |-> decided[n], first |-> f,
+             vals |-> ValuesFrom(cell[n], f, next[n], bal[n], decided[n])])
     /\ UNCHANGED <<decidedAt, role, promised, cell, decided, start, bal, from, next, pend,
                    disk, owner, crashes, wipes, snaps>>
 
@@ -496,7 +501,7 @@ OnAppend(n, m) ==
 AmnesiacOnAppend(n, m) ==
     /\ m.type = "Append" /\ m.src # n /\ role[n] = "A"
     /\ m.commit > decided[n]
-    /\ msgs' = msgs \cup {[type |-> "CatchUp", src |-> n, dst |-> m.src, from |-> decided[n]]}
+    /\ Emit([type |-> "CatchUp", src |-> n, dst |-> m.src, from |-> decided[n]])
     /\ UNCHANGED <<decidedAt, role, promised, cell, decided, start, bal, from, next, pend,
                    disk, owner, crashes, wipes, snaps>>
 
@@ -521,8 +526,8 @@ LeaderCommit(n, d) ==
 OnCatchUp(n, m) ==
     /\ m.type = "CatchUp" /\ m.dst = n
     /\ start[n] <= m.from /\ m.from < decided[n]
-    /\ msgs' = msgs \cup {[type |-> "Learn", src |-> n, dst |-> m.src, first |-> m.from,
-                           vals |-> ValuesFrom(cell[n], m.from, decided[n], NoCell, decided[n])]}
+    /\ Emit([type |-> "Learn", src |-> n, dst |-> m.src, first |-> m.from,
+             vals |-> ValuesFrom(cell[n], m.from, decided[n], NoCell, decided[n])])
     /\ UNCHANGED <<decidedAt, role, promised, cell, decided, start, bal, from, next, pend,
                    disk, owner, crashes, wipes, snaps>>
 
@@ -590,21 +595,21 @@ InstallSnapshot(n, r, k) ==
 (* the application's applied slot: beyond the watermark it is a jump.     *)
 Restart(n, dk, a) ==
     /\ IF NoRecords(dk)
-       THEN IF Bug("AmnesiacVotes")
-            THEN \* fault D: "nothing was ever written: a fresh start"
-                 /\ role' = [role EXCEPT ![n] = IF n = InitLeader THEN "L" ELSE "F"]
-                 /\ promised' = [promised EXCEPT ![n] = IF n = InitLeader THEN 0 ELSE NoBallot]
-                 /\ bal' = [bal EXCEPT ![n] = IF n = InitLeader THEN 0 ELSE NoBallot]
-                 /\ pend' = [pend EXCEPT ![n] = IF n = InitLeader THEN <<PromisedRec(0)>> ELSE <<>>]
-            ELSE \* fix D: an amnesiac learner (recorded as such, see docs)
-                 /\ role' = [role EXCEPT ![n] = "A"]
-                 /\ promised' = [promised EXCEPT ![n] = NoBallot]
-                 /\ bal' = [bal EXCEPT ![n] = NoBallot]
-                 /\ pend' = [pend EXCEPT ![n] =
-                               IF Bug("AmnesiaNotRecorded") THEN <<>> ELSE <<LearnerRec>>]
-            /\ cell' = [cell EXCEPT ![n] = [s \in Slots |-> Empty]]
+       THEN /\ cell' = [cell EXCEPT ![n] = [s \in Slots |-> Empty]]
             /\ decided' = [decided EXCEPT ![n] = 0]
             /\ start' = [start EXCEPT ![n] = 0]
+            /\ IF Bug("AmnesiacVotes")
+               THEN \* fault D: "nothing was ever written: a fresh start"
+                    /\ role' = [role EXCEPT ![n] = IF n = InitLeader THEN "L" ELSE "F"]
+                    /\ promised' = [promised EXCEPT ![n] = IF n = InitLeader THEN 0 ELSE NoBallot]
+                    /\ bal' = [bal EXCEPT ![n] = IF n = InitLeader THEN 0 ELSE NoBallot]
+                    /\ pend' = [pend EXCEPT ![n] = IF n = InitLeader THEN <<PromisedRec(0)>> ELSE <<>>]
+               ELSE \* fix D: an amnesiac learner (recorded as such, see docs)
+                    /\ role' = [role EXCEPT ![n] = "A"]
+                    /\ promised' = [promised EXCEPT ![n] = NoBallot]
+                    /\ bal' = [bal EXCEPT ![n] = NoBallot]
+                    /\ pend' = [pend EXCEPT ![n] =
+                                  IF Bug("AmnesiaNotRecorded") THEN <<>> ELSE <<LearnerRec>>]
        ELSE /\ role' = [role EXCEPT ![n] = IF dk.learner THEN "A" ELSE "F"]
             /\ promised' = [promised EXCEPT ![n] = dk.prom]
             /\ bal' = [bal EXCEPT ![n] = NoBallot]
@@ -638,6 +643,17 @@ Wipe(n) ==
     /\ Ghost
 
 -----------------------------------------------------------------------------
+\* Node n handles some message of the network (named so that TLC's traces
+\* name the handler).
+PromisePrepareMsg(n) == \E m \in msgs : PromisePrepare(n, m)
+RefusePrepareMsg(n) == \E m \in msgs : RefusePrepare(n, m)
+OnAppendMsg(n) == \E m \in msgs : OnAppend(n, m)
+AmnesiacOnAppendMsg(n) == \E m \in msgs : AmnesiacOnAppend(n, m)
+AbandonOnPromiseMsg(n) == \E m \in msgs : AbandonOnPromise(n, m)
+OnNackMsg(n) == \E m \in msgs : OnNack(n, m)
+OnCatchUpMsg(n) == \E m \in msgs : OnCatchUp(n, m)
+OnLearnMsg(n) == \E m \in msgs : OnLearn(n, m)
+
 Step ==
     \/ \E n \in Nodes :
          \/ Persist(n)
@@ -649,14 +665,15 @@ Step ==
          \/ \E d \in 1..NSlots : LeaderCommit(n, d)
          \/ \E a \in 0..NSlots : Crash(n, a)
          \/ \E r \in Nodes, k \in 1..NSlots : InstallSnapshot(n, r, k)
-    \/ \E m \in msgs : \E n \in Nodes : PromisePrepare(n, m)
-    \/ \E m \in msgs : \E n \in Nodes : RefusePrepare(n, m)
-    \/ \E m \in msgs : \E n \in Nodes : OnAppend(n, m)
-    \/ \E m \in msgs : \E n \in Nodes : AmnesiacOnAppend(n, m)
-    \/ \E m \in msgs : m.type = "Promise" /\ AbandonOnPromise(m.dst, m)
-    \/ \E m \in msgs : m.type = "Nack" /\ OnNack(m.dst, m)
-    \/ \E m \in msgs : m.type = "CatchUp" /\ OnCatchUp(m.dst, m)
-    \/ \E m \in msgs : m.type = "Learn" /\ OnLearn(m.dst, m)
+    \/ \E n \in Nodes :
+         \/ PromisePrepareMsg(n)
+         \/ RefusePrepareMsg(n)
+         \/ OnAppendMsg(n)
+         \/ AmnesiacOnAppendMsg(n)
+         \/ AbandonOnPromiseMsg(n)
+         \/ OnNackMsg(n)
+         \/ OnCatchUpMsg(n)
+         \/ OnLearnMsg(n)
 
 Next == Step
 
