@@ -9,16 +9,37 @@
 //! which is what makes simulation, replay, fuzzing and model checking of
 //! the real code possible.
 //!
-//! It reads in layers:
+//! ## What to use
+//!
+//! - [`replica::Replica`]: a Multi-Paxos replica of a log of values —
+//!   elections with a stable leader, pipelined and batched phase 2,
+//!   catch-up, snapshots, leader leases, crash-safe records. Its module
+//!   docs show the whole driver loop (input, then drain
+//!   [`poll_persist`](replica::Replica::poll_persist) →
+//!   [`persisted`](replica::Replica::persisted) →
+//!   [`poll_transmit`](replica::Replica::poll_transmit) →
+//!   [`poll_event`](replica::Replica::poll_event), then sleep until
+//!   [`poll_timeout`](replica::Replica::poll_timeout)) as a runnable
+//!   three-node example.
+//! - [`keyed::KeyedNode`]: keyed consensus on top of it — `ask(key, value)`
+//!   answers with the value decided for the key, from any node.
+//!
+//! `paxos-std` drives these over UDP and files; `paxos-embedded` over
+//! NOR flash. `docs/safety.md` in the repository walks every rule the
+//! replica keeps and what checks it.
+//!
+//! ## Reading the algorithm
+//!
+//! Two teaching layers show the same protocol without the machinery:
 //!
 //! - [`essential`]: single-decree Proposer, Acceptor and Learner in their
 //!   plainest form, short enough to read in one sitting;
 //! - [`practical`]: the same roles with NACKs, leadership, retransmission,
 //!   passive mode, recovery and persist-before-reveal, combined in
-//!   [`practical::Node`];
-//! - [`codec`]: every message and record as `[version][postcard]` in
-//!   caller buffers, with compile-time size bounds and typed errors.
+//!   [`practical::Node`].
 //!
+//! [`codec`] encodes their messages and records as `[version][postcard]`
+//! in caller buffers, with compile-time size bounds and typed errors.
 //! Building blocks shared by all layers: [`Ballot`], [`NodeId`],
 //! [`NodeSet`], [`Message`], [`Bytes`] and [`time`].
 #![no_std]
