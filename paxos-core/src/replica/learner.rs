@@ -1,9 +1,9 @@
 //! Learning decisions: from the leader's commit watermark, and from other
 //! nodes' decided values when this node fell behind.
 
-use super::persist::PersistItem;
+use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, Slot};
-use super::{Bug, Dropped, Notice, Pending, Replica, Role, Value};
+use super::{Bug, Dropped, Replica, Value};
 use crate::ballot::{Ballot, NodeId};
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
@@ -11,7 +11,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// with the value it sent under `ballot`: every slot this node accepted
     /// under that ballot is decided. A slot it lacks, or holds from another
     /// ballot, stops the watermark: ask the leader for it.
-    pub(crate) fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: Slot) {
+    pub(super) fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: Slot) {
         let decided = self.advance_decided(ballot, commit);
         if decided < commit {
             self.request_catch_up(leader, decided);
@@ -20,7 +20,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Marks decided every slot below `commit` accepted under `ballot`, up
     /// to the first that is not; returns the new watermark.
-    pub(crate) fn advance_decided(&mut self, ballot: Ballot, commit: Slot) -> Slot {
+    pub(super) fn advance_decided(&mut self, ballot: Ballot, commit: Slot) -> Slot {
         let mut decided = self.log.decided();
         while decided < commit && self.log.get(decided).is_some_and(|e| e.ballot == Some(ballot)) {
             decided += 1;
@@ -32,7 +32,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Moves the decided watermark and records it. The record always
     /// finds room (see `queue_persist`): replay needs every watermark the
     /// window slid over, and every learned cell needs one above it.
-    pub(crate) fn set_decided(&mut self, decided: Slot) {
+    pub(super) fn set_decided(&mut self, decided: Slot) {
         if decided > self.log.decided() {
             self.log.set_decided(decided);
             if self.queue_persist(PersistItem::Committed(decided)).is_err() {
@@ -46,7 +46,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Asks `peer` for the decided values from `from`, at most once per
     /// retransmission timeout for the same slot.
-    pub(crate) fn request_catch_up(&mut self, peer: NodeId, from: Slot) {
+    pub(super) fn request_catch_up(&mut self, peer: NodeId, from: Slot) {
         let recent = self
             .catch_up
             .is_some_and(|(slot, at)| slot == from && self.now < at + self.config.retransmit_timeout);
@@ -57,7 +57,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// A node asks for decided values from `from`.
-    pub(crate) fn on_catch_up(&mut self, peer: NodeId, from: Slot) -> Result<(), Dropped> {
+    pub(super) fn on_catch_up(&mut self, peer: NodeId, from: Slot) -> Result<(), Dropped> {
         if from >= self.log.decided() {
             return Ok(());
         }
@@ -79,7 +79,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// before it campaigned: phase 1 found, and it re-proposes, whatever
     /// it lacks) or the sign of a higher ballot (whose acceptors will
     /// refuse it): it needs neither, so it drops it.
-    pub(crate) fn on_learn(&mut self, first: Slot, rest: &[u8]) -> Result<(), Dropped> {
+    pub(super) fn on_learn(&mut self, first: Slot, rest: &[u8]) -> Result<(), Dropped> {
         let items = Items::<Option<V>>::new(rest).map_err(Dropped::Malformed)?;
         if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
             self.counters.stale += 1;

@@ -80,6 +80,7 @@ mod learner;
 mod log;
 mod persist;
 mod rng;
+mod state;
 mod transmit;
 pub mod wire;
 
@@ -95,25 +96,17 @@ use crate::time::{Duration, Instant};
 use core::fmt;
 use heapless::Deque;
 use log::Log;
-use persist::PersistItem;
 use postcard::experimental::max_size::MaxSize;
 use rng::Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use state::{Campaign, Lead, Notice, Pending, PersistItem, Role, NOTICES, OUTBOX, PERSISTS};
 
 /// What a replica can replicate: any value that can be cloned, compared,
 /// encoded with a known maximum size, and decoded without borrowing.
 /// [`crate::Bytes`] is the ready-made one.
 pub trait Value: Clone + Eq + Serialize + DeserializeOwned + MaxSize {}
 impl<T: Clone + Eq + Serialize + DeserializeOwned + MaxSize> Value for T {}
-
-/// Messages queued per replica (replies waiting for durability, catch-up
-/// answers). More are dropped and counted, as a lossy network would.
-const OUTBOX: usize = 16;
-/// Persist records queued before a poll (consecutive ones merge).
-const PERSISTS: usize = 16;
-/// Leadership notices queued.
-const NOTICES: usize = 8;
 
 /// A message to send: `len` bytes at the start of the caller's buffer, to
 /// every node in `to`.
@@ -300,97 +293,6 @@ pub struct Counters {
     pub stale: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Role {
-    Follower,
-    Candidate,
-    Leader,
-}
-
-/// A message waiting in the outbox; encoded when polled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Pending {
-    Prepare {
-        ballot: Ballot,
-        from: Slot,
-        until: Slot,
-    },
-    Promise {
-        to: NodeId,
-        ballot: Ballot,
-        from: Slot,
-        until: Slot,
-    },
-    Accepted {
-        to: NodeId,
-        ballot: Ballot,
-        first: Slot,
-        count: u32,
-        stamp: u64,
-    },
-    /// The refuser's promise and watermark as of the refusal, released
-    /// only once that state is durable.
-    Nack {
-        to: NodeId,
-        ballot: Ballot,
-        promised: Option<Ballot>,
-        decided: Slot,
-    },
-    CatchUp {
-        to: NodeId,
-        from: Slot,
-    },
-    Learn {
-        to: NodeId,
-        from: Slot,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Notice {
-    Acquired(Ballot),
-    Lost,
-    Changed(Option<NodeId>),
-    SnapshotNeeded(NodeId, Slot),
-}
-
-/// Phase 1 in progress.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Campaign<V, const W: usize> {
-    ballot: Ballot,
-    from: Slot,
-    until: Slot,
-    promises: u64,
-    nacks: u64,
-    /// The self-promise counts once this persist is durable.
-    self_seq: PersistSeq,
-    /// Per slot `from + i`, the highest-ballot value reported so far.
-    best: [Option<(Ballot, Option<V>)>; W],
-}
-
-/// Leader bookkeeping.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Lead<const N: usize> {
-    ballot: Ballot,
-    next_slot: Slot,
-    /// Slots below this were sent to every follower at least once.
-    broadcast_from: Slot,
-    /// The slots below this were re-proposed after phase 1.
-    recovery_end: Slot,
-    since: Instant,
-    last_broadcast: Instant,
-    last_progress: Instant,
-    heartbeat_due: bool,
-    /// Appends wait until this persist (the leader's own promise of its
-    /// ballot) is durable: a leader that crashed before then may restart
-    /// as if fresh, so nothing may have been proposed under the ballot.
-    ready: PersistSeq,
-    commit_sent: Slot,
-    /// Per member, the latest stamp it echoed (the leader's send time).
-    stamps: [Option<Instant>; N],
-    nacks: u64,
-}
-
 /// A Multi-Paxos replica: see the [module documentation](self).
 ///
 /// `N` is the largest cluster supported, `W` the log window: the slots in
@@ -438,78 +340,6 @@ pub struct Replica<V, const N: usize, const W: usize> {
     counters: Counters,
 }
 
-impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for Replica<V, N, W> {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        // heapless's Deque has no Hash: hash its items in order.
-        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(d: &Deque<T, C>, state: &mut H) {
-            d.len().hash(state);
-            d.iter().for_each(|t| t.hash(state));
-        }
-        let Replica {
-            config,
-            me,
-            rng,
-            now,
-            promised,
-            log,
-            role,
-            leader,
-            last_heard,
-            election_at,
-            quiet_until,
-            amnesiac,
-            catch_up,
-            seen,
-            campaign,
-            lead,
-            issued,
-            durable,
-            written,
-            persists,
-            commit_wait,
-            self_votes,
-            outbox,
-            notices,
-            displaced,
-            next_proposal,
-            counters,
-        } = self;
-        (
-            config,
-            me,
-            rng,
-            now,
-            promised,
-            log,
-            role,
-            leader,
-            last_heard,
-            election_at,
-            quiet_until,
-            amnesiac,
-        )
-            .hash(state);
-        (
-            catch_up,
-            seen,
-            campaign,
-            lead,
-            issued,
-            durable,
-            written,
-            next_proposal,
-            counters,
-            commit_wait,
-        )
-            .hash(state);
-        items(persists, state);
-        items(self_votes, state);
-        items(outbox, state);
-        items(notices, state);
-        items(displaced, state);
-    }
-}
-
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// The largest frame [`Replica::poll_transmit`] writes: a promise
     /// carrying the whole window. Buffers of this size never drop a message.
@@ -531,66 +361,6 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     pub fn new(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
         let mut replica = Self::blank(config, now)?;
         replica.start_fresh();
-        Ok(replica)
-    }
-
-    fn blank(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
-        config.validate()?;
-        if W == 0 {
-            return Err(ConfigError::BadCapacity);
-        }
-        let me = config.index_of(config.id).ok_or(ConfigError::NotAMember(config.id))?;
-        let mut replica = Replica {
-            rng: Rng::new(config.seed),
-            me,
-            now,
-            promised: None,
-            log: Log::new(0),
-            role: Role::Follower,
-            leader: None,
-            last_heard: now,
-            election_at: now,
-            quiet_until: now,
-            amnesiac: false,
-            catch_up: None,
-            seen: None,
-            campaign: Campaign {
-                ballot: Ballot::new(0, config.id),
-                from: 0,
-                until: 0,
-                promises: 0,
-                nacks: 0,
-                self_seq: PersistSeq(0),
-                best: core::array::from_fn(|_| None),
-            },
-            lead: Lead {
-                ballot: Ballot::new(0, config.id),
-                next_slot: 0,
-                broadcast_from: 0,
-                recovery_end: 0,
-                since: now,
-                last_broadcast: now,
-                last_progress: now,
-                heartbeat_due: false,
-                ready: PersistSeq(0),
-                commit_sent: 0,
-                stamps: [None; N],
-                nacks: 0,
-            },
-            issued: PersistSeq(0),
-            durable: PersistSeq(0),
-            written: PersistSeq(0),
-            persists: Deque::new(),
-            commit_wait: None,
-            self_votes: Deque::new(),
-            outbox: Deque::new(),
-            notices: Deque::new(),
-            displaced: Deque::new(),
-            next_proposal: 0,
-            counters: Counters::default(),
-            config,
-        };
-        replica.reset_election_timer();
         Ok(replica)
     }
 

@@ -2,37 +2,26 @@
 //! sequence numbers, and recovery from them.
 
 use super::log::Entry;
+use super::state::{PersistItem, OUTBOX, PERSISTS};
 use super::wire::{Items, Record, Slot, Writer};
-use super::{Bug, PersistRequest, RecoverError, Replica, UnknownPersist, Value, PERSISTS};
+use super::{Bug, PersistRequest, RecoverError, Replica, UnknownPersist, Value};
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, FORMAT_VERSION};
 use crate::practical::PersistSeq;
 use crate::time::Instant;
-
-/// What changed and must be written. `Entries` names slots whose current
-/// state is written when polled, so a record always tells the truth about
-/// the ballot of each value it carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum PersistItem {
-    Promised(Ballot),
-    Entries { first: Slot, end: Slot },
-    Committed(Slot),
-    Snapshot(Slot),
-    Amnesiac,
-}
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Whether one more input's records and replies fit. The most an input
     /// queues is an append's: a promise, a watermark, its votes and a
     /// second watermark — and the votes still find the place `queue_persist`
     /// keeps for a watermark free.
-    pub(crate) fn has_room(&self) -> bool {
-        PERSISTS - self.persists.len() >= 4 && super::OUTBOX - self.outbox.len() >= 2
+    pub(super) fn has_room(&self) -> bool {
+        PERSISTS - self.persists.len() >= 4 && OUTBOX - self.outbox.len() >= 2
     }
 
     /// Queues a record, merging it into the newest queued one where it
     /// extends it. Returns the sequence number that will cover it.
-    pub(crate) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
+    pub(super) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
         if let PersistItem::Committed(_) = item {
             self.commit_wait
                 .get_or_insert(self.now + self.config.heartbeat_interval);
@@ -85,7 +74,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// The lowest slot whose record is still queued: the log must keep it
     /// in memory until it is written.
-    pub(crate) fn persist_floor(&self) -> Slot {
+    pub(super) fn persist_floor(&self) -> Slot {
         self.persists
             .iter()
             .filter_map(|(_, item)| match item {
@@ -257,7 +246,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Applies one batch written by [`Replica::poll_persist`].
-    pub(crate) fn replay(
+    pub(super) fn replay(
         &mut self,
         batch: &[u8],
         applied: Slot,

@@ -1,7 +1,8 @@
 //! Encoding outgoing messages when the driver polls for them.
 
+use super::state::{Pending, Role};
 use super::wire::{Header, PromisedEntry, Slot, Writer};
-use super::{Pending, Replica, Role, Transmit, Value};
+use super::{Replica, Transmit, Value};
 use crate::ballot::{NodeId, NodeSet};
 use crate::codec::EncodeError;
 
