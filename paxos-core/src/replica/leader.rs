@@ -1,23 +1,18 @@
 //! Proposing: elections (phase 1 once for every open slot), the leader's
-//! pipeline (phase 2), vote counting, and stepping down.
+//! pipeline (phase 2), vote counting, leases, and stepping down.
 
 use super::log::ProposalId;
 use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, PromisedEntry, Slot};
 use super::{Dropped, ProposeError, Replica, Value};
 use crate::ballot::{Ballot, NodeId};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 fn count(mask: u64) -> usize {
     mask.count_ones() as usize
 }
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
-    /// The most undecided slots a leader keeps in flight: half the window,
-    /// so that a follower still holding the previous half (decided, not yet
-    /// delivered to its application) has room for the next.
-    pub const MAX_IN_FLIGHT: u64 = if W > 1 { (W / 2) as u64 } else { 1 };
-
     fn bit(index: usize) -> u64 {
         1u64 << index
     }
@@ -229,11 +224,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let _ = self.self_votes.push_back((seq, ballot, first, end));
     }
 
-    /// Appends `value` to the log if this node leads. Its outcome arrives
-    /// as [`super::Event::Decided`] naming the returned id, or
-    /// [`super::Event::Displaced`].
-    pub fn propose(&mut self, now: Instant, value: V) -> Result<ProposalId, ProposeError> {
-        self.now = self.now.max(now);
+    /// Phase 2a for a new value: stores it in the next slot under the
+    /// leader's ballot and queues its record and the leader's own vote.
+    pub(super) fn append_proposal(&mut self, value: V) -> Result<ProposalId, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader.filter(|l| *l != self.config.id),
@@ -455,5 +448,36 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// before a heartbeat is sent for it alone.
     pub(super) fn commit_delay(&self) -> crate::time::Duration {
         crate::time::Duration::from_micros(self.config.heartbeat_interval.as_micros() / 8)
+    }
+
+    /// Sets the next election a randomized timeout from now.
+    pub(super) fn reset_election_timer(&mut self) {
+        let base = self.config.election_timeout;
+        let jitter = Duration::from_micros(self.rng.below(base.as_micros()));
+        self.election_at = self.now + base + jitter;
+    }
+
+    /// Whether a quorum acknowledged this leader recently enough that no
+    /// other node can lead before the lease runs out.
+    pub(super) fn lease_valid(&self, now: Instant) -> bool {
+        let Some(lease) = self.config.lease else {
+            return false;
+        };
+        // The quorum-th freshest stamp, this node's own counting as now.
+        let mut fresh: heapless::Vec<Instant, N> = heapless::Vec::new();
+        for (i, stamp) in self.lead.stamps.iter().enumerate() {
+            let stamp = if i == self.me { Some(now) } else { *stamp };
+            if let Some(s) = stamp {
+                let _ = fresh.push(s);
+            }
+        }
+        let quorum = self.config.quorum();
+        if fresh.len() < quorum {
+            return false;
+        }
+        fresh.sort_unstable_by(|a, b| b.cmp(a));
+        fresh
+            .get(quorum - 1)
+            .is_some_and(|start| *start + lease.safe_duration() > now)
     }
 }

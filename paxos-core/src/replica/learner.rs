@@ -1,5 +1,6 @@
-//! Learning decisions: from the leader's commit watermark, and from other
-//! nodes' decided values when this node fell behind.
+//! Learning decisions: from the leader's commit watermark, from other
+//! nodes' decided values when this node fell behind, and from the
+//! application's snapshots.
 
 use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, Slot};
@@ -121,6 +122,40 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 self.set_decided(decided);
             }
         }
+        Ok(())
+    }
+
+    /// Moves the log past a snapshot the application installed: every slot
+    /// below `slot` is decided and delivered. A node that leads or
+    /// campaigns steps down first: its watermark may only cover what its
+    /// own ballot decided (see `on_learn`), and the application's state
+    /// has already moved, so the jump cannot be refused.
+    pub(super) fn jump_to_snapshot(&mut self, slot: Slot) -> Result<(), Dropped> {
+        if slot <= self.log.decided() {
+            return Ok(());
+        }
+        self.queue_persist(PersistItem::Snapshot(slot))
+            .map_err(|()| Dropped::Busy)?;
+        if !self.config.injected(Bug::SnapshotDropsPendingVotes) {
+            // The jump clears cells whose records are still queued: they
+            // will write nothing, so a watermark queued over them must not
+            // reach disk before the snapshot that covers them. Every such
+            // watermark is below the jump (else there would be no jump):
+            // it becomes the snapshot record itself, in its place.
+            for (_, item) in self.persists.iter_mut() {
+                if let PersistItem::Committed(_) = item {
+                    *item = PersistItem::Snapshot(slot);
+                }
+            }
+        }
+        if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
+            self.step_down(None);
+        }
+        // The snapshot decides these slots for us: proposals tracked there
+        // get no other outcome.
+        self.displace(self.log.start(), slot);
+        self.log.jump_to(slot);
+        self.catch_up = None;
         Ok(())
     }
 }

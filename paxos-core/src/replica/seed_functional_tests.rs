@@ -26,6 +26,7 @@ extern crate std;
 
 use super::wire::{decode_header, Items, Writer};
 use super::*;
+use crate::time::Duration;
 use crate::value::Bytes;
 use std::vec;
 use std::vec::Vec;

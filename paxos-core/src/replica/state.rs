@@ -256,4 +256,12 @@ impl<V: super::Value, const N: usize, const W: usize> Replica<V, N, W> {
         replica.reset_election_timer();
         Ok(replica)
     }
+
+    /// Queues a notice for [`Replica::poll_event`].
+    pub(super) fn notice(&mut self, notice: Notice) {
+        // At most a few notices follow one input; the queue holds them.
+        if self.notices.push_back(notice).is_err() {
+            self.counters.busy += 1;
+        }
+    }
 }

@@ -3,6 +3,7 @@
 extern crate std;
 
 use super::*;
+use crate::time::Duration;
 use crate::value::Bytes;
 use std::collections::VecDeque;
 use std::string::String;
