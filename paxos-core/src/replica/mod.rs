@@ -63,7 +63,7 @@
 //!     }
 //!     for (from, to, frame) in wire {
 //!         for node in nodes.iter_mut().filter(|n| to.contains(n.id())) {
-//!             let _ = node.handle_message(now, from, &frame);
+//!             node.handle_message(now, from, &frame);
 //!         }
 //!     }
 //! }
@@ -211,6 +211,22 @@ impl fmt::Display for ProposeError {
 impl core::error::Error for ProposeError {}
 
 /// Why an input was dropped. Every drop is also counted in [`Counters`].
+///
+/// # Why `handle_message` returns `Option<Dropped>`, not a `Result`
+///
+/// A dropped frame is no error of the caller's: to the protocol it is a
+/// message the network lost, and the sender retries. It is counted, so a
+/// driver can watch [`Replica::counters`] rather than each return, and
+/// most drivers have nothing to do about it. [`Replica::handle_message`]
+/// therefore returns `Option<Dropped>`, `None` when the frame was used,
+/// which a driver may ignore without `let _ =` (a `Result` is
+/// `#[must_use]` and would force one on every driver loop); one that
+/// logs drops writes `if let Some(dropped) = replica.handle_message(..)`.
+///
+/// [`Replica::install_snapshot`] keeps `Result<(), Dropped>`, which must
+/// be used: its only drop, [`Dropped::Busy`], means the log did not jump
+/// although the application's state already did, and nobody else will
+/// retry it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -221,7 +237,8 @@ pub enum Dropped {
     /// decoding part-way has had its valid leading values used: each value
     /// stands alone, so a prefix is a smaller valid message.
     Malformed(DecodeError),
-    /// The replica's queues are full; the sender will retry.
+    /// The replica's queues are full: a frame's sender will retry; a
+    /// snapshot's installer must.
     Busy,
 }
 
@@ -568,11 +585,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// transport delivers, in any order, duplicated or not: the protocol
     /// tolerates a lossy, reordering network.
     ///
-    /// Returns why the frame was dropped, in whole or in part (see
-    /// [`Dropped`]); every drop is also counted in [`Replica::counters`].
-    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Result<(), Dropped> {
+    /// Returns `None` if the frame was used, or why it was dropped in
+    /// whole or in part. Every drop is also counted in
+    /// [`Replica::counters`], and the return may be ignored: see
+    /// [`Dropped`] for why it is no `Result`.
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Option<Dropped> {
         self.now = self.now.max(now);
-        self.receive(from, frame)
+        self.receive(from, frame).err()
     }
 
     /// Acts on the passage of time: elections, heartbeats,
@@ -637,6 +656,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// A lone commit watermark may wait, for at most a heartbeat interval,
     /// for other records to share its sync: `None` then, and
     /// [`Replica::poll_timeout`] includes the end of the wait.
+    #[must_use = "the batch must be written, made durable and confirmed with `persisted`, or the replies waiting on it never leave"]
     pub fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
         self.write_batch(buf)
     }
@@ -679,6 +699,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// `buf` should hold [`Replica::MAX_MESSAGE_SIZE`] bytes; a message
     /// that does not fit is dropped and counted (appends and catch-ups
     /// shrink to fit instead).
+    #[must_use = "a polled message has left the replica: send it, or it is lost"]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         self.next_transmit(buf)
     }
@@ -688,6 +709,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// first, then displaced proposals, then decided values in slot order.
     /// An event polled is not reported again (decided values are, after a
     /// restart, from the applied slot given to [`Replica::recover`]).
+    #[must_use = "a polled event is not reported again"]
     pub fn poll_event(&mut self) -> Option<Event<'_, V>> {
         if let Some(notice) = self.notices.pop_front() {
             return Some(match notice {
@@ -710,6 +732,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// When to call [`Replica::handle_timeout`] next. It changes after
     /// every input: ask again once the outputs are drained. A deadline in
     /// the past means at once.
+    #[must_use = "the deadline for `handle_timeout`: asking alone does nothing"]
     pub fn poll_timeout(&self) -> Instant {
         let deadline = match self.role {
             Role::Leader => self.leader_deadline(),
