@@ -396,9 +396,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// [`Replica::recover`] with no records instead: it comes back as an
     /// amnesiac learner (see [`Replica::is_amnesiac`]).
     ///
-    /// Fails only on an invalid configuration. The initial leader's
-    /// promise of round 0 is already queued: drain [`Replica::poll_persist`]
-    /// before anything else.
+    /// Fails only on an invalid configuration. The initial leader comes
+    /// back with its promise of round 0 and its leadership events already
+    /// queued: drain the outputs as after an input.
     pub fn new(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
         let mut replica = Self::blank(config, now)?;
         replica.start_fresh();
@@ -416,10 +416,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// out of the window are lost to the application: use
     /// [`Replica::recover_with`] unless `applied` is recent.
     ///
-    /// Fails on an invalid configuration or on records that do not
-    /// decode or contradict each other (corruption). The restarted replica
-    /// may have records queued (an amnesiac's mark, an applied slot taken
-    /// as a snapshot): drain before anything else.
+    /// Fails on an invalid configuration, or on records that do not
+    /// decode, contradict each other or do not fit the window
+    /// (corruption). The restarted replica may have records queued (an
+    /// amnesiac's mark, an applied slot taken as a snapshot) and decided
+    /// values to deliver: drain the outputs as after an input.
     pub fn recover<'r>(
         config: Config<N>,
         now: Instant,
@@ -538,8 +539,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         self.log.delivered()
     }
 
-    /// The lowest slot still in memory: every slot below it was decided
-    /// and delivered. Grows as the window slides and with snapshots; see
+    /// The lowest slot still in memory: every slot below it is decided,
+    /// and was delivered or covered by a snapshot or a restart's
+    /// `applied` slot. Grows as the window slides and with snapshots; see
     /// [`Replica::write_checkpoint`] for compacting storage below it.
     pub fn log_start(&self) -> Slot {
         self.log.start()
