@@ -74,7 +74,7 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
         decided: 0,
         beyond: false,
     };
-    n1.handle_message(at(1_000), NodeId(3), &frame(&promise, &[])).unwrap();
+    assert_eq!(n1.handle_message(at(1_000), NodeId(3), &frame(&promise, &[])), None);
     assert!(n1.is_leader() && !n1.is_candidate());
     n1.propose(at(1_001), v("111")).unwrap();
     deliver(&mut n1, &mut n5, at(1_001));
@@ -90,7 +90,7 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
 /// node 2 says slot 0 is decided with `222`.
 fn held_back_learn(n1: &mut R5, now: Instant) {
     let learn = Header::Learn { first: 0 };
-    n1.handle_message(now, NodeId(2), &frame(&learn, &["222"])).unwrap();
+    assert_eq!(n1.handle_message(now, NodeId(2), &frame(&learn, &["222"])), None);
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn append(r: &mut R1, commit: u64, first: u64, values: &[&str]) {
         first,
         stamp: 0,
     };
-    r.handle_message(at(1), NodeId(1), &frame(&header, values)).unwrap();
+    assert_eq!(r.handle_message(at(1), NodeId(1), &frame(&header, values)), None);
 }
 
 /// Node 2 learns slot 0 = `x`, a duplicate of the append that carried it
@@ -30,8 +30,10 @@ fn append(r: &mut R1, commit: u64, first: u64, values: &[&str]) {
 /// every batch it wrote.
 fn learn_then_duplicate(c: Config<3>) -> (R1, Vec<Vec<u8>>) {
     let mut r = R1::new(c, at(0)).unwrap();
-    r.handle_message(at(1), NodeId(1), &frame(&Header::Learn { first: 0 }, &["x"]))
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(1), NodeId(1), &frame(&Header::Learn { first: 0 }, &["x"])),
+        None
+    );
     assert_eq!(r.decided(), 1);
     let x = common::v("x");
     assert_eq!(r.entry(0), Some((None, Some(&x))), "a learned cell");

@@ -25,6 +25,7 @@ fn append<const W: usize>(r: &mut Replica<V, 3, W>, commit: u64, first: u64, val
         stamp: 0,
     };
     r.handle_message(at(1), NodeId(1), &frame(&header, values))
+        .map_or(Ok(()), Err)
 }
 
 /// The records of one batch, each with the number of values it carries.
@@ -81,8 +82,10 @@ fn watermarks_and_promises_queued_together_keep_only_the_newest() {
             from: 0,
             until: 8,
         };
-        r.handle_message(at(1), NodeId(1), encode(&prepare, &mut buf).unwrap())
-            .unwrap();
+        assert_eq!(
+            r.handle_message(at(1), NodeId(1), encode(&prepare, &mut buf).unwrap()),
+            None
+        );
     }
     let batches = sync(&mut r);
     assert_eq!(batches.len(), 1);

@@ -232,8 +232,10 @@ fn values_beyond_the_window_are_refused_and_counted() {
 fn promise_for(r: &mut R, now: Instant, ballot: Ballot, from: u64, until: u64) -> (Header, u32) {
     let header = Header::Prepare { ballot, from, until };
     let mut buf = [0u8; 64];
-    r.handle_message(now, ballot.node, encode(&header, &mut buf).unwrap())
-        .unwrap();
+    assert_eq!(
+        r.handle_message(now, ballot.node, encode(&header, &mut buf).unwrap()),
+        None
+    );
     sync(r, now);
     let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
     while let Some(t) = r.poll_transmit(&mut out) {
@@ -265,8 +267,10 @@ fn a_promise_says_whether_votes_lie_beyond_what_the_candidate_can_hold() {
         let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
         if learned {
             let header = Header::Learn { first: 0 };
-            r.handle_message(at(1), NodeId(1), &frame(&header, &["a", "b", "c"]))
-                .unwrap();
+            assert_eq!(
+                r.handle_message(at(1), NodeId(1), &frame(&header, &["a", "b", "c"])),
+                None
+            );
         } else {
             append(&mut r, at(1), Ballot::new(0, NodeId(1)), 0, 0, &["a", "b", "c"]);
         }
@@ -292,8 +296,10 @@ fn leader_proposes_x_and_learns(learned: &str) -> (ProposalId, Vec<String>) {
     while r.poll_event().is_some() {}
     let id = r.propose(at(1), v("x")).unwrap();
     sync(&mut r, at(1));
-    r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &[learned]))
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(2), NodeId(1), &frame(&Header::Learn { first: 0 }, &[learned])),
+        None
+    );
     assert_eq!((r.decided(), r.counters().stale), (0, 1));
     assert!(r.is_leader());
     sync(&mut r, at(2));
@@ -345,7 +351,7 @@ fn a_candidate_behind_a_promiser_gives_up_and_catches_up_from_it() {
             decided,
             beyond,
         };
-        r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])).unwrap();
+        assert_eq!(r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])), None);
         sync(&mut r, at(1_001));
         assert!(!r.is_leader(), "decided {decided}, beyond {beyond}");
         assert!(sent(&mut r).contains(&Header::CatchUp { from: 0 }));
@@ -360,7 +366,7 @@ fn a_candidate_behind_a_promiser_gives_up_and_catches_up_from_it() {
         decided: 0,
         beyond: false,
     };
-    r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])).unwrap();
+    assert_eq!(r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[])), None);
     assert!(r.is_leader());
     assert!(
         sync(&mut r, at(1_001)).is_empty(),
@@ -409,10 +415,8 @@ fn a_new_leader_re_proposes_the_highest_ballot_value_reported_for_each_slot() {
         entry(0, Ballot::new(1, NodeId(3)), "b"),
         entry(9, Ballot::new(1, NodeId(3)), "x"),
     ];
-    r.handle_message(at(1_001), NodeId(1), &frame_of(&promise, &low))
-        .unwrap();
-    r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &high))
-        .unwrap();
+    assert_eq!(r.handle_message(at(1_001), NodeId(1), &frame_of(&promise, &low)), None);
+    assert_eq!(r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &high)), None);
     assert!(r.is_leader());
     assert_eq!(r.counters().invalid, 1, "slot 9 is beyond what it asked about");
     sync(&mut r, at(1_001));
@@ -432,14 +436,16 @@ fn accepted(r: &mut R, now: Instant, from: NodeId, ballot: Ballot, first: u64, c
         stamp: 0,
     };
     let mut buf = [0u8; 64];
-    r.handle_message(now, from, encode(&header, &mut buf).unwrap()).unwrap();
+    assert_eq!(r.handle_message(now, from, encode(&header, &mut buf).unwrap()), None);
 }
 
 #[test]
 fn a_candidate_with_decided_slots_places_reported_values_from_its_first_open_slot() {
     let mut r = R::new(config(2, None), at(0)).unwrap();
-    r.handle_message(at(0), NodeId(1), &frame(&Header::Learn { first: 0 }, &["a", "b"]))
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(0), NodeId(1), &frame(&Header::Learn { first: 0 }, &["a", "b"])),
+        None
+    );
     sync(&mut r, at(0));
     assert_eq!(r.decided(), 2);
     r.handle_timeout(at(1_000));
@@ -455,8 +461,10 @@ fn a_candidate_with_decided_slots_places_reported_values_from_its_first_open_slo
         entry(1, Ballot::new(0, NodeId(1)), "old"),
         entry(2, Ballot::new(0, NodeId(1)), "z"),
     ];
-    r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &reported))
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(1_001), NodeId(3), &frame_of(&promise, &reported)),
+        None
+    );
     assert!(r.is_leader());
     assert_eq!(r.counters().invalid, 1, "slot 1 is decided here already");
     sync(&mut r, at(1_001));
@@ -479,8 +487,10 @@ fn a_new_leader_keeps_its_own_newer_votes_over_reported_ones() {
     let ballot = r.promised().unwrap();
     assert!(ballot > Ballot::new(1, NodeId(1)));
     // Slot 0 is offered decided while the campaign runs: dropped.
-    r.handle_message(at(2_001), NodeId(1), &frame(&Header::Learn { first: 0 }, &["a"]))
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(2_001), NodeId(1), &frame(&Header::Learn { first: 0 }, &["a"])),
+        None
+    );
     sync(&mut r, at(2_001));
     assert_eq!((r.decided(), r.counters().stale), (0, 1));
     let promise = Header::Promise {
@@ -495,8 +505,10 @@ fn a_new_leader_keeps_its_own_newer_votes_over_reported_ones() {
         entry(1, Ballot::new(1, NodeId(1)), "r"),
         entry(2, Ballot::new(0, NodeId(3)), "s"),
     ];
-    r.handle_message(at(2_002), NodeId(3), &frame_of(&promise, &reported))
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(2_002), NodeId(3), &frame_of(&promise, &reported)),
+        None
+    );
     assert!(r.is_leader());
     sync(&mut r, at(2_002));
     let appends = appended(&mut r);
@@ -549,8 +561,10 @@ fn many_proposals_in_one_record_all_get_the_leaders_vote() {
         stamp: 0,
     };
     let mut frame = [0u8; 64];
-    r.handle_message(at(2), NodeId(1), encode(&header, &mut frame).unwrap())
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(2), NodeId(1), encode(&header, &mut frame).unwrap()),
+        None
+    );
     assert_eq!(r.decided(), 20);
 }
 
@@ -564,8 +578,10 @@ fn a_candidate_counts_its_own_promise_only_once_that_record_is_durable() {
         from: 0,
         until: 8,
     };
-    r.handle_message(at(0), NodeId(3), encode(&prepare, &mut header).unwrap())
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(0), NodeId(3), encode(&prepare, &mut header).unwrap()),
+        None
+    );
     let earlier = r.poll_persist(&mut buf).unwrap().seq;
     r.handle_timeout(at(2_000));
     let own = r.poll_persist(&mut buf).unwrap().seq;
@@ -576,7 +592,7 @@ fn a_candidate_counts_its_own_promise_only_once_that_record_is_durable() {
         decided: 0,
         beyond: false,
     };
-    r.handle_message(at(2_001), NodeId(3), &frame(&promise, &[])).unwrap();
+    assert_eq!(r.handle_message(at(2_001), NodeId(3), &frame(&promise, &[])), None);
     r.persisted(at(2_001), earlier).unwrap();
     assert!(!r.is_leader(), "its own promise is not durable yet");
     r.persisted(at(2_002), own).unwrap();
@@ -606,8 +622,10 @@ fn nack(r: &mut R5, from: u8, ballot: Ballot, decided: u64) {
         decided,
     };
     let mut buf = [0u8; 64];
-    r.handle_message(at(2_001), NodeId(from), encode(&header, &mut buf).unwrap())
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(2_001), NodeId(from), encode(&header, &mut buf).unwrap()),
+        None
+    );
 }
 
 fn promise5(r: &mut R5, from: u8, ballot: Ballot) {
@@ -616,8 +634,7 @@ fn promise5(r: &mut R5, from: u8, ballot: Ballot) {
         decided: 0,
         beyond: false,
     };
-    r.handle_message(at(2_002), NodeId(from), &frame(&promise, &[]))
-        .unwrap();
+    assert_eq!(r.handle_message(at(2_002), NodeId(from), &frame(&promise, &[])), None);
 }
 
 #[test]
@@ -702,8 +719,10 @@ fn ack(r: &mut R, now: Instant, from: u8, ballot: Ballot, stamp_ms: u64) {
         stamp: stamp_ms * 1_000,
     };
     let mut buf = [0u8; 64];
-    r.handle_message(now, NodeId(from), encode(&header, &mut buf).unwrap())
-        .unwrap();
+    assert_eq!(
+        r.handle_message(now, NodeId(from), encode(&header, &mut buf).unwrap()),
+        None
+    );
 }
 
 #[test]
@@ -717,8 +736,10 @@ fn a_leader_refused_for_a_higher_promise_while_it_hears_a_quorum_runs_phase_1_ab
         decided: 0,
     };
     let mut buf = [0u8; 64];
-    r.handle_message(at(20), NodeId(3), encode(&header, &mut buf).unwrap())
-        .unwrap();
+    assert_eq!(
+        r.handle_message(at(20), NodeId(3), encode(&header, &mut buf).unwrap()),
+        None
+    );
     assert!(!r.is_leader());
     assert!(r.promised().unwrap() > higher, "campaigns above the refusal");
 }
@@ -781,12 +802,12 @@ fn a_follower_with_a_gap_asks_for_it_once_per_retransmission_timeout() {
 fn a_learn_run_that_starts_below_the_watermark_extends_it() {
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
     let learn = Header::Learn { first: 0 };
-    r.handle_message(at(1), NodeId(1), &frame(&learn, &["a"])).unwrap();
+    assert_eq!(r.handle_message(at(1), NodeId(1), &frame(&learn, &["a"])), None);
     assert_eq!(r.decided(), 1);
-    r.handle_message(at(2), NodeId(1), &frame(&learn, &["a", "b"])).unwrap();
+    assert_eq!(r.handle_message(at(2), NodeId(1), &frame(&learn, &["a", "b"])), None);
     assert_eq!(r.decided(), 2);
     // A run that starts beyond it leaves a gap: ignored.
     let later = Header::Learn { first: 3 };
-    r.handle_message(at(3), NodeId(1), &frame(&later, &["d"])).unwrap();
+    assert_eq!(r.handle_message(at(3), NodeId(1), &frame(&later, &["d"])), None);
     assert_eq!(r.decided(), 2);
 }

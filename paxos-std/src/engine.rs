@@ -325,7 +325,7 @@ impl<L: Link> Engine<L> {
         };
         match channel {
             forward::CONSENSUS => {
-                if let Err(e) = self.app.replica_mut().handle_message(now, from, body) {
+                if let Some(e) = self.app.replica_mut().handle_message(now, from, body) {
                     tracing::debug!(node = %self.me, %from, "dropped: {e}");
                 }
             }

@@ -300,9 +300,9 @@ impl Cluster {
             eprintln!("{from} -> {}: {header:?} {frame:02x?}: {result:?}", to + 1);
         }
         match result {
-            Ok(()) => true,
-            Err(Dropped::UnknownPeer(_)) => false,
-            Err(_) => decode_header::<Header>(frame).is_ok(),
+            None => true,
+            Some(Dropped::UnknownPeer(_)) => false,
+            Some(_) => decode_header::<Header>(frame).is_ok(),
         }
     }
 

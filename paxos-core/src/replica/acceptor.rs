@@ -2,22 +2,22 @@
 //! accept, and what a promise reports.
 
 use super::log::Entry;
-use super::persist::PersistItem;
+use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, Slot};
-use super::{Dropped, Notice, Pending, Replica, Role, Value};
+use super::{Dropped, Replica, Value};
 use crate::ballot::{Ballot, NodeId};
 use crate::codec::DecodeError;
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Notes a ballot seen anywhere: the next campaign goes above it.
-    pub(crate) fn observe(&mut self, ballot: Ballot) {
+    pub(super) fn observe(&mut self, ballot: Ballot) {
         self.seen = self.seen.max(Some(ballot));
     }
 
     /// Round 0 belongs to the configured initial leader alone (it skips
     /// phase 1 because no lower ballot exists); anything else claiming it
     /// is misconfigured and ignored.
-    pub(crate) fn legitimate(&self, ballot: Ballot) -> bool {
+    pub(super) fn legitimate(&self, ballot: Ballot) -> bool {
         ballot.round > 0 || self.config.initial_leader == Some(ballot.node)
     }
 
@@ -63,7 +63,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Phase 1a.
-    pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: Slot, until: Slot) -> Result<(), Dropped> {
+    pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: Slot, until: Slot) -> Result<(), Dropped> {
         if !self.admit(from, ballot)? {
             return Ok(());
         }
@@ -96,7 +96,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Phase 2a (and heartbeats): accept what the leader sends, learn what
     /// it says is decided.
-    pub(crate) fn on_append(
+    pub(super) fn on_append(
         &mut self,
         from: NodeId,
         ballot: Ballot,
@@ -224,7 +224,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// decided), in place: a value is moved once, into its cell. A local
     /// proposal already there keeps its origin if the value is unchanged
     /// and is reported displaced otherwise; `origin` names a new one.
-    pub(crate) fn store(
+    pub(super) fn store(
         &mut self,
         slot: Slot,
         ballot: Option<Ballot>,
@@ -262,7 +262,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// The entries a promise reports for a candidate that asked about
     /// `first..until`: every value this acceptor voted for there.
-    pub(crate) fn promised_entries(
+    pub(super) fn promised_entries(
         &self,
         first: Slot,
         until: Slot,
@@ -277,7 +277,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Whether this acceptor holds votes at or beyond `until`.
-    pub(crate) fn holds_beyond(&self, until: Slot) -> bool {
+    pub(super) fn holds_beyond(&self, until: Slot) -> bool {
         self.log.end() > until && self.log.range(until, Slot::MAX).any(|e| e.ballot.is_some())
     }
 }

@@ -1,30 +1,25 @@
 //! Proposing: elections (phase 1 once for every open slot), the leader's
-//! pipeline (phase 2), vote counting, and stepping down.
+//! pipeline (phase 2), vote counting, leases, and stepping down.
 
 use super::log::ProposalId;
-use super::persist::PersistItem;
+use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, PromisedEntry, Slot};
-use super::{Dropped, Notice, Pending, ProposeError, Replica, Role, Value};
+use super::{Dropped, ProposeError, Replica, Value};
 use crate::ballot::{Ballot, NodeId};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 fn count(mask: u64) -> usize {
     mask.count_ones() as usize
 }
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
-    /// The most undecided slots a leader keeps in flight: half the window,
-    /// so that a follower still holding the previous half (decided, not yet
-    /// delivered to its application) has room for the next.
-    pub const MAX_IN_FLIGHT: u64 = if W > 1 { (W / 2) as u64 } else { 1 };
-
     fn bit(index: usize) -> u64 {
         1u64 << index
     }
 
     /// The designated initial leader of a fresh cluster leads at once with
     /// ballot `(0, id)`; the others follow it.
-    pub(crate) fn start_fresh(&mut self) {
+    pub(super) fn start_fresh(&mut self) {
         let Some(initial) = self.config.initial_leader else {
             return;
         };
@@ -40,7 +35,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Starts phase 1 with a ballot above every ballot seen.
-    pub(crate) fn start_campaign(&mut self) {
+    pub(super) fn start_campaign(&mut self) {
         self.reset_election_timer();
         if !self.has_room() {
             return;
@@ -84,7 +79,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Phase 1b.
-    pub(crate) fn on_promise(
+    pub(super) fn on_promise(
         &mut self,
         peer: usize,
         ballot: Ballot,
@@ -141,7 +136,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Wins once a quorum promised (this node's own promise counts once
     /// durable).
-    pub(crate) fn maybe_win(&mut self) {
+    pub(super) fn maybe_win(&mut self) {
         if self.role != Role::Candidate || count(self.campaign.promises) < self.config.quorum() {
             return;
         }
@@ -229,11 +224,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let _ = self.self_votes.push_back((seq, ballot, first, end));
     }
 
-    /// Appends `value` to the log if this node leads. Its outcome arrives
-    /// as [`super::Event::Decided`] naming the returned id, or
-    /// [`super::Event::Displaced`].
-    pub fn propose(&mut self, now: Instant, value: V) -> Result<ProposalId, ProposeError> {
-        self.now = self.now.max(now);
+    /// Phase 2a for a new value: stores it in the next slot under the
+    /// leader's ballot and queues its record and the leader's own vote.
+    pub(super) fn append_proposal(&mut self, value: V) -> Result<ProposalId, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader.filter(|l| *l != self.config.id),
@@ -277,7 +270,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Phase 2b at the leader.
-    pub(crate) fn on_accepted(&mut self, peer: usize, ballot: Ballot, first: Slot, count: u32, stamp: u64) {
+    pub(super) fn on_accepted(&mut self, peer: usize, ballot: Ballot, first: Slot, count: u32, stamp: u64) {
         if self.role != Role::Leader || ballot != self.lead.ballot {
             return;
         }
@@ -314,7 +307,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Everything up to `self.durable` is on disk: count this node's own
     /// promise and votes.
-    pub(crate) fn on_durable(&mut self) {
+    pub(super) fn on_durable(&mut self) {
         if self.role == Role::Candidate && self.durable >= self.campaign.self_seq {
             self.campaign.promises |= Self::bit(self.me);
             self.maybe_win();
@@ -331,7 +324,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// A refusal.
-    pub(crate) fn on_nack(
+    pub(super) fn on_nack(
         &mut self,
         from: NodeId,
         peer: usize,
@@ -371,7 +364,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Stops leading or campaigning; `leader` is the node now followed.
-    pub(crate) fn step_down(&mut self, leader: Option<NodeId>) {
+    pub(super) fn step_down(&mut self, leader: Option<NodeId>) {
         let was_leader = self.role == Role::Leader;
         self.role = Role::Follower;
         self.self_votes.clear();
@@ -389,7 +382,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Reports every local proposal still tracked in `from..to` displaced.
-    pub(crate) fn displace(&mut self, from: Slot, to: Slot) {
+    pub(super) fn displace(&mut self, from: Slot, to: Slot) {
         let displaced = &mut self.displaced;
         self.log.for_each_mut(from, to, |e| {
             if let Some(origin) = e.origin.take() {
@@ -400,7 +393,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Timers of a leader: retransmission and the quorum check.
-    pub(crate) fn leader_tick(&mut self, now: Instant) {
+    pub(super) fn leader_tick(&mut self, now: Instant) {
         let config = &self.config;
         if self.log.decided() < self.lead.next_slot && now >= self.lead.last_progress + config.retransmit_timeout {
             // Resend everything undecided to everyone.
@@ -430,7 +423,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// When the leader next has something to do.
-    pub(crate) fn leader_deadline(&self) -> Instant {
+    pub(super) fn leader_deadline(&self) -> Instant {
         let config = &self.config;
         // The quorum check runs with the heartbeat, which is more frequent
         // than the election timeout.
@@ -453,7 +446,38 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// How long a new commit watermark may wait for an append to carry it
     /// before a heartbeat is sent for it alone.
-    pub(crate) fn commit_delay(&self) -> crate::time::Duration {
+    pub(super) fn commit_delay(&self) -> crate::time::Duration {
         crate::time::Duration::from_micros(self.config.heartbeat_interval.as_micros() / 8)
+    }
+
+    /// Sets the next election a randomized timeout from now.
+    pub(super) fn reset_election_timer(&mut self) {
+        let base = self.config.election_timeout;
+        let jitter = Duration::from_micros(self.rng.below(base.as_micros()));
+        self.election_at = self.now + base + jitter;
+    }
+
+    /// Whether a quorum acknowledged this leader recently enough that no
+    /// other node can lead before the lease runs out.
+    pub(super) fn lease_valid(&self, now: Instant) -> bool {
+        let Some(lease) = self.config.lease else {
+            return false;
+        };
+        // The quorum-th freshest stamp, this node's own counting as now.
+        let mut fresh: heapless::Vec<Instant, N> = heapless::Vec::new();
+        for (i, stamp) in self.lead.stamps.iter().enumerate() {
+            let stamp = if i == self.me { Some(now) } else { *stamp };
+            if let Some(s) = stamp {
+                let _ = fresh.push(s);
+            }
+        }
+        let quorum = self.config.quorum();
+        if fresh.len() < quorum {
+            return false;
+        }
+        fresh.sort_unstable_by(|a, b| b.cmp(a));
+        fresh
+            .get(quorum - 1)
+            .is_some_and(|start| *start + lease.safe_duration() > now)
     }
 }

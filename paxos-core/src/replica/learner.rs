@@ -1,9 +1,10 @@
-//! Learning decisions: from the leader's commit watermark, and from other
-//! nodes' decided values when this node fell behind.
+//! Learning decisions: from the leader's commit watermark, from other
+//! nodes' decided values when this node fell behind, and from the
+//! application's snapshots.
 
-use super::persist::PersistItem;
+use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, Slot};
-use super::{Bug, Dropped, Notice, Pending, Replica, Role, Value};
+use super::{Bug, Dropped, Replica, Value};
 use crate::ballot::{Ballot, NodeId};
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
@@ -11,7 +12,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// with the value it sent under `ballot`: every slot this node accepted
     /// under that ballot is decided. A slot it lacks, or holds from another
     /// ballot, stops the watermark: ask the leader for it.
-    pub(crate) fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: Slot) {
+    pub(super) fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: Slot) {
         let decided = self.advance_decided(ballot, commit);
         if decided < commit {
             self.request_catch_up(leader, decided);
@@ -20,7 +21,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Marks decided every slot below `commit` accepted under `ballot`, up
     /// to the first that is not; returns the new watermark.
-    pub(crate) fn advance_decided(&mut self, ballot: Ballot, commit: Slot) -> Slot {
+    pub(super) fn advance_decided(&mut self, ballot: Ballot, commit: Slot) -> Slot {
         let mut decided = self.log.decided();
         while decided < commit && self.log.get(decided).is_some_and(|e| e.ballot == Some(ballot)) {
             decided += 1;
@@ -32,7 +33,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Moves the decided watermark and records it. The record always
     /// finds room (see `queue_persist`): replay needs every watermark the
     /// window slid over, and every learned cell needs one above it.
-    pub(crate) fn set_decided(&mut self, decided: Slot) {
+    pub(super) fn set_decided(&mut self, decided: Slot) {
         if decided > self.log.decided() {
             self.log.set_decided(decided);
             if self.queue_persist(PersistItem::Committed(decided)).is_err() {
@@ -46,7 +47,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// Asks `peer` for the decided values from `from`, at most once per
     /// retransmission timeout for the same slot.
-    pub(crate) fn request_catch_up(&mut self, peer: NodeId, from: Slot) {
+    pub(super) fn request_catch_up(&mut self, peer: NodeId, from: Slot) {
         let recent = self
             .catch_up
             .is_some_and(|(slot, at)| slot == from && self.now < at + self.config.retransmit_timeout);
@@ -57,7 +58,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// A node asks for decided values from `from`.
-    pub(crate) fn on_catch_up(&mut self, peer: NodeId, from: Slot) -> Result<(), Dropped> {
+    pub(super) fn on_catch_up(&mut self, peer: NodeId, from: Slot) -> Result<(), Dropped> {
         if from >= self.log.decided() {
             return Ok(());
         }
@@ -79,7 +80,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// before it campaigned: phase 1 found, and it re-proposes, whatever
     /// it lacks) or the sign of a higher ballot (whose acceptors will
     /// refuse it): it needs neither, so it drops it.
-    pub(crate) fn on_learn(&mut self, first: Slot, rest: &[u8]) -> Result<(), Dropped> {
+    pub(super) fn on_learn(&mut self, first: Slot, rest: &[u8]) -> Result<(), Dropped> {
         let items = Items::<Option<V>>::new(rest).map_err(Dropped::Malformed)?;
         if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
             self.counters.stale += 1;
@@ -121,6 +122,40 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 self.set_decided(decided);
             }
         }
+        Ok(())
+    }
+
+    /// Moves the log past a snapshot the application installed: every slot
+    /// below `slot` is decided and delivered. A node that leads or
+    /// campaigns steps down first: its watermark may only cover what its
+    /// own ballot decided (see `on_learn`), and the application's state
+    /// has already moved, so the jump cannot be refused.
+    pub(super) fn jump_to_snapshot(&mut self, slot: Slot) -> Result<(), Dropped> {
+        if slot <= self.log.decided() {
+            return Ok(());
+        }
+        self.queue_persist(PersistItem::Snapshot(slot))
+            .map_err(|()| Dropped::Busy)?;
+        if !self.config.injected(Bug::SnapshotDropsPendingVotes) {
+            // The jump clears cells whose records are still queued: they
+            // will write nothing, so a watermark queued over them must not
+            // reach disk before the snapshot that covers them. Every such
+            // watermark is below the jump (else there would be no jump):
+            // it becomes the snapshot record itself, in its place.
+            for (_, item) in self.persists.iter_mut() {
+                if let PersistItem::Committed(_) = item {
+                    *item = PersistItem::Snapshot(slot);
+                }
+            }
+        }
+        if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
+            self.step_down(None);
+        }
+        // The snapshot decides these slots for us: proposals tracked there
+        // get no other outcome.
+        self.displace(self.log.start(), slot);
+        self.log.jump_to(slot);
+        self.catch_up = None;
         Ok(())
     }
 }

@@ -63,7 +63,7 @@
 //!     }
 //!     for (from, to, frame) in wire {
 //!         for node in nodes.iter_mut().filter(|n| to.contains(n.id())) {
-//!             let _ = node.handle_message(now, from, &frame);
+//!             node.handle_message(now, from, &frame);
 //!         }
 //!     }
 //! }
@@ -79,41 +79,42 @@ mod leader;
 mod learner;
 mod log;
 mod persist;
+mod receive;
 mod rng;
+mod state;
 mod transmit;
 pub mod wire;
 
+// This file is the API: every public method of `Replica`, in the order
+// constructors, getters, inputs (`handle_*`, `propose`,
+// `install_snapshot`), outputs (`poll_*`). The rules live beside it as
+// private helpers: `acceptor`, `leader` (elections, the pipeline, leases),
+// `learner` (watermarks, catch-up, snapshots); `receive` dispatches frames
+// to them, `transmit` and `persist` turn their queues into messages and
+// records, and `state` holds the private state types.
+
 pub use config::{Bug, Config, ConfigError, LeaseConfig};
 pub use log::ProposalId;
-pub use persist::Recovery;
 pub use wire::{Header, PromisedEntry, Record, Slot};
 
 use crate::ballot::{Ballot, NodeId, NodeSet};
-use crate::codec::DecodeError;
+use crate::codec::{DecodeError, EncodeError};
 use crate::practical::PersistSeq;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use core::fmt;
 use heapless::Deque;
 use log::Log;
-use persist::PersistItem;
 use postcard::experimental::max_size::MaxSize;
 use rng::Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use state::{Campaign, Lead, Notice, Pending, PersistItem, Role, NOTICES, OUTBOX, PERSISTS};
 
 /// What a replica can replicate: any value that can be cloned, compared,
 /// encoded with a known maximum size, and decoded without borrowing.
 /// [`crate::Bytes`] is the ready-made one.
 pub trait Value: Clone + Eq + Serialize + DeserializeOwned + MaxSize {}
 impl<T: Clone + Eq + Serialize + DeserializeOwned + MaxSize> Value for T {}
-
-/// Messages queued per replica (replies waiting for durability, catch-up
-/// answers). More are dropped and counted, as a lossy network would.
-const OUTBOX: usize = 16;
-/// Persist records queued before a poll (consecutive ones merge).
-const PERSISTS: usize = 16;
-/// Leadership notices queued.
-const NOTICES: usize = 8;
 
 /// A message to send: `len` bytes at the start of the caller's buffer, to
 /// every node in `to`.
@@ -210,6 +211,22 @@ impl fmt::Display for ProposeError {
 impl core::error::Error for ProposeError {}
 
 /// Why an input was dropped. Every drop is also counted in [`Counters`].
+///
+/// # Why `handle_message` returns `Option<Dropped>`, not a `Result`
+///
+/// A dropped frame is no error of the caller's: to the protocol it is a
+/// message the network lost, and the sender retries. It is counted, so a
+/// driver can watch [`Replica::counters`] rather than each return, and
+/// most drivers have nothing to do about it. [`Replica::handle_message`]
+/// therefore returns `Option<Dropped>`, `None` when the frame was used,
+/// which a driver may ignore without `let _ =` (a `Result` is
+/// `#[must_use]` and would force one on every driver loop); one that
+/// logs drops writes `if let Some(dropped) = replica.handle_message(..)`.
+///
+/// [`Replica::install_snapshot`] keeps `Result<(), Dropped>`, which must
+/// be used: its only drop, [`Dropped::Busy`], means the log did not jump
+/// although the application's state already did, and nobody else will
+/// retry it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -220,7 +237,8 @@ pub enum Dropped {
     /// decoding part-way has had its valid leading values used: each value
     /// stands alone, so a prefix is a smaller valid message.
     Malformed(DecodeError),
-    /// The replica's queues are full; the sender will retry.
+    /// The replica's queues are full: a frame's sender will retry; a
+    /// snapshot's installer must.
     Busy,
 }
 
@@ -300,97 +318,6 @@ pub struct Counters {
     pub stale: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Role {
-    Follower,
-    Candidate,
-    Leader,
-}
-
-/// A message waiting in the outbox; encoded when polled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Pending {
-    Prepare {
-        ballot: Ballot,
-        from: Slot,
-        until: Slot,
-    },
-    Promise {
-        to: NodeId,
-        ballot: Ballot,
-        from: Slot,
-        until: Slot,
-    },
-    Accepted {
-        to: NodeId,
-        ballot: Ballot,
-        first: Slot,
-        count: u32,
-        stamp: u64,
-    },
-    /// The refuser's promise and watermark as of the refusal, released
-    /// only once that state is durable.
-    Nack {
-        to: NodeId,
-        ballot: Ballot,
-        promised: Option<Ballot>,
-        decided: Slot,
-    },
-    CatchUp {
-        to: NodeId,
-        from: Slot,
-    },
-    Learn {
-        to: NodeId,
-        from: Slot,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Notice {
-    Acquired(Ballot),
-    Lost,
-    Changed(Option<NodeId>),
-    SnapshotNeeded(NodeId, Slot),
-}
-
-/// Phase 1 in progress.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Campaign<V, const W: usize> {
-    ballot: Ballot,
-    from: Slot,
-    until: Slot,
-    promises: u64,
-    nacks: u64,
-    /// The self-promise counts once this persist is durable.
-    self_seq: PersistSeq,
-    /// Per slot `from + i`, the highest-ballot value reported so far.
-    best: [Option<(Ballot, Option<V>)>; W],
-}
-
-/// Leader bookkeeping.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Lead<const N: usize> {
-    ballot: Ballot,
-    next_slot: Slot,
-    /// Slots below this were sent to every follower at least once.
-    broadcast_from: Slot,
-    /// The slots below this were re-proposed after phase 1.
-    recovery_end: Slot,
-    since: Instant,
-    last_broadcast: Instant,
-    last_progress: Instant,
-    heartbeat_due: bool,
-    /// Appends wait until this persist (the leader's own promise of its
-    /// ballot) is durable: a leader that crashed before then may restart
-    /// as if fresh, so nothing may have been proposed under the ballot.
-    ready: PersistSeq,
-    commit_sent: Slot,
-    /// Per member, the latest stamp it echoed (the leader's send time).
-    stamps: [Option<Instant>; N],
-    nacks: u64,
-}
-
 /// A Multi-Paxos replica: see the [module documentation](self).
 ///
 /// `N` is the largest cluster supported, `W` the log window: the slots in
@@ -438,78 +365,6 @@ pub struct Replica<V, const N: usize, const W: usize> {
     counters: Counters,
 }
 
-impl<V: core::hash::Hash, const N: usize, const W: usize> core::hash::Hash for Replica<V, N, W> {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        // heapless's Deque has no Hash: hash its items in order.
-        fn items<T: core::hash::Hash, H: core::hash::Hasher, const C: usize>(d: &Deque<T, C>, state: &mut H) {
-            d.len().hash(state);
-            d.iter().for_each(|t| t.hash(state));
-        }
-        let Replica {
-            config,
-            me,
-            rng,
-            now,
-            promised,
-            log,
-            role,
-            leader,
-            last_heard,
-            election_at,
-            quiet_until,
-            amnesiac,
-            catch_up,
-            seen,
-            campaign,
-            lead,
-            issued,
-            durable,
-            written,
-            persists,
-            commit_wait,
-            self_votes,
-            outbox,
-            notices,
-            displaced,
-            next_proposal,
-            counters,
-        } = self;
-        (
-            config,
-            me,
-            rng,
-            now,
-            promised,
-            log,
-            role,
-            leader,
-            last_heard,
-            election_at,
-            quiet_until,
-            amnesiac,
-        )
-            .hash(state);
-        (
-            catch_up,
-            seen,
-            campaign,
-            lead,
-            issued,
-            durable,
-            written,
-            next_proposal,
-            counters,
-            commit_wait,
-        )
-            .hash(state);
-        items(persists, state);
-        items(self_votes, state);
-        items(outbox, state);
-        items(notices, state);
-        items(displaced, state);
-    }
-}
-
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// The largest frame [`Replica::poll_transmit`] writes: a promise
     /// carrying the whole window. Buffers of this size never drop a message.
@@ -520,6 +375,18 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// record with one value.
     pub const MIN_PERSIST_BUFFER: usize = 1 + Record::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE;
 
+    /// The largest checkpoint [`Replica::write_checkpoint`] writes.
+    pub const MAX_CHECKPOINT_SIZE: usize = 1
+        + 4 * <Record as MaxSize>::POSTCARD_MAX_SIZE
+        + W * (<Record as MaxSize>::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE);
+
+    /// The most undecided slots a leader keeps in flight: half the window,
+    /// so that a follower still holding the previous half (decided, not yet
+    /// delivered to its application) has room for the next.
+    pub const MAX_IN_FLIGHT: u64 = if W > 1 { (W / 2) as u64 } else { 1 };
+
+    // Constructors.
+
     /// The first boot of a node of a new cluster, at time `now`: call it
     /// only when no node of the cluster has ever run (or when this node's
     /// storage was never made durable). With an initial leader
@@ -528,69 +395,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// that ran before and lost its storage goes through
     /// [`Replica::recover`] with no records instead: it comes back as an
     /// amnesiac learner (see [`Replica::is_amnesiac`]).
+    ///
+    /// Fails only on an invalid configuration. The initial leader comes
+    /// back with its promise of round 0 and its leadership events already
+    /// queued: drain the outputs as after an input.
     pub fn new(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
         let mut replica = Self::blank(config, now)?;
         replica.start_fresh();
-        Ok(replica)
-    }
-
-    fn blank(config: Config<N>, now: Instant) -> Result<Self, ConfigError> {
-        config.validate()?;
-        if W == 0 {
-            return Err(ConfigError::BadCapacity);
-        }
-        let me = config.index_of(config.id).ok_or(ConfigError::NotAMember(config.id))?;
-        let mut replica = Replica {
-            rng: Rng::new(config.seed),
-            me,
-            now,
-            promised: None,
-            log: Log::new(0),
-            role: Role::Follower,
-            leader: None,
-            last_heard: now,
-            election_at: now,
-            quiet_until: now,
-            amnesiac: false,
-            catch_up: None,
-            seen: None,
-            campaign: Campaign {
-                ballot: Ballot::new(0, config.id),
-                from: 0,
-                until: 0,
-                promises: 0,
-                nacks: 0,
-                self_seq: PersistSeq(0),
-                best: core::array::from_fn(|_| None),
-            },
-            lead: Lead {
-                ballot: Ballot::new(0, config.id),
-                next_slot: 0,
-                broadcast_from: 0,
-                recovery_end: 0,
-                since: now,
-                last_broadcast: now,
-                last_progress: now,
-                heartbeat_due: false,
-                ready: PersistSeq(0),
-                commit_sent: 0,
-                stamps: [None; N],
-                nacks: 0,
-            },
-            issued: PersistSeq(0),
-            durable: PersistSeq(0),
-            written: PersistSeq(0),
-            persists: Deque::new(),
-            commit_wait: None,
-            self_votes: Deque::new(),
-            outbox: Deque::new(),
-            notices: Deque::new(),
-            displaced: Deque::new(),
-            next_proposal: 0,
-            counters: Counters::default(),
-            config,
-        };
-        replica.reset_election_timer();
         Ok(replica)
     }
 
@@ -598,12 +409,18 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// were written. With no records at all, the node is taken to have
     /// lost its storage: it never promises, accepts, campaigns or leads
     /// again, and learns decided values from the others
-    /// ([`Replica::is_amnesiac`]). `applied` is the first slot the application has not
-    /// applied (durably, or through its snapshot): decided values still in
-    /// the log window are delivered again from there by
-    /// [`Replica::poll_event`]. Decided values that replay pushes out of
-    /// the window are lost to the application: use
+    /// ([`Replica::is_amnesiac`]). `applied` is the first slot the
+    /// application has not applied (durably, or through its snapshot):
+    /// decided values still in the log window are delivered again from
+    /// there by [`Replica::poll_event`]. Decided values that replay pushes
+    /// out of the window are lost to the application: use
     /// [`Replica::recover_with`] unless `applied` is recent.
+    ///
+    /// Fails on an invalid configuration, or on records that do not
+    /// decode, contradict each other or do not fit the window
+    /// (corruption). The restarted replica may have records queued (an
+    /// amnesiac's mark, an applied slot taken as a snapshot) and decided
+    /// values to deliver: drain the outputs as after an input.
     pub fn recover<'r>(
         config: Config<N>,
         now: Instant,
@@ -636,7 +453,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// every batch in memory at once (flash read through a small buffer):
     /// feed [`Recovery::replay`] each batch in the order written, then call
     /// [`Recovery::finish`]. The result is the same as
-    /// [`Replica::recover_with`] over the same batches.
+    /// [`Replica::recover_with`] over the same batches. Fails only on an
+    /// invalid configuration.
     pub fn recovery(config: Config<N>, now: Instant, applied: Slot) -> Result<Recovery<V, N, W>, RecoverError> {
         let replica = Self::blank(config, now).map_err(RecoverError::Config)?;
         Ok(Recovery {
@@ -646,55 +464,92 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         })
     }
 
-    /// This node's identity.
+    // Getters. They never change the replica; unless a getter says
+    // otherwise, its value may change after any input (`handle_*`,
+    // `propose`, `install_snapshot`, `persisted`).
+
+    /// This node's identity. Never changes.
     pub fn id(&self) -> NodeId {
         self.config.id
     }
 
-    /// The configuration.
+    /// The configuration the replica was built with. Never changes.
     pub fn config(&self) -> &Config<N> {
         &self.config
+    }
+
+    /// Drop and refusal counters, from zero at [`Replica::new`] or at the
+    /// restart. Each only grows. Every [`Dropped`] an input returns is
+    /// counted here too, so a driver may ignore those returns and watch
+    /// these instead.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Whether this node leads. May change after any input;
+    /// [`Event::LeadershipAcquired`] and [`Event::LeadershipLost`] report
+    /// each change.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// Whether this node is running phase 1 for a ballot of its own. May
+    /// change after any input; no event reports it.
+    pub fn is_candidate(&self) -> bool {
+        self.role == Role::Candidate
+    }
+
+    /// The leader this node knows of (itself while it leads), `None` while
+    /// it knows none. A hint, which may be stale: only the leader's own
+    /// [`Replica::propose`] can tell. May change after any input;
+    /// [`Event::LeaderChanged`] reports each change.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
     }
 
     /// Whether this node restarted without its storage: what it promised
     /// and accepted before is lost, so counting its promises or votes
     /// again could let two values be chosen for one slot. It only learns
-    /// decided values; it can vote again only as a new member.
+    /// decided values; it can vote again only as a new member. Set by
+    /// [`Replica::recover`] with no records (and by replaying the record
+    /// that says so); never cleared.
     pub fn is_amnesiac(&self) -> bool {
         self.amnesiac
     }
 
-    /// Whether this node leads.
-    pub fn is_leader(&self) -> bool {
-        self.role == Role::Leader
-    }
-
-    /// The leader this node knows of.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.leader
-    }
-
-    /// The highest ballot promised.
+    /// The highest ballot this node's acceptor promised, `None` before its
+    /// first promise. Never decreases. It may be ahead of storage: a
+    /// message that reveals it leaves only once [`Replica::persisted`]
+    /// confirmed its record.
     pub fn promised(&self) -> Option<Ballot> {
         self.promised
     }
 
-    /// Every slot below this one is decided.
+    /// Every slot below this one is decided (here, or by a snapshot).
+    /// Never decreases; may grow after any input.
     pub fn decided(&self) -> Slot {
         self.log.decided()
     }
 
-    /// The next slot to report in [`Event::Decided`].
+    /// The next slot [`Replica::poll_event`] reports in [`Event::Decided`]:
+    /// every decided slot below it was reported, or covered by a snapshot
+    /// or by the `applied` slot of a restart. At most [`Replica::decided`];
+    /// grows as events are polled and with snapshots.
     pub fn delivered(&self) -> Slot {
         self.log.delivered()
     }
 
-    /// The lowest slot still in memory.
+    /// The lowest slot still in memory: every slot below it is decided,
+    /// and was delivered or covered by a snapshot or a restart's
+    /// `applied` slot. Grows as the window slides and with snapshots; see
+    /// [`Replica::write_checkpoint`] for compacting storage below it.
     pub fn log_start(&self) -> Slot {
         self.log.start()
     }
 
-    /// The decided value of `slot`, while it is in memory.
+    /// The decided value of `slot`, while it is in memory: `None` if the
+    /// slot is not decided yet or has left memory, `Some(None)` for a
+    /// no-op.
     pub fn decided_value(&self, slot: Slot) -> Option<Option<&V>> {
         if slot >= self.log.decided() {
             return None;
@@ -706,24 +561,16 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// its acceptor accepted the value under (`None` for a decided value
     /// learned from another node, never voted for here) and the value
     /// (`None` for a no-op). For checkers that hold the replica to its
-    /// specification.
+    /// specification: an undecided entry may still be replaced.
     pub fn entry(&self, slot: Slot) -> Option<(Option<Ballot>, Option<&V>)> {
         self.log.get(slot).map(|e| (e.ballot, e.value.as_ref()))
-    }
-
-    /// Whether this node is running phase 1 for a ballot of its own.
-    pub fn is_candidate(&self) -> bool {
-        self.role == Role::Candidate
-    }
-
-    /// Drop and refusal counters.
-    pub fn counters(&self) -> Counters {
-        self.counters
     }
 
     /// Whether the leader may answer reads from its applied state without
     /// a round trip: it leads, holds a lease, has re-proposed everything
     /// earlier leaders left open, and everything decided was delivered.
+    /// The answer holds at `now` only, and only once every event was
+    /// polled: ask at the moment of each read.
     pub fn can_read_locally(&self, now: Instant) -> bool {
         self.role == Role::Leader
             && self.lease_valid(now)
@@ -731,70 +578,28 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             && self.log.delivered() >= self.log.decided()
     }
 
-    /// Handles a frame received from `from`.
-    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Result<(), Dropped> {
+    // Inputs. After each one, drain `poll_persist`, `poll_transmit` and
+    // `poll_event` until they return `None`, then ask `poll_timeout`.
+    // Time never goes back: a `now` earlier than one seen before counts
+    // as the latest.
+
+    /// Handles a frame received from `from`. Call it for every frame the
+    /// transport delivers, in any order, duplicated or not: the protocol
+    /// tolerates a lossy, reordering network.
+    ///
+    /// Returns `None` if the frame was used, or why it was dropped in
+    /// whole or in part. Every drop is also counted in
+    /// [`Replica::counters`], and the return may be ignored: see
+    /// [`Dropped`] for why it is no `Result`.
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Option<Dropped> {
         self.now = self.now.max(now);
-        let Some(peer) = self.config.index_of(from).filter(|&i| i != self.me) else {
-            self.counters.unknown_peer += 1;
-            return Err(Dropped::UnknownPeer(from));
-        };
-        let (header, rest) = match wire::decode_frame::<Header>(frame) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                self.counters.malformed += 1;
-                return Err(Dropped::Malformed(e));
-            }
-        };
-        let result = match header {
-            Header::Prepare {
-                ballot,
-                from: first,
-                until,
-            } => Self::no_items(rest).and_then(|()| self.on_prepare(from, ballot, first, until)),
-            Header::Promise {
-                ballot,
-                decided,
-                beyond,
-            } => self.on_promise(peer, ballot, decided, beyond, rest),
-            Header::Append {
-                ballot,
-                commit,
-                first,
-                stamp,
-            } => self.on_append(from, ballot, commit, first, stamp, rest),
-            Header::Accepted {
-                ballot,
-                first,
-                count,
-                stamp,
-            } => Self::no_items(rest).map(|()| self.on_accepted(peer, ballot, first, count, stamp)),
-            Header::Nack {
-                ballot,
-                promised,
-                decided,
-            } => Self::no_items(rest).map(|()| self.on_nack(from, peer, ballot, promised, decided)),
-            Header::CatchUp { from: first } => Self::no_items(rest).and_then(|()| self.on_catch_up(from, first)),
-            Header::Learn { first } => self.on_learn(first, rest),
-        };
-        if let Err(e) = result {
-            match e {
-                Dropped::Malformed(_) => self.counters.malformed += 1,
-                Dropped::Busy => self.counters.busy += 1,
-                Dropped::UnknownPeer(_) => self.counters.unknown_peer += 1,
-            }
-        }
-        result
+        self.receive(from, frame).err()
     }
 
-    fn no_items(rest: &[u8]) -> Result<(), Dropped> {
-        if rest.is_empty() {
-            Ok(())
-        } else {
-            Err(Dropped::Malformed(DecodeError::TrailingBytes))
-        }
-    }
-
-    /// Acts on the passage of time: elections, heartbeats, retransmissions.
+    /// Acts on the passage of time: elections, heartbeats,
+    /// retransmissions, and the end of a commit watermark's wait for
+    /// company. Call it once [`Replica::poll_timeout`] is reached; an
+    /// early or extra call is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
         let now = self.now;
@@ -812,132 +617,101 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
     }
 
-    /// When to call [`Replica::handle_timeout`] next.
-    pub fn poll_timeout(&self) -> Instant {
-        let deadline = match self.role {
-            Role::Leader => self.leader_deadline(),
-            Role::Follower | Role::Candidate => self.election_at,
-        };
-        match self.commit_wait {
-            Some(at) if !self.persists.is_empty() => deadline.min(at),
-            _ => deadline,
-        }
+    /// Appends `value` to the log if this node leads. Returns at once with
+    /// the proposal's id: its outcome arrives later through
+    /// [`Replica::poll_event`] as [`Event::Decided`] naming the id, or as
+    /// [`Event::Displaced`] (the value may still be decided: retry
+    /// idempotently).
+    ///
+    /// Refused, with nothing queued, when this node does not lead
+    /// ([`ProposeError::NotLeader`], with a hint) or its pipeline is full
+    /// ([`ProposeError::Busy`]: drain, and retry after decisions).
+    pub fn propose(&mut self, now: Instant, value: V) -> Result<ProposalId, ProposeError> {
+        self.now = self.now.max(now);
+        self.append_proposal(value)
     }
 
     /// The application installed a snapshot covering every slot below
-    /// `slot`: the log continues from there. A node that leads or
-    /// campaigns steps down first: its watermark may only cover what its
-    /// own ballot decided (see `on_learn`), and the application's state
-    /// has already moved, so the jump cannot be refused.
+    /// `slot`: the log continues from there, and a node that leads or
+    /// campaigns steps down. Proposals tracked below `slot` are reported
+    /// [`Event::Displaced`]; no [`Event::Decided`] is reported below it.
+    ///
+    /// Nothing to do (`Ok`) if `slot` is not above [`Replica::decided`].
+    /// [`Dropped::Busy`] when the persist queue is full: nothing changed,
+    /// and since the application's state has already moved, the caller
+    /// must drain [`Replica::poll_persist`] and install again.
     pub fn install_snapshot(&mut self, now: Instant, slot: Slot) -> Result<(), Dropped> {
         self.now = self.now.max(now);
-        if slot <= self.log.decided() {
+        self.jump_to_snapshot(slot)
+    }
+
+    // Outputs, in the order to drain them.
+
+    /// Writes queued records into `buf` as one batch: append it to durable
+    /// storage, make it durable (one sync may cover many batches), then
+    /// call [`Replica::persisted`] with the returned sequence number. Call
+    /// it until `None` after every input. `buf` should hold at least
+    /// [`Replica::MIN_PERSIST_BUFFER`] bytes; a record too large for it is
+    /// split across batches, and a buffer too small for any record is
+    /// counted in [`Counters::buffer_too_small`].
+    ///
+    /// A lone commit watermark may wait, for at most a heartbeat interval,
+    /// for other records to share its sync: `None` then, and
+    /// [`Replica::poll_timeout`] includes the end of the wait.
+    #[must_use = "the batch must be written, made durable and confirmed with `persisted`, or the replies waiting on it never leave"]
+    pub fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
+        self.write_batch(buf)
+    }
+
+    /// The driver made every batch up to `seq` durable: batches are
+    /// confirmed in order, and confirming one confirms every earlier one.
+    /// This is an input: the replies that waited on those records may
+    /// now leave and this node's own promise and votes count, so drain
+    /// after it. Confirming a batch twice is harmless;
+    /// [`UnknownPersist`] for a `seq` [`Replica::poll_persist`] never
+    /// returned (a driver bug; nothing changed).
+    pub fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
+        self.now = self.now.max(now);
+        if seq > self.written {
+            return Err(UnknownPersist(seq));
+        }
+        if seq <= self.durable {
             return Ok(());
         }
-        self.queue_persist(PersistItem::Snapshot(slot))
-            .map_err(|()| Dropped::Busy)?;
-        if !self.config.injected(Bug::SnapshotDropsPendingVotes) {
-            // The jump clears cells whose records are still queued: they
-            // will write nothing, so a watermark queued over them must not
-            // reach disk before the snapshot that covers them. Every such
-            // watermark is below the jump (else there would be no jump):
-            // it becomes the snapshot record itself, in its place.
-            for (_, item) in self.persists.iter_mut() {
-                if let PersistItem::Committed(_) = item {
-                    *item = PersistItem::Snapshot(slot);
-                }
-            }
-        }
-        if self.role != Role::Follower && !self.config.injected(Bug::LeaderLearns) {
-            self.step_down(None);
-        }
-        // The snapshot decides these slots for us: proposals tracked there
-        // get no other outcome.
-        self.displace(self.log.start(), slot);
-        self.log.jump_to(slot);
-        self.catch_up = None;
+        self.durable = seq;
+        self.on_durable();
         Ok(())
     }
 
-    fn reset_election_timer(&mut self) {
-        let base = self.config.election_timeout;
-        let jitter = Duration::from_micros(self.rng.below(base.as_micros()));
-        self.election_at = self.now + base + jitter;
+    /// Writes one batch that alone restores this replica's state: its
+    /// promise, its watermarks and every slot in memory. For compaction:
+    /// once the application has durably applied (or snapshotted) every
+    /// slot below [`Replica::log_start`], storage may replace all earlier
+    /// batches with this one. Changes nothing; fails only when `buf` is
+    /// too small ([`Replica::MAX_CHECKPOINT_SIZE`] always suffices).
+    pub fn write_checkpoint(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        self.checkpoint(buf)
     }
 
-    fn lease_valid(&self, now: Instant) -> bool {
-        let Some(lease) = self.config.lease else {
-            return false;
-        };
-        // The quorum-th freshest stamp, this node's own counting as now.
-        let mut fresh: heapless::Vec<Instant, N> = heapless::Vec::new();
-        for (i, stamp) in self.lead.stamps.iter().enumerate() {
-            let stamp = if i == self.me { Some(now) } else { *stamp };
-            if let Some(s) = stamp {
-                let _ = fresh.push(s);
-            }
-        }
-        let quorum = self.config.quorum();
-        if fresh.len() < quorum {
-            return false;
-        }
-        fresh.sort_unstable_by(|a, b| b.cmp(a));
-        fresh
-            .get(quorum - 1)
-            .is_some_and(|start| *start + lease.safe_duration() > now)
+    /// Writes the next message into `buf` and says whom to send it to.
+    /// Call it until `None` after every input. A message polled is out of
+    /// the replica: send it, or it is lost (which the protocol survives).
+    /// Persist before reveal: a promise or a vote stays queued until
+    /// [`Replica::persisted`] confirmed every record queued before it.
+    /// `buf` should hold [`Replica::MAX_MESSAGE_SIZE`] bytes; a message
+    /// that does not fit is dropped and counted (appends and catch-ups
+    /// shrink to fit instead).
+    #[must_use = "a polled message has left the replica: send it, or it is lost"]
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        self.next_transmit(buf)
     }
 
-    fn notice(&mut self, notice: Notice) {
-        // At most a few notices follow one input; the queue holds them.
-        if self.notices.push_back(notice).is_err() {
-            self.counters.busy += 1;
-        }
-    }
-
-    fn queue(&mut self, needs: PersistSeq, pending: Pending) {
-        let needs = if self.config.injected(Bug::RevealBeforeDurable) {
-            PersistSeq(0)
-        } else {
-            needs
-        };
-        // Votes for consecutive slots to the same leader under the same
-        // ballot leave as one reply, released once the later record is
-        // durable (it covers the earlier one).
-        if let (
-            Some((
-                back_needs,
-                Pending::Accepted {
-                    to,
-                    ballot,
-                    first,
-                    count,
-                    stamp,
-                },
-            )),
-            Pending::Accepted {
-                to: to2,
-                ballot: ballot2,
-                first: first2,
-                count: count2,
-                stamp: stamp2,
-            },
-        ) = (self.outbox.back_mut(), pending)
-        {
-            if *to == to2 && *ballot == ballot2 && *first + u64::from(*count) == first2 {
-                if let Some(sum) = count.checked_add(count2) {
-                    *count = sum;
-                    *stamp = (*stamp).max(stamp2);
-                    *back_needs = (*back_needs).max(needs);
-                    return;
-                }
-            }
-        }
-        if self.outbox.push_back((needs, pending)).is_err() {
-            self.counters.outbox_full += 1;
-        }
-    }
-
-    /// The next thing the application should know.
+    /// The next thing the application should know. Call it until `None`
+    /// after every input: leadership notices and snapshot requests come
+    /// first, then displaced proposals, then decided values in slot order.
+    /// An event polled is not reported again (decided values are, after a
+    /// restart, from the applied slot given to [`Replica::recover`]).
+    #[must_use = "a polled event is not reported again"]
     pub fn poll_event(&mut self) -> Option<Event<'_, V>> {
         if let Some(notice) = self.notices.pop_front() {
             return Some(match notice {
@@ -955,6 +729,51 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let proposal = entry.and_then(|e| e.origin.take());
         let value = self.log.get(slot).and_then(|e| e.value.as_ref());
         Some(Event::Decided { slot, value, proposal })
+    }
+
+    /// When to call [`Replica::handle_timeout`] next. It changes after
+    /// every input: ask again once the outputs are drained. A deadline in
+    /// the past means at once.
+    #[must_use = "the deadline for `handle_timeout`: asking alone does nothing"]
+    pub fn poll_timeout(&self) -> Instant {
+        let deadline = match self.role {
+            Role::Leader => self.leader_deadline(),
+            Role::Follower | Role::Candidate => self.election_at,
+        };
+        match self.commit_wait {
+            Some(at) if !self.persists.is_empty() => deadline.min(at),
+            _ => deadline,
+        }
+    }
+}
+
+/// A replica being restarted from its records: see [`Replica::recovery`].
+#[derive(Debug)]
+pub struct Recovery<V, const N: usize, const W: usize> {
+    replica: Replica<V, N, W>,
+    applied: Slot,
+    /// Whether any record was replayed.
+    replayed: bool,
+}
+
+impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
+    /// Applies the next batch, in the order written. Decided values from
+    /// the applied slot that replay pushes out of the window go to
+    /// `deliver`, in slot order; the rest follow through
+    /// [`Replica::poll_event`] after [`Recovery::finish`]. A batch that
+    /// fails leaves the recovery unusable: storage is corrupt.
+    pub fn replay(&mut self, batch: &[u8], mut deliver: impl FnMut(Slot, Option<&V>)) -> Result<(), RecoverError> {
+        if self.replica.config.injected(Bug::ForgetOnRestart) {
+            return Ok(());
+        }
+        self.replayed |= batch.len() > 1;
+        self.replica.replay(batch, self.applied, &mut deliver)
+    }
+
+    /// The restarted replica, once every batch was replayed; as
+    /// [`Replica::recover`] from there.
+    pub fn finish(self) -> Result<Replica<V, N, W>, RecoverError> {
+        self.replica.finish_recovery(self.applied, self.replayed)
     }
 }
 

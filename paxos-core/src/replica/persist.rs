@@ -2,37 +2,25 @@
 //! sequence numbers, and recovery from them.
 
 use super::log::Entry;
+use super::state::{PersistItem, OUTBOX, PERSISTS};
 use super::wire::{Items, Record, Slot, Writer};
-use super::{Bug, PersistRequest, RecoverError, Replica, UnknownPersist, Value, PERSISTS};
+use super::{Bug, PersistRequest, RecoverError, Replica, Value};
 use crate::ballot::Ballot;
-use crate::codec::{DecodeError, FORMAT_VERSION};
+use crate::codec::{DecodeError, EncodeError, FORMAT_VERSION};
 use crate::practical::PersistSeq;
-use crate::time::Instant;
-
-/// What changed and must be written. `Entries` names slots whose current
-/// state is written when polled, so a record always tells the truth about
-/// the ballot of each value it carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum PersistItem {
-    Promised(Ballot),
-    Entries { first: Slot, end: Slot },
-    Committed(Slot),
-    Snapshot(Slot),
-    Amnesiac,
-}
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Whether one more input's records and replies fit. The most an input
     /// queues is an append's: a promise, a watermark, its votes and a
     /// second watermark — and the votes still find the place `queue_persist`
     /// keeps for a watermark free.
-    pub(crate) fn has_room(&self) -> bool {
-        PERSISTS - self.persists.len() >= 4 && super::OUTBOX - self.outbox.len() >= 2
+    pub(super) fn has_room(&self) -> bool {
+        PERSISTS - self.persists.len() >= 4 && OUTBOX - self.outbox.len() >= 2
     }
 
     /// Queues a record, merging it into the newest queued one where it
     /// extends it. Returns the sequence number that will cover it.
-    pub(crate) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
+    pub(super) fn queue_persist(&mut self, item: PersistItem) -> Result<PersistSeq, ()> {
         if let PersistItem::Committed(_) = item {
             self.commit_wait
                 .get_or_insert(self.now + self.config.heartbeat_interval);
@@ -85,7 +73,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// The lowest slot whose record is still queued: the log must keep it
     /// in memory until it is written.
-    pub(crate) fn persist_floor(&self) -> Slot {
+    pub(super) fn persist_floor(&self) -> Slot {
         self.persists
             .iter()
             .filter_map(|(_, item)| match item {
@@ -96,12 +84,10 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             .unwrap_or(Slot::MAX)
     }
 
-    /// Writes queued records into `buf` as one batch: append it to durable
-    /// storage, make it durable, then call [`Replica::persisted`] with the
-    /// returned sequence number. `buf` should hold at least
-    /// [`Replica::MIN_PERSIST_BUFFER`] bytes; a record too large for it is
-    /// split across batches.
-    pub fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
+    /// Writes as many queued records as fit into `buf`, whole records only
+    /// (an entries record too large is split into runs): see
+    /// [`Replica::poll_persist`].
+    pub(super) fn write_batch(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
         if self.persists.is_empty() || self.lone_commit_waits() {
             return None;
         }
@@ -208,20 +194,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         None
     }
 
-    /// The largest checkpoint [`Replica::write_checkpoint`] writes.
-    pub const MAX_CHECKPOINT_SIZE: usize = 1
-        + 4 * <Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
-        + W * (<Record as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE
-            + 5
-            + <Option<V> as postcard::experimental::max_size::MaxSize>::POSTCARD_MAX_SIZE);
-
-    /// Writes one batch that alone restores this replica's state: its
-    /// promise, its watermarks and every slot in memory. For compaction:
-    /// once the application has durably applied (or snapshotted) every
-    /// slot below [`Replica::log_start`], storage may replace all earlier
-    /// batches with this one.
-    pub fn write_checkpoint(&self, buf: &mut [u8]) -> Result<usize, crate::codec::EncodeError> {
-        let too_small = crate::codec::EncodeError::BufferTooSmall {
+    /// Writes the batch [`Replica::write_checkpoint`] describes.
+    pub(super) fn checkpoint(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let too_small = EncodeError::BufferTooSmall {
             required: Self::MAX_CHECKPOINT_SIZE,
         };
         let mut w = Writer::frame(buf)?;
@@ -242,22 +217,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         Ok(w.len())
     }
 
-    /// The driver made every batch up to `seq` durable.
-    pub fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
-        self.now = self.now.max(now);
-        if seq > self.written {
-            return Err(UnknownPersist(seq));
-        }
-        if seq <= self.durable {
-            return Ok(());
-        }
-        self.durable = seq;
-        self.on_durable();
-        Ok(())
-    }
-
     /// Applies one batch written by [`Replica::poll_persist`].
-    pub(crate) fn replay(
+    pub(super) fn replay(
         &mut self,
         batch: &[u8],
         applied: Slot,
@@ -323,69 +284,44 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         }
         items.finish().map_err(RecoverError::Corrupt)
     }
-}
 
-/// A replica being restarted from its records: see [`Replica::recovery`].
-#[derive(Debug)]
-pub struct Recovery<V, const N: usize, const W: usize> {
-    pub(super) replica: Replica<V, N, W>,
-    pub(super) applied: Slot,
-    /// Whether any record was replayed.
-    pub(super) replayed: bool,
-}
-
-impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
-    /// Applies the next batch, in the order written. Decided values from
-    /// the applied slot that replay pushes out of the window go to
-    /// `deliver`, in slot order; the rest follow through
-    /// [`Replica::poll_event`] after [`Recovery::finish`].
-    pub fn replay(&mut self, batch: &[u8], mut deliver: impl FnMut(Slot, Option<&V>)) -> Result<(), RecoverError> {
-        if self.replica.config.injected(Bug::ForgetOnRestart) {
-            return Ok(());
-        }
-        self.replayed |= batch.len() > 1;
-        self.replica.replay(batch, self.applied, &mut deliver)
-    }
-
-    /// The restarted replica, once every batch was replayed.
-    pub fn finish(self) -> Result<Replica<V, N, W>, RecoverError> {
-        let Recovery {
-            mut replica,
-            applied,
-            replayed,
-        } = self;
+    /// Ends a restart: checks what replay rebuilt, takes the application's
+    /// applied slot as a snapshot where it is ahead of the records, and
+    /// marks a node with no records at all amnesiac. See
+    /// [`super::Recovery::finish`].
+    pub(super) fn finish_recovery(mut self, applied: Slot, replayed: bool) -> Result<Self, RecoverError> {
         // Every decided slot still in memory must have its value: a hole
         // means records were lost or forged, and delivering a no-op there
         // would invent a decision.
-        let (start, decided) = (replica.log.start(), replica.log.decided());
-        if (start..decided).any(|slot| replica.log.get(slot).is_none()) {
+        let (start, decided) = (self.log.start(), self.log.decided());
+        if (start..decided).any(|slot| self.log.get(slot).is_none()) {
             return Err(RecoverError::Corrupt(DecodeError::Malformed));
         }
-        if applied > replica.log.decided() {
+        if applied > self.log.decided() {
             // The application applied slots whose commit record had not
             // reached disk: they are decided, and its state covers them, as
             // a snapshot would. The cells held for them may be older votes,
             // not the decided values: drop them rather than serve them, and
             // record the jump so that the next replay makes it too.
-            replica.log.jump_to(applied);
-            let _ = replica.queue_persist(PersistItem::Snapshot(applied));
+            self.log.jump_to(applied);
+            let _ = self.queue_persist(PersistItem::Snapshot(applied));
         }
         // A learned cell is neither a vote (promises do not report it) nor
         // anything but a decided value: one above the watermark means the
         // watermark that covered it was lost, and this node could no
         // longer report what it may have acknowledged.
-        if replica
+        if self
             .log
-            .range(replica.log.decided(), Slot::MAX)
+            .range(self.log.decided(), Slot::MAX)
             .any(|e| e.ballot.is_none())
         {
             return Err(RecoverError::Corrupt(DecodeError::Malformed));
         }
-        replica.log.set_delivered(applied);
+        self.log.set_delivered(applied);
         if !replayed {
-            if replica.config.injected(Bug::AmnesiacVotes) || replica.config.injected(Bug::ForgetOnRestart) {
-                replica.start_fresh();
-                return Ok(replica);
+            if self.config.injected(Bug::AmnesiacVotes) || self.config.injected(Bug::ForgetOnRestart) {
+                self.start_fresh();
+                return Ok(self);
             }
             // No records: this node's storage was lost (a first boot goes
             // through `Replica::new`). Whatever it promised and accepted
@@ -393,14 +329,14 @@ impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
             // quorum that a chosen value's voters no longer intersect.
             // It says so on disk first, so that it stays a learner across
             // restarts.
-            replica.amnesiac = true;
-            let _ = replica.queue_persist(PersistItem::Amnesiac);
+            self.amnesiac = true;
+            let _ = self.queue_persist(PersistItem::Amnesiac);
         }
-        if let Some(lease) = replica.config.lease {
+        if let Some(lease) = self.config.lease {
             // A restarted node forgot which leader it acknowledged: it
             // waits out any lease it may have granted.
-            replica.quiet_until = replica.now + lease.duration;
+            self.quiet_until = self.now + lease.duration;
         }
-        Ok(replica)
+        Ok(self)
     }
 }

@@ -26,6 +26,7 @@ extern crate std;
 
 use super::wire::{decode_header, Items, Writer};
 use super::*;
+use crate::time::Duration;
 use crate::value::Bytes;
 use std::vec;
 use std::vec::Vec;
@@ -202,7 +203,7 @@ fn appends(outs: &[Out]) -> Vec<&Out> {
 }
 
 fn deliver(r: &mut R, now: Instant, from: u8, frame: &[u8]) -> Vec<Out> {
-    r.handle_message(now, NodeId(from), frame).unwrap();
+    assert_eq!(r.handle_message(now, NodeId(from), frame), None);
     flush(r, now)
 }
 
@@ -719,7 +720,7 @@ fn external_test_ignore_old_leader_proclamation() {
     assert!(events(&mut r).is_empty());
     assert_eq!(
         r.handle_message(ms(6), A, &heartbeat(b(9, 1))),
-        Err(Dropped::UnknownPeer(A))
+        Some(Dropped::UnknownPeer(A))
     );
 }
 

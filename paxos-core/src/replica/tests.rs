@@ -3,6 +3,7 @@
 extern crate std;
 
 use super::*;
+use crate::time::Duration;
 use crate::value::Bytes;
 use std::collections::VecDeque;
 use std::string::String;
@@ -372,19 +373,19 @@ fn malformed_and_foreign_frames_are_dropped_and_counted() {
     let n = c.node(2);
     assert_eq!(
         n.handle_message(now, NodeId(9), &[1, 0]),
-        Err(Dropped::UnknownPeer(NodeId(9)))
+        Some(Dropped::UnknownPeer(NodeId(9)))
     );
     assert_eq!(
         n.handle_message(now, NodeId(2), &[1, 0]),
-        Err(Dropped::UnknownPeer(NodeId(2)))
+        Some(Dropped::UnknownPeer(NodeId(2)))
     );
     assert!(matches!(
         n.handle_message(now, NodeId(1), &[]),
-        Err(Dropped::Malformed(_))
+        Some(Dropped::Malformed(_))
     ));
     assert!(matches!(
         n.handle_message(now, NodeId(1), &[1, 200]),
-        Err(Dropped::Malformed(_))
+        Some(Dropped::Malformed(_))
     ));
     let counters = n.counters();
     assert_eq!(counters.unknown_peer, 2);

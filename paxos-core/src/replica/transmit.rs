@@ -1,16 +1,18 @@
-//! Encoding outgoing messages when the driver polls for them.
+//! Outgoing messages: queued by the rules, held until the records they
+//! reveal are durable, encoded when the driver polls for them.
 
+use super::state::{Pending, Role};
 use super::wire::{Header, PromisedEntry, Slot, Writer};
-use super::{Pending, Replica, Role, Transmit, Value};
+use super::{Bug, Replica, Transmit, Value};
 use crate::ballot::{NodeId, NodeSet};
 use crate::codec::EncodeError;
+use crate::practical::PersistSeq;
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
-    /// Writes the next message into `buf` and says whom to send it to.
-    /// `buf` should hold [`Replica::MAX_MESSAGE_SIZE`] bytes; a message that
-    /// does not fit is dropped and counted (appends and catch-ups shrink to
-    /// fit instead).
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+    /// Encodes the first queued message whose records are durable
+    /// (persist before reveal: a queued message waits on the sequence
+    /// number it needs), skipping stale ones, then the leader's append.
+    pub(super) fn next_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(&(needs, pending)) = self.outbox.front() {
             if needs > self.durable {
                 break;
@@ -204,5 +206,50 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             to: others,
             len: w.len(),
         })
+    }
+
+    /// Queues `pending` to leave once every record up to `needs` is
+    /// durable.
+    pub(super) fn queue(&mut self, needs: PersistSeq, pending: Pending) {
+        let needs = if self.config.injected(Bug::RevealBeforeDurable) {
+            PersistSeq(0)
+        } else {
+            needs
+        };
+        // Votes for consecutive slots to the same leader under the same
+        // ballot leave as one reply, released once the later record is
+        // durable (it covers the earlier one).
+        if let (
+            Some((
+                back_needs,
+                Pending::Accepted {
+                    to,
+                    ballot,
+                    first,
+                    count,
+                    stamp,
+                },
+            )),
+            Pending::Accepted {
+                to: to2,
+                ballot: ballot2,
+                first: first2,
+                count: count2,
+                stamp: stamp2,
+            },
+        ) = (self.outbox.back_mut(), pending)
+        {
+            if *to == to2 && *ballot == ballot2 && *first + u64::from(*count) == first2 {
+                if let Some(sum) = count.checked_add(count2) {
+                    *count = sum;
+                    *stamp = (*stamp).max(stamp2);
+                    *back_needs = (*back_needs).max(needs);
+                    return;
+                }
+            }
+        }
+        if self.outbox.push_back((needs, pending)).is_err() {
+            self.counters.outbox_full += 1;
+        }
     }
 }

@@ -90,7 +90,7 @@ pub fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, 
         first,
         stamp: 0,
     };
-    r.handle_message(now, ballot.node, &frame(&header, values)).unwrap();
+    assert_eq!(r.handle_message(now, ballot.node, &frame(&header, values)), None);
 }
 
 /// The records of one batch, each with the values it carries.

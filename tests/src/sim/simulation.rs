@@ -565,9 +565,9 @@ impl<const W: usize> Simulation<W> {
             ));
         }
         match result {
-            Ok(()) => {}
-            Err(Dropped::Busy) => self.stats.busy += 1,
-            Err(e) => {
+            None => {}
+            Some(Dropped::Busy) => self.stats.busy += 1,
+            Some(e) => {
                 return Err(Violation::new(
                     "frames from replicas are accepted",
                     format!("n{to} refused a frame from n{from}: {e}"),
