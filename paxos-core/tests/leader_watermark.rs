@@ -11,6 +11,7 @@
 //! back by the network, reaches node 1 while it still leads.
 
 use paxos_core::replica::wire::{decode_header, Header};
+use paxos_core::replica::Handled;
 use paxos_core::replica::{Config, Replica};
 use paxos_core::time::Instant;
 use paxos_core::{Ballot, NodeId};
@@ -74,7 +75,10 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
         decided: 0,
         beyond: false,
     };
-    assert_eq!(n1.handle_message(at(1_000), NodeId(3), &frame(&promise, &[])), None);
+    assert_eq!(
+        n1.handle_message(at(1_000), NodeId(3), &frame(&promise, &[])),
+        Handled::Used
+    );
     assert!(n1.is_leader() && !n1.is_candidate());
     n1.propose(at(1_001), v("111")).unwrap();
     deliver(&mut n1, &mut n5, at(1_001));
@@ -90,7 +94,10 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
 /// node 2 says slot 0 is decided with `222`.
 fn held_back_learn(n1: &mut R5, now: Instant) {
     let learn = Header::Learn { first: 0 };
-    assert_eq!(n1.handle_message(now, NodeId(2), &frame(&learn, &["222"])), None);
+    assert_eq!(
+        n1.handle_message(now, NodeId(2), &frame(&learn, &["222"])),
+        Handled::Used
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! reaches a node between a catch-up answer and its next write.
 
 use paxos_core::replica::wire::Header;
+use paxos_core::replica::Handled;
 use paxos_core::replica::{Config, Replica};
 use paxos_core::{Ballot, NodeId};
 
@@ -22,7 +23,10 @@ fn append(r: &mut R1, commit: u64, first: u64, values: &[&str]) {
         first,
         stamp: 0,
     };
-    assert_eq!(r.handle_message(at(1), NodeId(1), &frame(&header, values)), None);
+    assert_eq!(
+        r.handle_message(at(1), NodeId(1), &frame(&header, values)),
+        Handled::Used
+    );
 }
 
 /// Node 2 learns slot 0 = `x`, a duplicate of the append that carried it
@@ -32,7 +36,7 @@ fn learn_then_duplicate(c: Config<3>) -> (R1, Vec<Vec<u8>>) {
     let mut r = R1::new(c, at(0)).unwrap();
     assert_eq!(
         r.handle_message(at(1), NodeId(1), &frame(&Header::Learn { first: 0 }, &["x"])),
-        None
+        Handled::Used
     );
     assert_eq!(r.decided(), 1);
     let x = common::v("x");

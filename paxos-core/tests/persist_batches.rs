@@ -4,6 +4,7 @@
 //! after it, however the records are split between batches.
 
 use paxos_core::replica::wire::Header;
+use paxos_core::replica::Handled;
 use paxos_core::replica::{Config, Replica};
 use paxos_core::{Ballot, NodeId};
 
@@ -33,7 +34,10 @@ fn follower_writing_through(size: usize, c: Config<3>) -> (R, Vec<Vec<u8>>) {
             first,
             stamp: 0,
         };
-        assert_eq!(r.handle_message(at(1), ballot.node, &frame(&header, values)), None);
+        assert_eq!(
+            r.handle_message(at(1), ballot.node, &frame(&header, values)),
+            Handled::Used
+        );
     };
     append(&mut r, b0, 0, 0, &["aaaaaaaa", "b", "cccccccc"]);
     write(&mut r, &mut batches);
@@ -42,7 +46,7 @@ fn follower_writing_through(size: usize, c: Config<3>) -> (R, Vec<Vec<u8>>) {
     let learn = Header::Learn { first: 2 };
     assert_eq!(
         r.handle_message(at(1), NodeId(3), &frame(&learn, &["dddddddd", "e", "ffffffff"])),
-        None
+        Handled::Used
     );
     append(&mut r, b1, 5, 5, &["g", "hhhhhhhh"]);
     write(&mut r, &mut batches);

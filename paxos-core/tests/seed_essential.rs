@@ -11,6 +11,9 @@
 //! the proposer that asked, everything else is a broadcast.
 //!
 //! Fixture, as in the seed: uid `'A'` (`NodeId(b'A')`), quorum 2.
+//!
+//! This file holds parity with the seed's suite only: other tests of the
+//! single-decree layers go in `single_decree.rs`.
 
 use paxos_core::essential::{Acceptor, Learner, Proposer};
 use paxos_core::{Ballot, Destination, Message, NodeId, Proposal};

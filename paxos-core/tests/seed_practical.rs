@@ -23,6 +23,9 @@
 //! Deliberate differences from the seed are commented next to the test
 //! that shows them ("Deliberate difference n" refers to the list in the
 //! task brief; "8.2 Acceptor #12" to the reference's numbering).
+//!
+//! This file holds parity with the seed's suite only: other tests of the
+//! practical layer go in `single_decree.rs`.
 
 use paxos_core::practical::{Acceptor, DurableState, Error, Learner, Node, Outbox, Output, PersistSeq, Proposer};
 use paxos_core::{Ballot, Destination, Message, NodeId, NodeSet, Proposal};

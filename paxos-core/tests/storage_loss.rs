@@ -12,6 +12,7 @@
 
 use paxos_core::replica::wire::{decode_header, Header};
 use paxos_core::replica::Config;
+use paxos_core::replica::Handled;
 use paxos_core::time::Instant;
 use paxos_core::{Ballot, NodeId};
 
@@ -71,7 +72,7 @@ fn a_node_restarted_without_its_storage_never_votes_or_leads() {
     sync(&mut n3, at(61_000));
     let ballot = n3.promised().unwrap();
     for f in frames(&mut n3) {
-        assert_eq!(n1.handle_message(at(61_000), NodeId(3), &f), None);
+        assert_eq!(n1.handle_message(at(61_000), NodeId(3), &f), Handled::Used);
     }
     sync(&mut n1, at(61_000));
     let replies: Vec<_> = frames(&mut n1).iter().map(|f| header(f)).collect();
@@ -84,7 +85,10 @@ fn a_node_restarted_without_its_storage_never_votes_or_leads() {
         first: 0,
         stamp: 0,
     };
-    assert_eq!(n1.handle_message(at(61_001), NodeId(2), &frame(&level, &[])), None);
+    assert_eq!(
+        n1.handle_message(at(61_001), NodeId(2), &frame(&level, &[])),
+        Handled::Used
+    );
     sync(&mut n1, at(61_001));
     assert!(frames(&mut n1).is_empty());
     let heartbeat = Header::Append {
@@ -93,13 +97,16 @@ fn a_node_restarted_without_its_storage_never_votes_or_leads() {
         first: 1,
         stamp: 0,
     };
-    assert_eq!(n1.handle_message(at(61_001), NodeId(2), &frame(&heartbeat, &[])), None);
+    assert_eq!(
+        n1.handle_message(at(61_001), NodeId(2), &frame(&heartbeat, &[])),
+        Handled::Used
+    );
     sync(&mut n1, at(61_001));
     let replies: Vec<_> = frames(&mut n1).iter().map(|f| header(f)).collect();
     assert_eq!(replies, [Header::CatchUp { from: 0 }], "{ballot:?}");
     assert_eq!(
         n1.handle_message(at(61_002), NodeId(2), &frame(&Header::Learn { first: 0 }, &["X"])),
-        None
+        Handled::Used
     );
     assert_eq!(n1.decided_value(0), Some(Some(&v("X"))));
     // It stays a learner across restarts: its first record says so.

@@ -1,6 +1,7 @@
 //! Properties of the byte-stream framing: round trip, garbage between
 //! frames, lost bytes and over-long frames.
 
+use paxos_embedded::flash::testing::Xorshift;
 use paxos_embedded::framing::{decoder_capacity, encode, max_encoded_len, Decoder, Feed};
 use proptest::prelude::*;
 
@@ -84,13 +85,8 @@ proptest! {
             tagged.extend(encoded(p).into_iter().map(|b| (b, Origin::Frame(i))));
         }
         // Drop bytes with a small seeded generator.
-        let mut x = seed | 1;
-        tagged.retain(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 1000) as u32 >= drop_permille
-        });
+        let mut rng = Xorshift::new(seed);
+        tagged.retain(|_| (rng.next_u64() % 1000) as u32 >= drop_permille);
         let stream: Vec<u8> = tagged.iter().map(|(b, _)| *b).collect();
         let mut guaranteed = vec![false; payloads.len()];
         for (i, p) in payloads.iter().enumerate() {
@@ -124,11 +120,9 @@ proptest! {
 fn decoder_never_panics_on_any_bytes() {
     // Every byte value at every decoder state reachable from short inputs.
     let mut d = Decoder::<{ decoder_capacity(8) }>::new();
-    let mut x = 0x1234_5678_u32;
+    let mut rng = Xorshift::new(0x1234_5678);
     for _ in 0..200_000 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
+        let x = rng.next_u64();
         // Zeros often enough to end frames of every length.
         let byte = if x.is_multiple_of(7) { 0 } else { (x >> 8) as u8 };
         let _ = d.feed(byte);

@@ -6,7 +6,7 @@
 //! `cargo test -p paxos-embedded --test fuzz_corpus -- --ignored`
 //! regenerates the seed corpus.
 
-use paxos_embedded::flash::testing::{mount_flash, FaultFlash};
+use paxos_embedded::flash::testing::{mount_flash, FaultFlash, Xorshift};
 use paxos_embedded::flash::FlashLog;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,18 +31,6 @@ fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-/// xorshift64*: fixed seed, so failures replay.
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 #[test]
 fn mount_flash_corpus_and_random() {
     let seeds = corpus();
@@ -51,18 +39,18 @@ fn mount_flash_corpus_and_random() {
         eprintln!("mount_flash: {}", path.display());
         mount_flash(data);
     }
-    let mut rng = Prng(0xF1A5);
+    let mut rng = Xorshift::new(0xF1A5);
     for n in 0..1_500 {
         let mut data = if n % 4 == 0 {
-            let len = (rng.next() % 600) as usize;
-            (0..len).map(|_| rng.next() as u8).collect()
+            let len = (rng.next_u64() % 600) as usize;
+            (0..len).map(|_| rng.next_u64() as u8).collect()
         } else {
-            seeds[(rng.next() % seeds.len() as u64) as usize].1.clone()
+            seeds[(rng.next_u64() % seeds.len() as u64) as usize].1.clone()
         };
         if n % 4 != 0 && data.len() > 1 {
-            for _ in 0..1 + rng.next() % 6 {
-                let at = 1 + (rng.next() % (data.len() as u64 - 1)) as usize;
-                data[at] ^= 1 << (rng.next() % 8);
+            for _ in 0..1 + rng.next_u64() % 6 {
+                let at = 1 + (rng.next_u64() % (data.len() as u64 - 1)) as usize;
+                data[at] ^= 1 << (rng.next_u64() % 8);
             }
         }
         let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();

@@ -26,7 +26,7 @@ use crate::storage::{FileLog, Recovered, StorageError};
 use crate::transport::{ClusterKey, Link};
 use paxos_core::keyed::{self, KeyedEvent};
 use paxos_core::practical::PersistSeq;
-use paxos_core::replica::{Config, ProposalId, ProposeError, Replica};
+use paxos_core::replica::{Config, Handled, ProposalId, ProposeError, Replica};
 use paxos_core::{Instant, NodeId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -325,7 +325,7 @@ impl<L: Link> Engine<L> {
         };
         match channel {
             forward::CONSENSUS => {
-                if let Some(e) = self.app.replica_mut().handle_message(now, from, body) {
+                if let Handled::Dropped(e) = self.app.replica_mut().handle_message(now, from, body) {
                     tracing::debug!(node = %self.me, %from, "dropped: {e}");
                 }
             }

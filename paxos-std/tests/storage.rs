@@ -9,6 +9,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use paxos_std::storage::{Corruption, FileLog, Options, Recovered, StorageError, MAX_BATCH_LEN};
+use paxos_tests::rng::TestRng;
 
 const SEGMENT_HEADER: u64 = 32;
 const FRAME_HEADER: u64 = 28;
@@ -680,30 +681,15 @@ fn largest_batch_round_trips() {
 
 // --- Random damage never panics and never invents data.
 
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 #[test]
 fn random_damage_never_panics_and_recovers_only_a_prefix() {
     let d = tmp();
     let (mut log, _) = open_small(d.path(), 300);
     let mut written = Vec::new();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = TestRng::new(0x9e37_79b9_7f4a_7c15);
     for round in 0..30u64 {
         for _ in 0..=rng.below(3) {
-            let item: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
+            let item: Vec<u8> = (0..rng.below(40)).map(|_| rng.next_u64() as u8).collect();
             log.append(&item).unwrap();
             written.push(item);
         }
@@ -741,7 +727,7 @@ fn random_damage_never_panics_and_recovers_only_a_prefix() {
             }
             _ => {
                 let at = rng.below(size + 1);
-                let junk: Vec<u8> = (0..rng.below(200)).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
                 overwrite(&victim, at, &junk);
             }
         }

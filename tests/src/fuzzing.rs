@@ -299,7 +299,7 @@ impl Cluster {
             let header = decode_header::<Header>(frame).map(|(h, _)| h);
             eprintln!("{from} -> {}: {header:?} {frame:02x?}: {result:?}", to + 1);
         }
-        match result {
+        match result.dropped() {
             None => true,
             Some(Dropped::UnknownPeer(_)) => false,
             Some(_) => decode_header::<Header>(frame).is_ok(),

@@ -1,5 +1,6 @@
 //! Cross-crate test support for the paxos workspace.
 //!
+//! - [`rng`]: the one seeded pseudo-random generator of the tests;
 //! - [`fuzzing`]: the bodies of the fuzz targets (`fuzz/`), also run over
 //!   the committed corpus by `tests/fuzz_corpus.rs`;
 //! - [`model`]: drivers for model checking the production state machines
@@ -15,4 +16,5 @@ pub mod fuzzing;
 pub mod model;
 pub mod qemu;
 pub mod refinement;
+pub mod rng;
 pub mod sim;

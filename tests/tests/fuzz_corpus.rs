@@ -7,6 +7,7 @@
 //! the seed corpus.
 
 use paxos_tests::fuzzing::{decode_message, recover_from_records, replica_inputs, replica_run, sample_traffic};
+use paxos_tests::rng::TestRng;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -34,23 +35,6 @@ fn run_corpus(target: &str, body: fn(&[u8])) -> usize {
     files.len()
 }
 
-/// xorshift64*: a fixed-seed generator, so that failures replay.
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn bytes(&mut self, max_len: usize) -> Vec<u8> {
-        let len = (self.next() % (max_len as u64 + 1)) as usize;
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// Runs `body` on `count` random inputs, some of them corpus files with a
 /// few bytes changed.
 fn run_random(target: &str, body: fn(&[u8]), seed: u64, count: usize, max_len: usize) {
@@ -58,14 +42,14 @@ fn run_random(target: &str, body: fn(&[u8]), seed: u64, count: usize, max_len: u
         .expect("corpus")
         .filter_map(|e| fs::read(e.ok()?.path()).ok())
         .collect();
-    let mut rng = Prng(seed);
+    let mut rng = TestRng::new(seed);
     for n in 0..count {
         let data = if n % 2 == 1 && !seeds.is_empty() {
-            let mut data = seeds[(rng.next() % seeds.len() as u64) as usize].clone();
-            for _ in 0..1 + rng.next() % 4 {
+            let mut data = seeds[(rng.next_u64() % seeds.len() as u64) as usize].clone();
+            for _ in 0..1 + rng.next_u64() % 4 {
                 if !data.is_empty() {
-                    let at = (rng.next() % data.len() as u64) as usize;
-                    data[at] = rng.next() as u8;
+                    let at = (rng.next_u64() % data.len() as u64) as usize;
+                    data[at] = rng.next_u64() as u8;
                 }
             }
             data
@@ -117,7 +101,7 @@ fn regenerate_seed_corpus() {
         fs::write(dir.join(name), data).expect("corpus file");
     };
     let (frames, disks) = sample_traffic();
-    let mut rng = Prng(0xC0FFEE);
+    let mut rng = TestRng::new(0xC0FFEE);
 
     // decode_message: one frame of each replica header kind, records, and
     // single-decree messages and durable states.

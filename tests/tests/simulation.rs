@@ -13,6 +13,7 @@
 //!   through `paxos_tests::refinement`; `SIM_REFINEMENT=0` turns that off
 //!   (it roughly doubles the time; see `tests/refinement.rs`);
 
+use paxos_core::replica::Handled;
 use paxos_core::replica::{Config, Event, Replica};
 use paxos_core::{Bytes, Instant, NodeId};
 use paxos_tests::sim::invariants::{BALLOT_REUSE, COMMIT_CLAIM, RESTART, VOTE_REPORTED};
@@ -323,10 +324,10 @@ fn initial_leader_restarted_before_its_first_sync_keeps_agreement() {
         for follower in followers.iter_mut() {
             let mut ignored = Vec::new();
             for frame in &appends {
-                assert_eq!(follower.handle_message(now, NodeId(1), frame), None);
+                assert_eq!(follower.handle_message(now, NodeId(1), frame), Handled::Used);
             }
             for reply in pump(follower, true, &mut ignored) {
-                assert_eq!(leader.handle_message(now, follower.id(), &reply), None);
+                assert_eq!(leader.handle_message(now, follower.id(), &reply), Handled::Used);
             }
         }
         pump(&mut leader, synced, &mut decided);

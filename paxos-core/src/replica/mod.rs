@@ -210,23 +210,54 @@ impl fmt::Display for ProposeError {
 
 impl core::error::Error for ProposeError {}
 
-/// Why an input was dropped. Every drop is also counted in [`Counters`].
+/// What became of a frame handed to [`Replica::handle_message`].
 ///
-/// # Why `handle_message` returns `Option<Dropped>`, not a `Result`
+/// # Why not a `Result`
 ///
 /// A dropped frame is no error of the caller's: to the protocol it is a
 /// message the network lost, and the sender retries. It is counted, so a
 /// driver can watch [`Replica::counters`] rather than each return, and
-/// most drivers have nothing to do about it. [`Replica::handle_message`]
-/// therefore returns `Option<Dropped>`, `None` when the frame was used,
-/// which a driver may ignore without `let _ =` (a `Result` is
-/// `#[must_use]` and would force one on every driver loop); one that
-/// logs drops writes `if let Some(dropped) = replica.handle_message(..)`.
+/// most drivers have nothing to do about it. A `Result` is `#[must_use]`
+/// and would force `let _ =` on every driver loop; `Handled` is not, so a
+/// driver may ignore it, and one that logs drops writes
+/// `if let Handled::Dropped(why) = replica.handle_message(..)`. It is not
+/// an `Option<Dropped>` either: `None` meaning success would make
+/// `.unwrap()` panic on every frame that was used.
+/// [`Handled::into_result`] gives the `Result` where `?` is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Handled {
+    /// The frame was taken in.
+    Used,
+    /// The frame was dropped, in whole or in part, and counted.
+    Dropped(Dropped),
+}
+
+impl Handled {
+    /// Why the frame was dropped, if it was.
+    pub fn dropped(self) -> Option<Dropped> {
+        match self {
+            Handled::Used => None,
+            Handled::Dropped(why) => Some(why),
+        }
+    }
+
+    /// `Ok(())` if the frame was used, else why it was dropped.
+    pub fn into_result(self) -> Result<(), Dropped> {
+        match self {
+            Handled::Used => Ok(()),
+            Handled::Dropped(why) => Err(why),
+        }
+    }
+}
+
+/// Why an input was dropped. Every drop is also counted in [`Counters`].
 ///
-/// [`Replica::install_snapshot`] keeps `Result<(), Dropped>`, which must
-/// be used: its only drop, [`Dropped::Busy`], means the log did not jump
-/// although the application's state already did, and nobody else will
-/// retry it.
+/// [`Replica::handle_message`] reports it in a [`Handled`], which may be
+/// ignored; [`Replica::install_snapshot`] in a `Result<(), Dropped>`,
+/// which must be used: its only drop, [`Dropped::Busy`], means the log did
+/// not jump although the application's state already did, and nobody else
+/// will retry it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -587,13 +618,15 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// transport delivers, in any order, duplicated or not: the protocol
     /// tolerates a lossy, reordering network.
     ///
-    /// Returns `None` if the frame was used, or why it was dropped in
-    /// whole or in part. Every drop is also counted in
-    /// [`Replica::counters`], and the return may be ignored: see
-    /// [`Dropped`] for why it is no `Result`.
-    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Option<Dropped> {
+    /// Returns whether the frame was used, or why it was dropped in whole
+    /// or in part. Every drop is also counted in [`Replica::counters`],
+    /// and the return may be ignored: see [`Handled`].
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, frame: &[u8]) -> Handled {
         self.now = self.now.max(now);
-        self.receive(from, frame).err()
+        match self.receive(from, frame) {
+            Ok(()) => Handled::Used,
+            Err(why) => Handled::Dropped(why),
+        }
     }
 
     /// Acts on the passage of time: elections, heartbeats,

@@ -203,7 +203,7 @@ fn appends(outs: &[Out]) -> Vec<&Out> {
 }
 
 fn deliver(r: &mut R, now: Instant, from: u8, frame: &[u8]) -> Vec<Out> {
-    assert_eq!(r.handle_message(now, NodeId(from), frame), None);
+    assert_eq!(r.handle_message(now, NodeId(from), frame), Handled::Used);
     flush(r, now)
 }
 
@@ -720,7 +720,7 @@ fn external_test_ignore_old_leader_proclamation() {
     assert!(events(&mut r).is_empty());
     assert_eq!(
         r.handle_message(ms(6), A, &heartbeat(b(9, 1))),
-        Some(Dropped::UnknownPeer(A))
+        Handled::Dropped(Dropped::UnknownPeer(A))
     );
 }
 

@@ -373,19 +373,19 @@ fn malformed_and_foreign_frames_are_dropped_and_counted() {
     let n = c.node(2);
     assert_eq!(
         n.handle_message(now, NodeId(9), &[1, 0]),
-        Some(Dropped::UnknownPeer(NodeId(9)))
+        Handled::Dropped(Dropped::UnknownPeer(NodeId(9)))
     );
     assert_eq!(
         n.handle_message(now, NodeId(2), &[1, 0]),
-        Some(Dropped::UnknownPeer(NodeId(2)))
+        Handled::Dropped(Dropped::UnknownPeer(NodeId(2)))
     );
     assert!(matches!(
         n.handle_message(now, NodeId(1), &[]),
-        Some(Dropped::Malformed(_))
+        Handled::Dropped(Dropped::Malformed(_))
     ));
     assert!(matches!(
         n.handle_message(now, NodeId(1), &[1, 200]),
-        Some(Dropped::Malformed(_))
+        Handled::Dropped(Dropped::Malformed(_))
     ));
     let counters = n.counters();
     assert_eq!(counters.unknown_peer, 2);

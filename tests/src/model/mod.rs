@@ -1,8 +1,8 @@
-//! Support for model checking the production state machines
-//! (`tests/tests/model_check.rs`, with stateright).
+//! Model checking the production state machines with stateright: the
+//! models here, the tests in `tests/tests/model_check.rs`.
 //!
-//! stateright is a dev-dependency, so nothing here names it: this module
-//! holds the parts that do not need it, and that a simulator could reuse.
+//! The drivers, which do not need stateright and that a simulator could
+//! reuse:
 //!
 //! - [`fingerprint`]: how a model state that wraps a production type is
 //!   hashed and compared, and why that is sound;
@@ -12,14 +12,34 @@
 //!   application around it (delivered log, client proposals, a virtual
 //!   clock).
 //!
+//! The stateright models, behind the `model-check` feature (the crate's
+//! own tests turn it on; the fuzz targets build without stateright):
+//!
+//! - `single_decree`: three `practical::Node`s as actors (model 1);
+//! - `multi_paxos`: `N` replicas and their clients as actors, and the
+//!   restricted scenarios of the bug hunts (model 2);
+//! - `forgetful`: the actor model wrapper both use, which forgets the last
+//!   delivered message, purges messages that can no longer act, and holds
+//!   the properties;
+//! - `checking`: running a checker, printing what it explored, and
+//!   asserting its verdict.
+//!
 //! Both drivers keep what a real driver would lose in a crash (unflushed
 //! records, the application's in-memory state) apart from what survives
 //! it (flushed records), so that a model checker can crash a node between
 //! any two steps and restart it from exactly what was durable.
 
+#[cfg(feature = "model-check")]
+pub mod checking;
 pub mod fingerprint;
+#[cfg(feature = "model-check")]
+pub mod forgetful;
+#[cfg(feature = "model-check")]
+pub mod multi_paxos;
 pub mod replica;
 pub mod single;
+#[cfg(feature = "model-check")]
+pub mod single_decree;
 
 /// A driver that holds replies while records wait for a flush.
 pub(crate) trait HoldsReplies: Clone + core::fmt::Debug {

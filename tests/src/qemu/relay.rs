@@ -3,6 +3,7 @@
 //! `[from][to]` header, through seeded faults: loss, delay (which also
 //! reorders) and cut links.
 
+use crate::rng::TestRng;
 use paxos_embedded::framing::{self, decoder_capacity, max_encoded_len, Decoder, Feed};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -195,31 +196,11 @@ fn read_uart(conn: u8, mut stream: TcpStream, tx: &Sender<Inbound>, shared: &Sha
     }
 }
 
-/// xorshift64*: small, seeded, good enough to pick faults.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-}
-
 /// A frame held back until `due`; `seq` keeps equal times in order.
 type Held = Reverse<(Instant, u64, u8, Vec<u8>)>;
 
 fn route(shared: &Shared, rx: &Receiver<Inbound>, faults: Faults) {
-    let mut rng = Rng(faults.seed | 1);
+    let mut rng = TestRng::new(faults.seed);
     let mut held: BinaryHeap<Held> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut encoded = vec![0u8; max_encoded_len(MAX_PAYLOAD)];
@@ -266,7 +247,7 @@ fn route(shared: &Shared, rx: &Receiver<Inbound>, faults: Faults) {
 }
 
 /// Where a frame goes, if anywhere; counts why not.
-fn judge(shared: &Shared, frame: &Inbound, rng: &mut Rng, faults: Faults) -> Option<u8> {
+fn judge(shared: &Shared, frame: &Inbound, rng: &mut TestRng, faults: Faults) -> Option<u8> {
     let mut stats = shared.stats.lock().ok()?;
     let (from, to) = match frame.payload.as_slice() {
         [from, to, ..] if *from == frame.conn && (1..=shared.nodes).contains(to) && to != from => (*from, *to),

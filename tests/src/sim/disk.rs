@@ -2,7 +2,7 @@
 //! a sync that takes time; a crash loses what no sync covered.
 
 use super::durable::DurableView;
-use super::rng::SimRng;
+use super::SimRng;
 use paxos_core::practical::PersistSeq;
 use std::collections::VecDeque;
 

@@ -51,8 +51,9 @@
 //! - [`simulation`]: the loop, fault injection, the calm phase that
 //!   measures liveness;
 //! - [`runner`]: one seed or many, failures with a replay command;
-//! - [`options`], [`rng`], [`stats`], [`fasthash`]: knobs, randomness,
-//!   counters, and a fast hasher for the checker's maps.
+//! - [`options`], [`SimRng`] (the crate's one generator, [`crate::rng`]),
+//!   [`stats`], [`fasthash`]: knobs, randomness, counters, and a fast
+//!   hasher for the checker's maps.
 //!
 //! A run has two phases. *Chaos* injects faults for
 //! [`Options::chaos_steps`] steps. *Calm* then heals the network, stops
@@ -100,7 +101,6 @@ pub mod network;
 pub mod node;
 pub mod options;
 pub mod registers;
-pub mod rng;
 pub mod runner;
 pub mod simulation;
 pub mod stats;
@@ -108,9 +108,10 @@ pub mod stats;
 /// The value the simulated cluster replicates: a client's `(id, seq)`.
 pub type Value = paxos_core::Bytes<16>;
 
+/// The simulator's name for the crate's one generator.
+pub use crate::rng::TestRng as SimRng;
 pub use invariants::{Checker, Violation};
 pub use options::{AppDurability, Options, Sabotage, Scenario, Widening};
-pub use rng::SimRng;
 pub use runner::{run_seed, run_seeds, scenario_for, search, simulate_seed, threads_from_env, Failure, Search};
 pub use simulation::Simulation;
 pub use stats::{Stats, Summary};

@@ -3,7 +3,7 @@
 //! partitions, symmetric, one-way, or overlapping (a bridge node that
 //! both sides reach).
 
-use super::rng::SimRng;
+use super::SimRng;
 use paxos_core::replica::wire::decode_header;
 use paxos_core::replica::Header;
 use paxos_core::Duration;

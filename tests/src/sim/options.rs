@@ -1,7 +1,7 @@
 //! What a run does: the options a test chooses (and a replay command
 //! reproduces), and the scenario the seed draws.
 
-use super::rng::SimRng;
+use super::SimRng;
 use paxos_core::Duration;
 
 /// How the application's applied watermark survives a crash: the `applied`

@@ -4,9 +4,9 @@
 use super::invariants::Violation;
 use super::node::SimReplica;
 use super::options::{env_u64, Options, Scenario};
-use super::rng::SimRng;
 use super::simulation::Simulation;
 use super::stats::{Stats, Summary};
+use super::SimRng;
 use core::fmt;
 use core::panic::AssertUnwindSafe;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -8,8 +8,8 @@ use super::network::{Kind, Network, Weather};
 use super::node::{Node, NodeEvent, Output, SimReplica, MAX_NODES};
 use super::options::{AppDurability, Options, Sabotage, Scenario, Widening};
 use super::registers::{key_of, Key, Registers};
-use super::rng::SimRng;
 use super::stats::Stats;
+use super::SimRng;
 use super::Value;
 use crate::refinement::{Input, Refinement};
 use core::cmp::{Ordering, Reverse};
@@ -564,7 +564,7 @@ impl<const W: usize> Simulation<W> {
                 self.now.as_micros() as f64 / 1e3
             ));
         }
-        match result {
+        match result.dropped() {
             None => {}
             Some(Dropped::Busy) => self.stats.busy += 1,
             Some(e) => {

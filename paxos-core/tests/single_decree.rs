@@ -1,5 +1,7 @@
-//! Practical-layer tests written to kill mutants that cargo-mutants found
-//! surviving (see `docs/mutants.md`).
+//! The single-decree practical layer (`paxos_core::practical`) beyond the
+//! seed's suite: the roles' active mode, the outbox's pending persist, and
+//! leadership a failure detector cleared. (Parity with the seed library's
+//! tests: `seed_essential.rs`, `seed_practical.rs`.)
 
 use paxos_core::practical::{Acceptor, Outbox, Output, Proposer};
 use paxos_core::{Ballot, NodeId};

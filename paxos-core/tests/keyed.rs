@@ -1,6 +1,6 @@
-//! Keyed-node tests written to kill mutants that cargo-mutants found
-//! surviving (see `docs/mutants.md`): registers arriving from outside, as a
-//! snapshot installed at run time or handed to recovery.
+//! The keyed node (`paxos_core::keyed::KeyedNode`): registers that arrive
+//! from outside the log, as a snapshot installed at run time or handed to
+//! recovery. A register is written once: the first pair for a key wins.
 
 use paxos_core::keyed::KeyedNode;
 use paxos_core::replica::Config;
@@ -8,6 +8,7 @@ use paxos_core::time::Instant;
 use paxos_core::{Bytes, NodeId};
 
 type B = Bytes<8>;
+
 type Node = KeyedNode<B, B, 3, 8, 4>;
 
 fn b(s: &str) -> B {

@@ -1,14 +1,17 @@
-//! The simulator's one source of randomness.
+//! The one pseudo-random generator of the tests: the simulator's, the
+//! QEMU relay's faults, the fuzz bodies' random inputs, and (as a
+//! dev-dependency) paxos-std's storage damage.
 //!
-//! Every random choice of a run — network fates, delays, faults, client
-//! timing, the replicas' own jitter seeds — is drawn from one [`SimRng`]
-//! seeded with the run's seed, in a fixed order, so a seed replays a run
-//! exactly.
+//! In the simulator every random choice of a run — network fates, delays,
+//! faults, client timing, the replicas' own jitter seeds — is drawn from
+//! one generator seeded with the run's seed, in a fixed order, so a seed
+//! replays a run exactly; the tests that find bugs at given seeds depend
+//! on its sequence, which must not change.
 
 /// xoshiro256** seeded through SplitMix64: small, fast, and good enough
 /// for choosing faults.
 #[derive(Clone, Debug)]
-pub struct SimRng {
+pub struct TestRng {
     s: [u64; 4],
 }
 
@@ -20,7 +23,7 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl SimRng {
+impl TestRng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
         let mut state = seed;
@@ -31,7 +34,7 @@ impl SimRng {
         if s == [0; 4] {
             s[0] = 1;
         }
-        SimRng { s }
+        TestRng { s }
     }
 
     /// The next 64 random bits.
@@ -69,6 +72,12 @@ impl SimRng {
         self.below(len as u64) as usize
     }
 
+    /// Up to `max_len` random bytes (the length uniform in `0..=max_len`).
+    pub fn bytes(&mut self, max_len: usize) -> Vec<u8> {
+        let len = self.below(max_len as u64 + 1) as usize;
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+
     /// True with probability `ppm` parts per million.
     pub fn chance_ppm(&mut self, ppm: u32) -> bool {
         self.below(1_000_000) < u64::from(ppm)
@@ -86,15 +95,15 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_bounds_hold() {
-        let (mut a, mut b) = (SimRng::new(42), SimRng::new(42));
+        let (mut a, mut b) = (TestRng::new(42), TestRng::new(42));
         for _ in 0..1000 {
             let x = a.between(3, 9);
             assert_eq!(x, b.between(3, 9));
             assert!((3..=9).contains(&x));
         }
-        assert_ne!(SimRng::new(1).next_u64(), SimRng::new(2).next_u64());
-        assert_eq!(SimRng::new(0).below(0), 0);
-        let mut r = SimRng::new(7);
+        assert_ne!(TestRng::new(1).next_u64(), TestRng::new(2).next_u64());
+        assert_eq!(TestRng::new(0).below(0), 0);
+        let mut r = TestRng::new(7);
         let hits = (0..10_000).filter(|_| r.chance_ppm(250_000)).count();
         assert!((2_000..3_000).contains(&hits), "{hits}");
     }

@@ -1,61 +1,15 @@
-//! Tests of the replica's plain state and helper types, written to kill
-//! mutants that cargo-mutants found surviving (see `docs/mutants.md`): the
-//! state hash the model checker relies on, configuration checks, time and
-//! value arithmetic.
+//! The size constants and what they promise: `MAX_MESSAGE_SIZE`,
+//! `MIN_PERSIST_BUFFER` and `MAX_CHECKPOINT_SIZE` are exact bounds,
+//! measured against real encodings; `MAX_IN_FLIGHT`; `Bytes`' postcard
+//! bound.
 
-use paxos_core::replica::{Config, Event, Replica};
-use paxos_core::time::{Duration, Instant};
-use paxos_core::{Bytes, NodeId};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use paxos_core::codec::{encode, max_encoded_size};
+use paxos_core::replica::wire::Record;
+use paxos_core::replica::Replica;
+use paxos_core::{Ballot, Bytes, NodeId};
 
-type R = Replica<Bytes<8>, 3, 8>;
-
-const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
-
-fn hash_of(r: &R) -> u64 {
-    let mut h = DefaultHasher::new();
-    r.hash(&mut h);
-    h.finish()
-}
-
-fn initial_leader() -> R {
-    let mut c = Config::new(NodeId(1), &IDS).unwrap();
-    c.initial_leader = Some(NodeId(1));
-    Replica::new(c, Instant::ZERO).unwrap()
-}
-
-/// The model checker deduplicates states by this hash, so two replicas
-/// that differ only in a queue (here: one has not yet reported that it
-/// leads) must hash differently, and equal replicas equally.
-#[test]
-fn replicas_that_differ_only_in_a_queue_hash_differently() {
-    let (mut a, b) = (initial_leader(), initial_leader());
-    assert_eq!(hash_of(&a), hash_of(&b));
-    assert!(matches!(a.poll_event(), Some(Event::LeadershipAcquired { .. })));
-    assert_ne!(hash_of(&a), hash_of(&b));
-    let mut c = initial_leader();
-    let _ = c.poll_event();
-    assert_eq!(hash_of(&a), hash_of(&c));
-}
-
-/// `Duration` and `Instant` unit conversions and arithmetic.
-#[test]
-fn time_units_and_arithmetic() {
-    let d = Duration::from_millis(1_234);
-    assert_eq!(d.as_micros(), 1_234_000);
-    assert_eq!(d.as_millis(), 1_234);
-    assert_eq!(Duration::from_micros(1_999).as_millis(), 1);
-    assert_eq!(Duration::from_secs(3).as_micros(), 3_000_000);
-    let t = Instant::from_millis(5);
-    assert_eq!(t.as_micros(), 5_000);
-    assert_eq!(Instant::from_micros(7).as_micros(), 7);
-    assert_eq!((t + d).as_micros(), 1_239_000);
-    assert_eq!((t + d) - t, d);
-    assert_eq!((t + d).saturating_since(t), d);
-    assert_eq!(t.saturating_since(t + d), Duration::ZERO);
-    assert_eq!(d + d, Duration::from_millis(2_468));
-    assert_eq!(d.saturating_mul(3), Duration::from_millis(3_702));
-}
+mod common;
+use common::*;
 
 /// Widest encodings, measured: every number at its widest varint, every
 /// 8-byte value full. Returns (widest header, widest promise entry,
@@ -148,6 +102,55 @@ fn min_persist_buffer_is_one_widest_record_with_one_value() {
     assert_eq!(R::MIN_PERSIST_BUFFER, 1 + record + 5 + item);
 }
 
+/// `MAX_CHECKPOINT_SIZE` bounds the largest checkpoint and is tight: a
+/// window of the largest values, every slot voted under its own ballot,
+/// with the largest ballots and slots, fits a buffer of exactly that size,
+/// and the bound exceeds it only by sizing the four bookkeeping records
+/// (the lost-storage mark, which this node has not written, promise,
+/// snapshot, watermark) as the largest record. Every slot under its own
+/// ballot also checks that a change of ballot does not end the checkpoint.
+#[test]
+fn the_checkpoint_bound_holds_the_largest_checkpoint_and_is_tight() {
+    type C = Replica<V, 3, 4>;
+    let mut c = config(2, None);
+    c.lease = None;
+    let mut r = C::new(c.clone(), at(0)).unwrap();
+    let base = 1u64 << 63;
+    r.install_snapshot(at(0), base).unwrap();
+    let top = u32::MAX;
+    for i in 0..4u32 {
+        let ballot = Ballot::new(top - 3 + i, NodeId(1));
+        try_append(&mut r, at(1), ballot, base, base + u64::from(i), &["abcdefgh"]).unwrap();
+    }
+    let batches = sync(&mut r, at(1));
+    let mut buf = vec![0u8; C::MAX_CHECKPOINT_SIZE];
+    let len = r.write_checkpoint(&mut buf).unwrap();
+
+    let size = |record: &Record| encode(record, &mut [0u8; 64]).unwrap().len() - 1;
+    let largest = max_encoded_size::<Record>() - 1;
+    let bookkeeping = size(&Record::Promised {
+        ballot: Ballot::new(top, NodeId(1)),
+    }) + size(&Record::Snapshot { slot: base })
+        + size(&Record::Committed { slot: base });
+    assert_eq!(C::MAX_CHECKPOINT_SIZE - len, 4 * largest - bookkeeping);
+    assert!(r.write_checkpoint(&mut buf[..len - 1]).is_err());
+
+    // The checkpoint alone restores what the records restore.
+    let from_checkpoint = C::recover(c.clone(), at(2), [&buf[..len]], base).unwrap();
+    let from_records = C::recover(c, at(2), batches.iter().map(Vec::as_slice), base).unwrap();
+    assert_eq!(from_checkpoint.promised(), Some(Ballot::new(top, NodeId(1))));
+    assert_eq!(from_checkpoint.promised(), from_records.promised());
+    assert_eq!(from_checkpoint.log_start(), base);
+    assert_eq!(from_checkpoint.decided(), from_records.decided());
+}
+
+#[test]
+fn a_one_slot_window_still_keeps_one_proposal_in_flight() {
+    type One = Replica<Bytes<8>, 1, 1>;
+    assert_eq!(One::MAX_IN_FLIGHT, 1);
+    assert_eq!(R::MAX_IN_FLIGHT, 4);
+}
+
 /// Postcard's length of a full `Bytes<N>` against its `MaxSize`.
 fn full_len_and_bound<const N: usize>() -> (usize, usize) {
     use postcard::experimental::max_size::MaxSize;
@@ -174,32 +177,4 @@ fn bytes_max_size_is_exact_across_varint_widths() {
         sizes,
         [(1, 1), (128, 128), (130, 130), (16_385, 16_385), (16_387, 16_387)]
     );
-}
-
-/// `Bytes` round-trips through postcard, refuses more than `N` bytes
-/// however it is given them (as a byte string or as a sequence, the form
-/// self-describing formats use), and reads the same bytes either way.
-#[test]
-fn bytes_decode_from_byte_strings_and_sequences_within_capacity() {
-    use serde::de::value::{Error, SeqDeserializer};
-    use serde::Deserialize;
-    let v = Bytes::<4>::try_from("abcd").unwrap();
-    assert_eq!(v.as_slice(), b"abcd");
-    assert_eq!(&*v, b"abcd");
-    assert_eq!(Bytes::<4>::try_from(&b"abcd"[..]).unwrap(), v);
-    let too_long = Bytes::<4>::try_from("abcde").unwrap_err();
-    assert_eq!((too_long.len, too_long.capacity), (5, 4));
-    let mut buf = [0u8; 8];
-    let encoded = postcard::to_slice(&v, &mut buf).unwrap();
-    assert_eq!(encoded, b"\x04abcd");
-    assert_eq!(postcard::from_bytes::<Bytes<4>>(encoded).unwrap(), v);
-    assert!(postcard::from_bytes::<Bytes<3>>(b"\x04abcd").is_err());
-    fn seq(bytes: &[u8]) -> SeqDeserializer<core::iter::Copied<core::slice::Iter<'_, u8>>, Error> {
-        SeqDeserializer::new(bytes.iter().copied())
-    }
-    assert_eq!(Bytes::<4>::deserialize(seq(b"abcd")).unwrap(), v);
-    assert_eq!(Bytes::<4>::deserialize(seq(b"")).unwrap(), Bytes::new());
-    // The error names the first length over capacity.
-    let err = Bytes::<3>::deserialize(seq(b"abcd")).unwrap_err();
-    assert_eq!(err.to_string(), "invalid length 4, expected at most 3 bytes");
 }
