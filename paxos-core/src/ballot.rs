@@ -31,8 +31,7 @@ impl fmt::Display for NodeId {
 /// Ballots are totally ordered, first by round, then by node, so two
 /// proposers never share one. "No ballot" is spelled `Option::<Ballot>::None`,
 /// and Rust orders `None` below every `Some(ballot)`: an acceptor that has
-/// promised nothing accepts any ballot, exactly as the seed library's Python 2
-/// `None` did. Rounds start at 1.
+/// promised nothing accepts any ballot ([`admits`]). Rounds start at 1.
 #[derive(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, postcard::experimental::max_size::MaxSize,
 )]
@@ -59,6 +58,14 @@ impl Ballot {
             self.round.checked_add(1).map(|round| Ballot::new(round, node))
         }
     }
+}
+
+/// The acceptor's rule, the one place it is written: an acceptor that has
+/// promised `promised` may promise or accept `ballot` unless it promised a
+/// higher one. Having promised nothing (`None`), it admits every ballot.
+/// The essential, practical and replica acceptors all decide by it.
+pub fn admits(promised: Option<Ballot>, ballot: Ballot) -> bool {
+    Some(ballot) >= promised
 }
 
 impl fmt::Debug for Ballot {
@@ -170,8 +177,8 @@ mod tests {
 
     #[test]
     fn no_ballot_is_below_every_ballot() {
-        // The seed relied on Python 2 ordering `None` below every tuple; the
-        // port spells that explicitly and checks it for the extreme ballots.
+        // `admits` relies on `None` ordering below every ballot, the extreme
+        // ones included.
         let none: Option<Ballot> = None;
         assert!(none < Some(Ballot::new(0, NodeId(0))));
         assert!(none < Some(Ballot::new(u32::MAX, NodeId(255))));

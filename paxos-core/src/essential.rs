@@ -38,7 +38,7 @@
 //! assert_eq!(learner.final_value(), Some(&"x"));
 //! ```
 
-use crate::ballot::{Ballot, NodeId, NodeSet};
+use crate::ballot::{admits, Ballot, NodeId, NodeSet};
 use crate::message::{Message, Proposal};
 use heapless::LinearMap;
 
@@ -165,7 +165,7 @@ impl<V: Clone> Acceptor<V> {
     /// returned `Promise` goes back to the proposer. Lower ballots are
     /// ignored (the practical acceptor NACKs them).
     pub fn receive_prepare(&mut self, ballot: Ballot) -> Option<Message<V>> {
-        if Some(ballot) < self.promised {
+        if !admits(self.promised, ballot) {
             return None;
         }
         self.promised = Some(ballot);
@@ -178,7 +178,7 @@ impl<V: Clone> Acceptor<V> {
     /// Accepts `value` unless a higher ballot was promised; the returned
     /// `Accepted` goes to every learner.
     pub fn receive_accept(&mut self, ballot: Ballot, value: V) -> Option<Message<V>> {
-        if Some(ballot) < self.promised {
+        if !admits(self.promised, ballot) {
             return None;
         }
         self.promised = Some(ballot);

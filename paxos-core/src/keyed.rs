@@ -1,5 +1,5 @@
-//! Keyed consensus, as gen_paxos asked for it: any node asks
-//! `ask(key, value)` and learns the value decided for that key.
+//! Keyed consensus: any node asks `ask(key, value)` and learns the value
+//! decided for that key.
 //!
 //! Each key is a write-once register built on the replicated log: the
 //! first `Set` for a key decided in the log wins, and every later `Set`

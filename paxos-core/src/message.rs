@@ -2,8 +2,7 @@
 //! roles. The replica's messages live in [`crate::replica`].
 //!
 //! A message does not name its sender: the transport knows who sent a
-//! datagram and passes that identity to the receiving role, as in the seed
-//! library.
+//! datagram and passes that identity to the receiving role.
 
 use crate::ballot::{Ballot, NodeId};
 use postcard::experimental::max_size::MaxSize;

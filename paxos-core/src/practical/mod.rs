@@ -1,12 +1,11 @@
 //! Practical Paxos: the single-decree roles made fit for real use.
 //!
-//! On top of [`crate::essential`], this layer adds what the seed library's
-//! `practical` module added, with its known bugs fixed:
+//! On top of [`crate::essential`], this layer adds:
 //!
 //! - **NACKs** for both phases, carrying the acceptor's promise, and
 //!   **ballot bumping** whenever a higher ballot is seen (in promises,
 //!   NACKs, prepares and accepts, including a NACK from the node's own
-//!   acceptor, which the seed skipped);
+//!   acceptor);
 //! - **leadership**: a proposer with a quorum of promises leads and
 //!   proposes in phase 2 directly; **active/passive** roles (a passive role
 //!   updates its state but sends nothing);
@@ -20,18 +19,16 @@
 //! - **recovery** from the last durable state, and a [`Learner`] that
 //!   knows which acceptors hold the final value.
 //!
-//! [`Node`] combines the three roles, as the seed's `practical.Node` did,
-//! and is what applications run.
+//! [`Node`] combines the three roles and is what applications run.
 //!
 //! ## Requests that arrive while a save is pending
 //!
-//! The seed dropped a prepare or accept that arrived while an earlier one
-//! was being saved ("first wins"), and answered duplicates at once, before
-//! the state reached disk. Here every request is processed at once: each
-//! change issues a new persist, every reply waits for all persists issued
-//! before it, and one confirmation releases everything up to its sequence
-//! number (group commit). A duplicate is therefore never answered early,
-//! and no request is dropped for being early.
+//! Every request is processed at once: each change issues a new persist,
+//! every reply waits for all persists issued before it, and one
+//! confirmation releases everything up to its sequence number (group
+//! commit). A duplicate is therefore never answered before the state it
+//! reveals is durable, and no request is dropped for arriving while an
+//! earlier one is being saved.
 
 mod acceptor;
 mod learner;
@@ -39,6 +36,7 @@ mod node;
 mod outbox;
 mod proposer;
 
+pub use crate::persist_seq::PersistSeq;
 pub use acceptor::Acceptor;
 pub use learner::Learner;
 pub use node::Node;
@@ -50,12 +48,6 @@ use crate::message::{Destination, Message, Proposal};
 use core::fmt;
 use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
-
-/// Identifies one persist request; confirming a sequence number confirms
-/// every earlier one too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, MaxSize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct PersistSeq(pub u64);
 
 /// What a node must find again after a restart: the acceptor's promise and
 /// vote, and the highest round its proposer used, so that it never reuses a

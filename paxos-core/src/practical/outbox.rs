@@ -14,8 +14,8 @@ pub const OUTBOX_CAPACITY: usize = 16;
 /// Persist requests leave at once. Every other output carries the highest
 /// sequence number issued when it was queued and leaves, in order, only
 /// once the driver has confirmed that number durable: nothing queued after
-/// a persist can overtake it. This is the only place in the practical layer
-/// that decides when a message may leave.
+/// a persist can overtake it. The rule itself is
+/// [`PersistSeq::released_by`], which the replica's outbox applies too.
 #[derive(Clone, Debug)]
 pub struct Outbox<V> {
     persists: Deque<(PersistSeq, DurableState<V>), OUTBOX_CAPACITY>,
@@ -60,7 +60,11 @@ impl<V> Outbox<V> {
         if let Some((seq, state)) = self.persists.pop_front() {
             return Some(Output::Persist { seq, state });
         }
-        if self.others.front().is_some_and(|(needs, _)| *needs <= self.durable) {
+        if self
+            .others
+            .front()
+            .is_some_and(|(needs, _)| needs.released_by(self.durable))
+        {
             return self.others.pop_front().map(|(_, output)| output);
         }
         None

@@ -5,7 +5,7 @@ use super::log::Entry;
 use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, Slot};
 use super::{Dropped, Replica, Value};
-use crate::ballot::{Ballot, NodeId};
+use crate::ballot::{admits, Ballot, NodeId};
 use crate::codec::DecodeError;
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
@@ -68,7 +68,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             return Ok(());
         }
         let renewal = Some(ballot) == self.promised;
-        if !renewal && (Some(ballot) < self.promised || self.refuses(from)) {
+        if !renewal && (!admits(self.promised, ballot) || self.refuses(from)) {
             self.refuse(from, ballot);
             return Ok(());
         }
@@ -117,7 +117,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
             return Ok(());
         }
-        if Some(ballot) < self.promised && !self.config.injected(super::Bug::AcceptBelowPromise) {
+        if !admits(self.promised, ballot) && !self.config.injected(super::Bug::AcceptBelowPromise) {
             self.refuse(from, ballot);
             return Ok(());
         }

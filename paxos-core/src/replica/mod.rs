@@ -99,7 +99,7 @@ pub use wire::{Header, PromisedEntry, Record, Slot};
 
 use crate::ballot::{Ballot, NodeId, NodeSet};
 use crate::codec::{DecodeError, EncodeError};
-use crate::practical::PersistSeq;
+use crate::persist_seq::PersistSeq;
 use crate::time::Instant;
 use core::fmt;
 use heapless::Deque;

@@ -7,7 +7,7 @@ use super::wire::{Items, Record, Slot, Writer};
 use super::{Bug, PersistRequest, RecoverError, Replica, Value};
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, EncodeError, FORMAT_VERSION};
-use crate::practical::PersistSeq;
+use crate::persist_seq::PersistSeq;
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Whether one more input's records and replies fit. The most an input

@@ -7,7 +7,7 @@ use super::rng::Rng;
 use super::wire::Slot;
 use super::{Config, ConfigError, Counters, Replica};
 use crate::ballot::{Ballot, NodeId};
-use crate::practical::PersistSeq;
+use crate::persist_seq::PersistSeq;
 use crate::time::Instant;
 use heapless::Deque;
 

@@ -6,7 +6,7 @@ use super::wire::{Header, PromisedEntry, Slot, Writer};
 use super::{Bug, Replica, Transmit, Value};
 use crate::ballot::{NodeId, NodeSet};
 use crate::codec::EncodeError;
-use crate::practical::PersistSeq;
+use crate::persist_seq::PersistSeq;
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Encodes the first queued message whose records are durable
@@ -14,7 +14,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// number it needs), skipping stale ones, then the leader's append.
     pub(super) fn next_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(&(needs, pending)) = self.outbox.front() {
-            if needs > self.durable {
+            if !needs.released_by(self.durable) {
                 break;
             }
             self.outbox.pop_front();
