@@ -2,7 +2,10 @@
 //!
 //! Every message and durable record of this crate crosses a network or a
 //! disk as `[FORMAT_VERSION][postcard body]`, encoded into a buffer the
-//! caller owns. [`max_encoded_size`] gives the largest frame a type can
+//! caller owns. The teaching layers encode through this module; the
+//! replica's frames ([`crate::replica::wire`]) are the same format, written
+//! by a hand-written fast path that a property test holds to postcard byte
+//! for byte, both ways. [`max_encoded_size`] gives the largest frame a type can
 //! produce, so buffers are sized at compile time; decoding anything
 //! malformed, truncated, oversized or of another version is a typed
 //! [`DecodeError`], never a panic.

@@ -73,7 +73,6 @@
 //! ```
 
 mod acceptor;
-mod compact;
 mod config;
 mod leader;
 mod learner;

@@ -230,7 +230,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             return Err(corrupt(DecodeError::UnknownVersion(version)));
         }
         while !rest.is_empty() {
-            let (record, after) = super::compact::take::<Record>(rest).map_err(corrupt)?;
+            let (record, after) = super::wire::compact::take::<Record>(rest).map_err(corrupt)?;
             rest = after;
             match record {
                 Record::Promised { ballot } => self.promised = self.promised.max(Some(ballot)),

@@ -6,9 +6,12 @@
 //! into the log, so no message ever holds a batch of values in a struct of
 //! its own: a batch costs one copy in and one copy out.
 
-use super::compact::{self, Compact};
+pub(super) mod compact;
+
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, EncodeError, FORMAT_VERSION};
+pub(crate) use compact::Compact;
+use compact::{In, Out};
 use core::marker::PhantomData;
 use postcard::experimental::max_size::MaxSize;
 use serde::de::DeserializeOwned;
@@ -389,5 +392,270 @@ mod tests {
         assert_eq!(items.next(), None);
         assert_eq!(decode_header::<Header>(&[]), Err(DecodeError::Empty));
         assert_eq!(decode_header::<Header>(&[0xEE]), Err(DecodeError::UnknownVersion(0xEE)));
+    }
+}
+
+// The hand-written fast path of each frame type; its derive(Serialize,
+// Deserialize) is the specification, and `compact_tests` holds the two to
+// the same bytes.
+
+impl Compact for Header {
+    fn encode(&self) -> Out {
+        let mut o = Out::new();
+        match *self {
+            Header::Prepare { ballot, from, until } => {
+                o.byte(0);
+                o.ballot(ballot);
+                o.varint(from);
+                o.varint(until);
+            }
+            Header::Promise {
+                ballot,
+                decided,
+                beyond,
+            } => {
+                o.byte(1);
+                o.ballot(ballot);
+                o.varint(decided);
+                o.byte(u8::from(beyond));
+            }
+            Header::Append {
+                ballot,
+                commit,
+                first,
+                stamp,
+            } => {
+                o.byte(2);
+                o.ballot(ballot);
+                o.varint(commit);
+                o.varint(first);
+                o.varint(stamp);
+            }
+            Header::Accepted {
+                ballot,
+                first,
+                count,
+                stamp,
+            } => {
+                o.byte(3);
+                o.ballot(ballot);
+                o.varint(first);
+                o.varint(u64::from(count));
+                o.varint(stamp);
+            }
+            Header::Nack {
+                ballot,
+                promised,
+                decided,
+            } => {
+                o.byte(4);
+                o.ballot(ballot);
+                match promised {
+                    None => o.byte(0),
+                    Some(p) => {
+                        o.byte(1);
+                        o.ballot(p);
+                    }
+                }
+                o.varint(decided);
+            }
+            Header::CatchUp { from } => {
+                o.byte(5);
+                o.varint(from);
+            }
+            Header::Learn { first } => {
+                o.byte(6);
+                o.varint(first);
+            }
+        }
+        o
+    }
+
+    fn decode(i: &mut In<'_>) -> Result<Self, DecodeError> {
+        Ok(match i.u32()? {
+            0 => Header::Prepare {
+                ballot: i.ballot()?,
+                from: i.u64()?,
+                until: i.u64()?,
+            },
+            1 => Header::Promise {
+                ballot: i.ballot()?,
+                decided: i.u64()?,
+                beyond: i.bool()?,
+            },
+            2 => Header::Append {
+                ballot: i.ballot()?,
+                commit: i.u64()?,
+                first: i.u64()?,
+                stamp: i.u64()?,
+            },
+            3 => Header::Accepted {
+                ballot: i.ballot()?,
+                first: i.u64()?,
+                count: i.u32()?,
+                stamp: i.u64()?,
+            },
+            4 => Header::Nack {
+                ballot: i.ballot()?,
+                promised: i.option_ballot()?,
+                decided: i.u64()?,
+            },
+            5 => Header::CatchUp { from: i.u64()? },
+            6 => Header::Learn { first: i.u64()? },
+            _ => return Err(DecodeError::Malformed),
+        })
+    }
+}
+
+impl Compact for Record {
+    fn encode(&self) -> Out {
+        let mut o = Out::new();
+        match *self {
+            Record::Promised { ballot } => {
+                o.byte(0);
+                o.ballot(ballot);
+            }
+            Record::Accepted { ballot, first } => {
+                o.byte(1);
+                o.ballot(ballot);
+                o.varint(first);
+            }
+            Record::Learned { first } => {
+                o.byte(2);
+                o.varint(first);
+            }
+            Record::Committed { slot } => {
+                o.byte(3);
+                o.varint(slot);
+            }
+            Record::Snapshot { slot } => {
+                o.byte(4);
+                o.varint(slot);
+            }
+            Record::Amnesiac => o.byte(5),
+        }
+        o
+    }
+
+    fn decode(i: &mut In<'_>) -> Result<Self, DecodeError> {
+        Ok(match i.u32()? {
+            0 => Record::Promised { ballot: i.ballot()? },
+            1 => Record::Accepted {
+                ballot: i.ballot()?,
+                first: i.u64()?,
+            },
+            2 => Record::Learned { first: i.u64()? },
+            3 => Record::Committed { slot: i.u64()? },
+            4 => Record::Snapshot { slot: i.u64()? },
+            5 => Record::Amnesiac,
+            _ => return Err(DecodeError::Malformed),
+        })
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::compact::{take as compact_take, In};
+    use super::*;
+    use crate::ballot::NodeId;
+    use proptest::prelude::*;
+
+    fn ballot() -> impl Strategy<Value = Ballot> {
+        (any::<u32>(), any::<u8>()).prop_map(|(r, n)| Ballot::new(r, NodeId(n)))
+    }
+
+    fn header() -> impl Strategy<Value = Header> {
+        prop_oneof![
+            (ballot(), any::<u64>(), any::<u64>()).prop_map(|(ballot, from, until)| Header::Prepare {
+                ballot,
+                from,
+                until
+            }),
+            (ballot(), any::<u64>(), any::<bool>()).prop_map(|(ballot, decided, beyond)| Header::Promise {
+                ballot,
+                decided,
+                beyond
+            }),
+            (ballot(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(ballot, commit, first, stamp)| {
+                Header::Append {
+                    ballot,
+                    commit,
+                    first,
+                    stamp,
+                }
+            }),
+            (ballot(), any::<u64>(), any::<u32>(), any::<u64>()).prop_map(|(ballot, first, count, stamp)| {
+                Header::Accepted {
+                    ballot,
+                    first,
+                    count,
+                    stamp,
+                }
+            }),
+            (ballot(), proptest::option::of(ballot()), any::<u64>()).prop_map(|(ballot, promised, decided)| {
+                Header::Nack {
+                    ballot,
+                    promised,
+                    decided,
+                }
+            }),
+            any::<u64>().prop_map(|from| Header::CatchUp { from }),
+            any::<u64>().prop_map(|first| Header::Learn { first }),
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        prop_oneof![
+            ballot().prop_map(|ballot| Record::Promised { ballot }),
+            (ballot(), any::<u64>()).prop_map(|(ballot, first)| Record::Accepted { ballot, first }),
+            any::<u64>().prop_map(|first| Record::Learned { first }),
+            any::<u64>().prop_map(|slot| Record::Committed { slot }),
+            any::<u64>().prop_map(|slot| Record::Snapshot { slot }),
+            Just(Record::Amnesiac),
+        ]
+    }
+
+    /// Arbitrary bytes, biased towards the shapes of real encodings.
+    fn bytes() -> impl Strategy<Value = std::vec::Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                0u8..8,
+                any::<u8>(),
+                Just(0x80u8),
+                Just(0xFFu8),
+                Just(0x01u8),
+                Just(0x0Fu8)
+            ],
+            0..36,
+        )
+    }
+
+    extern crate std;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn headers_encode_as_postcard_does(h in header()) {
+            let mut buf = [0u8; 64];
+            let expected = postcard::to_slice(&h, &mut buf).unwrap();
+            let out = h.encode();
+            prop_assert_eq!(out.bytes(), &*expected);
+        }
+
+        #[test]
+        fn records_encode_as_postcard_does(r in record()) {
+            let mut buf = [0u8; 64];
+            let expected = postcard::to_slice(&r, &mut buf).unwrap();
+            let out = r.encode();
+            prop_assert_eq!(out.bytes(), &*expected);
+        }
+
+        #[test]
+        fn any_bytes_decode_as_postcard_does(b in bytes()) {
+            prop_assert_eq!(compact_take::<Header>(&b), super::take::<Header>(&b));
+            prop_assert_eq!(compact_take::<Record>(&b), super::take::<Record>(&b));
+            prop_assert_eq!(In::new(&b).count(), super::take::<u32>(&b).map(|(n, _)| n));
+        }
     }
 }
