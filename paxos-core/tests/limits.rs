@@ -180,7 +180,7 @@ fn the_smallest_buffer_always_makes_progress_and_a_smaller_one_is_counted() {
     let values = [
         "aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd", "eeeeeeee", "ffffffff", "gggggggg",
     ];
-    try_append(&mut r, at(1), LEADER, 0, 0, &values).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &values);
     let mut tiny = [0u8; 2];
     assert_eq!(r.poll_persist(&mut tiny), None);
     assert_eq!(r.counters().buffer_too_small, 1);

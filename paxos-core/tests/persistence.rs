@@ -35,8 +35,8 @@ fn an_append_writes_records_only_for_what_it_changes() {
 #[test]
 fn contiguous_votes_queued_together_are_written_as_one_run() {
     let mut r = follower::<8>();
-    try_append(&mut r, at(1), LEADER, 0, 0, &["a"]).unwrap();
-    try_append(&mut r, at(1), LEADER, 0, 1, &["b"]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &["a"]);
+    append(&mut r, at(1), LEADER, 0, 1, &["b"]);
     let batches = sync(&mut r, at(1));
     assert_eq!(batches.len(), 1);
     assert_eq!(
@@ -57,10 +57,10 @@ fn contiguous_votes_queued_together_are_written_as_one_run() {
 #[test]
 fn watermarks_and_promises_queued_together_keep_only_the_newest() {
     let mut r = follower::<8>();
-    try_append(&mut r, at(1), LEADER, 0, 0, &["a", "b"]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &["a", "b"]);
     sync(&mut r, at(1));
-    try_append(&mut r, at(1), LEADER, 1, 2, &[]).unwrap();
-    try_append(&mut r, at(1), LEADER, 2, 2, &[]).unwrap();
+    append(&mut r, at(1), LEADER, 1, 2, &[]);
+    append(&mut r, at(1), LEADER, 2, 2, &[]);
     let batches = sync(&mut r, at(1));
     assert_eq!(batches.len(), 1);
     assert_eq!(record_counts(&batches[0]), [(Record::Committed { slot: 2 }, 0)]);
@@ -86,9 +86,9 @@ fn watermarks_and_promises_queued_together_keep_only_the_newest() {
 #[test]
 fn a_run_stops_at_the_end_of_its_record_even_when_the_next_slot_has_a_vote() {
     let mut r = follower::<8>();
-    try_append(&mut r, at(1), LEADER, 0, 0, &["a"]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &["a"]);
     // Slot 0 decided: the watermark record separates the two runs.
-    try_append(&mut r, at(1), LEADER, 1, 1, &["b"]).unwrap();
+    append(&mut r, at(1), LEADER, 1, 1, &["b"]);
     let batches = sync(&mut r, at(1));
     assert_eq!(
         record_counts(&batches[0]),
@@ -119,10 +119,10 @@ fn a_run_stops_at_the_end_of_its_record_even_when_the_next_slot_has_a_vote() {
 #[test]
 fn runs_under_different_ballots_queued_together_share_one_batch() {
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
-    try_append(&mut r, at(1), LEADER, 0, 0, &[]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &[]);
     sync(&mut r, at(1));
     learn(&mut r, at(2), 0, &["a"]).unwrap();
-    try_append(&mut r, at(2), LEADER, 1, 1, &["b"]).unwrap();
+    append(&mut r, at(2), LEADER, 1, 1, &["b"]);
     let batches = sync(&mut r, at(2));
     assert_eq!(batches.len(), 1);
     assert_eq!(
@@ -148,13 +148,13 @@ fn runs_under_different_ballots_queued_together_share_one_batch() {
 fn a_delivered_vote_stays_in_memory_until_its_record_is_written() {
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
     let values = ["a", "b", "c", "d", "e", "f", "g", "h"];
-    try_append(&mut r, at(1), LEADER, 0, 0, &values).unwrap();
-    try_append(&mut r, at(1), LEADER, 8, 8, &[]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &values);
+    append(&mut r, at(1), LEADER, 8, 8, &[]);
     assert_eq!(r.decided(), 8);
     while r.poll_event().is_some() {}
     assert_eq!(r.delivered(), 8);
     // Nothing written yet: slot 8 would push slot 0 out of memory.
-    try_append(&mut r, at(2), LEADER, 8, 8, &["i"]).unwrap();
+    append(&mut r, at(2), LEADER, 8, 8, &["i"]);
     assert_eq!(r.counters().out_of_window, 1);
     let batches = sync(&mut r, at(2));
     let written: Vec<_> = batches.iter().flat_map(|b| records(b)).collect();

@@ -50,8 +50,8 @@ fn recovery_refuses_a_watermark_above_the_values_written_before_it() {
     ));
 
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
-    try_append(&mut r, at(1), LEADER, 0, 0, &["a", "b"]).unwrap();
-    try_append(&mut r, at(1), LEADER, 1, 2, &[]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &["a", "b"]);
+    append(&mut r, at(1), LEADER, 1, 2, &[]);
     let batches = sync(&mut r, at(1));
     let restarted = recover(2, &batches, 0).unwrap();
     assert_eq!(restarted.decided(), 1);
@@ -66,7 +66,7 @@ fn recovery_refuses_a_watermark_above_the_values_written_before_it() {
 fn a_replayed_learned_run_extends_the_watermark_and_a_vote_run_does_not() {
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
     learn(&mut r, at(1), 0, &["a", "b", "c"]).unwrap();
-    try_append(&mut r, at(1), LEADER, 3, 3, &["d", "e"]).unwrap();
+    append(&mut r, at(1), LEADER, 3, 3, &["d", "e"]);
     assert_eq!(r.decided(), 3);
     let written: Vec<_> = sync(&mut r, at(1)).iter().flat_map(|b| records(b)).collect();
     assert!(
@@ -91,8 +91,8 @@ fn a_replayed_learned_run_extends_the_watermark_and_a_vote_run_does_not() {
 #[test]
 fn a_restart_with_every_decided_slot_applied_keeps_them_and_writes_nothing() {
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
-    try_append(&mut r, at(1), LEADER, 0, 0, &["a", "b"]).unwrap();
-    try_append(&mut r, at(1), LEADER, 2, 2, &[]).unwrap();
+    append(&mut r, at(1), LEADER, 0, 0, &["a", "b"]);
+    append(&mut r, at(1), LEADER, 2, 2, &[]);
     let batches = sync(&mut r, at(1));
     let mut restarted = recover(2, &batches, 2).unwrap();
     assert_eq!(restarted.decided(), 2);

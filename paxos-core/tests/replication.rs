@@ -91,7 +91,7 @@ fn a_former_leader_ignores_late_votes_for_the_ballot_it_led() {
     r.propose(at(1), v("x")).unwrap();
     sync(&mut r, at(1));
     // Node 3 leads now with a higher ballot.
-    try_append(&mut r, at(2), Ballot::new(1, NodeId(3)), 0, 0, &[]).unwrap();
+    append(&mut r, at(2), Ballot::new(1, NodeId(3)), 0, 0, &[]);
     assert!(!r.is_leader());
     accepted_now(&mut r, at(3), 2, LEADER, 0, 1);
     assert_eq!(r.decided(), 0);

@@ -120,7 +120,7 @@ fn the_checkpoint_bound_holds_the_largest_checkpoint_and_is_tight() {
     let top = u32::MAX;
     for i in 0..4u32 {
         let ballot = Ballot::new(top - 3 + i, NodeId(1));
-        try_append(&mut r, at(1), ballot, base, base + u64::from(i), &["abcdefgh"]).unwrap();
+        append(&mut r, at(1), ballot, base, base + u64::from(i), &["abcdefgh"]);
     }
     let batches = sync(&mut r, at(1));
     let mut buf = vec![0u8; C::MAX_CHECKPOINT_SIZE];

@@ -446,8 +446,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
 
     /// How long a new commit watermark may wait for an append to carry it
     /// before a heartbeat is sent for it alone.
-    pub(super) fn commit_delay(&self) -> crate::time::Duration {
-        crate::time::Duration::from_micros(self.config.heartbeat_interval.as_micros() / 8)
+    pub(super) fn commit_delay(&self) -> Duration {
+        Duration::from_micros(self.config.heartbeat_interval.as_micros() / 8)
     }
 
     /// Sets the next election a randomized timeout from now.

@@ -129,7 +129,14 @@ pub fn try_append<const W: usize>(
 }
 
 /// [`try_append`], which must be taken.
-pub fn append(r: &mut R, now: Instant, ballot: Ballot, commit: u64, first: u64, values: &[&str]) {
+pub fn append<const W: usize>(
+    r: &mut Replica<V, 3, W>,
+    now: Instant,
+    ballot: Ballot,
+    commit: u64,
+    first: u64,
+    values: &[&str],
+) {
     try_append(r, now, ballot, commit, first, values).unwrap();
 }
 

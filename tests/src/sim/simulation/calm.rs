@@ -37,14 +37,11 @@ impl<const W: usize> Simulation<W> {
             return false;
         }
         let target = self.checker.max_decided.map_or(0, |s| s + 1);
-        self.nodes
-            .iter()
-            .filter(|n| !n.stay_down && !self.checker.wiped(n.index))
-            .all(|n| {
-                n.replica
-                    .as_ref()
-                    .is_some_and(|r| r.decided() >= target && n.app.applied() == r.decided())
-            })
+        self.settling().all(|n| {
+            n.replica
+                .as_ref()
+                .is_some_and(|r| r.decided() >= target && n.app.applied() == r.decided())
+        })
     }
 
     /// One running node leads, and every other running node follows it
@@ -58,14 +55,19 @@ impl<const W: usize> Simulation<W> {
         let (Some(leader), None) = (leaders.next(), leaders.next()) else {
             return false;
         };
+        self.settling().all(|n| {
+            n.replica
+                .as_ref()
+                .is_some_and(|r| r.leader() == Some(leader.id()) && r.promised() == leader.promised())
+        })
+    }
+
+    /// The nodes the calm phase waits for: every node not kept down and
+    /// not wiped (a node that lost its storage only learns, once fixed).
+    fn settling(&self) -> impl Iterator<Item = &Node<W>> + '_ {
         self.nodes
             .iter()
             .filter(|n| !n.stay_down && !self.checker.wiped(n.index))
-            .all(|n| {
-                n.replica
-                    .as_ref()
-                    .is_some_and(|r| r.leader() == Some(leader.id()) && r.promised() == leader.promised())
-            })
     }
 
     /// The state of every node and client, for a failure report.
