@@ -52,8 +52,10 @@ impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
         let nodes = ids
             .iter()
             .map(|&id| {
-                let mut config = Config::new(id, &ids).expect("valid config");
-                config.initial_leader = Some(ids[0]);
+                let config = Config::builder(id, &ids)
+                    .initial_leader(ids[0])
+                    .build()
+                    .expect("valid config");
                 Replica::new(config, now).expect("valid config")
             })
             .collect();

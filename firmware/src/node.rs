@@ -162,13 +162,14 @@ fn node_id() -> Option<u8> {
 
 fn config(id: u8) -> Result<Config<NODES>, &'static str> {
     let members = [NodeId(1), NodeId(2), NodeId(3)];
-    let mut config = Config::new(NodeId(id), &members).map_err(|_| "bad configuration")?;
-    config.heartbeat_interval = Duration::from_millis(20);
-    config.election_timeout = Duration::from_millis(200);
-    config.retransmit_timeout = Duration::from_millis(50);
-    config.initial_leader = Some(NodeId(1));
-    config.seed = 0x5EED_0000 + u64::from(id);
-    config.validate().map_err(|_| "bad configuration")?;
+    let config = Config::builder(NodeId(id), &members)
+        .heartbeat_interval(Duration::from_millis(20))
+        .election_timeout(Duration::from_millis(200))
+        .retransmit_timeout(Duration::from_millis(50))
+        .initial_leader(NodeId(1))
+        .seed(0x5EED_0000 + u64::from(id))
+        .build()
+        .map_err(|_| "bad configuration")?;
     Ok(config)
 }
 

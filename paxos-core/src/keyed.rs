@@ -297,8 +297,10 @@ mod tests {
     }
 
     fn single(now: Instant) -> Node {
-        let mut config = Config::new(NodeId(1), &[NodeId(1)]).unwrap();
-        config.initial_leader = Some(NodeId(1));
+        let config = Config::builder(NodeId(1), &[NodeId(1)])
+            .initial_leader(NodeId(1))
+            .build()
+            .unwrap();
         Node::new(config, now).unwrap()
     }
 
@@ -412,8 +414,10 @@ mod tests {
     fn followers_refuse_with_a_leader_hint() {
         let now = Instant::ZERO;
         let ids = [NodeId(1), NodeId(2), NodeId(3)];
-        let mut config = Config::new(NodeId(2), &ids).unwrap();
-        config.initial_leader = Some(NodeId(1));
+        let config = Config::builder(NodeId(2), &ids)
+            .initial_leader(NodeId(1))
+            .build()
+            .unwrap();
         let mut n = Node::new(config, now).unwrap();
         assert_eq!(
             n.ask(now, b("k"), b("v")),

@@ -62,6 +62,15 @@ pub mod replica;
 pub mod time;
 pub mod value;
 
+/// Switches on classic Paxos bugs so the verification suites can prove they
+/// catch them. Exists only with the `bug-injection` feature, which only the
+/// test crates enable; not part of the library's API.
+#[cfg(feature = "bug-injection")]
+#[doc(hidden)]
+pub mod fault_injection {
+    pub use crate::replica::fault::Bug;
+}
+
 pub use ballot::{Ballot, NodeId, NodeSet};
 pub use codec::{decode, encode, max_encoded_size, DecodeError, EncodeError, FORMAT_VERSION};
 pub use message::{Destination, Message, Proposal};

@@ -40,7 +40,7 @@ fn a_ballot_sent_by_another_node_than_its_owner_is_ignored_and_counted() {
 
 #[test]
 fn a_follower_refuses_other_candidates_until_its_leader_was_silent_an_election_timeout() {
-    let timeout = config(2, Some(1)).election_timeout.as_micros() / 1_000;
+    let timeout = config(2, Some(1)).election_timeout().as_micros() / 1_000;
     let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
     // The leader itself may always run a new phase 1.
     assert!(promised(prepare(&mut r, at(1), Ballot::new(1, NodeId(1)))));

@@ -54,14 +54,17 @@ fn deliver(from: &mut R5, to: &mut R5, now: Instant) {
 /// Node 1 leading (1, 1) with slot 0 = `111` accepted by node 5 only;
 /// returns (node 1, node 5).
 fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
-    // Mutated only when bugs can be injected.
-    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
-    let mut c1 = config(1);
     #[cfg(feature = "bug-injection")]
-    if bug {
-        c1.bug = Some(paxos_core::replica::Bug::LeaderLearns);
-    }
-    let _ = bug;
+    let c1 = config(1)
+        .to_builder()
+        .inject(bug.then_some(paxos_core::fault_injection::Bug::LeaderLearns))
+        .build()
+        .unwrap();
+    #[cfg(not(feature = "bug-injection"))]
+    let c1 = {
+        let _ = bug;
+        config(1)
+    };
     let mut n1 = R5::new(c1, at(0)).unwrap();
     let mut n5 = R5::new(config(5), at(0)).unwrap();
     n1.handle_timeout(at(1_000));

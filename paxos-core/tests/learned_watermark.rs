@@ -77,8 +77,11 @@ fn a_learned_watermark_survives_a_duplicate_append_and_a_restart() {
 #[cfg(feature = "bug-injection")]
 #[test]
 fn with_the_old_rule_the_node_cannot_restart() {
-    let mut c = config(2, Some(1));
-    c.bug = Some(paxos_core::replica::Bug::UnrecordedLearnWatermark);
+    let c = config(2, Some(1))
+        .to_builder()
+        .inject(paxos_core::fault_injection::Bug::UnrecordedLearnWatermark)
+        .build()
+        .unwrap();
     let (_, batches) = learn_then_duplicate(c);
     let restarted = R1::recover(config(2, Some(1)), at(2), batches.iter().map(Vec::as_slice), 1);
     assert!(

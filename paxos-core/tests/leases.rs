@@ -12,11 +12,11 @@ use common::*;
 
 /// A leader with a lease, its promise durable and nothing to recover.
 fn leasing_leader() -> R {
-    let mut c = config(1, Some(1));
-    c.lease = Some(LeaseConfig {
-        duration: Duration::from_millis(100),
-        max_drift_ppm: 0,
-    });
+    let c = config(1, Some(1))
+        .to_builder()
+        .lease(LeaseConfig::new(Duration::from_millis(100), 0))
+        .build()
+        .unwrap();
     let mut r = R::new(c, at(0)).unwrap();
     sync(&mut r, at(0));
     r
@@ -45,12 +45,8 @@ fn a_lease_holds_until_exactly_its_safe_duration_after_the_echoed_stamp() {
 
 #[test]
 fn a_restarted_node_with_leases_promises_nothing_for_one_lease() {
-    let lease = LeaseConfig {
-        duration: Duration::from_millis(200),
-        max_drift_ppm: 1_000,
-    };
-    let mut c = config(2, None);
-    c.lease = Some(lease);
+    let lease = LeaseConfig::new(Duration::from_millis(200), 1_000);
+    let c = config(2, None).to_builder().lease(lease).build().unwrap();
     let mut r = R::new(c.clone(), at(0)).unwrap();
     let mut disk = Vec::new();
     let ballot = Ballot::new(1, NodeId(1));

@@ -86,8 +86,11 @@ fn a_node_restarts_from_its_batches_at_every_buffer_size() {
 #[test]
 fn with_the_old_snapshot_rule_a_crash_between_batches_cannot_restart() {
     let torn = (R::MIN_PERSIST_BUFFER..R::MIN_PERSIST_BUFFER + 64).any(|size| {
-        let mut c = config(2, Some(1));
-        c.bug = Some(paxos_core::replica::Bug::SnapshotDropsPendingVotes);
+        let c = config(2, Some(1))
+            .to_builder()
+            .inject(paxos_core::fault_injection::Bug::SnapshotDropsPendingVotes)
+            .build()
+            .unwrap();
         let (_, batches) = follower_writing_through(size, c);
         (0..=batches.len())
             .any(|end| R::recover(config(2, Some(1)), at(2), batches[..end].iter().map(Vec::as_slice), 0).is_err())
@@ -101,8 +104,11 @@ fn with_the_old_snapshot_rule_a_crash_between_batches_cannot_restart() {
 #[test]
 fn with_the_old_writer_some_buffer_size_tears_a_record() {
     let torn = (R::MIN_PERSIST_BUFFER..R::MIN_PERSIST_BUFFER + 64).find(|&size| {
-        let mut c = config(2, Some(1));
-        c.bug = Some(paxos_core::replica::Bug::TornRecord);
+        let c = config(2, Some(1))
+            .to_builder()
+            .inject(paxos_core::fault_injection::Bug::TornRecord)
+            .build()
+            .unwrap();
         let (_, batches) = follower_writing_through(size, c);
         R::recover(config(2, Some(1)), at(2), batches.iter().map(Vec::as_slice), 0).is_err()
     });

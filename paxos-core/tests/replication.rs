@@ -39,8 +39,10 @@ fn a_leader_counts_its_own_vote_only_once_that_record_is_durable() {
 #[test]
 fn a_single_node_leader_decides_every_proposal_covered_by_one_record() {
     type Solo = Replica<V, 1, 64>;
-    let mut c = Config::new(NodeId(1), &[NodeId(1)]).unwrap();
-    c.initial_leader = Some(NodeId(1));
+    let c = Config::builder(NodeId(1), &[NodeId(1)])
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
     let mut r = Solo::new(c, at(0)).unwrap();
     sync(&mut r, at(0));
     for i in 0..17u8 {

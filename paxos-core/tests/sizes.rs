@@ -112,8 +112,7 @@ fn min_persist_buffer_is_one_widest_record_with_one_value() {
 #[test]
 fn the_checkpoint_bound_holds_the_largest_checkpoint_and_is_tight() {
     type C = Replica<V, 3, 4>;
-    let mut c = config(2, None);
-    c.lease = None;
+    let c = config(2, None).to_builder().lease(None).build().unwrap();
     let mut r = C::new(c.clone(), at(0)).unwrap();
     let base = 1u64 << 63;
     r.install_snapshot(at(0), base).unwrap();

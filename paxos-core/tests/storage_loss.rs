@@ -129,8 +129,11 @@ fn a_node_restarted_without_its_storage_never_votes_or_leads() {
 #[cfg(feature = "bug-injection")]
 #[test]
 fn with_the_old_rule_the_wiped_node_decides_another_value() {
-    let mut c = config(1, Some(1));
-    c.bug = Some(paxos_core::replica::Bug::AmnesiacVotes);
+    let c = config(1, Some(1))
+        .to_builder()
+        .inject(paxos_core::fault_injection::Bug::AmnesiacVotes)
+        .build()
+        .unwrap();
     let (mut n1, mut n3) = x_decided_then_node_1_wiped(c);
     assert!(n1.is_leader());
     n1.propose(at(2_001), v("Y")).unwrap();

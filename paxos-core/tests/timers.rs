@@ -137,10 +137,13 @@ fn a_leader_with_undecided_slots_wakes_for_the_retransmission() {
 /// postpone the commit.
 #[test]
 fn a_late_tick_still_announces_a_decision_the_followers_have_not_heard() {
-    let mut c = config(1, Some(1));
-    c.heartbeat_interval = Duration::from_millis(200);
-    c.retransmit_timeout = Duration::from_millis(100);
-    c.election_timeout = Duration::from_millis(1_000);
+    let c = config(1, Some(1))
+        .to_builder()
+        .heartbeat_interval(Duration::from_millis(200))
+        .retransmit_timeout(Duration::from_millis(100))
+        .election_timeout(Duration::from_millis(1_000))
+        .build()
+        .unwrap();
     let mut r = R::new(c, at(0)).unwrap();
     sync(&mut r, at(0));
     assert_eq!(sent_with_values(&mut r).len(), 1, "the announcement");

@@ -18,8 +18,10 @@ fn hash_of(r: &R) -> u64 {
 }
 
 fn initial_leader() -> R {
-    let mut c = Config::new(NodeId(1), &IDS).unwrap();
-    c.initial_leader = Some(NodeId(1));
+    let c = Config::builder(NodeId(1), &IDS)
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
     Replica::new(c, Instant::ZERO).unwrap()
 }
 

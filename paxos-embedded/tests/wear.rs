@@ -24,8 +24,10 @@ struct Figures {
 /// Runs `decisions` decisions, proposing `burst` values per step.
 fn run<const W: usize, const E: usize>(pages: usize, burst: usize, decisions: u64) -> Figures {
     let mut log = FlashLog::mount(FaultFlash::<W, E>::new(pages, 1)).expect("mount");
-    let mut config = Config::new(NodeId(1), &[NodeId(1)]).expect("config");
-    config.initial_leader = Some(NodeId(1));
+    let config = Config::builder(NodeId(1), &[NodeId(1)])
+        .initial_leader(NodeId(1))
+        .build()
+        .expect("config");
     let mut replica = R::new(config, Instant::ZERO).expect("replica");
     let mut now = Instant::ZERO;
     let mut f = Figures {

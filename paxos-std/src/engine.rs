@@ -239,12 +239,13 @@ impl<L: Link> Engine<L> {
         members.push(options.id);
         members.sort();
         members.dedup();
-        let mut config = Config::new(options.id, &members).map_err(NodeError::Config)?;
-        config.heartbeat_interval = core_duration(options.heartbeat);
-        config.election_timeout = core_duration(options.election_timeout);
-        config.retransmit_timeout = config.heartbeat_interval.saturating_mul(2);
-        config.seed = u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17);
-        config.validate().map_err(NodeError::Config)?;
+        let config = Config::builder(options.id, &members)
+            .heartbeat_interval(core_duration(options.heartbeat))
+            .election_timeout(core_duration(options.election_timeout))
+            .retransmit_timeout(core_duration(options.heartbeat).saturating_mul(2))
+            .seed(u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17))
+            .build()
+            .map_err(NodeError::Config)?;
         let batches = recovered.batches.iter().map(Vec::as_slice);
         let app = match &recovered.snapshot {
             Some(bytes) => {

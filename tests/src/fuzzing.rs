@@ -135,10 +135,11 @@ impl<'a> Input<'a> {
 const MEMBERS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
 
 fn config(id: NodeId, initial_leader: Option<NodeId>) -> Config<3> {
-    let mut c = Config::new(id, &MEMBERS).expect("a valid configuration");
-    c.initial_leader = initial_leader;
-    c.seed = u64::from(id.0) * 7919;
-    c
+    Config::builder(id, &MEMBERS)
+        .initial_leader(initial_leader)
+        .seed(u64::from(id.0) * 7919)
+        .build()
+        .expect("a valid configuration")
 }
 
 /// One node of the in-memory cluster, with what survives its crashes.

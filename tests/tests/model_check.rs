@@ -103,7 +103,7 @@
 //! the restricted `Scenario::Reelect` and `Scenario::StaleLearn` (control
 //! and hunt).
 
-use paxos_core::replica::Bug;
+use paxos_core::fault_injection::Bug;
 use paxos_core::NodeId;
 use paxos_tests::model::checking::{
     assert_checked, bound, counterexamples, dfs, env_or, full, run, violations, Search,

@@ -5,7 +5,7 @@
 //!   default; `SIM_REFINEMENT=0` turns it off) asserts every step was
 //!   held to the spec; `on_apply_seeds` here adds the application model
 //!   that reaches restarts from no records;
-//! - one test per injected bug (`paxos_core::replica::Bug`): the check
+//! - one test per injected bug (`paxos_core::fault_injection::Bug`): the check
 //!   fails, with a refinement rule, at the first wrong step. `TornRecord`
 //!   needs a driver that writes lazily and `AmnesiacVotes` a storage wipe,
 //!   which this simulator's scenarios do not draw: scripted three-node
@@ -16,7 +16,8 @@
 //!   refinement check fails and where the simulator's own invariants fail
 //!   with it off, on the same seed.
 
-use paxos_core::replica::{Bug, Config};
+use paxos_core::fault_injection::Bug;
+use paxos_core::replica::Config;
 use paxos_core::{Instant, NodeId, NodeSet};
 use paxos_tests::refinement::{rules, Coverage, Input, Refinement};
 use paxos_tests::sim::node::{Node, Output, SimReplica, MAX_NODES};
@@ -283,9 +284,11 @@ impl Cluster {
             now: Instant::ZERO,
         };
         for (i, size) in buffers.into_iter().enumerate() {
-            let mut config = Config::<MAX_NODES>::new(members[i], &members).unwrap();
-            config.initial_leader = Some(NodeId(0));
-            config.bug = bug;
+            let config = Config::<MAX_NODES>::builder(members[i], &members)
+                .initial_leader(NodeId(0))
+                .inject(bug)
+                .build()
+                .unwrap();
             let mut node = Node::new(i, config.clone(), size);
             node.replica = Some(SimReplica::<8>::new(config, cluster.now).unwrap());
             cluster.nodes.push(node);

@@ -298,11 +298,7 @@ fn pump(node: &mut R, durable: bool, decided: &mut Vec<(u64, Option<V>)>) -> Vec
 fn initial_leader_restarted_before_its_first_sync_keeps_agreement() {
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
     let now = Instant::ZERO;
-    let config = |id: NodeId| {
-        let mut c = Config::new(id, &ids).unwrap();
-        c.initial_leader = Some(NodeId(1));
-        c
-    };
+    let config = |id: NodeId| Config::builder(id, &ids).initial_leader(NodeId(1)).build().unwrap();
     let mut leader = R::new(config(NodeId(1)), now).unwrap();
     let mut followers = [
         R::new(config(NodeId(2)), now).unwrap(),
@@ -344,7 +340,7 @@ fn initial_leader_restarted_before_its_first_sync_keeps_agreement() {
 /// caught by the simulator's invariants within a bounded number of seeds.
 #[test]
 fn every_injected_classic_bug_is_caught() {
-    use paxos_core::replica::Bug;
+    use paxos_core::fault_injection::Bug;
     let bugs = [
         Bug::IgnoreAcceptedValues,
         Bug::AcceptBelowPromise,
@@ -379,7 +375,7 @@ const FAULT_SEEDS: u64 = 2_000;
 /// `rules`, found by the simulator's own invariants (the refinement check
 /// is off: it is not what these tests test). Stops at the lowest such seed
 /// and reports the seeds and steps it took.
-fn finds(bug: paxos_core::replica::Bug, rules: &[&str]) -> Failure {
+fn finds(bug: paxos_core::fault_injection::Bug, rules: &[&str]) -> Failure {
     let options = Options {
         bug: Some(bug),
         refinement: false,
@@ -424,7 +420,7 @@ fn finds(bug: paxos_core::replica::Bug, rules: &[&str]) -> Failure {
 /// catch-up requests at the leader that is behind).
 #[test]
 fn finds_leader_learning() {
-    finds(paxos_core::replica::Bug::LeaderLearns, &[COMMIT_CLAIM]);
+    finds(paxos_core::fault_injection::Bug::LeaderLearns, &[COMMIT_CLAIM]);
 }
 
 /// Fault B: a batch that ends in a run header without its item count (a
@@ -433,7 +429,7 @@ fn finds_leader_learning() {
 /// batches that fill them (lazy-persist drivers).
 #[test]
 fn finds_torn_records() {
-    let f = finds(paxos_core::replica::Bug::TornRecord, &[RESTART]);
+    let f = finds(paxos_core::fault_injection::Bug::TornRecord, &[RESTART]);
     assert!(f.detail.contains("truncated"), "{f}");
 }
 
@@ -445,7 +441,7 @@ fn finds_torn_records() {
 #[test]
 fn finds_unrecorded_learn_watermark() {
     finds(
-        paxos_core::replica::Bug::UnrecordedLearnWatermark,
+        paxos_core::fault_injection::Bug::UnrecordedLearnWatermark,
         &[VOTE_REPORTED, RESTART],
     );
 }
@@ -455,5 +451,8 @@ fn finds_unrecorded_learn_watermark() {
 /// votes it revealed before. Needs storage wipes.
 #[test]
 fn finds_amnesiac_votes() {
-    finds(paxos_core::replica::Bug::AmnesiacVotes, &[BALLOT_REUSE, VOTE_REPORTED]);
+    finds(
+        paxos_core::fault_injection::Bug::AmnesiacVotes,
+        &[BALLOT_REUSE, VOTE_REPORTED],
+    );
 }

@@ -117,11 +117,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
             return Ok(());
         }
-        if !admits(self.promised, ballot) && !self.config.injected(super::Bug::AcceptBelowPromise) {
+        if !admits(self.promised, ballot) && !self.config.injected(super::fault::Bug::AcceptBelowPromise) {
             self.refuse(from, ballot);
             return Ok(());
         }
-        if Some(ballot) > self.promised && !self.config.injected(super::Bug::NoPromiseOnAccept) {
+        if Some(ballot) > self.promised && !self.config.injected(super::fault::Bug::NoPromiseOnAccept) {
             self.queue_persist(PersistItem::Promised(ballot))
                 .map_err(|()| Dropped::Busy)?;
             self.promised = Some(ballot);
@@ -206,7 +206,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             // that carries it (a learned value would be written as a plain
             // vote).
             let keep = held == Some((true, true))
-                || (decided && held.is_some() && !self.config.injected(super::Bug::UnrecordedLearnWatermark));
+                || (decided && held.is_some() && !self.config.injected(super::fault::Bug::UnrecordedLearnWatermark));
             if !keep {
                 if !self.store(slot, Some(ballot), value, None, floor) {
                     self.counters.out_of_window += u64::from(total) - u64::from(count);

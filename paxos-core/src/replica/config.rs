@@ -1,78 +1,199 @@
 //! The replica's configuration, validated once at construction.
 
+use super::fault::Bug;
 use crate::ballot::NodeId;
 use crate::time::Duration;
 use core::fmt;
 use heapless::Vec;
 
-/// How a replica behaves. Build one with [`Config::new`], adjust the
-/// public fields, and hand it to [`super::Replica::new`], which validates it.
+/// How a replica behaves: built and checked by [`ConfigBuilder`], so a
+/// `Config` in hand is always valid. Read it through its getters.
 ///
 /// `N` is the largest cluster the replica supports (at most 64).
+///
+/// ```
+/// use paxos_core::{Duration, NodeId};
+/// use paxos_core::replica::{Config, LeaseConfig};
+///
+/// let members = [NodeId(1), NodeId(2), NodeId(3)];
+/// let config = Config::<3>::builder(NodeId(1), &members)
+///     .election_timeout(Duration::from_millis(500))
+///     .lease(LeaseConfig::new(Duration::from_millis(200), 100))
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.quorum(), 2);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Config<const N: usize> {
-    /// This node.
-    pub id: NodeId,
-    /// Every node of the cluster, this one included. Majority quorums.
-    pub members: Vec<NodeId, N>,
-    /// How often an idle leader sends heartbeats.
-    pub heartbeat_interval: Duration,
-    /// A follower that hears nothing from a leader for this long, plus a
-    /// random extra of up to the same again, starts an election.
-    pub election_timeout: Duration,
-    /// How long the leader waits for votes before resending an append.
-    pub retransmit_timeout: Duration,
-    /// The leader lease, if any: see [`LeaseConfig`].
-    pub lease: Option<LeaseConfig>,
-    /// A node that, on a fresh start (no durable state), leads with the
-    /// lowest ballot and skips phase 1. Safe because round 0 is reserved
-    /// for it: no lower ballot exists, so no value can have been chosen
-    /// that phase 1 would have to find.
-    pub initial_leader: Option<NodeId>,
-    /// Seeds the election-timeout jitter. Give each node a different seed.
-    pub seed: u64,
-    /// A bug to inject (test builds with the `bug-injection` feature only).
+    pub(crate) id: NodeId,
+    pub(crate) members: Vec<NodeId, N>,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) election_timeout: Duration,
+    pub(crate) retransmit_timeout: Duration,
+    pub(crate) lease: Option<LeaseConfig>,
+    pub(crate) initial_leader: Option<NodeId>,
+    pub(crate) seed: u64,
     #[cfg(feature = "bug-injection")]
-    pub bug: Option<Bug>,
+    pub(crate) bug: Option<Bug>,
 }
 
-/// The classic Paxos bugs the verification suite must catch. They exist
-/// only to be injected, through `Config::bug` with the `bug-injection`
-/// feature; production builds cannot enable them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Bug {
-    /// A new leader ignores the values promises report (and its own).
-    IgnoreAcceptedValues,
-    /// An acceptor accepts ballots below its promise.
-    AcceptBelowPromise,
-    /// An acceptor does not raise its promise when it accepts.
-    NoPromiseOnAccept,
-    /// Quorums are one vote short of a majority.
-    QuorumOffByOne,
-    /// Votes and promises leave before their records are durable.
-    RevealBeforeDurable,
-    /// A restarted node ignores its records and boots as new.
-    ForgetOnRestart,
-    /// A restarted node's campaigns start from round 1 again.
-    ReuseBallotAfterRestart,
-    /// A leader or candidate applies decided values learned from a peer,
-    /// so its watermark covers slots its own ballot did not decide.
-    LeaderLearns,
-    /// A record batch may end in a run header without its item count.
-    TornRecord,
-    /// Learning decided values records no watermark, and an append may
-    /// turn a learned cell back into a plain vote.
-    UnrecordedLearnWatermark,
-    /// A node whose storage was lost restarts as a first boot and votes.
-    AmnesiacVotes,
-    /// A snapshot clears cells whose vote records are still queued, and a
-    /// watermark queued over them reaches disk before the snapshot.
-    SnapshotDropsPendingVotes,
+/// Builds a [`Config`]: start from [`Config::builder`] (LAN defaults) or
+/// from an existing configuration ([`Config::to_builder`]), change what you
+/// need, and [`build`](Self::build) checks every rule at once.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct ConfigBuilder<const N: usize> {
+    draft: Config<N>,
+    /// The member list did not fit `N`; reported by `build`.
+    overflow: bool,
+}
+
+impl<const N: usize> ConfigBuilder<N> {
+    /// How often an idle leader sends heartbeats (default 50 ms).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.draft.heartbeat_interval = interval;
+        self
+    }
+
+    /// A follower that hears nothing from a leader for this long, plus a
+    /// random extra of up to the same again, starts an election (default
+    /// 300 ms). Must exceed the heartbeat interval.
+    pub fn election_timeout(mut self, timeout: Duration) -> Self {
+        self.draft.election_timeout = timeout;
+        self
+    }
+
+    /// How long the leader waits for votes before resending an append
+    /// (default 100 ms).
+    pub fn retransmit_timeout(mut self, timeout: Duration) -> Self {
+        self.draft.retransmit_timeout = timeout;
+        self
+    }
+
+    /// The leader lease, or `None` for none (the default): see
+    /// [`LeaseConfig`].
+    pub fn lease(mut self, lease: impl Into<Option<LeaseConfig>>) -> Self {
+        self.draft.lease = lease.into();
+        self
+    }
+
+    /// A node that, on a fresh start (no durable state), leads with the
+    /// lowest ballot and skips phase 1 (default none). Safe because round 0
+    /// is reserved for it: no lower ballot exists, so no value can have
+    /// been chosen that phase 1 would have to find.
+    pub fn initial_leader(mut self, leader: impl Into<Option<NodeId>>) -> Self {
+        self.draft.initial_leader = leader.into();
+        self
+    }
+
+    /// Seeds the election-timeout jitter (default: the node id). Give each
+    /// node a different seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.draft.seed = seed;
+        self
+    }
+
+    /// Injects a classic bug, for the verification suites only (the
+    /// `bug-injection` feature, which release builds never enable).
+    #[cfg(feature = "bug-injection")]
+    #[doc(hidden)]
+    pub fn inject(mut self, bug: impl Into<Option<Bug>>) -> Self {
+        self.draft.bug = bug.into();
+        self
+    }
+
+    /// The configuration, or the first rule it breaks.
+    pub fn build(self) -> Result<Config<N>, ConfigError> {
+        if self.overflow {
+            return Err(ConfigError::BadCapacity);
+        }
+        self.draft.validate()?;
+        Ok(self.draft)
+    }
 }
 
 impl<const N: usize> Config<N> {
+    /// A builder for node `id` in a cluster of `members`, with timeouts
+    /// suited to a LAN: 50 ms heartbeats, 300 ms elections, 100 ms
+    /// retransmissions, no lease, no initial leader.
+    pub fn builder(id: NodeId, members: &[NodeId]) -> ConfigBuilder<N> {
+        let (members, overflow) = match Vec::from_slice(members) {
+            Ok(members) => (members, false),
+            Err(_) => (Vec::new(), true),
+        };
+        ConfigBuilder {
+            draft: Config {
+                id,
+                members,
+                heartbeat_interval: Duration::from_millis(50),
+                election_timeout: Duration::from_millis(300),
+                retransmit_timeout: Duration::from_millis(100),
+                lease: None,
+                initial_leader: None,
+                seed: u64::from(id.0),
+                #[cfg(feature = "bug-injection")]
+                bug: None,
+            },
+            overflow,
+        }
+    }
+
+    /// The LAN defaults of [`Config::builder`], built: shorthand for
+    /// `Config::builder(id, members).build()`.
+    pub fn new(id: NodeId, members: &[NodeId]) -> Result<Self, ConfigError> {
+        Self::builder(id, members).build()
+    }
+
+    /// A builder holding this configuration, to derive a variant from it.
+    pub fn to_builder(&self) -> ConfigBuilder<N> {
+        ConfigBuilder {
+            draft: self.clone(),
+            overflow: false,
+        }
+    }
+
+    /// This node.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Every node of the cluster, this one included. Majority quorums.
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
+    }
+
+    /// How often an idle leader sends heartbeats.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+
+    /// The election timeout (before its random extra).
+    pub fn election_timeout(&self) -> Duration {
+        self.election_timeout
+    }
+
+    /// How long the leader waits for votes before resending an append.
+    pub fn retransmit_timeout(&self) -> Duration {
+        self.retransmit_timeout
+    }
+
+    /// The leader lease, if any.
+    pub fn lease(&self) -> Option<LeaseConfig> {
+        self.lease
+    }
+
+    /// The node that leads round 0 on a fresh start, if any.
+    pub fn initial_leader(&self) -> Option<NodeId> {
+        self.initial_leader
+    }
+
+    /// The seed of the election-timeout jitter.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Whether `bug` is injected (always false without the feature).
     #[inline]
     pub(crate) fn injected(&self, bug: Bug) -> bool {
@@ -99,6 +220,7 @@ impl<const N: usize> Config<N> {
 /// node also waits `duration` before promising anyone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct LeaseConfig {
     /// The lease length; must be shorter than the election timeout.
     pub duration: Duration,
@@ -107,6 +229,15 @@ pub struct LeaseConfig {
 }
 
 impl LeaseConfig {
+    /// A lease of `duration`, for clocks whose rates err by at most
+    /// `max_drift_ppm` parts per million.
+    pub const fn new(duration: Duration, max_drift_ppm: u32) -> Self {
+        LeaseConfig {
+            duration,
+            max_drift_ppm,
+        }
+    }
+
     /// How long the leader may rely on a lease counted from `duration`:
     /// `duration * (1 - 2 * drift)`.
     pub fn safe_duration(&self) -> Duration {
@@ -163,29 +294,9 @@ impl fmt::Display for ConfigError {
 impl core::error::Error for ConfigError {}
 
 impl<const N: usize> Config<N> {
-    /// A configuration for node `id` in a cluster of `members`, with
-    /// timeouts suited to a LAN: 50 ms heartbeats, 300 ms elections,
-    /// 100 ms retransmissions, no lease, no initial leader.
-    pub fn new(id: NodeId, members: &[NodeId]) -> Result<Self, ConfigError> {
-        let members = Vec::from_slice(members).map_err(|_| ConfigError::BadCapacity)?;
-        let config = Config {
-            id,
-            members,
-            heartbeat_interval: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
-            retransmit_timeout: Duration::from_millis(100),
-            lease: None,
-            initial_leader: None,
-            seed: u64::from(id.0),
-            #[cfg(feature = "bug-injection")]
-            bug: None,
-        };
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Checks every rule; [`super::Replica::new`] calls it.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every rule: [`ConfigBuilder::build`] and
+    /// [`super::Replica::new`] call it.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if N == 0 || N > 64 {
             return Err(ConfigError::BadCapacity);
         }
@@ -274,41 +385,55 @@ mod tests {
             Config::<65>::new(NodeId(0), &ids(3)).unwrap_err(),
             ConfigError::BadCapacity
         );
-        let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
-        c.heartbeat_interval = c.election_timeout;
-        assert_eq!(c.validate(), Err(ConfigError::BadTimeouts));
+        let base = || Config::<8>::builder(NodeId(0), &ids(3));
+        assert_eq!(
+            base().heartbeat_interval(Duration::from_millis(300)).build(),
+            Err(ConfigError::BadTimeouts)
+        );
         // Each timeout alone may not be zero.
-        for zero in 0..3 {
-            let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
-            *[
-                &mut c.heartbeat_interval,
-                &mut c.election_timeout,
-                &mut c.retransmit_timeout,
-            ][zero] = Duration::ZERO;
-            assert_eq!(c.validate(), Err(ConfigError::BadTimeouts), "timeout {zero}");
+        let zeroed: [fn(ConfigBuilder<8>) -> ConfigBuilder<8>; 3] = [
+            |b| b.heartbeat_interval(Duration::ZERO),
+            |b| b.election_timeout(Duration::ZERO),
+            |b| b.retransmit_timeout(Duration::ZERO),
+        ];
+        for (i, zero) in zeroed.iter().enumerate() {
+            assert_eq!(zero(base()).build(), Err(ConfigError::BadTimeouts), "timeout {i}");
         }
         // 64 members is the most a vote mask holds, and allowed.
         let all: heapless::Vec<NodeId, 64> = (0..64).map(NodeId).collect();
         assert_eq!(Config::<64>::new(NodeId(63), &all).unwrap().quorum(), 33);
-        let mut c = Config::<8>::new(NodeId(0), &ids(3)).unwrap();
-        c.initial_leader = Some(NodeId(5));
-        assert_eq!(c.validate(), Err(ConfigError::UnknownInitialLeader(NodeId(5))));
-        c.initial_leader = None;
-        c.lease = Some(LeaseConfig {
-            duration: c.election_timeout,
-            max_drift_ppm: 100,
-        });
-        assert_eq!(c.validate(), Err(ConfigError::BadLease));
-        c.lease = Some(LeaseConfig {
-            duration: Duration::from_millis(100),
-            max_drift_ppm: 500_000,
-        });
-        assert_eq!(c.validate(), Err(ConfigError::BadLease));
-        c.lease = Some(LeaseConfig {
-            duration: Duration::from_millis(100),
-            max_drift_ppm: 1_000,
-        });
-        assert_eq!(c.validate(), Ok(()));
-        assert_eq!(c.lease.unwrap().safe_duration(), Duration::from_micros(99_800));
+        assert_eq!(
+            base().initial_leader(NodeId(5)).build(),
+            Err(ConfigError::UnknownInitialLeader(NodeId(5)))
+        );
+        let lease = |ms, ppm| base().lease(LeaseConfig::new(Duration::from_millis(ms), ppm)).build();
+        assert_eq!(lease(300, 100), Err(ConfigError::BadLease));
+        assert_eq!(lease(100, 500_000), Err(ConfigError::BadLease));
+        let c = lease(100, 1_000).unwrap();
+        assert_eq!(c.lease().unwrap().safe_duration(), Duration::from_micros(99_800));
+    }
+
+    #[test]
+    fn the_builder_sets_what_it_is_told_and_keeps_the_rest() {
+        let c = Config::<8>::builder(NodeId(1), &ids(3))
+            .heartbeat_interval(Duration::from_millis(20))
+            .election_timeout(Duration::from_millis(200))
+            .retransmit_timeout(Duration::from_millis(40))
+            .initial_leader(NodeId(2))
+            .seed(7)
+            .build()
+            .unwrap();
+        assert_eq!(c.id(), NodeId(1));
+        assert_eq!(c.members(), &ids(3)[..]);
+        assert_eq!(c.heartbeat_interval(), Duration::from_millis(20));
+        assert_eq!(c.election_timeout(), Duration::from_millis(200));
+        assert_eq!(c.retransmit_timeout(), Duration::from_millis(40));
+        assert_eq!(c.initial_leader(), Some(NodeId(2)));
+        assert_eq!(c.seed(), 7);
+        assert_eq!(c.lease(), None);
+        // A variant derived from it changes one thing only.
+        let d = c.to_builder().initial_leader(None).build().unwrap();
+        assert_eq!(d.initial_leader(), None);
+        assert_eq!(d.to_builder().initial_leader(NodeId(2)).build(), Ok(c));
     }
 }

@@ -40,7 +40,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if !self.has_room() {
             return;
         }
-        let floor = if self.config.injected(super::Bug::ReuseBallotAfterRestart) {
+        let floor = if self.config.injected(super::fault::Bug::ReuseBallotAfterRestart) {
             self.seen
         } else {
             self.promised.max(self.seen)
@@ -161,7 +161,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             let index = usize::try_from(slot - from).unwrap_or(usize::MAX);
             let mut reported = self.campaign.best.get_mut(index).and_then(Option::take);
             let mut own = self.log.get(slot).map(|e| (e.ballot, e.value.clone()));
-            if self.config.injected(super::Bug::IgnoreAcceptedValues) && slot >= self.log.decided() {
+            if self.config.injected(super::fault::Bug::IgnoreAcceptedValues) && slot >= self.log.decided() {
                 (reported, own) = (None, None);
             }
             let value = match (own, reported) {
@@ -233,7 +233,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             });
         }
         let slot = self.lead.next_slot;
-        if slot < self.log.decided() && !self.config.injected(super::Bug::LeaderLearns) {
+        if slot < self.log.decided() && !self.config.injected(super::fault::Bug::LeaderLearns) {
             // A leader's watermark covers only what its ballot decided, all
             // below its next slot; a slot past it is never written again.
             self.counters.invalid += 1;

@@ -2,9 +2,10 @@
 //! nodes' decided values when this node fell behind, and from the
 //! application's snapshots.
 
+use super::fault::Bug;
 use super::state::{Notice, Pending, PersistItem, Role};
 use super::wire::{Items, Slot};
-use super::{Bug, Dropped, Replica, Value};
+use super::{Dropped, Replica, Value};
 use crate::ballot::{Ballot, NodeId};
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {

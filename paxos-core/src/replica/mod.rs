@@ -35,8 +35,7 @@
 //! let mut nodes: Vec<Replica<V, 3, 8>> = ids
 //!     .iter()
 //!     .map(|&id| {
-//!         let mut config = Config::new(id, &ids).unwrap();
-//!         config.initial_leader = Some(NodeId(1));
+//!         let config = Config::builder(id, &ids).initial_leader(NodeId(1)).build().unwrap();
 //!         Replica::new(config, now).unwrap()
 //!     })
 //!     .collect();
@@ -74,6 +73,7 @@
 
 mod acceptor;
 mod config;
+pub(crate) mod fault;
 mod leader;
 mod learner;
 mod log;
@@ -92,7 +92,7 @@ pub mod wire;
 // to them, `transmit` and `persist` turn their queues into messages and
 // records, and `state` holds the private state types.
 
-pub use config::{Bug, Config, ConfigError, LeaseConfig};
+pub use config::{Config, ConfigBuilder, ConfigError, LeaseConfig};
 pub use log::ProposalId;
 pub use wire::{Header, PromisedEntry, Record, Slot};
 
@@ -795,7 +795,7 @@ impl<V: Value, const N: usize, const W: usize> Recovery<V, N, W> {
     /// [`Replica::poll_event`] after [`Recovery::finish`]. A batch that
     /// fails leaves the recovery unusable: storage is corrupt.
     pub fn replay(&mut self, batch: &[u8], mut deliver: impl FnMut(Slot, Option<&V>)) -> Result<(), RecoverError> {
-        if self.replica.config.injected(Bug::ForgetOnRestart) {
+        if self.replica.config.injected(fault::Bug::ForgetOnRestart) {
             return Ok(());
         }
         self.replayed |= batch.len() > 1;

@@ -1,10 +1,11 @@
 //! Durability: the records the replica asks the driver to write, their
 //! sequence numbers, and recovery from them.
 
+use super::fault::Bug;
 use super::log::Entry;
 use super::state::{PersistItem, OUTBOX, PERSISTS};
 use super::wire::{Items, Record, Slot, Writer};
-use super::{Bug, PersistRequest, RecoverError, Replica, Value};
+use super::{PersistRequest, RecoverError, Replica, Value};
 use crate::ballot::Ballot;
 use crate::codec::{DecodeError, EncodeError, FORMAT_VERSION};
 use crate::persist_seq::PersistSeq;

@@ -55,9 +55,11 @@ fn members() -> Vec<NodeId> {
 /// Node A, fresh, with the default timeouts (50 ms heartbeats, 300 ms
 /// elections) and optionally a designated initial leader.
 fn node_a(initial_leader: Option<u8>) -> R {
-    let mut config = Config::new(A, &members()).unwrap();
-    config.initial_leader = initial_leader.map(NodeId);
-    config.seed = 42;
+    let config = Config::builder(A, &members())
+        .initial_leader(initial_leader.map(NodeId))
+        .seed(42)
+        .build()
+        .unwrap();
     R::new(config, Instant::ZERO).unwrap()
 }
 

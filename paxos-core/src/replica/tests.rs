@@ -66,13 +66,9 @@ impl Cluster {
 
     fn with_lease(n: u8) -> Self {
         let mut c = Cluster::new(n, None);
-        let lease = LeaseConfig {
-            duration: Duration::from_millis(200),
-            max_drift_ppm: 1_000,
-        };
+        let lease = LeaseConfig::new(Duration::from_millis(200), 1_000);
         for node in &mut c.nodes {
-            let mut config = node.config().clone();
-            config.lease = Some(lease);
+            let config = node.config().to_builder().lease(lease).build().unwrap();
             *node = R::new(config, Instant::ZERO).unwrap();
         }
         c.lease = Some(lease);
@@ -80,10 +76,11 @@ impl Cluster {
     }
 
     fn config(id: NodeId, members: &[NodeId], initial_leader: Option<u8>) -> Config<5> {
-        let mut c = Config::new(id, members).unwrap();
-        c.initial_leader = initial_leader.map(NodeId);
-        c.seed = u64::from(id.0) * 7919;
-        c
+        Config::builder(id, members)
+            .initial_leader(initial_leader.map(NodeId))
+            .seed(u64::from(id.0) * 7919)
+            .build()
+            .unwrap()
     }
 
     fn index(&self, id: u8) -> usize {

@@ -1,9 +1,10 @@
 //! Outgoing messages: queued by the rules, held until the records they
 //! reveal are durable, encoded when the driver polls for them.
 
+use super::fault::Bug;
 use super::state::{Pending, Role};
 use super::wire::{Header, PromisedEntry, Slot, Writer};
-use super::{Bug, Replica, Transmit, Value};
+use super::{Replica, Transmit, Value};
 use crate::ballot::{NodeId, NodeSet};
 use crate::codec::EncodeError;
 use crate::persist_seq::PersistSeq;

@@ -26,9 +26,10 @@ pub const LEADER: Ballot = Ballot::new(0, NodeId(1));
 
 /// Node `id`'s configuration, with `initial_leader` if any.
 pub fn config(id: u8, initial_leader: Option<u8>) -> Config<3> {
-    let mut c = Config::new(NodeId(id), &IDS).unwrap();
-    c.initial_leader = initial_leader.map(NodeId);
-    c
+    Config::builder(NodeId(id), &IDS)
+        .initial_leader(initial_leader.map(NodeId))
+        .build()
+        .unwrap()
 }
 
 /// Node 2, following the initial leader node 1, with a window of `W`

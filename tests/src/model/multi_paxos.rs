@@ -15,8 +15,9 @@
 use super::fingerprint::Sealed;
 use super::forgetful::{network, node_id, Forgetful};
 use super::replica::{self as rm, ReplicaHost};
+use paxos_core::fault_injection::Bug;
 use paxos_core::replica::wire::{decode_header, Items};
-use paxos_core::replica::{Bug, Header, PromisedEntry, Slot};
+use paxos_core::replica::{Header, PromisedEntry, Slot};
 use paxos_core::{Ballot, NodeId};
 use stateright::actor::{
     model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id, LossyNetwork, Out,
@@ -267,8 +268,11 @@ impl<const N: usize> Actor for RActor<N> {
                 durability,
                 bug,
             } => {
-                let mut config = rm::config(node_id(id), *initial_leader);
-                config.bug = *bug;
+                let config = rm::config(node_id(id), *initial_leader)
+                    .to_builder()
+                    .inject(*bug)
+                    .build()
+                    .expect("a valid configuration");
                 let (host, effects, store) = match storage {
                     None => {
                         let (host, effects) = ReplicaHost::new(config, *durability);

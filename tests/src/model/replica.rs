@@ -48,13 +48,14 @@ pub fn members<const N: usize>() -> [NodeId; N] {
 /// The configuration of node `id` in a cluster of `N` (the same before
 /// and after a restart).
 pub fn config<const N: usize>(id: NodeId, initial_leader: Option<NodeId>) -> Config<N> {
-    let mut config = Config::new(id, &members::<N>()).expect("valid members");
-    config.heartbeat_interval = HEARTBEAT;
-    config.election_timeout = ELECTION;
-    config.retransmit_timeout = RETRANSMIT;
-    config.initial_leader = initial_leader;
-    config.seed = 0x9e37 + u64::from(id.0);
-    config
+    Config::builder(id, &members::<N>())
+        .heartbeat_interval(HEARTBEAT)
+        .election_timeout(ELECTION)
+        .retransmit_timeout(RETRANSMIT)
+        .initial_leader(initial_leader)
+        .seed(0x9e37 + u64::from(id.0))
+        .build()
+        .expect("valid members")
 }
 
 /// How the driver treats durability: correctly, or with a bug injected on

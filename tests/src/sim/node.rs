@@ -127,7 +127,7 @@ impl<const W: usize> Node<W> {
 
     /// Its identity.
     pub fn id(&self) -> NodeId {
-        self.config.id
+        self.config.id()
     }
 
     /// Whether it runs.

@@ -38,8 +38,8 @@ pub enum Sabotage {
 }
 
 /// Every bug the replica can have injected, by the name `SIM_BUG` gives.
-pub fn bug_named(name: &str) -> Option<paxos_core::replica::Bug> {
-    use paxos_core::replica::Bug;
+pub fn bug_named(name: &str) -> Option<paxos_core::fault_injection::Bug> {
+    use paxos_core::fault_injection::Bug;
     [
         Bug::IgnoreAcceptedValues,
         Bug::AcceptBelowPromise,
@@ -128,7 +128,7 @@ pub struct Options {
     pub waive: Vec<&'static str>,
     /// A classic Paxos bug injected into every replica, to prove the
     /// invariants catch it.
-    pub bug: Option<paxos_core::replica::Bug>,
+    pub bug: Option<paxos_core::fault_injection::Bug>,
     /// Widenings turned off (the seed draws the same scenario; what is
     /// turned off does not happen).
     pub without: Vec<Widening>,
@@ -370,9 +370,11 @@ impl Scenario {
         let lazy_persist = (0..nodes).map(|_| rng.ratio(1, 2)).collect();
         let think_us = [0, 2_000, 20_000][rng.index(3)];
         let calm_minority_down = rng.ratio(1, 4);
-        let lease = rng.ratio(1, 2).then(|| paxos_core::replica::LeaseConfig {
-            duration: Duration::from_micros(election.as_micros() * rng.between(30, 90) / 100),
-            max_drift_ppm: [100, 10_000, 100_000][rng.index(3)],
+        let lease = rng.ratio(1, 2).then(|| {
+            paxos_core::replica::LeaseConfig::new(
+                Duration::from_micros(election.as_micros() * rng.between(30, 90) / 100),
+                [100, 10_000, 100_000][rng.index(3)],
+            )
         });
         let drift = lease.map_or(1_000, |l| i64::from(l.max_drift_ppm));
         let clocks = (0..nodes)

@@ -178,17 +178,15 @@ impl<const W: usize> Simulation<W> {
         let members: Vec<NodeId> = (0..n).map(node_id).collect();
         let mut nodes = Vec::with_capacity(n);
         for (i, &id) in members.iter().enumerate() {
-            let mut config =
-                Config::<MAX_NODES>::new(id, &members).map_err(|e| Violation::new("setup", format!("config: {e}")))?;
-            config.heartbeat_interval = scenario.heartbeat;
-            config.election_timeout = scenario.election;
-            config.retransmit_timeout = scenario.retransmit;
-            config.initial_leader = scenario.initial_leader.map(node_id);
-            config.seed = rng.next_u64();
-            config.bug = options.bug;
-            config.lease = scenario.lease;
-            config
-                .validate()
+            let config = Config::<MAX_NODES>::builder(id, &members)
+                .heartbeat_interval(scenario.heartbeat)
+                .election_timeout(scenario.election)
+                .retransmit_timeout(scenario.retransmit)
+                .initial_leader(scenario.initial_leader.map(node_id))
+                .seed(rng.next_u64())
+                .inject(options.bug)
+                .lease(scenario.lease)
+                .build()
                 .map_err(|e| Violation::new("setup", format!("config: {e}")))?;
             let mut node = Node::new(i, config, scenario.persist_buffers[i]);
             node.lazy_persist = scenario.lazy_persist[i];

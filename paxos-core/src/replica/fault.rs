@@ -1,0 +1,38 @@
+//! The classic Paxos bugs the verification suites must catch, named so a
+//! test can switch one on. Reachable from outside the crate only as
+//! `paxos_core::fault_injection`, which exists only with the
+//! `bug-injection` feature (enabled by the test crates, never by the
+//! library's users); without it every check below is a constant `false`.
+
+/// A bug to inject through [`super::ConfigBuilder`]'s hidden `inject`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Bug {
+    /// A new leader ignores the values promises report (and its own).
+    IgnoreAcceptedValues,
+    /// An acceptor accepts ballots below its promise.
+    AcceptBelowPromise,
+    /// An acceptor does not raise its promise when it accepts.
+    NoPromiseOnAccept,
+    /// Quorums are one vote short of a majority.
+    QuorumOffByOne,
+    /// Votes and promises leave before their records are durable.
+    RevealBeforeDurable,
+    /// A restarted node ignores its records and boots as new.
+    ForgetOnRestart,
+    /// A restarted node's campaigns start from round 1 again.
+    ReuseBallotAfterRestart,
+    /// A leader or candidate applies decided values learned from a peer,
+    /// so its watermark covers slots its own ballot did not decide.
+    LeaderLearns,
+    /// A record batch may end in a run header without its item count.
+    TornRecord,
+    /// Learning decided values records no watermark, and an append may
+    /// turn a learned cell back into a plain vote.
+    UnrecordedLearnWatermark,
+    /// A node whose storage was lost restarts as a first boot and votes.
+    AmnesiacVotes,
+    /// A snapshot clears cells whose vote records are still queued, and a
+    /// watermark queued over them reaches disk before the snapshot.
+    SnapshotDropsPendingVotes,
+}
