@@ -53,6 +53,7 @@
 
 pub mod ballot;
 pub mod codec;
+pub mod driver;
 pub mod essential;
 pub mod keyed;
 pub mod message;

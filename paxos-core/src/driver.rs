@@ -1,0 +1,274 @@
+//! The driver loop, written once.
+//!
+//! The core never waits, reads a clock or touches a device: a driver feeds
+//! it inputs and carries out its outputs. Everything a driver does after
+//! its inputs is the same whatever the device, so it lives here, in
+//! [`drain`], over three small traits a host implements: [`Core`] (what is
+//! driven: a [`Replica`] or a [`KeyedNode`]), [`Storage`] (where record
+//! batches go) and [`Network`] (where frames go). The std runtime, the
+//! firmware, the simulator, the model checker, the fuzzer and the
+//! benchmark all drain through it; they differ only in how they wait and
+//! in what their storage and network are.
+//!
+//! One turn of a driver:
+//!
+//! ```text
+//! for each input that arrived: core.handle_message(..) / propose(..)
+//! driver::tick(core, now)                 // fires the deadline if it passed
+//! driver::drain(core, now, bufs, storage, network, on_event)
+//! wait for an input, a finished sync, or core.poll_timeout()
+//! ```
+//!
+//! [`drain`]'s order is what makes a node fast and safe at once:
+//!
+//! 1. **write** every record batch the core asks for ([`Storage::append`],
+//!    not yet durable);
+//! 2. **send** every frame that may leave now. Persist before reveal is
+//!    the core's rule, not the driver's: promises and votes that depend on
+//!    the batches just written stay queued inside the core, while a
+//!    leader's appends (which reveal nothing of its own durable state)
+//!    leave at once, so the followers' syncs run while the leader's does;
+//! 3. **deliver** events: decisions rest on votes already durable at a
+//!    quorum;
+//! 4. **sync** ([`Storage::sync`]): a blocking log makes everything
+//!    appended durable here, a pipelined one reports what its sync thread
+//!    finished; either way the newest durable batch is confirmed with
+//!    `persisted` (one confirmation covers every earlier batch: group
+//!    commit), and what it released is sent and delivered.
+//!
+//! A storage error stops the turn before anything is confirmed: a node
+//! must never confirm a record that is not durable.
+//!
+//! [`Replica`]: crate::replica::Replica
+//! [`KeyedNode`]: crate::keyed::KeyedNode
+
+use crate::ballot::NodeSet;
+use crate::keyed::{KeyedEvent, KeyedNode};
+use crate::persist_seq::PersistSeq;
+use crate::replica::{Event, PersistRequest, Replica, Transmit, UnknownPersist, Value};
+use crate::time::Instant;
+use core::fmt;
+use core::hash::Hash;
+
+/// What a driver drives: the outputs of a sans-IO node, in quinn's shape.
+/// Implemented by [`Replica`] and [`KeyedNode`]; inputs (messages,
+/// proposals) stay on the concrete types, since they differ.
+pub trait Core {
+    /// What the node reports to its application.
+    type Event<'a>
+    where
+        Self: 'a;
+
+    /// When [`Core::handle_timeout`] is due next.
+    fn poll_timeout(&self) -> Instant;
+    /// Fires the node's timers.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next record batch to make durable, written into `buf`.
+    fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest>;
+    /// Every batch up to `seq` is durable.
+    fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist>;
+    /// The next frame to send, written into `buf`.
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit>;
+    /// The next event for the application.
+    fn poll_event(&mut self) -> Option<Self::Event<'_>>;
+}
+
+/// Where record batches go: a file, flash, or a simulated disk.
+pub trait Storage {
+    /// Why the storage failed; the node must stop.
+    type Error;
+
+    /// Takes batch `seq` (batches come in order). It need not be durable
+    /// when this returns; a storage that is durable at once (flash written
+    /// synchronously) remembers `seq` for the next [`Storage::sync`].
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Self::Error>;
+
+    /// Makes progress on durability and reports it: the newest batch that
+    /// is durable now and was not reported before, or `None`. A blocking
+    /// log syncs here; a pipelined one returns what its sync thread has
+    /// finished, without waiting. Never report a batch that is not
+    /// durable: the core would reveal votes a crash could lose.
+    fn sync(&mut self) -> Result<Option<PersistSeq>, Self::Error>;
+}
+
+/// Where frames go. Delivery is best effort: the protocol survives loss,
+/// so a send that fails is the network's to count, not the driver's.
+pub trait Network {
+    /// Sends `frame` to every node of `to` (this node included, if `to`
+    /// names it: delivering to itself is the network's job).
+    fn send(&mut self, to: NodeSet, frame: &[u8]);
+}
+
+/// The caller's buffers: the core writes batches and frames into them, so
+/// a driver that reuses them allocates nothing per turn.
+#[derive(Debug)]
+pub struct Buffers<'a> {
+    /// Record batches: [`Replica::MIN_PERSIST_BUFFER`] at least.
+    pub persist: &'a mut [u8],
+    /// Frames: [`Replica::MAX_MESSAGE_SIZE`] for every message to fit.
+    pub transmit: &'a mut [u8],
+}
+
+/// What one [`drain`] did, for counters and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Record batches appended.
+    pub batches: usize,
+    /// The newest batch confirmed durable, if one was.
+    pub confirmed: Option<PersistSeq>,
+    /// Frames sent.
+    pub frames: usize,
+    /// Events delivered.
+    pub events: usize,
+}
+
+/// Why [`drain`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriveError<E> {
+    /// The storage failed: stop the node; what it wrote may not be durable.
+    Storage(E),
+    /// The storage reported a batch the core never handed out (a storage
+    /// bug). Nothing was confirmed.
+    UnknownPersist(PersistSeq),
+}
+
+impl<E: fmt::Display> fmt::Display for DriveError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DriveError::Storage(e) => write!(f, "storage failed: {e}"),
+            DriveError::UnknownPersist(seq) => write!(f, "storage confirmed batch {} that was never written", seq.0),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for DriveError<E> {}
+
+/// Fires `core`'s deadline if it has passed. Returns whether it fired.
+pub fn tick<C: Core>(core: &mut C, now: Instant) -> bool {
+    let due = now >= core.poll_timeout();
+    if due {
+        core.handle_timeout(now);
+    }
+    due
+}
+
+/// Carries out every output `core` has after its inputs: write, send,
+/// deliver, sync, confirm, send and deliver again. See the
+/// [module docs](self) for why in this order.
+///
+/// # Errors
+///
+/// [`DriveError::Storage`] when an append or a sync fails (nothing is
+/// confirmed after it), [`DriveError::UnknownPersist`] when the storage
+/// reports a batch never written.
+pub fn drain<C, S, N>(
+    core: &mut C,
+    now: Instant,
+    bufs: &mut Buffers<'_>,
+    storage: &mut S,
+    network: &mut N,
+    mut on_event: impl FnMut(C::Event<'_>),
+) -> Result<Drained, DriveError<S::Error>>
+where
+    C: Core,
+    S: Storage,
+    N: Network,
+{
+    let mut done = Drained::default();
+    while let Some(p) = core.poll_persist(bufs.persist) {
+        let batch = bufs.persist.get(..p.len).unwrap_or_default();
+        storage.append(p.seq, batch).map_err(DriveError::Storage)?;
+        done.batches += 1;
+    }
+    send_and_deliver(core, bufs, network, &mut on_event, &mut done);
+    if let Some(seq) = storage.sync().map_err(DriveError::Storage)? {
+        core.persisted(now, seq)
+            .map_err(|UnknownPersist(seq)| DriveError::UnknownPersist(seq))?;
+        done.confirmed = Some(seq);
+        send_and_deliver(core, bufs, network, &mut on_event, &mut done);
+    }
+    Ok(done)
+}
+
+fn send_and_deliver<C: Core, N: Network>(
+    core: &mut C,
+    bufs: &mut Buffers<'_>,
+    network: &mut N,
+    on_event: &mut impl FnMut(C::Event<'_>),
+    done: &mut Drained,
+) {
+    while let Some(t) = core.poll_transmit(bufs.transmit) {
+        network.send(t.to, bufs.transmit.get(..t.len).unwrap_or_default());
+        done.frames += 1;
+    }
+    while let Some(event) = core.poll_event() {
+        on_event(event);
+        done.events += 1;
+    }
+}
+
+impl<V: Value, const N: usize, const W: usize> Core for Replica<V, N, W> {
+    type Event<'a>
+        = Event<'a, V>
+    where
+        Self: 'a;
+
+    fn poll_timeout(&self) -> Instant {
+        Replica::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Replica::handle_timeout(self, now);
+    }
+
+    fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
+        Replica::poll_persist(self, buf)
+    }
+
+    fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
+        Replica::persisted(self, now, seq)
+    }
+
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        Replica::poll_transmit(self, buf)
+    }
+
+    fn poll_event(&mut self) -> Option<Event<'_, V>> {
+        Replica::poll_event(self)
+    }
+}
+
+impl<K, V, const N: usize, const W: usize, const CAP: usize> Core for KeyedNode<K, V, N, W, CAP>
+where
+    K: Value + Hash,
+    V: Value,
+{
+    type Event<'a>
+        = KeyedEvent<K, V>
+    where
+        Self: 'a;
+
+    fn poll_timeout(&self) -> Instant {
+        self.replica().poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.replica_mut().handle_timeout(now);
+    }
+
+    fn poll_persist(&mut self, buf: &mut [u8]) -> Option<PersistRequest> {
+        self.replica_mut().poll_persist(buf)
+    }
+
+    fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
+        self.replica_mut().persisted(now, seq)
+    }
+
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        self.replica_mut().poll_transmit(buf)
+    }
+
+    fn poll_event(&mut self) -> Option<KeyedEvent<K, V>> {
+        KeyedNode::poll_event(self)
+    }
+}

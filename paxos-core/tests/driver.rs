@@ -1,0 +1,235 @@
+//! The one driver loop (`paxos_core::driver`): the order of its steps (a
+//! leader's appends leave before its own sync; its votes and a follower's
+//! wait for it), and that nothing is confirmed when the storage fails or
+//! reports a batch it was never given.
+
+use core::cell::RefCell;
+use paxos_core::driver::{self, Buffers, Drained, DriveError, Network, Storage};
+use paxos_core::keyed::{KeyedEvent, KeyedNode};
+use paxos_core::replica::wire::{decode_header, Header};
+use paxos_core::replica::Event;
+use paxos_core::{Bytes, NodeId, NodeSet, PersistSeq};
+
+mod common;
+use common::*;
+
+/// What a turn did, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Append(u64),
+    Send(Header),
+    Sync(Option<u64>),
+}
+
+type Trace = RefCell<Vec<Step>>;
+
+/// A disk that is durable once `sync` runs, unless told to fail or lie.
+struct Disk<'t> {
+    trace: &'t Trace,
+    appended: Option<PersistSeq>,
+    reported: Option<PersistSeq>,
+    fail_sync: bool,
+    /// Reports this batch as durable, whatever was appended.
+    lie: Option<PersistSeq>,
+}
+
+impl<'t> Disk<'t> {
+    fn new(trace: &'t Trace) -> Self {
+        Disk {
+            trace,
+            appended: None,
+            reported: None,
+            fail_sync: false,
+            lie: None,
+        }
+    }
+}
+
+impl Storage for Disk<'_> {
+    type Error = &'static str;
+
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), &'static str> {
+        assert!(self.appended < Some(seq), "batches come in order");
+        assert!(!batch.is_empty());
+        self.appended = Some(seq);
+        self.trace.borrow_mut().push(Step::Append(seq.0));
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<Option<PersistSeq>, &'static str> {
+        if self.fail_sync {
+            return Err("disk gone");
+        }
+        let durable = self.lie.or(self.appended).filter(|&s| Some(s) > self.reported);
+        self.reported = self.reported.max(durable);
+        self.trace.borrow_mut().push(Step::Sync(durable.map(|s| s.0)));
+        Ok(durable)
+    }
+}
+
+/// A network that records the header of every frame.
+struct Wire<'t>(&'t Trace);
+
+impl Network for Wire<'_> {
+    fn send(&mut self, _to: NodeSet, frame: &[u8]) {
+        let header = decode_header::<Header>(frame).unwrap().0;
+        self.0.borrow_mut().push(Step::Send(header));
+    }
+}
+
+/// One drain of `r`; returns its result and the slots it delivered.
+fn drain(r: &mut R, disk: &mut Disk<'_>) -> (Result<Drained, DriveError<&'static str>>, Vec<u64>) {
+    let (mut persist, mut transmit) = (vec![0u8; 4096], vec![0u8; R::MAX_MESSAGE_SIZE]);
+    let mut bufs = Buffers {
+        persist: &mut persist,
+        transmit: &mut transmit,
+    };
+    let mut wire = Wire(disk.trace);
+    let mut decided = Vec::new();
+    let result = driver::drain(r, at(5), &mut bufs, disk, &mut wire, |e| {
+        if let Event::Decided { slot, .. } = e {
+            decided.push(slot);
+        }
+    });
+    (result, decided)
+}
+
+fn position(trace: &[Step], pick: impl Fn(&Step) -> bool) -> usize {
+    trace
+        .iter()
+        .position(pick)
+        .unwrap_or_else(|| panic!("not in {trace:?}"))
+}
+
+/// The leader's append reaches the network before the leader's own sync
+/// (so the followers' syncs overlap it); its own vote waits for that sync.
+#[test]
+fn a_leader_sends_its_appends_before_its_own_sync() {
+    let (mut r, ballot) = leader();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    r.propose(at(1), v("x")).unwrap();
+    let (result, _) = drain(&mut r, &mut disk);
+    let done = result.unwrap();
+    assert_eq!(done.batches, 1);
+    assert!(done.confirmed.is_some());
+    let trace = trace.into_inner();
+    let append = position(&trace, |s| matches!(s, Step::Send(Header::Append { first: 0, .. })));
+    let sync = position(&trace, |s| matches!(s, Step::Sync(Some(_))));
+    assert!(append < sync, "{trace:?}");
+    assert_eq!(r.promised(), Some(ballot));
+}
+
+/// A follower's vote leaves only after the sync that made it durable.
+#[test]
+fn a_follower_votes_only_after_its_sync() {
+    let mut r: R = follower();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    append(&mut r, at(1), LEADER, 0, 0, &["x"]);
+    let (result, _) = drain(&mut r, &mut disk);
+    assert_eq!(result.unwrap().frames, 1);
+    let trace = trace.into_inner();
+    let sync = position(&trace, |s| matches!(s, Step::Sync(Some(_))));
+    let vote = position(&trace, |s| matches!(s, Step::Send(Header::Accepted { .. })));
+    assert!(sync < vote, "{trace:?}");
+}
+
+/// A failed sync stops the turn: nothing is confirmed, the vote stays
+/// inside the replica, and a later honest sync releases it.
+#[test]
+fn a_failed_sync_confirms_nothing_and_reveals_no_vote() {
+    let mut r: R = follower();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    disk.fail_sync = true;
+    append(&mut r, at(1), LEADER, 0, 0, &["x"]);
+    let (result, _) = drain(&mut r, &mut disk);
+    assert_eq!(result, Err(DriveError::Storage("disk gone")));
+    assert!(!trace.borrow().iter().any(|s| matches!(s, Step::Send(_))), "{trace:?}");
+    assert!(sent(&mut r).is_empty(), "the vote is still held");
+    disk.fail_sync = false;
+    let (result, _) = drain(&mut r, &mut disk);
+    assert_eq!(result.unwrap().frames, 1, "the vote leaves once durable");
+}
+
+/// A storage that reports a batch it was never given is refused and
+/// nothing is confirmed.
+#[test]
+fn a_storage_reporting_an_unwritten_batch_is_refused() {
+    let mut r: R = follower();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    disk.lie = Some(PersistSeq(9));
+    append(&mut r, at(1), LEADER, 0, 0, &["x"]);
+    let (result, _) = drain(&mut r, &mut disk);
+    assert_eq!(result, Err(DriveError::UnknownPersist(PersistSeq(9))));
+    assert!(sent(&mut r).is_empty(), "the vote is still held");
+}
+
+/// Decided values reach the application through the callback, in order;
+/// a quiet turn does nothing and syncs nothing new.
+#[test]
+fn decided_values_are_delivered_and_a_quiet_turn_does_nothing() {
+    let mut r: R = follower();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    append(&mut r, at(1), LEADER, 0, 0, &["x", "y"]);
+    append(&mut r, at(1), LEADER, 2, 2, &[]);
+    let (result, decided) = drain(&mut r, &mut disk);
+    assert!(result.is_ok());
+    assert_eq!(decided, [0, 1]);
+    let (result, decided) = drain(&mut r, &mut disk);
+    assert_eq!(
+        result.unwrap(),
+        Drained {
+            batches: 0,
+            confirmed: None,
+            frames: 0,
+            events: 0,
+        }
+    );
+    assert!(decided.is_empty());
+}
+
+/// `tick` fires the deadline only once it has passed.
+#[test]
+fn tick_fires_only_when_due() {
+    let mut r: R = follower();
+    let due = driver::Core::poll_timeout(&r);
+    assert!(!driver::tick(&mut r, at(0)));
+    assert!(driver::tick(&mut r, due));
+    assert!(r.is_candidate() || r.is_leader());
+}
+
+/// The keyed node drains through the same loop, with its own events.
+#[test]
+fn a_keyed_node_drains_through_the_same_loop() {
+    type K = KeyedNode<Bytes<8>, Bytes<8>, 1, 8, 8>;
+    let config = paxos_core::replica::Config::builder(NodeId(1), &[NodeId(1)])
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
+    let mut node = K::new(config, at(0)).unwrap();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    let (mut persist, mut transmit) = (vec![0u8; 4096], vec![0u8; 512]);
+    let mut bufs = Buffers {
+        persist: &mut persist,
+        transmit: &mut transmit,
+    };
+    let mut wire = Wire(&trace);
+    let mut answers = Vec::new();
+    let mut turn = |node: &mut K| {
+        driver::drain(node, at(1), &mut bufs, &mut disk, &mut wire, |e| {
+            if let KeyedEvent::Answered { value, .. } = e {
+                answers.push(value);
+            }
+        })
+        .unwrap();
+    };
+    turn(&mut node);
+    let _ = node.ask(at(1), v("k"), v("a")).unwrap();
+    turn(&mut node);
+    assert_eq!(answers, [Some(v("a"))]);
+}
