@@ -125,8 +125,20 @@ pub struct Drained {
 /// Why [`drain`] stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriveError<E> {
-    /// The storage failed: stop the node; what it wrote may not be durable.
-    Storage(E),
+    /// Appending batch `seq` failed. The batch has left the core: a
+    /// driver that can still make its contents durable (a full flash log
+    /// compacted into a checkpoint, which holds everything the batch
+    /// held) confirms `seq` itself and drains again; any other driver
+    /// stops the node.
+    Append {
+        /// The batch that was not appended.
+        seq: PersistSeq,
+        /// Why.
+        error: E,
+    },
+    /// The sync failed: stop the node. What was appended may not be
+    /// durable, and nothing was confirmed.
+    Sync(E),
     /// The storage reported a batch the core never handed out (a storage
     /// bug). Nothing was confirmed.
     UnknownPersist(PersistSeq),
@@ -135,7 +147,8 @@ pub enum DriveError<E> {
 impl<E: fmt::Display> fmt::Display for DriveError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DriveError::Storage(e) => write!(f, "storage failed: {e}"),
+            DriveError::Append { seq, error } => write!(f, "appending batch {} failed: {error}", seq.0),
+            DriveError::Sync(e) => write!(f, "sync failed: {e}"),
             DriveError::UnknownPersist(seq) => write!(f, "storage confirmed batch {} that was never written", seq.0),
         }
     }
@@ -158,8 +171,8 @@ pub fn tick<C: Core>(core: &mut C, now: Instant) -> bool {
 ///
 /// # Errors
 ///
-/// [`DriveError::Storage`] when an append or a sync fails (nothing is
-/// confirmed after it), [`DriveError::UnknownPersist`] when the storage
+/// [`DriveError::Append`] or [`DriveError::Sync`] when the storage fails
+/// (nothing is confirmed after it), [`DriveError::UnknownPersist`] when it
 /// reports a batch never written.
 pub fn drain<C, S, N>(
     core: &mut C,
@@ -177,11 +190,13 @@ where
     let mut done = Drained::default();
     while let Some(p) = core.poll_persist(bufs.persist) {
         let batch = bufs.persist.get(..p.len).unwrap_or_default();
-        storage.append(p.seq, batch).map_err(DriveError::Storage)?;
+        storage
+            .append(p.seq, batch)
+            .map_err(|error| DriveError::Append { seq: p.seq, error })?;
         done.batches += 1;
     }
     send_and_deliver(core, bufs, network, &mut on_event, &mut done);
-    if let Some(seq) = storage.sync().map_err(DriveError::Storage)? {
+    if let Some(seq) = storage.sync().map_err(DriveError::Sync)? {
         core.persisted(now, seq)
             .map_err(|UnknownPersist(seq)| DriveError::UnknownPersist(seq))?;
         done.confirmed = Some(seq);

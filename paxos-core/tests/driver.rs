@@ -29,6 +29,7 @@ struct Disk<'t> {
     appended: Option<PersistSeq>,
     reported: Option<PersistSeq>,
     fail_sync: bool,
+    fail_append: bool,
     /// Reports this batch as durable, whatever was appended.
     lie: Option<PersistSeq>,
 }
@@ -40,6 +41,7 @@ impl<'t> Disk<'t> {
             appended: None,
             reported: None,
             fail_sync: false,
+            fail_append: false,
             lie: None,
         }
     }
@@ -50,6 +52,9 @@ impl Storage for Disk<'_> {
 
     fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), &'static str> {
         assert!(self.appended < Some(seq), "batches come in order");
+        if self.fail_append {
+            return Err("flash full");
+        }
         assert!(!batch.is_empty());
         self.appended = Some(seq);
         self.trace.borrow_mut().push(Step::Append(seq.0));
@@ -145,12 +150,31 @@ fn a_failed_sync_confirms_nothing_and_reveals_no_vote() {
     disk.fail_sync = true;
     append(&mut r, at(1), LEADER, 0, 0, &["x"]);
     let (result, _) = drain(&mut r, &mut disk);
-    assert_eq!(result, Err(DriveError::Storage("disk gone")));
+    assert_eq!(result, Err(DriveError::Sync("disk gone")));
     assert!(!trace.borrow().iter().any(|s| matches!(s, Step::Send(_))), "{trace:?}");
     assert!(sent(&mut r).is_empty(), "the vote is still held");
     disk.fail_sync = false;
     let (result, _) = drain(&mut r, &mut disk);
     assert_eq!(result.unwrap().frames, 1, "the vote leaves once durable");
+}
+
+/// A failed append names its batch (a driver that can still make it
+/// durable confirms it itself) and stops the turn before any sync.
+#[test]
+fn a_failed_append_names_its_batch_and_syncs_nothing() {
+    let mut r: R = follower();
+    let trace = Trace::default();
+    let mut disk = Disk::new(&trace);
+    disk.fail_append = true;
+    append(&mut r, at(1), LEADER, 0, 0, &["x"]);
+    let (result, _) = drain(&mut r, &mut disk);
+    let Err(DriveError::Append { seq, error: "flash full" }) = result else {
+        panic!("{result:?}");
+    };
+    assert!(trace.borrow().is_empty(), "{trace:?}");
+    assert!(sent(&mut r).is_empty(), "the vote is still held");
+    r.persisted(at(2), seq).unwrap();
+    assert_eq!(sent(&mut r).len(), 1, "confirmed by the driver, the vote leaves");
 }
 
 /// A storage that reports a batch it was never given is refused and
