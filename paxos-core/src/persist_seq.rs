@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Identifies one persist request; confirming a sequence number confirms
 /// every earlier one too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, MaxSize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, MaxSize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PersistSeq(pub u64);
 

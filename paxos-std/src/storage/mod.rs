@@ -127,6 +127,7 @@
 mod dir;
 mod error;
 mod lock;
+mod pipeline;
 mod record;
 mod recover;
 mod segment;
@@ -139,6 +140,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::{Corruption, StorageError};
+pub use pipeline::{SyncPipeline, Wake, MAX_QUEUED_BYTES};
 pub use record::MAX_BATCH_LEN;
 pub use segment::{DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE};
 
