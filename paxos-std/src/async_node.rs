@@ -3,22 +3,17 @@
 //! datagram format — on a `tokio::net::UdpSocket`, a tokio timer and a
 //! tokio channel of [`Request`]s.
 //!
-//! One turn: `select!` on a datagram, a request, the replica's deadline
-//! (`tokio::time::sleep` for [`Engine::wait`]) or shutdown; take what else
-//! is ready without waiting; [`Engine::tick`]; [`Engine::write`]; the
-//! `fdatasync` on tokio's blocking pool; [`Engine::synced`].
+//! One turn: `select!` on a datagram, a request, a finished sync, the
+//! replica's deadline (`tokio::time::sleep` for [`Engine::wait`]) or
+//! shutdown; take what else is ready without waiting; [`Engine::tick`];
+//! [`Engine::flush`].
 //!
-//! Why the sync goes to `spawn_blocking`: `fdatasync` blocks its thread
-//! for as long as the disk takes (about 250 µs here, milliseconds on
-//! slower disks). On a runtime worker it would stall every other task of
-//! that worker — other nodes, client connections — and on a
-//! `current_thread` runtime everything. The loop itself must wait for the
-//! sync anyway (persist before reveal: nothing the group holds back may be
-//! sent before it is durable), so a dedicated sync thread would buy
-//! nothing over the blocking pool, whose threads stay alive between calls;
-//! the cost is one small task allocation per commit group, not per commit.
-//! The log is lent to the blocking task ([`PendingSync`](crate::engine::PendingSync))
-//! and handed back, so no lock is needed.
+//! The `fdatasync` never runs on the runtime: the engine's log lives on
+//! its own sync thread ([`SyncPipeline`](crate::storage::SyncPipeline)),
+//! which wakes this loop through a `tokio::sync::Notify` when a sync
+//! finishes. A sync on a runtime worker would stall every other task of
+//! that worker (and everything on a `current_thread` runtime); on its own
+//! thread it also overlaps with the turns that build the next group.
 //!
 //! Opening the data directory and replaying the log also run off the
 //! runtime, on a thread of their own: they read files, and rebuilding the
@@ -74,7 +69,8 @@ pub async fn run(
     let net = TokioUdpTransport::bind(options.listen, options.id, &options.peers, options.key.clone())
         .await
         .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))))?;
-    let mut engine = start(options, net).await?;
+    let synced = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut engine = start(options, net, std::sync::Arc::clone(&synced)).await?;
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut requests_open = true;
     tokio::pin!(shutdown);
@@ -100,6 +96,7 @@ pub async fn run(
                 }
                 None => requests_open = false,
             },
+            () = synced.notified() => {}
             () = tokio::time::sleep(engine.wait()) => {}
         }
         // Take every input already there too, so that one sync covers them.
@@ -114,17 +111,7 @@ pub async fn run(
             taken += 1;
         }
         engine.tick();
-        match engine.write() {
-            Some(pending) => match tokio::task::spawn_blocking(move || pending.run()).await {
-                Ok(synced) => engine.synced(synced),
-                Err(e) => {
-                    return Err(NodeError::Io(std::io::Error::other(format!(
-                        "the sync task failed: {e}"
-                    ))))
-                }
-            },
-            None => engine.finish(),
-        }
+        engine.flush();
         if let Some(e) = engine.take_storage_error() {
             return Err(NodeError::Storage(e));
         }
@@ -134,14 +121,22 @@ pub async fn run(
 }
 
 /// Opens the log and rebuilds the node on a thread with a large stack.
-async fn start(options: NodeOptions, net: TokioUdpTransport) -> Result<Engine<TokioUdpTransport>, NodeError> {
+async fn start(
+    options: NodeOptions,
+    net: TokioUdpTransport,
+    synced: std::sync::Arc<tokio::sync::Notify>,
+) -> Result<Engine<TokioUdpTransport>, NodeError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name(format!("paxos-start-{}", options.id))
         .stack_size(STACK)
         .spawn(move || {
-            let started = open_log(&options)
-                .and_then(|(log, recovered): (FileLog, _)| Engine::start(&options, log, &recovered, net));
+            let started = open_log(&options).and_then(|(log, recovered): (FileLog, _)| {
+                // `notify_one` keeps a permit when the loop is busy, so
+                // a sync that ends mid-turn is not missed.
+                let wake = std::sync::Arc::new(move || synced.notify_one());
+                Engine::start(&options, log, &recovered, net, wake)
+            });
             let _ = tx.send(started);
         })
         .map_err(NodeError::Io)?;

@@ -9,25 +9,27 @@
 //! ```text
 //! for each input that arrived:  engine.handle_datagram(..) / engine.handle_request(..)
 //! engine.tick()                 // fires the replica's deadline if passed, retries asks
-//! engine.flush()                // answer decisions, append all, ONE fdatasync, persisted, send, events
-//! sleep until engine.wait()     // or until the next input
+//! engine.flush()                // paxos_core::driver::drain: append, send, events, confirm
+//! sleep until engine.wait()     // or the next input, or the sync thread's wake-up
 //! ```
 //!
-//! [`Engine::flush`] is [`Engine::write`], [`PendingSync::run`] and
-//! [`Engine::synced`] in a row; a driver that must not block (tokio) runs
-//! the middle one elsewhere.
+//! The log lives on its own thread ([`SyncPipeline`]): `flush` never waits
+//! for the disk. The leader's appends leave before its own `fdatasync`, the
+//! followers sync while it does, and the next group is built while the
+//! last one syncs; the pipeline wakes the driver when a sync finishes, and
+//! the next `flush` confirms it and releases what waited on it.
 
 use crate::app::{self, App, Key, Value};
 use crate::client::Status;
 use crate::clock::Clock;
 use crate::forward::{self, Forward};
 use crate::request::{Reply, ReplyTo, Request};
-use crate::storage::{FileLog, Recovered, StorageError};
+use crate::storage::{FileLog, Recovered, StorageError, SyncPipeline, Wake};
 use crate::transport::{ClusterKey, Link};
+use paxos_core::driver::{self, Buffers, DriveError};
 use paxos_core::keyed::{self, KeyedEvent};
-use paxos_core::practical::PersistSeq;
 use paxos_core::replica::{Config, Handled, ProposalId, ProposeError, Replica};
-use paxos_core::{Instant, NodeId};
+use paxos_core::{Instant, NodeId, NodeSet};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,7 +97,7 @@ pub enum NodeError {
     Snapshot,
     /// The configuration is invalid.
     Config(paxos_core::replica::ConfigError),
-    /// The socket could not be opened.
+    /// The socket could not be opened, or the sync thread started.
     Io(std::io::Error),
 }
 
@@ -169,13 +171,20 @@ pub fn open_log(options: &NodeOptions) -> Result<(FileLog, Recovered), NodeError
 /// `tokio`), or an `Arc` of either.
 pub struct Engine<L: Link> {
     app: Box<App>,
-    /// Away (in a [`PendingSync`]) while a sync runs.
-    log: Option<FileLog>,
+    log: SyncPipeline,
     link: L,
     clock: Clock,
     me: NodeId,
-    /// Outgoing frames are built here: a channel byte, then the frame.
+    /// Forwards and snapshot pieces are encoded here (its length is its
+    /// capacity: never resized).
     tx: Vec<u8>,
+    /// Consensus datagram payloads are built here: a channel byte, then
+    /// the frame (resized for each).
+    datagram: Vec<u8>,
+    /// The replica writes its frames here.
+    frame: Vec<u8>,
+    /// The events of a turn, kept to reuse the allocation.
+    events: Vec<KeyedEvent<Key, Value>>,
     /// Record batches are built here.
     persist: Vec<u8>,
     outstanding: HashMap<u64, Outstanding>,
@@ -195,45 +204,24 @@ pub struct Engine<L: Link> {
     receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
 }
 
-/// A commit group written but not yet durable: the log, lent out of the
-/// engine so the `fdatasync` can run on any thread.
-#[derive(Debug)]
-pub struct PendingSync {
-    log: FileLog,
-    seq: PersistSeq,
-}
-
-/// A finished [`PendingSync`], to hand back with [`Engine::synced`].
-#[derive(Debug)]
-pub struct Synced {
-    log: FileLog,
-    seq: PersistSeq,
-    result: Result<(), StorageError>,
-}
-
-impl PendingSync {
-    /// Makes the group durable: one `fdatasync`. Blocks for as long as the
-    /// disk takes.
-    pub fn run(mut self) -> Synced {
-        let result = self.log.sync();
-        Synced {
-            log: self.log,
-            seq: self.seq,
-            result,
-        }
-    }
-}
-
 impl<L: Link> Engine<L> {
     /// Rebuilds a node from what its log held and starts it, sending
-    /// through `link`.
+    /// through `link`. The log moves to its sync thread, which calls
+    /// `wake` after each sync: the driver then runs a turn.
     ///
     /// # Errors
     ///
-    /// [`NodeError::Config`] for invalid options, and
+    /// [`NodeError::Config`] for invalid options,
     /// [`NodeError::Recover`] / [`NodeError::Snapshot`] if the log's
-    /// contents do not replay.
-    pub fn start(options: &NodeOptions, log: FileLog, recovered: &Recovered, link: L) -> Result<Self, NodeError> {
+    /// contents do not replay, [`NodeError::Io`] if the sync thread does
+    /// not start.
+    pub fn start(
+        options: &NodeOptions,
+        log: FileLog,
+        recovered: &Recovered,
+        link: L,
+        wake: Wake,
+    ) -> Result<Self, NodeError> {
         let clock = Clock::new();
         let mut members: Vec<NodeId> = options.peers.iter().map(|(id, _)| *id).collect();
         members.push(options.id);
@@ -271,12 +259,15 @@ impl<L: Link> Engine<L> {
         );
         Ok(Engine {
             app,
-            log: Some(log),
+            log: SyncPipeline::start(log, wake).map_err(NodeError::Io)?,
             link,
             clock,
             me: options.id,
             // Room for the largest datagram: replica frames and snapshot pieces.
             tx: vec![0; crate::transport::MAX_FRAME_LEN],
+            datagram: Vec::with_capacity(crate::transport::MAX_FRAME_LEN),
+            frame: vec![0; crate::transport::MAX_FRAME_LEN - 1],
+            events: Vec::new(),
             persist: vec![0; 1 << 20],
             outstanding: HashMap::new(),
             by_proposal: HashMap::new(),
@@ -362,93 +353,44 @@ impl<L: Link> Engine<L> {
         self.retry_asks(now);
     }
 
-    /// The rest of a turn, blocking: [`write`](Self::write), the sync,
-    /// [`synced`](Self::synced) (or [`finish`](Self::finish) if there was
-    /// nothing to sync).
+    /// The rest of a turn: [`driver::drain`] (append every batch to the
+    /// sync thread, send what may leave, act on events, confirm what the
+    /// last finished sync covered, send and act again), then compaction if
+    /// due. Never waits for the disk. Does nothing once storage failed.
     pub fn flush(&mut self) {
-        match self.write() {
-            Some(pending) => self.synced(pending.run()),
-            None => self.finish(),
-        }
-    }
-
-    /// Appends every record batch the replica asks for (buffered, not
-    /// durable). If there were any, the log comes back as a
-    /// [`PendingSync`] to run and hand to [`synced`](Self::synced);
-    /// otherwise call [`finish`](Self::finish). While the sync is away,
-    /// give the engine nothing.
-    pub fn write(&mut self) -> Option<PendingSync> {
-        // Decisions the inputs brought are answered before the sync, not
-        // after: a decision rests on a quorum of votes already durable, and
-        // what this sync holds for it (the decided watermark) is optional,
-        // so clients need not wait one more fdatasync. Messages still wait:
-        // they may reveal the records being synced.
-        self.apply_events();
-        let mut log = self.log.take()?;
-        let mut last = None;
-        while let Some(p) = self.app.replica_mut().poll_persist(&mut self.persist) {
-            if let Err(e) = log.append(self.persist.get(..p.len).unwrap_or_default()) {
-                tracing::error!(node = %self.me, "append failed: {e}");
-                self.storage_error = Some(e);
-                self.log = Some(log);
-                return None;
-            }
-            last = Some(p.seq);
-        }
-        match last {
-            Some(seq) => Some(PendingSync { log, seq }),
-            None => {
-                self.log = Some(log);
-                None
-            }
-        }
-    }
-
-    /// Takes the log back after its sync; if it succeeded, confirms the
-    /// group (one confirmation covers every earlier record), then sends
-    /// every message and acts on every event.
-    pub fn synced(&mut self, synced: Synced) {
-        self.log = Some(synced.log);
-        if let Err(e) = synced.result {
-            tracing::error!(node = %self.me, "sync failed: {e}");
-            self.storage_error = Some(e);
-            return;
-        }
-        let _ = self.app.replica_mut().persisted(self.clock.now(), synced.seq);
-        self.finish();
-    }
-
-    /// Ends a turn: sends every message, acts on every event, compacts if
-    /// due. Does nothing once storage failed.
-    pub fn finish(&mut self) {
         if self.storage_error.is_some() {
             return;
         }
-        // The first byte of `tx` is the channel; the frame follows it.
-        while let Some(t) = self
-            .app
-            .replica_mut()
-            .poll_transmit(self.tx.get_mut(1..).unwrap_or_default())
-        {
-            if let Some(channel) = self.tx.first_mut() {
-                *channel = forward::CONSENSUS;
-            }
-            let frame = self.tx.get(..t.len + 1).unwrap_or_default();
-            if let Err(e) = self.link.send_to_set(&t.to, frame) {
-                tracing::debug!(node = %self.me, "send failed: {e}");
-            }
+        let now = self.clock.now();
+        let mut events = std::mem::take(&mut self.events);
+        let drained = {
+            let mut bufs = Buffers {
+                persist: &mut self.persist,
+                transmit: &mut self.frame,
+            };
+            let mut network = Consensus {
+                link: &self.link,
+                datagram: &mut self.datagram,
+                me: self.me,
+            };
+            driver::drain(&mut *self.app, now, &mut bufs, &mut self.log, &mut network, |e| {
+                events.push(e)
+            })
+        };
+        for event in events.drain(..) {
+            self.on_event(event, now);
         }
-        self.apply_events();
+        self.events = events;
+        if let Err(e) = drained {
+            tracing::error!(node = %self.me, "{e}");
+            self.storage_error = Some(match e {
+                DriveError::Append { error, .. } | DriveError::Sync(error) => error,
+                DriveError::UnknownPersist(_) => StorageError::Poisoned,
+            });
+            return;
+        }
         if self.compact_now || self.app.applied() >= self.compacted_at + COMPACT_EVERY {
             self.compact();
-        }
-    }
-
-    /// Applies every decided command and answers whoever waits for it.
-    fn apply_events(&mut self) {
-        let now = self.clock.now();
-        while let Some(event) = self.app.poll_event() {
-            self.on_event(event, now);
         }
     }
 
@@ -533,7 +475,7 @@ impl<L: Link> Engine<L> {
             decided: r.decided().checked_sub(1),
             applied: self.app.applied().checked_sub(1),
             dropped,
-            syncs: self.log.as_ref().map_or(0, |l| l.stats().syncs),
+            syncs: self.log.stats().syncs,
             amnesiac: r.is_amnesiac(),
         }
     }
@@ -697,7 +639,6 @@ impl<L: Link> Engine<L> {
     /// Replaces the log with a snapshot of the registers and a checkpoint
     /// of the replica.
     fn compact(&mut self) {
-        let Some(log) = self.log.as_mut() else { return };
         self.compact_now = false;
         let snapshot = app::Snapshot::of(&self.app).encode();
         let mut checkpoint =
@@ -705,7 +646,8 @@ impl<L: Link> Engine<L> {
         let Ok(len) = self.app.replica().write_checkpoint(&mut checkpoint) else {
             return;
         };
-        match log.compact(&snapshot, checkpoint.get(..len).unwrap_or_default()) {
+        checkpoint.truncate(len);
+        match self.log.compact(snapshot, checkpoint) {
             Ok(()) => self.compacted_at = self.app.applied(),
             Err(e) => {
                 tracing::error!(node = %self.me, "compaction failed: {e}");
@@ -739,4 +681,23 @@ impl<L: Link> Engine<L> {
 
 fn core_duration(d: Duration) -> paxos_core::Duration {
     paxos_core::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The consensus channel of the link, as the driver's network.
+struct Consensus<'a, L> {
+    link: &'a L,
+    /// The channel byte, then the frame: what the link seals.
+    datagram: &'a mut Vec<u8>,
+    me: NodeId,
+}
+
+impl<L: Link> driver::Network for Consensus<'_, L> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        self.datagram.clear();
+        self.datagram.push(forward::CONSENSUS);
+        self.datagram.extend_from_slice(frame);
+        if let Err(e) = self.link.send_to_set(&to, self.datagram) {
+            tracing::debug!(node = %self.me, "send failed: {e}");
+        }
+    }
 }

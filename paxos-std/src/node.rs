@@ -65,6 +65,8 @@ enum Input {
         frame: Range<usize>,
     },
     Request(Request),
+    /// The sync thread finished a sync: run a turn to confirm it.
+    Synced,
 }
 
 /// Sends requests to a node started with [`run`]. Cheap to clone.
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Input {
         match self {
             Input::Datagram { from, frame, .. } => write!(f, "Datagram from {from}, {} bytes", frame.len()),
             Input::Request(r) => write!(f, "{r:?}"),
+            Input::Synced => f.write_str("Synced"),
         }
     }
 }
@@ -130,9 +133,16 @@ pub fn run(options: NodeOptions, inbox: Inbox, stop: Arc<AtomicBool>) -> Result<
     let net = UdpTransport::bind(options.listen, options.id, &options.peers, options.key.clone())
         .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))))?;
     let net = Arc::new(net);
-    let mut engine = Engine::start(&options, log, &recovered, Arc::clone(&net))?;
-    drop(recovered);
     let Inbox { tx, rx: inputs } = inbox;
+    let wake = {
+        let tx = tx.clone();
+        // A full inbox wakes the node anyway.
+        Arc::new(move || {
+            let _ = tx.try_send(Input::Synced);
+        })
+    };
+    let mut engine = Engine::start(&options, log, &recovered, Arc::clone(&net), wake)?;
+    drop(recovered);
     let (pool_tx, pool_rx) = mpsc::sync_channel(POOL);
     for _ in 0..POOL {
         let _ = pool_tx.try_send(vec![0u8; RECV_BUFFER_LEN].into_boxed_slice());
@@ -184,6 +194,7 @@ fn turn(engine: &mut Engine<Arc<UdpTransport>>, inputs: &Receiver<Input>, pool: 
                 let _ = pool.try_send(buf);
             }
             Input::Request(request) => engine.handle_request(request),
+            Input::Synced => {}
         }
         taken += 1;
         next = if taken < MAX_INPUTS_PER_TURN {
