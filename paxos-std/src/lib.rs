@@ -51,10 +51,18 @@
 //!   changes after any input; read it again before each wait. Elections,
 //!   heartbeats and retransmissions all hang on it.
 //!
-//! [`engine::Engine`] is this loop for the `paxos` program's keyed
+//! This loop is written once, in [`paxos_core::driver`]: `driver::drain`
+//! does everything after the inputs, over a `Storage` and a `Network` you
+//! implement (or take from here: [`storage::SyncPipeline`] is a
+//! [`storage::FileLog`] on its own sync thread). It appends first and
+//! sends before it syncs, so a leader's appends reach the followers while
+//! its own `fdatasync` runs; the core holds back every promise and vote
+//! until its record is confirmed, so the order is safe by construction.
+//!
+//! [`engine::Engine`] is that loop for the `paxos` program's keyed
 //! registers, with the waiting left out; [`node`] and `async_node` show two
-//! ways to wait (threads and a bounded channel; tokio's `select!` with the
-//! sync on the blocking pool).
+//! ways to wait (threads and a bounded channel; tokio's `select!`), both
+//! woken by the sync thread when a sync finishes.
 
 #![forbid(unsafe_code)]
 

@@ -82,8 +82,16 @@ impl Shared {
     }
 }
 
-/// A [`FileLog`] written and synced by its own thread; see the
-/// [module docs](self).
+/// A [`FileLog`] written and synced by its own thread.
+///
+/// The driver hands batches over ([`driver::Storage::append`] copies them
+/// into a queue) and asks what is durable ([`driver::Storage::sync`] never
+/// waits). The thread writes everything queued, calls `fdatasync` once,
+/// publishes the newest batch that sync covered and calls the wake-up
+/// given to [`SyncPipeline::start`]. Jobs run in queue order: a
+/// compaction covers every batch queued before it. The first error stops
+/// the thread; the driver's next call returns it, and the node must stop.
+/// Dropping the pipeline finishes the queued work and joins the thread.
 pub struct SyncPipeline {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
