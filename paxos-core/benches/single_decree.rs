@@ -5,7 +5,7 @@
 //! into a stack buffer of `max_encoded_size::<Message<Bytes<64>>>()` bytes;
 //! every receiver decodes its own copy (`Destination::All` reaches all three
 //! nodes, the sender included). Persists are confirmed at once. The loop
-//! stops once all three nodes have reported `Output::Resolved`.
+//! stops once all three nodes have reported `Event::Resolved`.
 //!
 //! Before criterion runs, `main` prints the sizes of the roles and the
 //! codec bounds, and the message and byte counts of one decision.
@@ -15,7 +15,7 @@ use core::mem::size_of;
 use std::collections::VecDeque;
 
 use criterion::{BatchSize, Criterion};
-use paxos_core::practical::{self, DurableState, Output};
+use paxos_core::practical::{self, DurableState, Event, Persist, Transmit};
 use paxos_core::{decode, encode, essential, max_encoded_size, Bytes, Destination, Message, NodeId};
 
 type V = Bytes<64>;
@@ -36,7 +36,7 @@ struct InFlight {
 /// What one decision cost.
 #[derive(Clone, Copy, Debug, Default)]
 struct Stats {
-    /// `Output::Send`s, each encoded once.
+    /// `Transmit`s, each encoded once.
     sends: usize,
     /// Broadcast sends among them.
     broadcasts: usize,
@@ -76,34 +76,36 @@ fn fresh_cluster() -> Cluster {
     }
 }
 
-/// Acts on every output `nodes[i]` has.
+/// Acts on every output `nodes[i]` has: persists (confirmed at once, which
+/// releases what waited on them), then transmits, then events. Nothing
+/// polled creates a new output, so one pass leaves all three queues empty.
 fn drain(c: &mut Cluster, i: usize) {
     let node = &mut c.nodes[i];
-    while let Some(output) = node.poll_output() {
-        match output {
-            Output::Send { to, message } => {
-                let mut frame = [0u8; FRAME_MAX];
-                let len = encode(&message, &mut frame).expect("fits the bound").len();
-                c.stats.sends += 1;
-                c.stats.broadcasts += usize::from(to == Destination::All);
-                c.stats.bytes_sent += len;
-                c.net.push_back(InFlight {
-                    from: node.id(),
-                    to,
-                    len,
-                    frame,
-                });
-                c.stats.max_in_flight = c.stats.max_in_flight.max(c.net.len());
-            }
-            Output::Persist { seq, .. } => {
-                c.stats.persists += 1;
-                node.persisted(seq).expect("issued");
-            }
-            Output::Resolved(decision) => {
+    while let Some(Persist { seq, .. }) = node.poll_persist() {
+        c.stats.persists += 1;
+        node.persisted(seq).expect("issued");
+    }
+    while let Some(Transmit { to, message }) = node.poll_transmit() {
+        let mut frame = [0u8; FRAME_MAX];
+        let len = encode(&message, &mut frame).expect("fits the bound").len();
+        c.stats.sends += 1;
+        c.stats.broadcasts += usize::from(to == Destination::All);
+        c.stats.bytes_sent += len;
+        c.net.push_back(InFlight {
+            from: node.id(),
+            to,
+            len,
+            frame,
+        });
+        c.stats.max_in_flight = c.stats.max_in_flight.max(c.net.len());
+    }
+    while let Some(event) = node.poll_event() {
+        match event {
+            Event::Resolved(decision) => {
                 debug_assert_eq!(decision.value, c.value);
                 c.resolved[i] = true;
             }
-            Output::LeadershipAcquired => {}
+            Event::LeadershipAcquired => {}
         }
     }
 }
@@ -132,7 +134,7 @@ fn decide(mut c: Cluster) -> Cluster {
                 c.stats.remote_deliveries += 1;
                 c.stats.remote_bytes += m.len;
             }
-            c.nodes[i].receive(m.from, message).expect("room");
+            c.nodes[i].handle_message(m.from, message).expect("room");
             drain(&mut c, i);
         }
     }
@@ -141,7 +143,7 @@ fn decide(mut c: Cluster) -> Cluster {
 
 fn print_sizes() {
     println!("size_of (V = Bytes<64>, size_of::<V>() = {}):", size_of::<V>());
-    let rows: [(&str, usize); 11] = [
+    let rows: [(&str, usize); 13] = [
         ("essential::Proposer<V>", size_of::<essential::Proposer<V>>()),
         ("essential::Acceptor<V>", size_of::<essential::Acceptor<V>>()),
         ("essential::Learner<V, 3>", size_of::<essential::Learner<V, 3>>()),
@@ -152,7 +154,9 @@ fn print_sizes() {
         ("practical::Outbox<V>", size_of::<practical::Outbox<V>>()),
         ("Message<V>", size_of::<Message<V>>()),
         ("DurableState<V>", size_of::<DurableState<V>>()),
-        ("Output<V>", size_of::<Output<V>>()),
+        ("practical::Persist<V>", size_of::<Persist<V>>()),
+        ("practical::Transmit<V>", size_of::<Transmit<V>>()),
+        ("practical::Event<V>", size_of::<Event<V>>()),
     ];
     for (name, size) in rows {
         println!("  {name:<26} {size:>5} bytes");

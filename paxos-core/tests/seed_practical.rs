@@ -15,8 +15,10 @@
 //!
 //! The harness mirrors the seed's: everything sent is recorded; `am(..)`
 //! asserts that exactly that one message was sent and clears the record,
-//! `an()` that nothing was. Auto-save (the seed's `AutoSaveMixin`) confirms
-//! every `Output::Persist` as soon as it comes out and drains again; a test
+//! `an()` that nothing was. The harness drains the target's three queues
+//! (`poll_persist`, `poll_transmit`, `poll_event`) until all are empty.
+//! Auto-save (the seed's `AutoSaveMixin`) confirms every `Persist` as soon
+//! as it comes out, which releases what waited on it; a test
 //! turns it off with `h.auto_save = false` and confirms by hand with
 //! `h.persisted(seq)`. Fixture, as in the seed: uid `'A'`, quorum 2.
 //!
@@ -27,7 +29,9 @@
 //! This file holds parity with the seed's suite only: other tests of the
 //! practical layer go in `single_decree.rs`.
 
-use paxos_core::practical::{Acceptor, DurableState, Error, Learner, Node, Outbox, Output, PersistSeq, Proposer};
+use paxos_core::practical::{
+    Acceptor, DurableState, Error, Event, Learner, Node, Outbox, Persist, PersistSeq, Proposer, Transmit,
+};
 use paxos_core::{Ballot, Destination, Message, NodeId, NodeSet, Proposal};
 
 type V = &'static str;
@@ -88,7 +92,9 @@ trait Target: Sized {
     fn new(id: NodeId, quorum: usize) -> Self;
     /// A restart from the last durable state.
     fn recover(id: NodeId, quorum: usize, state: DurableState<V>) -> Self;
-    fn poll_output(&mut self) -> Option<Output<V>>;
+    fn poll_persist(&mut self) -> Option<Persist<V>>;
+    fn poll_transmit(&mut self) -> Option<Transmit<V>>;
+    fn poll_event(&mut self) -> Option<Event<V>>;
     fn persisted(&mut self, seq: PersistSeq) -> Result<(), Error>;
     fn durable_state(&self) -> DurableState<V>;
     fn set_active(&mut self, active: bool);
@@ -138,8 +144,16 @@ impl Target for Roles {
         }
     }
 
-    fn poll_output(&mut self) -> Option<Output<V>> {
-        self.out.poll()
+    fn poll_persist(&mut self) -> Option<Persist<V>> {
+        self.out.poll_persist()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit<V>> {
+        self.out.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event<V>> {
+        self.out.poll_event()
     }
 
     fn persisted(&mut self, seq: PersistSeq) -> Result<(), Error> {
@@ -225,8 +239,16 @@ impl Target for Node<V, N> {
         Node::recover(id, quorum, state)
     }
 
-    fn poll_output(&mut self) -> Option<Output<V>> {
-        Node::poll_output(self)
+    fn poll_persist(&mut self) -> Option<Persist<V>> {
+        Node::poll_persist(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit<V>> {
+        Node::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<Event<V>> {
+        Node::poll_event(self)
     }
 
     fn persisted(&mut self, seq: PersistSeq) -> Result<(), Error> {
@@ -258,15 +280,15 @@ impl Target for Node<V, N> {
     }
 
     fn receive_promise(&mut self, from: NodeId, ballot: Ballot, accepted: Option<Proposal<V>>) -> Result<(), Error> {
-        self.receive(from, Message::Promise { ballot, accepted })
+        self.handle_message(from, Message::Promise { ballot, accepted })
     }
 
     fn receive_prepare_nack(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> Result<(), Error> {
-        self.receive(from, Message::PrepareNack { ballot, promised })
+        self.handle_message(from, Message::PrepareNack { ballot, promised })
     }
 
     fn receive_accept_nack(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> Result<(), Error> {
-        self.receive(from, Message::AcceptNack { ballot, promised })
+        self.handle_message(from, Message::AcceptNack { ballot, promised })
     }
 
     fn observe_proposal(&mut self, from: NodeId, ballot: Ballot) {
@@ -275,15 +297,17 @@ impl Target for Node<V, N> {
         // acceptor's Promise that comes with it is checked and consumed
         // here, so the shared test body sees only the proposer's messages.
         let previous = self.acceptor().accepted().cloned();
-        self.receive(from, Message::Prepare { ballot })
+        self.handle_message(from, Message::Prepare { ballot })
             .expect("prepare refused");
         let mut sent = Vec::new();
-        while let Some(output) = Node::poll_output(self) {
-            match output {
-                Output::Persist { seq, .. } => Node::persisted(self, seq).expect("persisted"),
-                Output::Send { to, message } => sent.push((to, message)),
-                other => panic!("unexpected output while observing: {other:?}"),
-            }
+        while let Some(Persist { seq, .. }) = Node::poll_persist(self) {
+            Node::persisted(self, seq).expect("persisted");
+        }
+        while let Some(Transmit { to, message }) = Node::poll_transmit(self) {
+            sent.push((to, message));
+        }
+        if let Some(event) = Node::poll_event(self) {
+            panic!("unexpected output while observing: {event:?}");
         }
         assert_eq!(sent, vec![m::promise(from, ballot, previous)]);
     }
@@ -293,11 +317,11 @@ impl Target for Node<V, N> {
     }
 
     fn receive_prepare(&mut self, from: NodeId, ballot: Ballot) -> Result<(), Error> {
-        self.receive(from, Message::Prepare { ballot })
+        self.handle_message(from, Message::Prepare { ballot })
     }
 
     fn receive_accept(&mut self, from: NodeId, ballot: Ballot, value: V) -> Result<(), Error> {
-        self.receive(from, Message::Accept { ballot, value })
+        self.handle_message(from, Message::Accept { ballot, value })
     }
 
     fn acceptor(&self) -> &Acceptor<V> {
@@ -305,7 +329,7 @@ impl Target for Node<V, N> {
     }
 
     fn receive_accepted(&mut self, from: NodeId, ballot: Ballot, value: V) -> Result<(), Error> {
-        self.receive(from, Message::Accepted { ballot, value })
+        self.handle_message(from, Message::Accepted { ballot, value })
     }
 
     fn learner(&self) -> &Learner<V, N> {
@@ -330,9 +354,9 @@ struct Harness<T> {
     fresh_persists: Vec<PersistSeq>,
     /// The newest state confirmed durable: what a restart finds.
     saved: Option<DurableState<V>>,
-    /// Every `Output::Resolved` (the seed's `on_resolution`).
+    /// Every `Event::Resolved` (the seed's `on_resolution`).
     resolutions: Vec<Proposal<V>>,
-    /// How many `Output::LeadershipAcquired` (the seed's
+    /// How many `Event::LeadershipAcquired` (the seed's
     /// `on_leadership_acquired`).
     leadership: usize,
 }
@@ -351,20 +375,32 @@ impl<T: Target> Harness<T> {
         }
     }
 
-    /// Drains every output the target will give now.
+    /// Drains every output the target will give now: the three queues,
+    /// until all of them are empty.
     fn pump(&mut self) {
-        while let Some(output) = self.t.poll_output() {
-            match output {
-                Output::Send { to, message } => self.sent.push((to, message)),
-                Output::Persist { seq, state } => {
-                    self.issued.push((seq, state));
-                    self.fresh_persists.push(seq);
-                    if self.auto_save {
-                        self.confirm(seq);
-                    }
+        loop {
+            let mut drained = true;
+            while let Some(Persist { seq, state }) = self.t.poll_persist() {
+                drained = false;
+                self.issued.push((seq, state));
+                self.fresh_persists.push(seq);
+                if self.auto_save {
+                    self.confirm(seq);
                 }
-                Output::Resolved(proposal) => self.resolutions.push(proposal),
-                Output::LeadershipAcquired => self.leadership += 1,
+            }
+            while let Some(Transmit { to, message }) = self.t.poll_transmit() {
+                drained = false;
+                self.sent.push((to, message));
+            }
+            while let Some(event) = self.t.poll_event() {
+                drained = false;
+                match event {
+                    Event::Resolved(proposal) => self.resolutions.push(proposal),
+                    Event::LeadershipAcquired => self.leadership += 1,
+                }
+            }
+            if drained {
+                break;
             }
         }
     }
@@ -1545,15 +1581,15 @@ mod node_only {
         assert_eq!(node.durable_state(), state);
         node.prepare(true).expect("prepare");
         let mut prepares = Vec::new();
-        while let Some(output) = node.poll_output() {
-            match output {
-                Output::Persist { seq, state } => {
-                    assert_eq!(state.round, 8);
-                    node.persisted(seq).expect("persisted");
-                }
-                Output::Send { message, .. } => prepares.push(message),
-                other => panic!("unexpected {other:?}"),
-            }
+        while let Some(Persist { seq, state }) = node.poll_persist() {
+            assert_eq!(state.round, 8);
+            node.persisted(seq).expect("persisted");
+        }
+        while let Some(Transmit { message, .. }) = node.poll_transmit() {
+            prepares.push(message);
+        }
+        if let Some(event) = node.poll_event() {
+            panic!("unexpected {event:?}");
         }
         assert_eq!(prepares, vec![Message::Prepare { ballot: b(8, A) }]);
     }

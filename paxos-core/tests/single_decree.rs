@@ -1,10 +1,10 @@
 //! The single-decree practical layer (`paxos_core::practical`) beyond the
-//! seed's suite: the roles' active mode, the outbox's pending persist, and
-//! leadership a failure detector cleared. (Parity with the seed library's
+//! seed's suite: the roles' active mode, the outbox's pending persist,
+//! leadership a failure detector cleared, and a refused `Node::prepare`. (Parity with the seed library's
 //! tests: `seed_essential.rs`, `seed_practical.rs`.)
 
-use paxos_core::practical::{Acceptor, Outbox, Output, Proposer};
-use paxos_core::{Ballot, NodeId};
+use paxos_core::practical::{Acceptor, Error, Node, Outbox, Persist, Proposer, Transmit};
+use paxos_core::{Ballot, Message, NodeId};
 
 #[test]
 fn an_acceptor_starts_active_and_reports_its_mode() {
@@ -24,14 +24,15 @@ fn an_outbox_reports_a_persist_pending_until_it_is_confirmed() {
     a.receive_prepare(NodeId(2), Ballot::new(1, NodeId(2)), &mut out)
         .unwrap();
     assert!(out.persist_pending(), "the promise is not durable yet");
-    let Some(Output::Persist { seq, .. }) = out.poll() else {
+    assert_eq!(out.poll_transmit(), None, "the promise waits for its save");
+    let Some(Persist { seq, .. }) = out.poll_persist() else {
         panic!("the promise is saved first")
     };
     assert!(out.persist_pending(), "polled is not confirmed");
     out.persisted(seq).unwrap();
     assert!(!out.persist_pending());
     assert!(
-        matches!(out.poll(), Some(Output::Send { .. })),
+        matches!(out.poll_transmit(), Some(Transmit { .. })),
         "the promise leaves once durable"
     );
 }
@@ -55,7 +56,7 @@ fn leadership_cleared_by_a_failure_detector_is_not_regained_by_late_promises() {
     p.receive_promise(a, ballot, None, &mut out).unwrap();
     p.receive_promise(b, ballot, None, &mut out).unwrap();
     assert!(p.is_leader());
-    while out.poll().is_some() {}
+    while out.poll_persist().is_some() || out.poll_transmit().is_some() || out.poll_event().is_some() {}
 
     p.clear_leader();
     assert!(!p.is_leader());
@@ -63,5 +64,52 @@ fn leadership_cleared_by_a_failure_detector_is_not_regained_by_late_promises() {
     // round already had its quorum, and leadership needs a new one.
     p.receive_promise(c, ballot, None, &mut out).unwrap();
     assert!(!p.is_leader());
-    assert_eq!(out.poll(), None, "no second LeadershipAcquired, no Accept");
+    assert_eq!(out.poll_persist(), None);
+    assert_eq!(out.poll_event(), None, "no second LeadershipAcquired");
+    assert_eq!(out.poll_transmit(), None, "no Accept");
+}
+
+/// `Node::prepare(true)` persists the new round, then queues the
+/// `Prepare`: when the outbox is full it must refuse before either, not
+/// between them.
+#[test]
+fn a_prepare_refused_for_a_full_outbox_changes_nothing() {
+    let mut node = Node::<u8, 3>::new(NodeId(1), 2);
+    // Each new round adds one persist and one held `Prepare`: fill up
+    // without draining until the outbox refuses.
+    let mut rounds = 0;
+    let refused = loop {
+        let before = node.durable_state();
+        match node.prepare(true) {
+            Ok(()) => rounds += 1,
+            Err(error) => break (error, before),
+        }
+    };
+    let (error, before) = refused;
+    assert_eq!(error, Error::Busy);
+    assert_eq!(node.durable_state(), before, "the round was not recorded");
+    assert_eq!(node.durable_state().round, rounds);
+    let mut persists = 0;
+    while let Some(persist) = node.poll_persist() {
+        persists += 1;
+        node.persisted(persist.seq).unwrap();
+    }
+    let mut prepares = Vec::new();
+    while let Some(transmit) = node.poll_transmit() {
+        prepares.push(transmit.message);
+    }
+    assert_eq!(
+        persists, rounds,
+        "one persist per accepted round, none for the refused one"
+    );
+    assert_eq!(prepares.len() as u32, rounds);
+    assert_eq!(
+        prepares.last(),
+        Some(&Message::Prepare {
+            ballot: Ballot::new(rounds, NodeId(1))
+        })
+    );
+    // With room again, the next round is the one that was refused.
+    node.prepare(true).unwrap();
+    assert_eq!(node.durable_state().round, rounds + 1);
 }

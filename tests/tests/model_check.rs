@@ -56,7 +56,7 @@
 //!
 //! - single decree, driver confirming persists unwritten: "promises kept"
 //!   in 5 steps (1,807 states), "one value chosen" in 14 (depth first,
-//!   42,021);
+//!   44,875);
 //! - replica driver confirming records unwritten (`LeaderRestarts`):
 //!   agreement, 8 steps (27,737);
 //! - `QuorumOffByOne` (`Takeover`): 6 steps (4,597);

@@ -24,7 +24,7 @@ impl<V: Clone + Eq, const N: usize> Learner<V, N> {
         }
     }
 
-    /// A vote. The first quorum reports [`super::Output::Resolved`]; after
+    /// A vote. The first quorum reports [`super::Event::Resolved`]; after
     /// that, any acceptor reporting the decided value (under any ballot)
     /// joins the final acceptors.
     pub fn receive_accepted(

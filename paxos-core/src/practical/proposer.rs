@@ -57,6 +57,15 @@ impl<V: Clone> Proposer<V> {
     /// resend and nothing is sent).
     pub fn prepare(&mut self, increment: bool, out: &mut Outbox<V>) -> Result<(), Error> {
         out.reserve()?;
+        self.prepare_reserved(increment, out)
+    }
+
+    /// [`Proposer::prepare`] for a caller that reserved room for its whole
+    /// call already and may have queued part of its outputs since
+    /// ([`super::Node::prepare`] persists the round first): checking again
+    /// could refuse after that part, and a refused call must change
+    /// nothing.
+    pub(crate) fn prepare_reserved(&mut self, increment: bool, out: &mut Outbox<V>) -> Result<(), Error> {
         let ballot = if increment {
             let ballot = self.next_ballot()?;
             self.leader = false;

@@ -2,14 +2,15 @@
 //! only once a separate [`NodeHost::flush`] step wrote it.
 //!
 //! It follows the driver loop documented on [`Node`]: after every input,
-//! drain `poll_output`; a [`Output::Persist`] is queued here (in memory,
-//! lost in a crash) until `flush` writes it to the durable record and
-//! confirms it with `Node::persisted`, which may release held messages.
+//! drain `poll_persist`, `poll_transmit` and `poll_event` until all three
+//! are empty; a [`Persist`] is queued here (in memory, lost in a crash)
+//! until `flush` writes it to the durable record and confirms it with
+//! `Node::persisted`, which may release held messages and events.
 //! Messages cross the (model's) network as encoded frames, so the codec is
 //! on the path too.
 
 use super::fingerprint::{held_set, remove_field, rewrite_lists, sort_map_entries, Fingerprint};
-use paxos_core::practical::{DurableState, Node, Output, PersistSeq};
+use paxos_core::practical::{DurableState, Event, Node, Persist, PersistSeq, Transmit};
 use paxos_core::{decode, encode, max_encoded_size, Destination, Message, NodeId, Proposal};
 use std::collections::VecDeque;
 
@@ -78,13 +79,15 @@ impl Fingerprint for NodeHost {
     /// - the learner's `final_acceptors` (the acceptors known to hold the
     ///   decided value) is left out: the learner only adds to it after the
     ///   decision, and nothing reads it but a getter the model never calls;
-    /// - the outbox's sequence numbers are left out, and its held outputs
-    ///   are one set of distinct outputs and their number. With this
-    ///   driver every held output leaves at the next flush, all together
-    ///   (see [`NodeHost::flush`]); the sends go into a network that is a
-    ///   set, and the other outputs are recorded in a set or ignored. Only
-    ///   the number of held outputs matters besides, because a full outbox
-    ///   refuses input;
+    /// - the outbox's sequence numbers are left out, and each of its two
+    ///   held queues (transmits, events) is one set of distinct items and
+    ///   their number. With this driver every held item leaves at the next
+    ///   flush, all together (see [`NodeHost::flush`]); the transmits go
+    ///   into a network that is a set, and the events are recorded in a
+    ///   set or ignored. Only the number of held items in each queue
+    ///   matters besides, because a full queue refuses input (its persist
+    ///   queue is always empty here: the driver drains it after every
+    ///   step);
     /// - of the unwritten persists only the newest is kept: a flush writes
     ///   that one alone (each state is complete).
     fn fingerprint_text(&self) -> String {
@@ -154,7 +157,7 @@ impl NodeHost {
             return out;
         };
         super::unless_only_held_grew(self, |host| {
-            let _ = host.node.receive(from, message);
+            let _ = host.node.handle_message(from, message);
             host.drain(&mut out);
             out
         })
@@ -163,7 +166,8 @@ impl NodeHost {
     fn text(&self, counts: bool) -> String {
         let node = sort_map_entries(&format!("{:?}", self.node), "votes: {");
         let node = rewrite_lists(&node, "final_acceptors: {", |_| String::new());
-        let node = held_set(&node, "others: [", counts);
+        let node = held_set(&node, "transmits: [", counts);
+        let node = held_set(&node, "events: [", counts);
         let node = remove_field(&node, ", issued: PersistSeq(", ")");
         let node = remove_field(&node, ", durable: PersistSeq(", ")");
         format!(
@@ -212,25 +216,33 @@ impl NodeHost {
         Some((record, out))
     }
 
+    /// Drains the node's three queues: persists first (confirmed at once
+    /// unless the durability is [`Durability::Correct`], which releases
+    /// what waited on them), then transmits, then events. Nothing polled
+    /// queues a new output, so one pass leaves all three empty.
     fn drain(&mut self, out: &mut Vec<Effect>) {
-        while let Some(output) = self.node.poll_output() {
-            match output {
-                Output::Send { to, message } => out.push(Effect::Send {
-                    to,
-                    frame: encode_message(&message),
-                }),
-                Output::Persist { seq, state } => match self.durability {
-                    Durability::Correct => self.pending.push_back((seq, state)),
-                    Durability::Immediate => {
-                        out.push(Effect::Written(encode_state(&state)));
-                        let _ = self.node.persisted(seq);
-                    }
-                    Durability::ConfirmWithoutWriting => {
-                        let _ = self.node.persisted(seq);
-                    }
-                },
-                Output::Resolved(proposal) => out.push(Effect::Resolved(proposal)),
-                Output::LeadershipAcquired => {}
+        while let Some(Persist { seq, state }) = self.node.poll_persist() {
+            match self.durability {
+                Durability::Correct => self.pending.push_back((seq, state)),
+                Durability::Immediate => {
+                    out.push(Effect::Written(encode_state(&state)));
+                    let _ = self.node.persisted(seq);
+                }
+                Durability::ConfirmWithoutWriting => {
+                    let _ = self.node.persisted(seq);
+                }
+            }
+        }
+        while let Some(Transmit { to, message }) = self.node.poll_transmit() {
+            out.push(Effect::Send {
+                to,
+                frame: encode_message(&message),
+            });
+        }
+        while let Some(event) = self.node.poll_event() {
+            match event {
+                Event::Resolved(proposal) => out.push(Effect::Resolved(proposal)),
+                Event::LeadershipAcquired => {}
             }
         }
     }
