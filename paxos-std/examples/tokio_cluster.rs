@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // One thread runs all three nodes; their syncs go to the blocking pool.
+    // One thread runs all three nodes; each node's syncs run on its own sync thread.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(cluster())
 }
