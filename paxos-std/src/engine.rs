@@ -223,17 +223,7 @@ impl<L: Link> Engine<L> {
         wake: Wake,
     ) -> Result<Self, NodeError> {
         let clock = Clock::new();
-        let mut members: Vec<NodeId> = options.peers.iter().map(|(id, _)| *id).collect();
-        members.push(options.id);
-        members.sort();
-        members.dedup();
-        let config = Config::builder(options.id, &members)
-            .heartbeat_interval(core_duration(options.heartbeat))
-            .election_timeout(core_duration(options.election_timeout))
-            .retransmit_timeout(core_duration(options.heartbeat).saturating_mul(2))
-            .seed(u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17))
-            .build()
-            .map_err(NodeError::Config)?;
+        let config = replica_config(options)?;
         let batches = recovered.batches.iter().map(Vec::as_slice);
         let app = match &recovered.snapshot {
             Some(bytes) => {
@@ -677,6 +667,26 @@ impl<L: Link> Engine<L> {
             Origin::Peer { node, request } => self.send_forward(node, &Forward::Refused { request }),
         }
     }
+}
+
+/// The replica configuration of the node `options` describe.
+///
+/// # Errors
+///
+/// [`NodeError::Config`] when the options break a rule of the core's
+/// configuration.
+pub(crate) fn replica_config<const N: usize>(options: &NodeOptions) -> Result<Config<N>, NodeError> {
+    let mut members: Vec<NodeId> = options.peers.iter().map(|(id, _)| *id).collect();
+    members.push(options.id);
+    members.sort();
+    members.dedup();
+    Config::builder(options.id, &members)
+        .heartbeat_interval(core_duration(options.heartbeat))
+        .election_timeout(core_duration(options.election_timeout))
+        .retransmit_timeout(core_duration(options.heartbeat).saturating_mul(2))
+        .seed(u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17))
+        .build()
+        .map_err(NodeError::Config)
 }
 
 fn core_duration(d: Duration) -> paxos_core::Duration {

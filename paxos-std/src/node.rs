@@ -4,10 +4,11 @@
 //!
 //! One turn: wait (until the replica's deadline) for an input; take every
 //! input already queued too, up to [`MAX_INPUTS_PER_TURN`]; fire the
-//! deadline if it passed; then [`Engine::flush`]: append every record
-//! batch, **one** `fdatasync` for all of them, confirm, send, act on
-//! events. Everything that arrived in one turn costs one sync: group
-//! commit.
+//! deadline if it passed; then [`Engine::flush`], the one driver loop:
+//! append every record batch to the sync thread, send, act on events,
+//! confirm what the last finished sync covered. The sync thread syncs
+//! everything queued with one `fdatasync` (group commit) and queues a
+//! wake-up when it is done.
 //!
 //! The steady state allocates nothing per message: datagrams are received
 //! into a fixed pool of buffers that travel to the loop and back, the
@@ -37,33 +38,20 @@ pub use crate::engine::{NodeError, NodeOptions, STACK};
 pub use crate::request::{Reply, ReplyTo, Request};
 
 use crate::engine::{open_log, Engine, MAX_INPUTS_PER_TURN};
-use crate::transport::{UdpTransport, RECV_BUFFER_LEN};
-use paxos_core::NodeId;
-use std::ops::Range;
+use crate::receiver::{self, Datagram, Pool};
+use crate::transport::UdpTransport;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 /// Inputs queued for the loop at most; senders wait beyond.
 const INBOX: usize = 1024;
-/// Receive buffers per node. A buffer is back in the pool as soon as the
-/// loop handled its datagram, so this bounds only bursts; when all are
-/// out, datagrams wait in the socket's buffer.
-const POOL: usize = 64;
-/// How often the helper threads look at the stop flag.
-const POLL: Duration = Duration::from_millis(50);
 
 /// What wakes the loop.
 enum Input {
-    /// A datagram's payload, `buf[frame]`, from `from`; `buf` goes back to
-    /// the pool.
-    Datagram {
-        from: NodeId,
-        buf: Box<[u8]>,
-        frame: Range<usize>,
-    },
+    /// A datagram; its buffer goes back to the pool.
+    Datagram(Datagram),
     Request(Request),
     /// The sync thread finished a sync: run a turn to confirm it.
     Synced,
@@ -78,7 +66,7 @@ pub struct Requests {
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Input::Datagram { from, frame, .. } => write!(f, "Datagram from {from}, {} bytes", frame.len()),
+            Input::Datagram(d) => write!(f, "Datagram from {}, {} bytes", d.from, d.frame.len()),
             Input::Request(r) => write!(f, "{r:?}"),
             Input::Synced => f.write_str("Synced"),
         }
@@ -143,14 +131,10 @@ pub fn run(options: NodeOptions, inbox: Inbox, stop: Arc<AtomicBool>) -> Result<
     };
     let mut engine = Engine::start(&options, log, &recovered, Arc::clone(&net), wake)?;
     drop(recovered);
-    let (pool_tx, pool_rx) = mpsc::sync_channel(POOL);
-    for _ in 0..POOL {
-        let _ = pool_tx.try_send(vec![0u8; RECV_BUFFER_LEN].into_boxed_slice());
-    }
-    let receiver = spawn_receiver(net, tx, pool_rx, Arc::clone(&stop));
+    let (pool, receiver) = receiver::spawn(net, tx, Arc::clone(&stop), Input::Datagram).map_err(NodeError::Io)?;
     let mut result = Ok(());
     while !stop.load(Ordering::Relaxed) {
-        turn(&mut engine, &inputs, &pool_tx);
+        turn(&mut engine, &inputs, &pool);
         if let Some(e) = engine.take_storage_error() {
             result = Err(NodeError::Storage(e));
             break;
@@ -159,7 +143,7 @@ pub fn run(options: NodeOptions, inbox: Inbox, stop: Arc<AtomicBool>) -> Result<
     stop.store(true, Ordering::Relaxed);
     // The receiver may be waiting to queue a datagram: make room.
     drop(inputs);
-    let _ = receiver.map(|t| t.join());
+    let _ = receiver.join();
     tracing::info!(node = %engine.id(), "stopped");
     result
 }
@@ -182,16 +166,15 @@ pub fn spawn(
 }
 
 /// One turn of the loop.
-fn turn(engine: &mut Engine<Arc<UdpTransport>>, inputs: &Receiver<Input>, pool: &SyncSender<Box<[u8]>>) {
+fn turn(engine: &mut Engine<Arc<UdpTransport>>, inputs: &Receiver<Input>, pool: &Pool) {
     // Take every input already queued too, so that one sync covers them.
     let mut next = inputs.recv_timeout(engine.wait()).ok();
     let mut taken = 0;
     while let Some(input) = next {
         match input {
-            Input::Datagram { from, buf, frame } => {
-                engine.handle_datagram(from, buf.get(frame).unwrap_or_default());
-                // The pool has room for every buffer there is.
-                let _ = pool.try_send(buf);
+            Input::Datagram(d) => {
+                engine.handle_datagram(d.from, d.payload());
+                pool.give_back(d);
             }
             Input::Request(request) => engine.handle_request(request),
             Input::Synced => {}
@@ -205,52 +188,4 @@ fn turn(engine: &mut Engine<Arc<UdpTransport>>, inputs: &Receiver<Input>, pool: 
     }
     engine.tick();
     engine.flush();
-}
-
-/// Reads datagrams into pooled buffers and queues them for the loop.
-fn spawn_receiver(
-    net: Arc<UdpTransport>,
-    tx: SyncSender<Input>,
-    pool: Receiver<Box<[u8]>>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("paxos-udp".into()).spawn(move || {
-        let mut held: Option<Box<[u8]>> = None;
-        while !stop.load(Ordering::Relaxed) {
-            let mut buf = match held.take() {
-                Some(buf) => buf,
-                None => match pool.recv_timeout(POLL) {
-                    Ok(buf) => buf,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return,
-                },
-            };
-            match net.recv(&mut buf, Some(POLL)) {
-                Ok(Some(received)) => {
-                    let mut input = Input::Datagram {
-                        from: received.from,
-                        buf,
-                        frame: received.frame,
-                    };
-                    // Wait for room, but keep an eye on the stop flag.
-                    loop {
-                        match tx.try_send(input) {
-                            Ok(()) => break,
-                            Err(TrySendError::Full(back)) if !stop.load(Ordering::Relaxed) => {
-                                input = back;
-                                std::thread::sleep(Duration::from_micros(200));
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                }
-                Ok(None) => held = Some(buf),
-                Err(e) => {
-                    tracing::warn!("receive failed: {e}");
-                    held = Some(buf);
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-    })
 }

@@ -1,0 +1,353 @@
+//! The replication runtime: your state machine on every node, kept in step
+//! by Paxos.
+//!
+//! Implement [`StateMachine`] (a command type, an output type, `apply`,
+//! `snapshot`, `restore`) and start one [`Runtime`] per node. The runtime
+//! does the rest: the log and its group commits on a sync thread,
+//! checkpoints and compaction with your state, restart from disk,
+//! snapshots for nodes that fell behind, forwarding to the leader, and one
+//! outcome for every proposal, with your output, on the node that took it.
+//!
+//! ```no_run
+//! use paxos_std::runtime::{Runtime, StateMachine, RestoreError};
+//! use paxos_std::node::NodeOptions;
+//!
+//! #[derive(Default)]
+//! struct Counter(u64);
+//!
+//! impl StateMachine for Counter {
+//!     type Command = u64;
+//!     type Output = u64;
+//!     fn apply(&mut self, add: u64) -> u64 {
+//!         self.0 += add;
+//!         self.0
+//!     }
+//!     fn snapshot(&self) -> Vec<u8> {
+//!         self.0.to_le_bytes().to_vec()
+//!     }
+//!     fn restore(&mut self, bytes: &[u8]) -> Result<(), RestoreError> {
+//!         self.0 = u64::from_le_bytes(bytes.try_into().map_err(|_| RestoreError::new("not a counter"))?);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn demo(options: NodeOptions) -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Runtime::start(options, Counter::default())?;
+//! let total = node.propose(5)?;          // decided, applied, answered
+//! let now = node.read(|c| c.0)?;         // linearizable: through the log
+//! # Ok(()) }
+//! ```
+//!
+//! How a proposal travels: the node that takes it tags it with its
+//! [`Origin`] (node, run, request number) and proposes it
+//! if it leads, or forwards it to the leader. Every node applies every
+//! decided entry in slot order; the node that took it recognises its own
+//! tag and hands your output to the caller. A request is retried (after a
+//! leader change, a lost forward) until it is applied or its deadline
+//! passes, and the replicated session table applies each tag once.
+//!
+//! Limits of this version: a command's encoding is at most
+//! [`MAX_COMMAND`] bytes (values of any size are the next step), and
+//! nodes talk over authenticated UDP.
+
+mod entry;
+mod worker;
+
+pub use entry::{Origin, Sessions, MAX_SESSIONS, SESSION_WINDOW};
+
+use crate::engine::{NodeError, NodeOptions};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The largest encoded command (postcard), in bytes.
+pub const MAX_COMMAND: usize = 1400;
+
+/// How long a proposal or a read may wait for its outcome.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// An application replicated by the runtime. `apply` must be
+/// deterministic: every node applies the same commands in the same order
+/// and must reach the same state.
+pub trait StateMachine: Send + 'static {
+    /// What clients ask for.
+    type Command: Serialize + DeserializeOwned + Send + 'static;
+    /// What applying a command returns to the client that proposed it.
+    type Output: Send + 'static;
+
+    /// Applies one decided command.
+    fn apply(&mut self, command: Self::Command) -> Self::Output;
+
+    /// The whole state, as bytes (for compaction and for nodes behind).
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// Replaces the whole state by a snapshot's.
+    ///
+    /// # Errors
+    ///
+    /// The bytes are not a snapshot of this machine.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError>;
+}
+
+/// A snapshot the state machine could not restore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreError(String);
+
+impl RestoreError {
+    /// An error saying `why`.
+    pub fn new(why: impl Into<String>) -> Self {
+        RestoreError(why.into())
+    }
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "snapshot not restored: {}", self.0)
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+/// Why a proposal or a read has no outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// The command encodes to more than [`MAX_COMMAND`] bytes.
+    TooLarge {
+        /// Its encoded length.
+        len: usize,
+    },
+    /// The command could not be encoded.
+    Encode(String),
+    /// No outcome before [`DEADLINE`]: the command may still be applied
+    /// later (no quorum was reachable, or no leader was elected).
+    Timeout,
+    /// This node is not the leader or its lease does not hold
+    /// ([`Runtime::read_local`] only).
+    NotLeader,
+    /// The node stopped.
+    Stopped,
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::TooLarge { len } => {
+                write!(f, "the command encodes to {len} bytes, more than {MAX_COMMAND}")
+            }
+            ProposeError::Encode(e) => write!(f, "the command does not encode: {e}"),
+            ProposeError::Timeout => write!(f, "no outcome within {DEADLINE:?}"),
+            ProposeError::NotLeader => write!(f, "not the leader, or its lease does not hold"),
+            ProposeError::Stopped => write!(f, "the node stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ProposeError {}
+
+/// What one node of the runtime knows, for monitoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    /// The leader this node knows of.
+    pub leader: Option<u8>,
+    /// Whether this node leads.
+    pub is_leader: bool,
+    /// Slots decided (the next undecided slot).
+    pub decided: u64,
+    /// Slots applied to the state machine.
+    pub applied: u64,
+    /// `fdatasync` calls so far.
+    pub syncs: u64,
+}
+
+type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;
+type ReadFn<S> = Box<dyn FnOnce(Result<&S, ProposeError>) + Send>;
+
+/// What callers hand to the worker.
+enum Call<S: StateMachine> {
+    Propose { command: Vec<u8>, reply: Reply<S::Output> },
+    Read { local: bool, read: ReadFn<S> },
+    Status(Reply<RuntimeStatus>),
+}
+
+/// One node of a replicated state machine; see the [module docs](self).
+/// Cheap to share across threads by reference: every method takes `&self`.
+pub struct Runtime<S: StateMachine> {
+    calls: SyncSender<worker::Input<S>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), NodeError>>>,
+}
+
+impl<S: StateMachine> fmt::Debug for Runtime<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+impl<S: StateMachine> Runtime<S> {
+    /// Starts the node of `options` with `machine` as its initial state
+    /// (replaced by what its data directory holds, if anything), on a
+    /// thread of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`NodeError`] if the data directory, the socket or the
+    /// configuration cannot be used, or the log does not replay.
+    pub fn start(options: NodeOptions, machine: S) -> Result<Self, NodeError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (calls, inbox) = mpsc::sync_channel(worker::INBOX);
+        let (started_tx, started_rx) = mpsc::sync_channel(1);
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let calls = calls.clone();
+            std::thread::Builder::new()
+                .name(format!("paxos-runtime-{}", options.id))
+                .stack_size(worker::STACK)
+                .spawn(move || worker::run(options, machine, calls, inbox, stop, started_tx))
+                .map_err(NodeError::Io)?
+        };
+        match started_rx.recv() {
+            Ok(Ok(())) => Ok(Runtime {
+                calls,
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => Err(e),
+                _ => Err(NodeError::Io(std::io::Error::other(
+                    "the runtime thread ended at start",
+                ))),
+            },
+        }
+    }
+
+    /// Proposes `command` and waits for its output: it was decided and
+    /// applied on this node (and is durable at a quorum).
+    ///
+    /// # Errors
+    ///
+    /// [`ProposeError`]: too large, no outcome in time, or stopped.
+    pub fn propose(&self, command: S::Command) -> Result<S::Output, ProposeError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.propose_with(command, move |outcome| {
+            let _ = tx.send(outcome);
+        })?;
+        rx.recv().unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// Proposes `command`; `done` gets its outcome, on the runtime's
+    /// thread (keep it short: send it somewhere). The building block of
+    /// [`Runtime::propose`] and of async front-ends.
+    ///
+    /// # Errors
+    ///
+    /// The command does not encode or is too large, or the node stopped;
+    /// `done` is not called then.
+    pub fn propose_with(
+        &self,
+        command: S::Command,
+        done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
+    ) -> Result<(), ProposeError> {
+        let command = postcard::to_allocvec(&command).map_err(|e| ProposeError::Encode(e.to_string()))?;
+        if command.len() > MAX_COMMAND {
+            return Err(ProposeError::TooLarge { len: command.len() });
+        }
+        self.call(Call::Propose {
+            command,
+            reply: Box::new(done),
+        })
+    }
+
+    /// Reads the state linearizably: `read` runs on this node's state once
+    /// everything decided before the read was asked is applied (a read
+    /// barrier goes through the log).
+    ///
+    /// # Errors
+    ///
+    /// No outcome in time, or stopped.
+    pub fn read<T: Send + 'static>(&self, read: impl FnOnce(&S) -> T + Send + 'static) -> Result<T, ProposeError> {
+        self.read_via(false, read)
+    }
+
+    /// Reads the state on the leader under its lease, without a log round
+    /// trip (enable the lease in the options). Linearizable under the
+    /// lease's clock assumption.
+    ///
+    /// # Errors
+    ///
+    /// [`ProposeError::NotLeader`] when this node does not hold the lease.
+    pub fn read_local<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
+        self.read_via(true, read)
+    }
+
+    /// What this node knows, for monitoring.
+    ///
+    /// # Errors
+    ///
+    /// [`ProposeError::Stopped`].
+    pub fn status(&self) -> Result<RuntimeStatus, ProposeError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.call(Call::Status(Box::new(move |s| {
+            let _ = tx.send(s);
+        })))?;
+        rx.recv().unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// Stops the node: the queued log work is written and synced first.
+    ///
+    /// # Errors
+    ///
+    /// The error that stopped the node earlier, if one did.
+    pub fn shutdown(mut self) -> Result<(), NodeError> {
+        self.stop_thread()
+    }
+
+    fn read_via<T: Send + 'static>(
+        &self,
+        local: bool,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.call(Call::Read {
+            local,
+            read: Box::new(move |state: Result<&S, ProposeError>| {
+                let _ = tx.send(state.map(read));
+            }),
+        })?;
+        rx.recv().unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    fn call(&self, call: Call<S>) -> Result<(), ProposeError> {
+        self.calls
+            .send(worker::Input::Call(call))
+            .map_err(|_| ProposeError::Stopped)
+    }
+
+    fn stop_thread(&mut self) -> Result<(), NodeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.calls.try_send(worker::Input::Wake);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(NodeError::Io(std::io::Error::other("the runtime thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<S: StateMachine> Drop for Runtime<S> {
+    fn drop(&mut self) {
+        let _ = self.stop_thread();
+    }
+}

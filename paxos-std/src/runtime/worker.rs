@@ -1,0 +1,620 @@
+//! The runtime's thread: one loop over inputs (calls, datagrams, sync
+//! wake-ups), the replica driven by `paxos_core::driver::drain`, and the
+//! state machine applied from its decided entries.
+
+use super::entry::{Body, Entry, Origin, Sessions};
+use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
+use crate::clock::Clock;
+use crate::engine::{replica_config, NodeError, NodeOptions};
+use crate::receiver::{self, Datagram, Pool};
+use crate::storage::{FileLog, StorageError, SyncPipeline};
+use crate::transport::{UdpTransport, MAX_FRAME_LEN};
+use paxos_core::driver::{self, Buffers, DriveError, Network};
+use paxos_core::replica::{Event, ProposalId, ProposeError as CoreProposeError, Replica};
+use paxos_core::{Bytes, Instant, NodeId, NodeSet};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+
+/// The runtime thread's stack: the replica (about 100 KB) is built on
+/// the stack before it is boxed, several times over in debug builds.
+pub(super) const STACK: usize = 16 << 20;
+/// Calls and datagrams queued for the loop at most.
+pub(super) const INBOX: usize = 1024;
+/// The largest cluster.
+const MAX_NODES: usize = 8;
+/// Slots in flight and retained in memory. A promise carries up to this
+/// many entries and must fit one datagram (checked below).
+const WINDOW: usize = 32;
+/// An entry: the command and its tag (at most 24 bytes of postcard).
+type Payload = Bytes<{ MAX_COMMAND + 32 }>;
+type R = Replica<Payload, MAX_NODES, WINDOW>;
+
+// The largest message the replica writes fits one datagram with its
+// channel byte: no promise or append is ever dropped for its size.
+const _: () = assert!(R::MAX_MESSAGE_SIZE < MAX_FRAME_LEN);
+
+/// Channel bytes: what a datagram payload carries.
+const CONSENSUS: u8 = 0;
+const ENTRY: u8 = 2;
+const SNAPSHOT: u8 = 3;
+/// Snapshot bytes per datagram.
+const CHUNK: usize = 60_000;
+
+/// How long before an unanswered request is tried again.
+const RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
+/// Compact once this many slots were applied since the last compaction.
+const COMPACT_EVERY: u64 = 20_000;
+/// Send a peer that is behind a snapshot at most this often.
+const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
+/// Inputs per turn at most, so one turn never waits on an endless stream.
+const MAX_INPUTS_PER_TURN: usize = 1024;
+/// The longest the loop sleeps, so retries run.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What wakes the loop.
+pub(super) enum Input<S: StateMachine> {
+    Call(Call<S>),
+    Datagram(Datagram),
+    /// A sync finished, or stop was asked.
+    Wake,
+}
+
+/// The state machine's state as a snapshot: what compaction keeps and
+/// what a node behind installs.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    /// Every slot below this one is applied.
+    slot: u64,
+    sessions: Sessions,
+    app: Vec<u8>,
+}
+
+/// A request this node took and has not answered.
+struct Waiter<S: StateMachine> {
+    entry: Vec<u8>,
+    kind: Kind<S>,
+    next_try: Instant,
+    expires: Instant,
+}
+
+enum Kind<S: StateMachine> {
+    Propose(Reply<S::Output>),
+    Read(ReadFn<S>),
+}
+
+impl<S: StateMachine> Kind<S> {
+    fn fail(self, e: ProposeError) {
+        match self {
+            Kind::Propose(reply) => reply(Err(e)),
+            Kind::Read(read) => read(Err(e)),
+        }
+    }
+}
+
+/// The application side: the state machine, the session table, and the
+/// requests waiting for their entries. Borrowed by the event callback
+/// while the replica is being drained.
+struct Applier<S: StateMachine> {
+    me: NodeId,
+    incarnation: u64,
+    machine: S,
+    sessions: Sessions,
+    /// The next slot to apply.
+    applied: u64,
+    waiting: HashMap<u64, Waiter<S>>,
+    by_proposal: HashMap<ProposalId, u64>,
+    /// Requests to try again at once (their proposal was displaced).
+    retry: Vec<u64>,
+    /// Peers that need a snapshot, from this turn's events.
+    behind: Vec<NodeId>,
+}
+
+impl<S: StateMachine> Applier<S> {
+    fn on_event(&mut self, event: Event<'_, Payload>) {
+        match event {
+            Event::Decided { slot, value, proposal } => {
+                if let Some(p) = proposal {
+                    self.by_proposal.remove(&p);
+                }
+                if let Some(entry) = value.and_then(|v| Entry::decode(v.as_slice())) {
+                    self.apply(slot, &entry);
+                }
+                self.applied = slot + 1;
+            }
+            Event::Displaced { proposal } => {
+                if let Some(id) = self.by_proposal.remove(&proposal) {
+                    self.retry.push(id);
+                }
+            }
+            Event::SnapshotNeeded { peer, .. } => self.behind.push(peer),
+            Event::LeaderChanged { leader } => {
+                tracing::info!(node = %self.me, leader = ?leader.map(|l| l.0), "leader changed");
+            }
+            Event::LeadershipAcquired { .. } | Event::LeadershipLost => {}
+        }
+    }
+
+    /// Applies one decided entry (once per tag) and answers it if it is
+    /// this node's.
+    fn apply(&mut self, slot: u64, entry: &Entry<'_>) {
+        let ours = entry.origin.node == self.me.0 && entry.origin.incarnation == self.incarnation;
+        match entry.body {
+            Body::Command(bytes) => {
+                if !self.sessions.first_time(entry.origin, slot) {
+                    return;
+                }
+                // Every node decodes the same bytes alike: a command that
+                // does not decode is skipped everywhere.
+                let Ok(command) = postcard::from_bytes::<S::Command>(bytes) else {
+                    tracing::warn!(node = %self.me, slot, "a command that does not decode, skipped");
+                    return;
+                };
+                let output = self.machine.apply(command);
+                if ours {
+                    if let Some(Waiter {
+                        kind: Kind::Propose(reply),
+                        ..
+                    }) = self.waiting.remove(&entry.origin.id)
+                    {
+                        reply(Ok(output));
+                    }
+                }
+            }
+            Body::Read => {
+                if ours {
+                    if let Some(Waiter {
+                        kind: Kind::Read(read), ..
+                    }) = self.waiting.remove(&entry.origin.id)
+                    {
+                        read(Ok(&self.machine));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The replica's frames on the consensus channel.
+struct Consensus<'a> {
+    link: &'a UdpTransport,
+    datagram: &'a mut Vec<u8>,
+}
+
+impl Network for Consensus<'_> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        self.datagram.clear();
+        self.datagram.push(CONSENSUS);
+        self.datagram.extend_from_slice(frame);
+        if let Err(e) = self.link.send_to_set(&to, self.datagram) {
+            tracing::debug!("send failed: {e}");
+        }
+    }
+}
+
+struct Worker<S: StateMachine> {
+    app: Applier<S>,
+    replica: Box<R>,
+    log: SyncPipeline,
+    link: Arc<UdpTransport>,
+    clock: Clock,
+    persist: Vec<u8>,
+    frame: Vec<u8>,
+    datagram: Vec<u8>,
+    next_id: u64,
+    compacted_at: u64,
+    compact_now: bool,
+    snapshot_sent: HashMap<NodeId, Instant>,
+    receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
+    /// Why the node must stop.
+    fatal: Option<NodeError>,
+}
+
+/// The thread's body: start, report the start, loop until stopped.
+pub(super) fn run<S: StateMachine>(
+    options: NodeOptions,
+    machine: S,
+    calls: SyncSender<Input<S>>,
+    inbox: Receiver<Input<S>>,
+    stop: Arc<AtomicBool>,
+    started: SyncSender<Result<(), NodeError>>,
+) -> Result<(), NodeError> {
+    let net = UdpTransport::bind(options.listen, options.id, &options.peers, options.key.clone())
+        .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))));
+    let wake = {
+        let calls = calls.clone();
+        Arc::new(move || {
+            let _ = calls.try_send(Input::Wake);
+        })
+    };
+    let worker = net.and_then(|net| Worker::start(&options, machine, Arc::new(net), wake));
+    let mut worker = match worker {
+        Ok(w) => {
+            let _ = started.send(Ok(()));
+            w
+        }
+        Err(e) => {
+            let _ = started.send(Err(e));
+            return Ok(());
+        }
+    };
+    let (pool, receiver) =
+        receiver::spawn(Arc::clone(&worker.link), calls, Arc::clone(&stop), Input::Datagram).map_err(NodeError::Io)?;
+    let mut result = Ok(());
+    while !stop.load(Ordering::Relaxed) {
+        worker.turn(&inbox, &pool);
+        if let Some(e) = worker.fatal.take() {
+            result = Err(e);
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    // Whoever still waits learns that the node stopped.
+    for (_, waiter) in worker.app.waiting.drain() {
+        waiter.kind.fail(ProposeError::Stopped);
+    }
+    drop(inbox);
+    let _ = receiver.join();
+    tracing::info!(node = %worker.app.me, "stopped");
+    result
+}
+
+impl<S: StateMachine> Worker<S> {
+    fn start(
+        options: &NodeOptions,
+        mut machine: S,
+        link: Arc<UdpTransport>,
+        wake: crate::storage::Wake,
+    ) -> Result<Self, NodeError> {
+        let (log, recovered) = FileLog::open(&options.data_dir).map_err(NodeError::Storage)?;
+        let config = replica_config(options)?;
+        let clock = Clock::new();
+        let (mut sessions, mut applied) = (Sessions::default(), 0);
+        if let Some(bytes) = &recovered.snapshot {
+            let snapshot: Snapshot = postcard::from_bytes(bytes).map_err(|_| NodeError::Snapshot)?;
+            machine.restore(&snapshot.app).map_err(|_| NodeError::Snapshot)?;
+            (sessions, applied) = (snapshot.sessions, snapshot.slot);
+        }
+        let batches = recovered.batches.iter().map(Vec::as_slice);
+        let replica = if recovered.snapshot.is_none() && recovered.batches.is_empty() && !options.storage_lost {
+            R::new(config, clock.now()).map_err(paxos_core::replica::RecoverError::Config)
+        } else {
+            R::recover_with(config, clock.now(), batches, applied, |slot, value| {
+                let Some(entry) = value.and_then(|v| Entry::decode(v.as_slice())) else {
+                    return;
+                };
+                if let Body::Command(bytes) = entry.body {
+                    if sessions.first_time(entry.origin, slot) {
+                        if let Ok(command) = postcard::from_bytes::<S::Command>(bytes) {
+                            machine.apply(command);
+                        }
+                    }
+                }
+            })
+        };
+        let replica = Box::new(replica.map_err(NodeError::Recover)?);
+        let applied = replica.delivered();
+        tracing::info!(node = %options.id, decided = replica.decided(), applied, "started");
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        Ok(Worker {
+            app: Applier {
+                me: options.id,
+                incarnation,
+                machine,
+                sessions,
+                applied,
+                waiting: HashMap::new(),
+                by_proposal: HashMap::new(),
+                retry: Vec::new(),
+                behind: Vec::new(),
+            },
+            replica,
+            log: SyncPipeline::start(log, wake).map_err(NodeError::Io)?,
+            link,
+            clock,
+            persist: vec![0; 1 << 20],
+            frame: vec![0; R::MAX_MESSAGE_SIZE],
+            datagram: Vec::with_capacity(MAX_FRAME_LEN),
+            next_id: 0,
+            compacted_at: applied,
+            compact_now: false,
+            snapshot_sent: HashMap::new(),
+            receiving: None,
+            fatal: None,
+        })
+    }
+
+    fn turn(&mut self, inbox: &Receiver<Input<S>>, pool: &Pool) {
+        let wait = self.clock.until(self.replica.poll_timeout()).min(MAX_WAIT);
+        let mut next = inbox.recv_timeout(wait).ok();
+        let mut taken = 0;
+        while let Some(input) = next {
+            match input {
+                Input::Call(call) => self.on_call(call),
+                Input::Datagram(d) => {
+                    self.on_datagram(d.from, d.payload());
+                    pool.give_back(d);
+                }
+                Input::Wake => {}
+            }
+            taken += 1;
+            next = if taken < MAX_INPUTS_PER_TURN {
+                inbox.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let now = self.clock.now();
+        driver::tick(&mut *self.replica, now);
+        self.retry_due(now);
+        self.flush(now);
+    }
+
+    fn on_call(&mut self, call: Call<S>) {
+        let now = self.clock.now();
+        match call {
+            Call::Propose { command, reply } => self.submit(Body::Command(&command), Kind::Propose(reply), now),
+            Call::Read { local: false, read } => self.submit(Body::Read, Kind::Read(read), now),
+            Call::Read { local: true, read } => {
+                if self.replica.can_read_locally(now) {
+                    read(Ok(&self.app.machine));
+                } else {
+                    read(Err(ProposeError::NotLeader));
+                }
+            }
+            Call::Status(reply) => reply(Ok(RuntimeStatus {
+                leader: self.replica.leader().map(|l| l.0),
+                is_leader: self.replica.is_leader(),
+                decided: self.replica.decided(),
+                applied: self.app.applied,
+                syncs: self.log.stats().syncs,
+            })),
+        }
+    }
+
+    /// Tags a request, registers it and tries it at once.
+    fn submit(&mut self, body: Body<'_>, kind: Kind<S>, now: Instant) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let origin = Origin {
+            node: self.app.me.0,
+            incarnation: self.app.incarnation,
+            id,
+        };
+        let entry = match (Entry { origin, body }).encode() {
+            Ok(entry) => entry,
+            Err(e) => return kind.fail(ProposeError::Encode(e.to_string())),
+        };
+        let expires = now + paxos_core::Duration::from_micros(u64::try_from(DEADLINE.as_micros()).unwrap_or(u64::MAX));
+        self.app.waiting.insert(
+            id,
+            Waiter {
+                entry,
+                kind,
+                next_try: now,
+                expires,
+            },
+        );
+        self.try_request(id, now);
+    }
+
+    fn retry_due(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.app.retry);
+        due.extend(
+            self.app
+                .waiting
+                .iter()
+                .filter(|(_, w)| w.next_try <= now)
+                .map(|(id, _)| *id),
+        );
+        for &id in &due {
+            self.try_request(id, now);
+        }
+        due.clear();
+        self.app.retry = due;
+    }
+
+    /// One attempt: propose the entry if leading, else forward it to the
+    /// leader. The entry's tag makes a second decision harmless.
+    fn try_request(&mut self, id: u64, now: Instant) {
+        let Some(w) = self.app.waiting.get_mut(&id) else { return };
+        if now >= w.expires {
+            if let Some(w) = self.app.waiting.remove(&id) {
+                w.kind.fail(ProposeError::Timeout);
+            }
+            return;
+        }
+        w.next_try = now + RETRY;
+        let Ok(payload) = Payload::from_slice(&w.entry) else {
+            // `MAX_COMMAND` was checked at the call: cannot happen.
+            if let Some(w) = self.app.waiting.remove(&id) {
+                w.kind.fail(ProposeError::TooLarge { len: w.entry.len() });
+            }
+            return;
+        };
+        match self.replica.propose(now, payload) {
+            Ok(proposal) => {
+                self.app.by_proposal.insert(proposal, id);
+            }
+            Err(CoreProposeError::NotLeader { leader: Some(leader) }) => {
+                let entry = w.entry.clone();
+                self.send_on(ENTRY, leader, &entry);
+            }
+            // The window is full: the next turn (a vote frees room).
+            Err(CoreProposeError::Busy) => w.next_try = now,
+            // No leader known yet: an election is under way.
+            Err(_) => w.next_try = now + paxos_core::Duration::from_millis(20),
+        }
+    }
+
+    fn on_datagram(&mut self, from: NodeId, payload: &[u8]) {
+        let now = self.clock.now();
+        let Some((&channel, body)) = payload.split_first() else {
+            return;
+        };
+        match channel {
+            CONSENSUS => {
+                if let Some(e) = self.replica.handle_message(now, from, body).dropped() {
+                    tracing::debug!(node = %self.app.me, %from, "dropped: {e}");
+                }
+            }
+            ENTRY => {
+                // A forwarded entry: propose it if leading; otherwise its
+                // node tries again.
+                if Entry::decode(body).is_some() {
+                    if let Ok(payload) = Payload::from_slice(body) {
+                        let _ = self.replica.propose(now, payload);
+                    }
+                }
+            }
+            SNAPSHOT => self.on_snapshot_chunk(body, now),
+            _ => tracing::debug!(node = %self.app.me, %from, "unknown channel {channel}"),
+        }
+    }
+
+    /// The driver loop, then snapshots for peers behind and compaction.
+    fn flush(&mut self, now: Instant) {
+        if self.fatal.is_some() {
+            return;
+        }
+        let mut bufs = Buffers {
+            persist: &mut self.persist,
+            transmit: &mut self.frame,
+        };
+        let mut network = Consensus {
+            link: &self.link,
+            datagram: &mut self.datagram,
+        };
+        let app = &mut self.app;
+        let drained = driver::drain(&mut *self.replica, now, &mut bufs, &mut self.log, &mut network, |e| {
+            app.on_event(e);
+        });
+        if let Err(e) = drained {
+            tracing::error!(node = %self.app.me, "{e}");
+            self.fatal = Some(NodeError::Storage(match e {
+                DriveError::Append { error, .. } | DriveError::Sync(error) => error,
+                DriveError::UnknownPersist(_) => StorageError::Poisoned,
+            }));
+            return;
+        }
+        for peer in std::mem::take(&mut self.app.behind) {
+            self.send_snapshot(peer, now);
+        }
+        if self.compact_now || self.app.applied >= self.compacted_at + COMPACT_EVERY {
+            self.compact();
+        }
+    }
+
+    fn snapshot_bytes(&self) -> Vec<u8> {
+        let snapshot = Snapshot {
+            slot: self.app.applied,
+            sessions: self.app.sessions.clone(),
+            app: self.app.machine.snapshot(),
+        };
+        postcard::to_allocvec(&snapshot).unwrap_or_default()
+    }
+
+    /// Replaces the log by the state machine's snapshot and a checkpoint
+    /// of the replica, behind every batch already queued.
+    fn compact(&mut self) {
+        self.compact_now = false;
+        let mut checkpoint = vec![0u8; R::MAX_CHECKPOINT_SIZE];
+        let Ok(len) = self.replica.write_checkpoint(&mut checkpoint) else {
+            return;
+        };
+        checkpoint.truncate(len);
+        let snapshot = self.snapshot_bytes();
+        match self.log.compact(snapshot, checkpoint) {
+            Ok(()) => self.compacted_at = self.app.applied,
+            Err(e) => self.fatal = Some(NodeError::Storage(e)),
+        }
+    }
+
+    fn send_on(&mut self, channel: u8, to: NodeId, body: &[u8]) {
+        self.datagram.clear();
+        self.datagram.push(channel);
+        self.datagram.extend_from_slice(body);
+        if let Err(e) = self.link.send(to, &self.datagram) {
+            tracing::debug!(node = %self.app.me, %to, "not sent: {e}");
+        }
+    }
+
+    /// Sends `peer`, behind the retained log, the state machine's
+    /// snapshot in pieces: `[id u64][index u32][count u32][bytes]`.
+    fn send_snapshot(&mut self, peer: NodeId, now: Instant) {
+        if self
+            .snapshot_sent
+            .get(&peer)
+            .is_some_and(|at| now < *at + SNAPSHOT_INTERVAL)
+        {
+            return;
+        }
+        self.snapshot_sent.insert(peer, now);
+        let bytes = self.snapshot_bytes();
+        let count = u32::try_from(bytes.len().div_ceil(CHUNK).max(1)).unwrap_or(u32::MAX);
+        let id = now.as_micros() ^ (u64::from(self.app.me.0) << 56);
+        tracing::info!(node = %self.app.me, %peer, slot = self.app.applied, bytes = bytes.len(), "sending a snapshot");
+        let mut piece = Vec::with_capacity(16 + CHUNK);
+        for (index, data) in (0u32..).zip(bytes.chunks(CHUNK).chain(bytes.is_empty().then_some(&[][..]))) {
+            piece.clear();
+            piece.extend_from_slice(&id.to_le_bytes());
+            piece.extend_from_slice(&index.to_le_bytes());
+            piece.extend_from_slice(&count.to_le_bytes());
+            piece.extend_from_slice(data);
+            self.send_on(SNAPSHOT, peer, &piece);
+        }
+    }
+
+    fn on_snapshot_chunk(&mut self, body: &[u8], now: Instant) {
+        let (Some(id), Some(index), Some(count)) = (
+            body.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes),
+            body.get(8..12).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes),
+            body.get(12..16).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes),
+        ) else {
+            return;
+        };
+        // At most 64 GiB of pieces: a bound, not a promise.
+        if count == 0 || count > 1 << 20 || index >= count {
+            return;
+        }
+        let pieces = match &mut self.receiving {
+            Some((current, pieces)) if *current == id && pieces.len() == count as usize => pieces,
+            _ => &mut self.receiving.insert((id, vec![None; count as usize])).1,
+        };
+        if let Some(slot) = pieces.get_mut(index as usize) {
+            *slot = Some(body.get(16..).unwrap_or_default().to_vec());
+        }
+        if pieces.iter().any(Option::is_none) {
+            return;
+        }
+        let bytes: Vec<u8> = pieces.iter().flatten().flatten().copied().collect();
+        self.receiving = None;
+        let Ok(snapshot) = postcard::from_bytes::<Snapshot>(&bytes) else {
+            tracing::warn!(node = %self.app.me, "a snapshot that does not decode");
+            return;
+        };
+        if snapshot.slot <= self.replica.decided() {
+            return;
+        }
+        if let Err(e) = self.replica.install_snapshot(now, snapshot.slot) {
+            tracing::warn!(node = %self.app.me, "snapshot not installed: {e}");
+            return;
+        }
+        // The replica has moved past the snapshot's slots: a state machine
+        // that cannot follow would diverge, so the node stops instead.
+        if let Err(e) = self.app.machine.restore(&snapshot.app) {
+            tracing::error!(node = %self.app.me, "{e}: stopping");
+            self.fatal = Some(NodeError::Snapshot);
+            return;
+        }
+        self.app.sessions = snapshot.sessions;
+        self.app.applied = snapshot.slot;
+        tracing::info!(node = %self.app.me, slot = snapshot.slot, "installed a snapshot");
+        // The log starts at the snapshot now: keep the state in its place.
+        self.compact_now = true;
+    }
+}
