@@ -57,6 +57,10 @@ pub struct NodeOptions {
     /// never votes again, instead of as a first boot. Ignored when the
     /// data directory holds records.
     pub storage_lost: bool,
+    /// The leader lease, for reads on the leader without a log round trip
+    /// ([`runtime::Runtime::read_local`](crate::runtime::Runtime::read_local)).
+    /// Shorter than the election timeout.
+    pub lease: Option<paxos_core::replica::LeaseConfig>,
 }
 
 impl NodeOptions {
@@ -82,6 +86,7 @@ impl NodeOptions {
             heartbeat: Duration::from_millis(50),
             election_timeout: Duration::from_millis(300),
             storage_lost: false,
+            lease: None,
         }
     }
 }
@@ -685,6 +690,7 @@ pub(crate) fn replica_config<const N: usize>(options: &NodeOptions) -> Result<Co
         .election_timeout(core_duration(options.election_timeout))
         .retransmit_timeout(core_duration(options.heartbeat).saturating_mul(2))
         .seed(u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17))
+        .lease(options.lease)
         .build()
         .map_err(NodeError::Config)
 }

@@ -134,3 +134,49 @@ fn an_oversized_command_is_refused_before_it_is_proposed() {
     let map = map_of(&node);
     assert_eq!(map["k"].len(), MAX_COMMAND - 16);
 }
+
+#[path = "../examples/lock/machine.rs"]
+mod lock;
+
+/// The lock example's service: one holder at a time, and reads under the
+/// lease on the leader only.
+#[test]
+fn a_lock_has_one_holder_and_the_leader_reads_it_under_its_lease() {
+    use paxos_core::replica::LeaseConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(3).unwrap();
+    let nodes: Vec<Runtime<lock::Locks>> = (0..3)
+        .map(|i| {
+            let mut options = NodeOptions::local_member(i, &addrs, dir.path());
+            options.lease = Some(LeaseConfig::new(paxos_core::Duration::from_millis(200), 1_000));
+            Runtime::start(options, lock::Locks::default()).unwrap()
+        })
+        .collect();
+    let acquire = |owner: &str| lock::Command::Acquire {
+        lock: "l".into(),
+        owner: owner.into(),
+    };
+    assert_eq!(nodes[0].propose(acquire("a")).unwrap(), Ok(()));
+    assert_eq!(nodes[1].propose(acquire("b")).unwrap(), Err(Some("a".into())));
+    let leader = (0..3)
+        .find(|&i| nodes[i].status().unwrap().is_leader)
+        .expect("a leader");
+    let end = Instant::now() + Duration::from_secs(5);
+    let holder = loop {
+        match nodes[leader].read_local(|l| l.holder("l")) {
+            Err(ProposeError::NotLeader) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
+            other => break other.expect("the leader's lease holds"),
+        }
+    };
+    assert_eq!(holder.as_deref(), Some("a"));
+    for i in (0..3).filter(|&i| i != leader) {
+        assert_eq!(nodes[i].read_local(|l| l.holder("l")), Err(ProposeError::NotLeader));
+    }
+    let release = lock::Command::Release {
+        lock: "l".into(),
+        owner: "a".into(),
+    };
+    assert_eq!(nodes[2].propose(release).unwrap(), Ok(()));
+    assert_eq!(nodes[1].propose(acquire("b")).unwrap(), Ok(()));
+    assert_eq!(nodes[0].read(|l| l.holder("l")).unwrap().as_deref(), Some("b"));
+}

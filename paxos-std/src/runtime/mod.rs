@@ -257,10 +257,7 @@ impl<S: StateMachine> Runtime<S> {
         command: S::Command,
         done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
     ) -> Result<(), ProposeError> {
-        let command = postcard::to_allocvec(&command).map_err(|e| ProposeError::Encode(e.to_string()))?;
-        if command.len() > MAX_COMMAND {
-            return Err(ProposeError::TooLarge { len: command.len() });
-        }
+        let command = encode::<S>(&command)?;
         self.call(Call::Propose {
             command,
             reply: Box::new(done),
@@ -344,6 +341,67 @@ impl<S: StateMachine> Runtime<S> {
             None => Ok(()),
         }
     }
+}
+
+/// The async front-end (feature `tokio`): the same runtime, awaited.
+#[cfg(feature = "tokio")]
+impl<S: StateMachine> Runtime<S> {
+    /// [`Runtime::propose`], awaited: the task waits, not the thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::propose`].
+    pub async fn propose_async(&self, command: S::Command) -> Result<S::Output, ProposeError> {
+        let command = encode::<S>(&command)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reply: Reply<S::Output> = Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        });
+        self.call_async(Call::Propose { command, reply }).await?;
+        rx.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// [`Runtime::read`], awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::read`].
+    pub async fn read_async<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let read: ReadFn<S> = Box::new(move |state: Result<&S, ProposeError>| {
+            let _ = tx.send(state.map(read));
+        });
+        self.call_async(Call::Read { local: false, read }).await?;
+        rx.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// Queues `call` without blocking the thread: a full queue makes the
+    /// task wait its turn.
+    async fn call_async(&self, call: Call<S>) -> Result<(), ProposeError> {
+        let mut input = worker::Input::Call(call);
+        loop {
+            match self.calls.try_send(input) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::TrySendError::Full(back)) => {
+                    input = back;
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(ProposeError::Stopped),
+            }
+        }
+    }
+}
+
+/// A command's bytes, checked against [`MAX_COMMAND`].
+fn encode<S: StateMachine>(command: &S::Command) -> Result<Vec<u8>, ProposeError> {
+    let bytes = postcard::to_allocvec(command).map_err(|e| ProposeError::Encode(e.to_string()))?;
+    if bytes.len() > MAX_COMMAND {
+        return Err(ProposeError::TooLarge { len: bytes.len() });
+    }
+    Ok(bytes)
 }
 
 impl<S: StateMachine> Drop for Runtime<S> {

@@ -188,6 +188,7 @@ fn run_node(
         heartbeat: Duration::from_millis(50),
         election_timeout: Duration::from_millis(300),
         storage_lost,
+        lease: None,
     };
     let worker = node::spawn(options, inbox, stop)?;
     worker.join().map_err(|_| "the node thread panicked")??;
