@@ -13,7 +13,7 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 out=target/report
 mkdir -p "$out"
 rm -f "$out/durable.md" "$out/footprint.md"
-cargo build --release -p paxos-bench -p paxos-std --bin paxos-bench --bin paxos
+cargo build --release -p paxos-bench -p paxos-service --bin paxos-bench --bin paxos
 
 seconds=3
 [ "${1:-}" = "--quick" ] && seconds=0.5

@@ -1,10 +1,22 @@
 //! # paxos-std
 //!
-//! The std adapter for [`paxos_core`]: crash-safe file storage
-//! ([`storage`]), an authenticated UDP transport ([`transport`]), the
-//! per-turn logic of a node ([`engine`]), two drivers around it — the
-//! blocking [`node`] and, with the `tokio` feature, `async_node` — a
-//! client protocol, and the `paxos` program built from them.
+//! Replicate your own state machine with Paxos: implement
+//! [`runtime::StateMachine`] (a command type, an output type, `apply`,
+//! `snapshot`, `restore`) and start a [`runtime::Runtime`] on each node.
+//! The runtime keeps the log on disk with group commit on a sync thread,
+//! compacts it with your snapshots, restarts from it, forwards proposals
+//! to the leader, brings nodes that fell behind up to date, and returns
+//! your output to whoever proposed; reads go through the log or, with a
+//! lease, stay on the leader. `examples/kv` is a replicated map in 55
+//! lines of application code; `examples/lock` a lock service with lease
+//! reads; `examples/kv_tokio` the map on tokio.
+//!
+//! Underneath, and usable on their own: crash-safe file storage
+//! ([`storage`]: [`storage::FileLog`], and [`storage::SyncPipeline`] which
+//! runs it on its own thread), an authenticated UDP transport
+//! ([`transport`]), a receiving thread ([`receiver`]), a monotonic clock
+//! ([`clock`]) and the node options ([`options`]). The `paxos` program
+//! (crate `paxos-service`) is built on this crate.
 //!
 //! # Writing your own driver
 //!
@@ -59,25 +71,30 @@
 //! its own `fdatasync` runs; the core holds back every promise and vote
 //! until its record is confirmed, so the order is safe by construction.
 //!
-//! [`engine::Engine`] is that loop for the `paxos` program's keyed
-//! registers, with the waiting left out; [`node`] and `async_node` show two
-//! ways to wait (threads and a bounded channel; tokio's `select!`), both
-//! woken by the sync thread when a sync finishes.
+//! The runtime's worker is that loop for any [`runtime::StateMachine`];
+//! the `paxos-service` crate's engine is it for the `paxos` program's keyed
+//! registers.
+//!
+//! # Snapshots, compaction and which batch to confirm
+//!
+//! Compaction replaces the log by the application's snapshot and one
+//! checkpoint batch written by `Replica::write_checkpoint`, which holds the
+//! replica's promise, watermarks and every slot in memory. Queue it behind
+//! the batches already handed to storage ([`storage::SyncPipeline::compact`]
+//! does): it covers them, and their confirmations stay valid, so keep
+//! confirming batches in the order `poll_persist` issued them — the
+//! checkpoint itself is never confirmed, since it holds nothing the core
+//! is waiting for. A node behind the retained log gets the snapshot
+//! (`Event::SnapshotNeeded`), installs it with `Replica::install_snapshot`
+//! after restoring the application, and compacts at once so that its own
+//! log starts at the snapshot too.
 
 #![forbid(unsafe_code)]
 
-pub mod app;
-#[cfg(feature = "tokio")]
-pub mod async_node;
-pub mod client;
 pub mod clock;
-pub mod engine;
-pub mod forward;
-pub mod node;
-mod receiver;
-pub mod request;
+pub mod options;
+pub mod receiver;
 pub mod runtime;
-pub mod server;
 pub mod storage;
 pub mod transport;
 

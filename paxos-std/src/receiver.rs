@@ -21,9 +21,12 @@ const POLL: Duration = Duration::from_millis(50);
 /// A datagram's payload, `buf[frame]`, from `from`; `buf` goes back to the
 /// pool through [`Pool::give_back`].
 #[derive(Debug)]
-pub(crate) struct Datagram {
+pub struct Datagram {
+    /// The sender.
     pub from: NodeId,
+    /// The buffer it was received into.
     pub buf: Box<[u8]>,
+    /// Where the payload is in `buf`.
     pub frame: Range<usize>,
 }
 
@@ -36,7 +39,7 @@ impl Datagram {
 
 /// Where the loop returns receive buffers.
 #[derive(Debug)]
-pub(crate) struct Pool(SyncSender<Box<[u8]>>);
+pub struct Pool(SyncSender<Box<[u8]>>);
 
 impl Pool {
     /// Hands a datagram's buffer back for the next receive.
@@ -48,7 +51,11 @@ impl Pool {
 
 /// Starts the receiving thread: every datagram goes to `tx` as
 /// `wrap(datagram)`. Stops when `stop` is set or `tx` is closed.
-pub(crate) fn spawn<I: Send + 'static>(
+///
+/// # Errors
+///
+/// The thread could not be spawned.
+pub fn spawn<I: Send + 'static>(
     net: Arc<UdpTransport>,
     tx: SyncSender<I>,
     stop: Arc<AtomicBool>,

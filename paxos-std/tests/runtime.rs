@@ -8,7 +8,7 @@
 mod machine;
 
 use machine::{Command, Kv};
-use paxos_std::node::NodeOptions;
+use paxos_std::options::NodeOptions;
 use paxos_std::runtime::{ProposeError, Runtime, MAX_COMMAND};
 use paxos_std::transport::free_loopback_addrs;
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@
 mod machine;
 
 use machine::{Command, Kv};
-use paxos_std::node::NodeOptions;
+use paxos_std::options::NodeOptions;
 use paxos_std::runtime::Runtime;
 use paxos_std::transport::free_loopback_addrs;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ mod machine;
 use machine::{Command, Locks};
 use paxos_core::replica::LeaseConfig;
 use paxos_core::Duration;
-use paxos_std::node::NodeOptions;
+use paxos_std::options::NodeOptions;
 use paxos_std::runtime::{ProposeError, Runtime};
 use paxos_std::transport::free_loopback_addrs;
 

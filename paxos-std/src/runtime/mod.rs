@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use paxos_std::runtime::{Runtime, StateMachine, RestoreError};
-//! use paxos_std::node::NodeOptions;
+//! use paxos_std::options::NodeOptions;
 //!
 //! #[derive(Default)]
 //! struct Counter(u64);
@@ -55,7 +55,7 @@ mod worker;
 
 pub use entry::{Origin, Sessions, MAX_SESSIONS, SESSION_WINDOW};
 
-use crate::engine::{NodeError, NodeOptions};
+use crate::options::{NodeError, NodeOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;

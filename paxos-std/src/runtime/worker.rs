@@ -5,7 +5,7 @@
 use super::entry::{Body, Entry, Origin, Sessions};
 use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
-use crate::engine::{replica_config, NodeError, NodeOptions};
+use crate::options::{replica_config, NodeError, NodeOptions};
 use crate::receiver::{self, Datagram, Pool};
 use crate::storage::{FileLog, StorageError, SyncPipeline};
 use crate::transport::{UdpTransport, MAX_FRAME_LEN};

@@ -130,8 +130,8 @@ pub struct Received {
     pub frame: Range<usize>,
 }
 
-/// The sending side of a transport, as a driver's
-/// [`Engine`](crate::engine::Engine) uses it. Sends never wait: a datagram
+/// The sending side of a transport, as a driver (the `paxos` program's
+/// engine, in crate `paxos-service`) uses it. Sends never wait: a datagram
 /// the socket cannot take at once is an error, which the protocol treats
 /// like a lost datagram.
 pub trait Link {

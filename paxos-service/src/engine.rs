@@ -21,104 +21,19 @@
 
 use crate::app::{self, App, Key, Value};
 use crate::client::Status;
-use crate::clock::Clock;
 use crate::forward::{self, Forward};
 use crate::request::{Reply, ReplyTo, Request};
-use crate::storage::{FileLog, Recovered, StorageError, SyncPipeline, Wake};
-use crate::transport::{ClusterKey, Link};
 use paxos_core::driver::{self, Buffers, DriveError};
 use paxos_core::keyed::{self, KeyedEvent};
-use paxos_core::replica::{Config, Handled, ProposalId, ProposeError, Replica};
+use paxos_core::replica::{Handled, ProposalId, ProposeError, Replica};
 use paxos_core::{Instant, NodeId, NodeSet};
+use paxos_std::clock::Clock;
+use paxos_std::options::replica_config;
+pub use paxos_std::options::{NodeError, NodeOptions};
+use paxos_std::storage::{FileLog, Recovered, StorageError, SyncPipeline, Wake};
+use paxos_std::transport::Link;
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// How a node is set up.
-#[derive(Clone, Debug)]
-pub struct NodeOptions {
-    /// This node.
-    pub id: NodeId,
-    /// Its UDP address.
-    pub listen: SocketAddr,
-    /// Every other node and its UDP address.
-    pub peers: Vec<(NodeId, SocketAddr)>,
-    /// Where its log lives.
-    pub data_dir: PathBuf,
-    /// The cluster key that authenticates datagrams.
-    pub key: ClusterKey,
-    /// Heartbeat interval.
-    pub heartbeat: Duration,
-    /// Election timeout (randomized up to twice this).
-    pub election_timeout: Duration,
-    /// This node ran before and its data directory was lost (a replaced
-    /// disk): with an empty data directory it starts as a learner that
-    /// never votes again, instead of as a first boot. Ignored when the
-    /// data directory holds records.
-    pub storage_lost: bool,
-    /// The leader lease, for reads on the leader without a log round trip
-    /// ([`runtime::Runtime::read_local`](crate::runtime::Runtime::read_local)).
-    /// Shorter than the election timeout.
-    pub lease: Option<paxos_core::replica::LeaseConfig>,
-}
-
-impl NodeOptions {
-    /// Member `i` (node id `i + 1`) of a cluster on one machine whose nodes
-    /// listen at `addrs`: its log in `dir/node{id}`, the insecure default
-    /// key and short timers (50 ms heartbeats, 300 ms election timeout).
-    /// For examples, tests, the demo and benchmarks; a real node reads its
-    /// key from a file (`ClusterKey::from_file`). Panics if `i` is not an
-    /// index of `addrs`.
-    pub fn local_member(i: usize, addrs: &[SocketAddr], dir: &Path) -> NodeOptions {
-        let id = |j: usize| NodeId(j as u8 + 1);
-        NodeOptions {
-            id: id(i),
-            listen: addrs[i],
-            peers: addrs
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(j, &addr)| (id(j), addr))
-                .collect(),
-            data_dir: dir.join(format!("node{}", i + 1)),
-            key: ClusterKey::insecure_default(),
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
-            storage_lost: false,
-            lease: None,
-        }
-    }
-}
-
-/// Why a node could not start or stopped.
-#[derive(Debug)]
-pub enum NodeError {
-    /// The data directory could not be used.
-    Storage(StorageError),
-    /// The records in it could not be replayed.
-    Recover(paxos_core::replica::RecoverError),
-    /// Its snapshot does not decode.
-    Snapshot,
-    /// The configuration is invalid.
-    Config(paxos_core::replica::ConfigError),
-    /// The socket could not be opened, or the sync thread started.
-    Io(std::io::Error),
-}
-
-impl std::fmt::Display for NodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NodeError::Storage(e) => write!(f, "data directory: {e}"),
-            NodeError::Recover(e) => write!(f, "recovery: {e}"),
-            NodeError::Snapshot => write!(f, "the snapshot in the data directory does not decode"),
-            NodeError::Config(e) => write!(f, "configuration: {e}"),
-            NodeError::Io(e) => write!(f, "socket: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for NodeError {}
 
 /// Who waits for an ask.
 #[derive(Debug)]
@@ -171,7 +86,7 @@ pub fn open_log(options: &NodeOptions) -> Result<(FileLog, Recovered), NodeError
 
 /// A node's state and the logic of one turn; see the [module docs](self).
 ///
-/// `L` is how it sends: [`UdpTransport`](crate::transport::UdpTransport),
+/// `L` is how it sends: [`UdpTransport`](paxos_std::transport::UdpTransport),
 /// `transport::TokioUdpTransport` (feature
 /// `tokio`), or an `Arc` of either.
 pub struct Engine<L: Link> {
@@ -259,9 +174,9 @@ impl<L: Link> Engine<L> {
             clock,
             me: options.id,
             // Room for the largest datagram: replica frames and snapshot pieces.
-            tx: vec![0; crate::transport::MAX_FRAME_LEN],
-            datagram: Vec::with_capacity(crate::transport::MAX_FRAME_LEN),
-            frame: vec![0; crate::transport::MAX_FRAME_LEN - 1],
+            tx: vec![0; paxos_std::transport::MAX_FRAME_LEN],
+            datagram: Vec::with_capacity(paxos_std::transport::MAX_FRAME_LEN),
+            frame: vec![0; paxos_std::transport::MAX_FRAME_LEN - 1],
             events: Vec::new(),
             persist: vec![0; 1 << 20],
             outstanding: HashMap::new(),
@@ -672,31 +587,6 @@ impl<L: Link> Engine<L> {
             Origin::Peer { node, request } => self.send_forward(node, &Forward::Refused { request }),
         }
     }
-}
-
-/// The replica configuration of the node `options` describe.
-///
-/// # Errors
-///
-/// [`NodeError::Config`] when the options break a rule of the core's
-/// configuration.
-pub(crate) fn replica_config<const N: usize>(options: &NodeOptions) -> Result<Config<N>, NodeError> {
-    let mut members: Vec<NodeId> = options.peers.iter().map(|(id, _)| *id).collect();
-    members.push(options.id);
-    members.sort();
-    members.dedup();
-    Config::builder(options.id, &members)
-        .heartbeat_interval(core_duration(options.heartbeat))
-        .election_timeout(core_duration(options.election_timeout))
-        .retransmit_timeout(core_duration(options.heartbeat).saturating_mul(2))
-        .seed(u64::from(options.id.0) ^ u64::from(std::process::id()).rotate_left(17))
-        .lease(options.lease)
-        .build()
-        .map_err(NodeError::Config)
-}
-
-fn core_duration(d: Duration) -> paxos_core::Duration {
-    paxos_core::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The consensus channel of the link, as the driver's network.

@@ -15,16 +15,16 @@
 //! queues are bounded channels (preallocated), and replies are typed.
 //!
 //! ```no_run
-//! use paxos_std::node::{self, NodeOptions};
-//! use paxos_std::request::{Reply, Request};
+//! use paxos_service::node::{self, NodeOptions};
+//! use paxos_service::request::{Reply, Request};
 //! # fn demo(options: NodeOptions) -> Result<(), Box<dyn std::error::Error>> {
 //! let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 //! let (requests, inbox) = node::inbox();
 //! let flag = stop.clone();
 //! let worker = std::thread::spawn(move || node::run(options, inbox, flag));
 //! let (tx, rx) = std::sync::mpsc::sync_channel(1);
-//! let key = paxos_std::app::key("color")?;
-//! let value = paxos_std::app::value("blue")?;
+//! let key = paxos_service::app::key("color")?;
+//! let value = paxos_service::app::value("blue")?;
 //! requests.send(Request::Ask { key, value: Some(value), reply: tx.into() })?;
 //! if let Ok(Reply::Answer { value, .. }) = rx.recv() {
 //!     println!("decided: {value:?}");
@@ -38,8 +38,8 @@ pub use crate::engine::{NodeError, NodeOptions, STACK};
 pub use crate::request::{Reply, ReplyTo, Request};
 
 use crate::engine::{open_log, Engine, MAX_INPUTS_PER_TURN};
-use crate::receiver::{self, Datagram, Pool};
-use crate::transport::UdpTransport;
+use paxos_std::receiver::{self, Datagram, Pool};
+use paxos_std::transport::UdpTransport;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;

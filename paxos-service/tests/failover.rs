@@ -6,7 +6,7 @@
 
 mod process;
 
-use paxos_std::client::{self, ClientReply, ClientRequest, Status};
+use paxos_service::client::{self, ClientReply, ClientRequest, Status};
 use process::clients::{Asked, Load};
 use process::cluster::Cluster;
 use process::{ask_api, ask_binary, ask_retrying, status_binary};

@@ -2,9 +2,9 @@
 //! find them again after a restart from their logs.
 #![cfg(feature = "tokio")]
 
-use paxos_std::app;
-use paxos_std::async_node;
-use paxos_std::node::{NodeError, NodeOptions, Reply, Request};
+use paxos_service::app;
+use paxos_service::async_node;
+use paxos_service::node::{NodeError, NodeOptions, Reply, Request};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! [`Engine::flush`].
 //!
 //! The `fdatasync` never runs on the runtime: the engine's log lives on
-//! its own sync thread ([`SyncPipeline`](crate::storage::SyncPipeline)),
+//! its own sync thread ([`SyncPipeline`](paxos_std::storage::SyncPipeline)),
 //! which wakes this loop through a `tokio::sync::Notify` when a sync
 //! finishes. A sync on a runtime worker would stall every other task of
 //! that worker (and everything on a `current_thread` runtime); on its own
@@ -20,9 +20,9 @@
 //! registers needs a large stack ([`STACK`]).
 //!
 //! ```no_run
-//! use paxos_std::async_node;
-//! use paxos_std::node::NodeOptions;
-//! use paxos_std::request::{Reply, Request};
+//! use paxos_service::async_node;
+//! use paxos_service::node::NodeOptions;
+//! use paxos_service::request::{Reply, Request};
 //! # async fn demo(options: NodeOptions) -> Result<(), Box<dyn std::error::Error>> {
 //! let (requests, inbox) = tokio::sync::mpsc::channel(1024);
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -30,8 +30,8 @@
 //!     let _ = stopped.await;
 //! }));
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-//! let key = paxos_std::app::key("color")?;
-//! let value = Some(paxos_std::app::value("blue")?);
+//! let key = paxos_service::app::key("color")?;
+//! let value = Some(paxos_service::app::value("blue")?);
 //! requests.send(Request::Ask { key, value, reply: tx.into() }).await?;
 //! if let Some(Reply::Answer { value, .. }) = rx.recv().await {
 //!     println!("decided: {value:?}");
@@ -43,8 +43,8 @@
 
 use crate::engine::{open_log, Engine, NodeError, NodeOptions, MAX_INPUTS_PER_TURN};
 use crate::request::Request;
-use crate::storage::FileLog;
-use crate::transport::{TokioUdpTransport, RECV_BUFFER_LEN};
+use paxos_std::storage::FileLog;
+use paxos_std::transport::{TokioUdpTransport, RECV_BUFFER_LEN};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc::Receiver;

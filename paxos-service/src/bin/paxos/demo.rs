@@ -2,8 +2,8 @@
 //! temporary folder, clients asking keys, the leader killed and restarted,
 //! and a summary that checks every node agrees.
 
-use paxos_std::app;
-use paxos_std::node::{self, NodeOptions, Reply, Request, Requests};
+use paxos_service::app;
+use paxos_service::node::{self, NodeOptions, Reply, Request, Requests};
 use paxos_std::transport::free_loopback_addrs;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! stop, retrying on other nodes, and record what each was told.
 
 use super::{ask_api, wait_for};
-use paxos_std::client::ClientError;
+use paxos_service::client::ClientError;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -14,7 +14,7 @@
 pub mod clients;
 pub mod cluster;
 
-use paxos_std::client::{self, Answer, ClientError, ClientReply, ClientRequest, Status};
+use paxos_service::client::{self, Answer, ClientError, ClientReply, ClientRequest, Status};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};

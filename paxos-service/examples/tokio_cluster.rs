@@ -6,9 +6,9 @@
 //! cargo run -p paxos-std --features tokio --example tokio_cluster
 //! ```
 
-use paxos_std::app;
-use paxos_std::async_node;
-use paxos_std::node::{NodeOptions, Reply, Request};
+use paxos_service::app;
+use paxos_service::async_node;
+use paxos_service::node::{NodeOptions, Reply, Request};
 use paxos_std::transport::free_loopback_addrs;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};

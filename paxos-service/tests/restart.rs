@@ -4,7 +4,7 @@
 
 mod process;
 
-use paxos_std::client::{self, ClientRequest, Status};
+use paxos_service::client::{self, ClientRequest, Status};
 use process::cluster::Cluster;
 use process::{ask_binary, ask_retrying};
 use std::collections::BTreeMap;

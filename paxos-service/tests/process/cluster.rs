@@ -3,7 +3,7 @@
 //! kept for failure messages.
 
 use super::{free_tcp, free_udp, wait_exit, wait_for, KEY_HEX, PAXOS};
-use paxos_std::client::{self, ClientReply, ClientRequest, Status};
+use paxos_service::client::{self, ClientReply, ClientRequest, Status};
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;

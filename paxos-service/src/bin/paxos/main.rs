@@ -10,9 +10,9 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 use clap::{Parser, Subcommand};
 use paxos_core::NodeId;
-use paxos_std::app;
-use paxos_std::client::{self, ClientError, ClientReply, ClientRequest};
-use paxos_std::node::{self, NodeOptions};
+use paxos_service::app;
+use paxos_service::client::{self, ClientError, ClientReply, ClientRequest};
+use paxos_service::node::{self, NodeOptions};
 use paxos_std::transport::ClusterKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -177,7 +177,7 @@ fn run_node(
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
     let (requests, inbox) = node::inbox();
     if let Some(addr) = client_listen {
-        paxos_std::server::serve(addr, requests).map_err(|e| format!("client address {addr}: {e}"))?;
+        paxos_service::server::serve(addr, requests).map_err(|e| format!("client address {addr}: {e}"))?;
     }
     let options = NodeOptions {
         id: NodeId(id),

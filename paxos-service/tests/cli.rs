@@ -6,7 +6,7 @@
 
 mod process;
 
-use paxos_std::client::{self, ClientReply, ClientRequest};
+use paxos_service::client::{self, ClientReply, ClientRequest};
 use process::{free_tcp, free_udp, run_paxos, status_binary, wait_for, ChildGuard, Output, KEY_HEX, PAXOS};
 use std::fs::File;
 use std::path::Path;

@@ -15,9 +15,9 @@
 //! were.
 
 use crate::alloc_count;
-use paxos_std::app::{Key, Value};
-use paxos_std::engine::FULL;
-use paxos_std::node::{self, NodeOptions, Reply, Request, Requests};
+use paxos_service::app::{Key, Value};
+use paxos_service::engine::FULL;
+use paxos_service::node::{self, NodeOptions, Reply, Request, Requests};
 use paxos_std::transport::free_loopback_addrs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,7 +144,7 @@ impl Cluster {
         })
     }
 
-    fn status(&self, i: usize) -> Option<paxos_std::client::Status> {
+    fn status(&self, i: usize) -> Option<paxos_service::client::Status> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.requests[i].send(Request::Status { reply: tx.into() }).ok()?;
         match rx.recv_timeout(Duration::from_secs(5)) {

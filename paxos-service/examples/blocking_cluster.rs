@@ -6,8 +6,8 @@
 //! cargo run -p paxos-std --example blocking_cluster
 //! ```
 
-use paxos_std::app;
-use paxos_std::node::{self, NodeOptions, Reply, Request};
+use paxos_service::app;
+use paxos_service::node::{self, NodeOptions, Reply, Request};
 use paxos_std::transport::free_loopback_addrs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};

@@ -77,9 +77,9 @@ mod tests {
             count: 1,
             data: vec![0xAB; CHUNK],
         };
-        let mut buf = vec![0u8; crate::transport::MAX_FRAME_LEN];
+        let mut buf = vec![0u8; paxos_std::transport::MAX_FRAME_LEN];
         let len = encode(&piece, &mut buf).expect("fits");
-        assert!(len <= crate::transport::MAX_FRAME_LEN);
+        assert!(len <= paxos_std::transport::MAX_FRAME_LEN);
         assert_eq!(buf[0], FORWARD);
         assert_eq!(decode(&buf[1..len]), Some(piece));
     }
