@@ -168,7 +168,11 @@ fn a_failed_append_names_its_batch_and_syncs_nothing() {
     disk.fail_append = true;
     append(&mut r, at(1), LEADER, 0, 0, &["x"]);
     let (result, _) = drain(&mut r, &mut disk);
-    let Err(DriveError::Append { seq, error: "flash full" }) = result else {
+    let Err(DriveError::Append {
+        seq,
+        error: "flash full",
+    }) = result
+    else {
         panic!("{result:?}");
     };
     assert!(trace.borrow().is_empty(), "{trace:?}");
