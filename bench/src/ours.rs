@@ -1,13 +1,16 @@
-//! This library's replica under the harness: frames from `poll_transmit`
-//! (encoded once, addressed to a node set) go onto the wire as they are;
-//! persist records are appended to an in-memory log per node and
-//! confirmed at once. Values are `paxos_core::Bytes<V>`, held inline.
+//! This library's replica under the harness, driven by the one driver
+//! loop (`paxos_core::driver::drain`): frames (encoded once, addressed to
+//! a node set) go onto the wire as they are; record batches are appended
+//! to an in-memory log per node, durable at once, so each drain's sync
+//! confirms the newest. Values are `paxos_core::Bytes<V>`, held inline.
 
 use crate::harness::{self, Cluster, Disagreement, Ledger};
 use crate::wire::Wire;
 use crate::{Mode, Totals};
+use core::convert::Infallible;
+use paxos_core::driver::{self, Buffers, Network, Storage};
 use paxos_core::replica::{Config, Event, Replica};
-use paxos_core::{Bytes, Instant, NodeId};
+use paxos_core::{Bytes, Instant, NodeId, NodeSet, PersistSeq};
 
 /// Runs `mode` with the replica sizes it needs (value bytes, nodes, window).
 pub fn run(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
@@ -24,14 +27,56 @@ pub fn run(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
 pub struct Ours<const V: usize, const N: usize, const W: usize> {
     nodes: Vec<Replica<Bytes<V>, N, W>>,
     disks: Vec<Disk>,
+    /// Where the replicas write batches and frames before they leave.
+    persist: Vec<u8>,
+    transmit: Vec<u8>,
     now: Instant,
 }
 
-/// A node's in-memory log: records are encoded straight into it, and it
-/// starts over past a limit, as compaction would.
+/// A node's in-memory log: it starts over past a limit, as compaction
+/// would. A batch is durable once appended; it is at most `FRAME_ROOM`
+/// bytes, the persist buffer's length, so one always fits past the limit.
 struct Disk {
     bytes: Vec<u8>,
     end: usize,
+    /// The newest batch appended and not yet reported by `sync`.
+    appended: Option<PersistSeq>,
+}
+
+impl Storage for Disk {
+    type Error = Infallible;
+
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Infallible> {
+        self.bytes[self.end..self.end + batch.len()].copy_from_slice(batch);
+        self.end += batch.len();
+        if self.end > DISK_LIMIT {
+            self.end = 0;
+        }
+        self.appended = Some(seq);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<Option<PersistSeq>, Infallible> {
+        Ok(self.appended.take())
+    }
+}
+
+/// Node index `from`'s side of the wire.
+struct Sender<'w> {
+    wire: &'w mut Wire,
+    from: usize,
+}
+
+impl Network for Sender<'_> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        self.wire.write(frame.len(), |buf| {
+            buf[..frame.len()].copy_from_slice(frame);
+            Some(frame.len())
+        });
+        for peer in to.iter() {
+            self.wire.send(self.from, usize::from(peer.0) - 1);
+        }
+    }
 }
 
 /// Where an in-memory log starts over.
@@ -65,8 +110,11 @@ impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
                 .map(|_| Disk {
                     bytes: vec![0; DISK_LIMIT + Self::FRAME_ROOM],
                     end: 0,
+                    appended: None,
                 })
                 .collect(),
+            persist: vec![0; Self::FRAME_ROOM],
+            transmit: vec![0; Self::FRAME_ROOM],
             now,
         }
     }
@@ -85,30 +133,19 @@ impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
     }
 
     fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger) {
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            let disk = &mut self.disks[i];
-            while let Some(p) = node.poll_persist(&mut disk.bytes[disk.end..]) {
-                disk.end += p.len;
-                if disk.end > DISK_LIMIT {
-                    disk.end = 0;
-                }
-                node.persisted(self.now, p.seq).expect("a sequence number it issued");
-            }
-            let mut to = None;
-            while wire.write(Self::FRAME_ROOM, |buf| {
-                let t = node.poll_transmit(buf)?;
-                to = Some(t.to);
-                Some(t.len)
-            }) {
-                for peer in to.iter().flat_map(|set| set.iter()) {
-                    wire.send(i, usize::from(peer.0) - 1);
-                }
-            }
-            while let Some(event) = node.poll_event() {
+        let mut bufs = Buffers {
+            persist: &mut self.persist,
+            transmit: &mut self.transmit,
+        };
+        for (i, (node, disk)) in self.nodes.iter_mut().zip(&mut self.disks).enumerate() {
+            let mut sender = Sender { wire, from: i };
+            let drained = driver::drain(node, self.now, &mut bufs, disk, &mut sender, |event| {
                 if let Event::Decided { value: Some(v), .. } = event {
                     ledger.apply(i, v.as_slice());
                 }
-            }
+            });
+            // The disk never fails and confirms only what it was given.
+            drained.expect("an in-memory log");
         }
     }
 
@@ -122,9 +159,7 @@ impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
     fn tick(&mut self) {
         self.now = Instant::from_micros(self.now.as_micros() + 10_000);
         for node in &mut self.nodes {
-            if node.poll_timeout() <= self.now {
-                node.handle_timeout(self.now);
-            }
+            driver::tick(node, self.now);
         }
     }
 }

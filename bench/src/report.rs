@@ -416,7 +416,7 @@ first 8 bytes; the rest is filler.
 
 | | how it is driven | codec on the \"network\" | payload held as | log bound |
 |---|---|---|---|---|
-| ours (`paxos-core`) | `Replica<Bytes<V>, N, W>`: `propose`, `poll_persist` + `persisted` (in-memory log), `poll_transmit`, `poll_event` | its own wire format, written by `poll_transmit` into the pool; one frame per node set; persist records written by `poll_persist` straight into an in-memory log | `paxos_core::Bytes<V>` (inline array) | fixed window of `W` slots |
+| ours (`paxos-core`) | `Replica<Bytes<V>, N, W>`: `propose`, and the one driver loop `driver::drain` (records appended to an in-memory log and confirmed by its sync, frames sent, events applied), `driver::tick` | its own wire format, written by `poll_transmit` into the driver's buffer and copied into the pool; one frame per node set; record batches copied from the driver's buffer into an in-memory log | `paxos_core::Bytes<V>` (inline array) | fixed window of `W` slots |
 | omnipaxos 0.2 | `OmniPaxos` over `MemoryStorage`; `append`, `take_outgoing_messages`, `read_decided_suffix` | serde + **postcard** (`to_slice` into the pool / `from_bytes`) | `bytes::Bytes` newtype (clones share; decoding copies) | `trim` every 65 536 decided |
 | raft-rs 0.7 | `RawNode` over `MemStorage`: `ready`, messages before and persisted messages after the append, `advance`, `advance_apply`; proposals stepped in as one `MsgPropose` per round | protobuf (`write_to_bytes`' steps into the pool / `parse_from_bytes`) | `bytes::Bytes` (entry data) | `compact` every 65 536 applied |
 

@@ -1,10 +1,14 @@
 //! The node: boot (recovery from flash), then the driver loop.
 //!
 //! The loop: take every byte the UART holds, handing whole frames to the
-//! replica; fire its timer; propose while leading; then flush: append each
-//! record batch to flash and only then confirm it (persist before
-//! reveal), send every message, apply every decided value. When a turn
-//! found nothing to do the core sleeps until the next SysTick.
+//! replica; fire its timer (`driver::tick`); propose while leading; then
+//! flush through the one driver loop, `driver::drain`: append each record
+//! batch to flash (durable when the append returns; the drain's sync
+//! reports it and only then confirms it: persist before reveal), send
+//! every message, apply every decided value. A full flash is compacted
+//! into a checkpoint, which holds what the batch held, and the batch is
+//! confirmed by hand. When a turn found nothing to do the core sleeps
+//! until the next SysTick.
 //!
 //! A frame's payload is `[from][to][channel][body]`: channel 0 carries a
 //! replica frame, channel 1 an application snapshot (the state of
@@ -14,12 +18,13 @@
 use crate::app::{self, App, Applied};
 use crate::clock::Clock;
 use crate::report;
-use crate::semiflash::SemiFlash;
+use crate::semiflash::{FlashError, SemiFlash};
 use crate::uart::Uart;
 use core::convert::Infallible;
 use core::fmt::Write as _;
+use paxos_core::driver::{self, Drained, DriveError, Network, Storage};
 use paxos_core::replica::{Config, Event, Recovery, Replica};
-use paxos_core::{Bytes, Duration, Instant, NodeId};
+use paxos_core::{Bytes, Duration, Instant, NodeId, NodeSet, PersistSeq};
 use paxos_embedded::flash::{AppendError, FlashLog};
 use paxos_embedded::framing::{self, decoder_capacity, max_encoded_len, Decoder, Feed};
 
@@ -34,14 +39,16 @@ const HEADER: usize = 3;
 const CHANNEL_REPLICA: u8 = 0;
 const CHANNEL_SNAPSHOT: u8 = 1;
 const MESSAGE: usize = HEADER + Node::MAX_MESSAGE_SIZE;
-/// Record batches: a kind byte, then the replica's bytes.
-const PERSIST: usize = 1 + if Node::MIN_PERSIST_BUFFER > 256 {
+/// Record batches as the replica writes them (the flash holds them after
+/// a kind byte).
+const PERSIST: usize = if Node::MIN_PERSIST_BUFFER > 256 {
     Node::MIN_PERSIST_BUFFER
 } else {
     256
 };
-/// Checkpoints (and replay, which reads the largest batch).
-const SCRATCH: usize = 1 + app::STATE_LEN + Node::MAX_CHECKPOINT_SIZE + PERSIST;
+/// Checkpoints, a batch with its kind byte on its way to flash, and
+/// replay, which reads the largest batch.
+const SCRATCH: usize = 1 + app::STATE_LEN + Node::MAX_CHECKPOINT_SIZE + 1 + PERSIST;
 /// Batch kinds in the flash log.
 const KIND_RECORDS: u8 = 0;
 const KIND_CHECKPOINT: u8 = 1;
@@ -62,7 +69,8 @@ type Log = FlashLog<SemiFlash>;
 /// The node's buffers, all of fixed size (the receive decoder is apart:
 /// a frame borrowed from it is handled with the rest mutable).
 struct Buffers {
-    tx: [u8; MESSAGE],
+    /// A replica frame; its header is framed with it, not copied before it.
+    tx: [u8; Node::MAX_MESSAGE_SIZE],
     encoded: [u8; max_encoded_len(MESSAGE)],
     persist: [u8; PERSIST],
     scratch: [u8; SCRATCH],
@@ -93,7 +101,7 @@ pub fn run() -> Result<Infallible, &'static str> {
     let mut log = FlashLog::mount(flash).map_err(|_| "cannot mount the flash log")?;
     let mut rx = Decoder::<{ decoder_capacity(MESSAGE) }>::new();
     let mut bufs = Buffers {
-        tx: [0; MESSAGE],
+        tx: [0; Node::MAX_MESSAGE_SIZE],
         encoded: [0; max_encoded_len(MESSAGE)],
         persist: [0; PERSIST],
         scratch: [0; SCRATCH],
@@ -130,9 +138,7 @@ pub fn run() -> Result<Infallible, &'static str> {
             }
         }
         let now = clock.now();
-        if now >= fw.replica.poll_timeout() {
-            fw.replica.handle_timeout(now);
-        }
+        driver::tick(&mut fw.replica, now);
         if fw.replica.is_leader() && now >= next_propose && fw.replica.decided() < MAX_SLOTS {
             next_propose = now + PROPOSE_EVERY;
             let mut text = heapless::String::<32>::new();
@@ -250,56 +256,60 @@ impl Firmware {
         Ok(())
     }
 
-    /// Sends `body` on `channel` to `to`.
-    fn send(&mut self, to: u8, channel: u8, len: usize) {
-        if let Some(header) = self.bufs.tx.get_mut(..HEADER) {
-            header.copy_from_slice(&[self.id, to, channel]);
-        }
-        let payload = self.bufs.tx.get(..HEADER + len).unwrap_or_default();
-        if let Ok(n) = framing::encode(payload, &mut self.bufs.encoded) {
-            self.uart.write_all(self.bufs.encoded.get(..n).unwrap_or_default());
-        }
-    }
-
-    /// Persists, sends, applies. Returns whether there was anything to do.
+    /// Persists, sends, applies, through the driver loop. Returns whether
+    /// there was anything to do.
     fn flush(&mut self, now: Instant) -> Result<bool, &'static str> {
         let mut busy = false;
-        if let Some(kind) = self.bufs.persist.first_mut() {
-            *kind = KIND_RECORDS;
-        }
-        while let Some(request) = self
-            .replica
-            .poll_persist(self.bufs.persist.get_mut(1..).unwrap_or_default())
-        {
-            busy = true;
-            let batch = self.bufs.persist.get(..1 + request.len).ok_or("buffer")?;
-            match self.log.append(batch) {
-                Ok(()) => {}
-                // The checkpoint holds everything the batch holds: the
-                // replica wrote the batch from the state it checkpoints now.
-                Err(AppendError::Full) => self.compact()?,
-                Err(_) => return Err("flash append failed"),
-            }
-            // Durable now: only now may the replica reveal what it recorded.
-            let _ = self.replica.persisted(now, request.seq);
-        }
-        while let Some(t) = self
-            .replica
-            .poll_transmit(self.bufs.tx.get_mut(HEADER..).unwrap_or_default())
-        {
-            busy = true;
-            for to in t.to.iter() {
-                self.send(to.0, CHANNEL_REPLICA, t.len);
-            }
-        }
         let mut lagging: Option<u8> = None;
-        while let Some(event) = self.replica.poll_event() {
-            busy = true;
-            match event {
-                Event::Decided { slot, value, .. } => apply(&mut self.app, slot, value),
-                Event::LeadershipAcquired { ballot } => report::leader(u64::from(ballot.round)),
-                Event::SnapshotNeeded { peer, .. } => lagging = Some(peer.0),
-                _ => {}
+        loop {
+            let mut storage = Flash {
+                log: &mut self.log,
+                scratch: &mut self.bufs.scratch,
+                written: None,
+            };
+            let mut uart = Uplink {
+                id: self.id,
+                uart: &mut self.uart,
+                encoded: &mut self.bufs.encoded,
+            };
+            let mut bufs = driver::Buffers {
+                persist: &mut self.bufs.persist,
+                transmit: &mut self.bufs.tx,
+            };
+            let app = &mut self.app;
+            let drained = driver::drain(
+                &mut self.replica,
+                now,
+                &mut bufs,
+                &mut storage,
+                &mut uart,
+                |event| match event {
+                    Event::Decided { slot, value, .. } => apply(app, slot, value),
+                    Event::LeadershipAcquired { ballot } => report::leader(u64::from(ballot.round)),
+                    Event::SnapshotNeeded { peer, .. } => lagging = Some(peer.0),
+                    _ => {}
+                },
+            );
+            match drained {
+                Ok(done) => {
+                    busy |= done != Drained::default();
+                    break;
+                }
+                // The checkpoint holds everything the batch holds: the
+                // replica wrote the batch from the state it checkpoints
+                // now. Durable, so the replica may reveal it; then drain
+                // the rest.
+                Err(DriveError::Append {
+                    seq,
+                    error: AppendError::Full,
+                }) => {
+                    self.compact()?;
+                    self.replica
+                        .persisted(now, seq)
+                        .map_err(|_| "confirmed an unknown batch")?;
+                    busy = true;
+                }
+                Err(_) => return Err("flash append failed"),
             }
         }
         if let Some(peer) = lagging {
@@ -319,10 +329,12 @@ impl Firmware {
         }
         *sent = Some(now);
         let state = self.app.encode();
-        if let Some(body) = self.bufs.tx.get_mut(HEADER..HEADER + app::STATE_LEN) {
-            body.copy_from_slice(&state);
-            self.send(peer, CHANNEL_SNAPSHOT, app::STATE_LEN);
-        }
+        send(
+            &mut self.uart,
+            &mut self.bufs.encoded,
+            [self.id, peer, CHANNEL_SNAPSHOT],
+            &state,
+        );
     }
 
     /// Replaces the log with one checkpoint: the application's state and
@@ -345,5 +357,60 @@ impl Firmware {
         self.log.compact(checkpoint).map_err(|_| "flash compaction failed")?;
         report::compacted(self.app.applied, self.log.live_pages());
         Ok(())
+    }
+}
+
+/// Frames `body` after its `[from][to][channel]` header onto the UART.
+fn send(uart: &mut Uart, encoded: &mut [u8], header: [u8; HEADER], body: &[u8]) {
+    if let Ok(n) = framing::encode_parts(&[&header, body], encoded) {
+        uart.write_all(encoded.get(..n).unwrap_or_default());
+    }
+}
+
+/// The flash log as the driver loop sees it: a batch is durable when its
+/// append returns, and the next sync reports it.
+struct Flash<'a> {
+    log: &'a mut Log,
+    /// Where a batch gets its kind byte.
+    scratch: &'a mut [u8],
+    written: Option<PersistSeq>,
+}
+
+impl Storage for Flash<'_> {
+    type Error = AppendError<FlashError>;
+
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Self::Error> {
+        let max = self.scratch.len();
+        let record = self.scratch.get_mut(..1 + batch.len()).ok_or(AppendError::TooLarge {
+            len: 1 + batch.len(),
+            max,
+        })?;
+        if let Some((kind, rest)) = record.split_first_mut() {
+            *kind = KIND_RECORDS;
+            rest.copy_from_slice(batch);
+        }
+        self.log.append(record)?;
+        self.written = Some(seq);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<Option<PersistSeq>, Self::Error> {
+        Ok(self.written.take())
+    }
+}
+
+/// The UART as the driver loop sees it: each replica frame goes to every
+/// recipient on the replica channel.
+struct Uplink<'a> {
+    id: u8,
+    uart: &'a mut Uart,
+    encoded: &'a mut [u8],
+}
+
+impl Network for Uplink<'_> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        for peer in to.iter() {
+            send(self.uart, self.encoded, [self.id, peer.0, CHANNEL_REPLICA], frame);
+        }
     }
 }

@@ -60,19 +60,29 @@ impl core::error::Error for BufferTooSmall {}
 /// `out`; returns the frame's length. `out` of [`max_encoded_len`] bytes
 /// always suffices.
 pub fn encode(payload: &[u8], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-    let crc = crc32(payload).to_le_bytes();
+    encode_parts(&[payload], out)
+}
+
+/// [`encode`]s the concatenation of `parts` as one frame, without copying
+/// them together first: a routing header and a body written elsewhere,
+/// say. `out` of [`max_encoded_len`] of their total length suffices.
+pub fn encode_parts(parts: &[&[u8]], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    let mut crc = Crc32::new();
+    parts.iter().for_each(|part| crc.update(part));
+    let crc = crc.finish().to_le_bytes();
     let mut w = CobsWriter {
         out,
         code_at: 0,
         len: 1,
     };
-    let written = payload
+    let written = parts
         .iter()
+        .flat_map(|part| part.iter())
         .chain(crc.iter())
         .try_for_each(|&byte| w.push(byte))
         .and_then(|()| w.finish());
     written.ok_or(BufferTooSmall {
-        required: max_encoded_len(payload.len()),
+        required: max_encoded_len(parts.iter().map(|part| part.len()).sum()),
     })
 }
 
@@ -400,6 +410,25 @@ mod tests {
             }
         }
         (frames, lens, count)
+    }
+
+    #[test]
+    fn parts_encode_as_their_concatenation() {
+        let payload: [u8; 300] = core::array::from_fn(|i| (i % 7) as u8);
+        for cut in [0, 1, 3, 253, 254, 255, 300] {
+            let (head, tail) = payload.split_at(cut);
+            let mut out = [0u8; 600];
+            let n = encode_parts(&[head, &[], tail], &mut out).unwrap();
+            assert_eq!(out[..n], frame(&payload).0[..n], "cut at {cut}");
+            assert_eq!(n, frame(&payload).1);
+        }
+        let mut short = [0u8; 8];
+        assert_eq!(
+            encode_parts(&[b"abc", b"defgh"], &mut short),
+            Err(BufferTooSmall {
+                required: max_encoded_len(8)
+            })
+        );
     }
 
     #[test]

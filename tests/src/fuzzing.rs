@@ -6,10 +6,13 @@
 //! a replica that panicked, a round trip that changed a value, or a broken
 //! safety invariant.
 
+use core::cell::Cell;
+use core::convert::Infallible;
+use paxos_core::driver::{self, Buffers, Network, Storage};
 use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
 use paxos_core::replica::{Config, Dropped, Event, Header, PromisedEntry, Record, RecoverError, Replica, Slot, Value};
-use paxos_core::{decode, encode, max_encoded_size, Bytes, Duration, Instant, Message, NodeId};
+use paxos_core::{decode, encode, max_encoded_size, Bytes, Duration, Instant, Message, NodeId, NodeSet, PersistSeq};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// The value type of the decoding target.
@@ -23,8 +26,72 @@ pub type FuzzReplica = Replica<V, 3, 8>;
 pub const MAX_OPS: usize = 2_000;
 /// Most frames in flight; older ones are lost when more are sent.
 const MAX_IN_FLIGHT: usize = 256;
-/// Bound on the frames or records one poll loop may yield.
+/// Bound on the records, frames and events one drain may yield.
 const MAX_POLLS: usize = 10_000;
+
+/// Counts what one drain yields, and panics past [`MAX_POLLS`]: a replica
+/// that never stops producing output is a bug.
+fn count(polls: &Cell<usize>, what: &str) {
+    polls.set(polls.get() + 1);
+    assert!(polls.get() < MAX_POLLS, "{what} does not drain");
+}
+
+/// A node's storage in the fuzzed cluster: a batch is durable once
+/// appended (into `disk`, or nowhere), so each drain confirms the newest.
+struct FuzzDisk<'a> {
+    disk: Option<&'a mut Vec<Vec<u8>>>,
+    appended: Option<PersistSeq>,
+    polls: &'a Cell<usize>,
+}
+
+impl Storage for FuzzDisk<'_> {
+    type Error = Infallible;
+
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Infallible> {
+        count(self.polls, "poll_persist");
+        if let Some(disk) = self.disk.as_mut() {
+            disk.push(batch.to_vec());
+        }
+        self.appended = Some(seq);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<Option<PersistSeq>, Infallible> {
+        Ok(self.appended.take())
+    }
+}
+
+/// Frames in flight: sender, recipient, bytes; oldest first.
+type Wire = VecDeque<(NodeId, NodeId, Vec<u8>)>;
+
+/// A node's frames: onto the cluster's wire (from `id`), or nowhere.
+struct FuzzWire<'a> {
+    wire: Option<(&'a mut Wire, NodeId)>,
+    polls: &'a Cell<usize>,
+}
+
+impl Network for FuzzWire<'_> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        count(self.polls, "poll_transmit");
+        let Some((wire, id)) = self.wire.as_mut() else {
+            return;
+        };
+        for to in to.iter() {
+            if wire.len() >= MAX_IN_FLIGHT {
+                wire.pop_front();
+            }
+            wire.push_back((*id, to, frame.to_vec()));
+        }
+    }
+}
+
+/// Persist and transmit buffers of the fuzzed replica.
+fn buffers() -> (Vec<u8>, Vec<u8>) {
+    (
+        vec![0u8; FuzzReplica::MIN_PERSIST_BUFFER.max(FuzzReplica::MAX_MESSAGE_SIZE)],
+        vec![0u8; FuzzReplica::MAX_MESSAGE_SIZE],
+    )
+}
 
 /// Decodes `frame` as `M`; when that succeeds, checks that encoding it
 /// again and decoding gives the same value.
@@ -155,7 +222,7 @@ struct Node {
 /// A 3-node cluster driven by fuzz input, checking safety as it goes.
 struct Cluster {
     nodes: Vec<Node>,
-    wire: VecDeque<(NodeId, NodeId, Vec<u8>)>,
+    wire: Wire,
     now: Instant,
     /// Every value decided anywhere, by slot.
     chosen: HashMap<Slot, Option<V>>,
@@ -167,7 +234,8 @@ struct Cluster {
     tainted: bool,
     /// Print every delivery (`PAXOS_FUZZ_TRACE=1`), to debug a failing input.
     trace: bool,
-    buf: Vec<u8>,
+    persist: Vec<u8>,
+    transmit: Vec<u8>,
 }
 
 impl Cluster {
@@ -189,7 +257,8 @@ impl Cluster {
             proposed: HashSet::new(),
             tainted: false,
             trace: std::env::var_os("PAXOS_FUZZ_TRACE").is_some(),
-            buf: vec![0u8; FuzzReplica::MAX_MESSAGE_SIZE.max(FuzzReplica::MIN_PERSIST_BUFFER)],
+            persist: buffers().0,
+            transmit: buffers().1,
         }
     }
 
@@ -224,51 +293,52 @@ impl Cluster {
         }
     }
 
-    /// Drains every up node's persists, transmits and events.
-    fn drain(&mut self) {
+    /// Drains node `i`, if up, through the driver loop: its batches are
+    /// durable at once, its frames go on the wire, its decisions are
+    /// checked.
+    fn drain(&mut self, i: usize) {
+        if !self.nodes[i].up {
+            return;
+        }
+        let polls = Cell::new(0);
+        let node = &mut self.nodes[i];
+        let id = node.replica.id();
+        let mut disk = FuzzDisk {
+            disk: Some(&mut node.disk),
+            appended: None,
+            polls: &polls,
+        };
+        let mut wire = FuzzWire {
+            wire: Some((&mut self.wire, id)),
+            polls: &polls,
+        };
+        let mut bufs = Buffers {
+            persist: &mut self.persist,
+            transmit: &mut self.transmit,
+        };
+        let mut decided = Vec::new();
+        let mut snapshots = Vec::new();
+        driver::drain(&mut node.replica, self.now, &mut bufs, &mut disk, &mut wire, |e| {
+            count(&polls, "poll_event");
+            match e {
+                Event::Decided { slot, value, .. } => decided.push((slot, value.cloned())),
+                Event::SnapshotNeeded { peer, .. } => snapshots.push(peer),
+                _ => {}
+            }
+        })
+        .expect("an in-memory disk confirms only the batches it was given");
+        for (slot, value) in decided {
+            self.decided(i, slot, value);
+        }
+        for peer in snapshots {
+            self.send_snapshot(i, peer);
+        }
+    }
+
+    /// [`Cluster::drain`] of every node.
+    fn drain_all(&mut self) {
         for i in 0..self.nodes.len() {
-            if !self.nodes[i].up {
-                continue;
-            }
-            let id = self.nodes[i].replica.id();
-            let mut polls = 0;
-            while let Some(p) = self.nodes[i].replica.poll_persist(&mut self.buf) {
-                polls += 1;
-                assert!(polls < MAX_POLLS, "poll_persist does not drain");
-                let batch = self.buf[..p.len].to_vec();
-                self.nodes[i].disk.push(batch);
-                self.nodes[i]
-                    .replica
-                    .persisted(self.now, p.seq)
-                    .expect("a seq just issued");
-            }
-            while let Some(t) = self.nodes[i].replica.poll_transmit(&mut self.buf) {
-                polls += 1;
-                assert!(polls < MAX_POLLS, "poll_transmit does not drain");
-                for to in t.to.iter() {
-                    if self.wire.len() >= MAX_IN_FLIGHT {
-                        self.wire.pop_front();
-                    }
-                    self.wire.push_back((id, to, self.buf[..t.len].to_vec()));
-                }
-            }
-            let mut decided = Vec::new();
-            let mut snapshots = Vec::new();
-            while let Some(e) = self.nodes[i].replica.poll_event() {
-                polls += 1;
-                assert!(polls < MAX_POLLS, "poll_event does not drain");
-                match e {
-                    Event::Decided { slot, value, .. } => decided.push((slot, value.cloned())),
-                    Event::SnapshotNeeded { peer, .. } => snapshots.push(peer),
-                    _ => {}
-                }
-            }
-            for (slot, value) in decided {
-                self.decided(i, slot, value);
-            }
-            for peer in snapshots {
-                self.send_snapshot(i, peer);
-            }
+            self.drain(i);
         }
     }
 
@@ -320,10 +390,8 @@ impl Cluster {
 
     fn advance(&mut self, d: Duration) {
         self.now = self.now + d;
-        for node in &mut self.nodes {
-            if node.up && node.replica.poll_timeout() <= self.now {
-                node.replica.handle_timeout(self.now);
-            }
+        for node in self.nodes.iter_mut().filter(|n| n.up) {
+            driver::tick(&mut node.replica, self.now);
         }
     }
 
@@ -454,7 +522,7 @@ pub fn replica_run(data: &[u8]) -> RunSummary {
                 }
             }
         }
-        c.drain();
+        c.drain_all();
     }
     RunSummary {
         decided: c.chosen.len(),
@@ -484,25 +552,30 @@ pub fn recover_from_records(data: &[u8]) {
         Err(RecoverError::Config(e)) => panic!("a valid configuration refused: {e:?}"),
         Err(_) => return,
     };
-    let mut buf = vec![0u8; FuzzReplica::MAX_MESSAGE_SIZE.max(FuzzReplica::MIN_PERSIST_BUFFER)];
+    let (mut persist, mut transmit) = buffers();
+    let mut bufs = Buffers {
+        persist: &mut persist,
+        transmit: &mut transmit,
+    };
     for round in 0..2 {
-        let mut polls = 0;
-        while let Some(p) = replica.poll_persist(&mut buf) {
-            polls += 1;
-            assert!(polls < MAX_POLLS, "poll_persist does not drain");
-            replica.persisted(now, p.seq).expect("a seq just issued");
-        }
-        while replica.poll_transmit(&mut buf).is_some() {
-            polls += 1;
-            assert!(polls < MAX_POLLS, "poll_transmit does not drain");
-        }
-        while replica.poll_event().is_some() {
-            polls += 1;
-            assert!(polls < MAX_POLLS, "poll_event does not drain");
-        }
+        // Batches durable at once and dropped, frames dropped.
+        let polls = Cell::new(0);
+        let mut disk = FuzzDisk {
+            disk: None,
+            appended: None,
+            polls: &polls,
+        };
+        let mut wire = FuzzWire {
+            wire: None,
+            polls: &polls,
+        };
+        driver::drain(&mut replica, now, &mut bufs, &mut disk, &mut wire, |_| {
+            count(&polls, "poll_event")
+        })
+        .expect("a disk that confirms only the batches it was given");
         if round == 0 {
             let later = replica.poll_timeout().max(now);
-            replica.handle_timeout(later);
+            driver::tick(&mut replica, later);
         }
     }
 }
@@ -515,7 +588,7 @@ pub fn sample_traffic() -> (Vec<Vec<u8>>, Vec<Vec<Vec<u8>>>) {
     let mut frames = Vec::new();
     for step in 0..400u32 {
         c.advance(Duration::from_millis(20));
-        c.drain();
+        c.drain_all();
         if step % 40 == 7 {
             for i in 0..MEMBERS.len() {
                 if let Ok(value) = V::from_slice(format!("value-{step}-{i}").as_bytes()) {
@@ -534,7 +607,7 @@ pub fn sample_traffic() -> (Vec<Vec<u8>>, Vec<Vec<Vec<u8>>>) {
         while let Some((from, to, frame)) = c.wire.pop_front() {
             frames.push(frame.clone());
             c.deliver(from, Cluster::index_of(to), &frame);
-            c.drain();
+            c.drain_all();
         }
     }
     let disks = c.nodes.iter().map(|n| n.disk.clone()).collect();

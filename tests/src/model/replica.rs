@@ -3,21 +3,38 @@
 //! application around it: the delivered log, the clients' proposals, and a
 //! virtual clock.
 //!
-//! It follows the contract in `paxos_core::replica`: after every input,
-//! drain `poll_persist` (queued here, in memory, until flushed),
-//! `poll_transmit` and `poll_event`. `flush` appends the oldest batch to the
-//! durable log and calls `persisted`. A restart hands the durable log to
-//! `Replica::recover_with` with `applied = 0`: the application keeps
-//! nothing durable, so every decided slot is delivered again, which the
-//! model checks against what was delivered before the crash.
+//! It drives the replica through the one driver loop,
+//! `paxos_core::driver::drain`, after every input, over a [`Storage`]
+//! that queues each batch here, in memory, and whose sync reports nothing
+//! until [`ReplicaHost::flush`] writes the oldest batch to the durable log
+//! (the drain that follows confirms it). Why not one plain `drain` per
+//! input, as a real driver does:
+//!
+//! - **the flush is its own step**, so that the checker explores every
+//!   interleaving of writes with deliveries and crashes: a real storage
+//!   makes batches durable in the background, the model makes it an
+//!   action;
+//! - **a step drains until the replica is quiet** (`drain` again while the
+//!   last one did anything): what a confirmation releases — the records
+//!   of an election just won, say — is written within the same step, as
+//!   a real driver would at its next turn. Ending the step earlier would
+//!   only add states where that work waits, and lengthen the bug hunts'
+//!   counterexamples past their bounds.
+//!
+//! A restart hands the durable log to `Replica::recover_with` with
+//! `applied = 0`: the application keeps nothing durable, so every decided
+//! slot is delivered again, which the model checks against what was
+//! delivered before the crash.
 //!
 //! Time: each host has its own clock, which only [`ReplicaHost::tick`]
 //! moves (see there); every other input is handled at the current clock.
 
 use super::fingerprint::{replica_shape, replica_text, Fingerprint};
+use core::convert::Infallible;
+use paxos_core::driver::{self, Buffers, Drained, Network, Storage};
 use paxos_core::practical::PersistSeq;
 use paxos_core::replica::{Config, Event, ProposalId, ProposeError, RecoverError, Replica, Slot};
-use paxos_core::{Duration, Instant, NodeId};
+use paxos_core::{Duration, Instant, NodeId, NodeSet};
 use std::collections::VecDeque;
 
 /// The value type of the replica model.
@@ -66,11 +83,12 @@ pub enum Durability {
     /// ([`ReplicaHost::flush`]): a crash in between loses it.
     Correct,
     /// Write and confirm every batch at once, within the step that made it
-    /// ([`Effect::Written`]), as a driver with a very fast disk would. For
-    /// nodes the model never crashes: it spares the model their flush
-    /// steps, at the price of never holding their replies back (a held
-    /// reply is encoded when it leaves, from the state of that moment; the
-    /// node that may crash still explores that).
+    /// ([`Effect::Written`]; the drain's sync reports it), as a driver
+    /// with a very fast disk would. For nodes the model never crashes: it
+    /// spares the model their flush steps, at the price of never holding
+    /// their replies back (a held reply is encoded when it leaves, from
+    /// the state of that moment; the node that may crash still explores
+    /// that).
     Immediate,
     /// Bug: confirm every batch at once and never write it.
     ConfirmWithoutWriting,
@@ -318,47 +336,55 @@ impl<const N: usize> ReplicaHost<N> {
     /// `None` if nothing was pending.
     pub fn flush(&mut self) -> Option<(Vec<u8>, Vec<Effect>)> {
         let (seq, batch) = self.pending.pop_front()?;
-        // The sequence number came from `poll_persist`: it is known.
-        let _ = self.replica.persisted(self.clock, seq);
         let mut out = Vec::new();
-        self.drain(&mut out);
+        self.drain_after(Some(seq), &mut out);
         Some((batch, out))
     }
 
     fn drain(&mut self, out: &mut Vec<Effect>) {
-        let mut buf = vec![0u8; ModelReplica::<N>::MAX_MESSAGE_SIZE + ModelReplica::<N>::MIN_PERSIST_BUFFER];
+        self.drain_after(None, out);
+    }
+
+    /// Drains the replica through the driver loop until it is quiet;
+    /// `flushed` is a batch just made durable, which the first drain's
+    /// sync reports.
+    fn drain_after(&mut self, flushed: Option<PersistSeq>, out: &mut Vec<Effect>) {
+        let size = ModelReplica::<N>::MAX_MESSAGE_SIZE + ModelReplica::<N>::MIN_PERSIST_BUFFER;
+        let (mut persist, mut transmit) = (vec![0u8; size], vec![0u8; size]);
+        let mut bufs = Buffers {
+            persist: &mut persist,
+            transmit: &mut transmit,
+        };
+        let mut flushed = flushed;
         loop {
-            let mut busy = false;
-            while let Some(p) = self.replica.poll_persist(&mut buf) {
-                busy = true;
-                match self.durability {
-                    Durability::Correct => self.pending.push_back((p.seq, buf[..p.len].to_vec())),
-                    Durability::Immediate => {
-                        out.push(Effect::Written(buf[..p.len].to_vec()));
-                        let _ = self.replica.persisted(self.clock, p.seq);
-                    }
-                    Durability::ConfirmWithoutWriting => {
-                        let _ = self.replica.persisted(self.clock, p.seq);
-                    }
-                }
-            }
-            while let Some(t) = self.replica.poll_transmit(&mut buf) {
-                busy = true;
-                for to in t.to.iter() {
-                    out.push(Effect::Send {
-                        to,
-                        frame: buf[..t.len].to_vec(),
+            let mut disk = HostDisk {
+                durability: self.durability,
+                pending: &mut self.pending,
+                written: Vec::new(),
+                durable: flushed.take(),
+            };
+            let mut events = Vec::new();
+            let drained = driver::drain(
+                &mut self.replica,
+                self.clock,
+                &mut bufs,
+                &mut disk,
+                &mut Sends(out),
+                |e| {
+                    events.push(match e {
+                        Event::Decided { slot, value, proposal } => Outcome::Decided(slot, value.copied(), proposal),
+                        Event::Displaced { proposal } => Outcome::Displaced(proposal),
+                        _ => Outcome::Other,
                     });
-                }
-            }
-            while let Some(event) = self.replica.poll_event() {
-                busy = true;
+                },
+            )
+            // Every batch the disk reports came from `poll_persist`.
+            .unwrap_or_else(|e| panic!("the model's storage: {e:?}"));
+            out.extend(disk.written.into_iter().map(Effect::Written));
+            for event in events {
                 match event {
-                    Event::Decided { slot, value, proposal } => {
-                        let value = value.copied();
-                        self.deliver(slot, value, proposal, out);
-                    }
-                    Event::Displaced { proposal } => {
+                    Outcome::Decided(slot, value, proposal) => self.deliver(slot, value, proposal, out),
+                    Outcome::Displaced(proposal) => {
                         if let Some(at) = self.proposals.iter().position(|p| p.0 == proposal) {
                             let (_, client, _) = self.proposals.remove(at);
                             out.push(Effect::Reply {
@@ -367,10 +393,10 @@ impl<const N: usize> ReplicaHost<N> {
                             });
                         }
                     }
-                    _ => {}
+                    Outcome::Other => {}
                 }
             }
-            if !busy {
+            if drained == Drained::default() {
                 return;
             }
         }
@@ -407,6 +433,58 @@ impl<const N: usize> ReplicaHost<N> {
     pub fn set_unrecoverable(&mut self) {
         self.faults.unrecoverable = true;
     }
+}
+
+/// The host's storage, as the driver loop sees it.
+struct HostDisk<'a> {
+    durability: Durability,
+    /// [`Durability::Correct`]: batches wait here for a flush.
+    pending: &'a mut VecDeque<(PersistSeq, Vec<u8>)>,
+    /// [`Durability::Immediate`]: batches written by this drain.
+    written: Vec<Vec<u8>>,
+    /// The newest batch durable and not yet reported.
+    durable: Option<PersistSeq>,
+}
+
+impl Storage for HostDisk<'_> {
+    type Error = Infallible;
+
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Infallible> {
+        match self.durability {
+            Durability::Correct => self.pending.push_back((seq, batch.to_vec())),
+            Durability::Immediate => {
+                self.written.push(batch.to_vec());
+                self.durable = Some(seq);
+            }
+            Durability::ConfirmWithoutWriting => self.durable = Some(seq),
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<Option<PersistSeq>, Infallible> {
+        Ok(self.durable.take())
+    }
+}
+
+/// Frames as [`Effect::Send`]s, one per recipient.
+struct Sends<'a>(&'a mut Vec<Effect>);
+
+impl Network for Sends<'_> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        for to in to.iter() {
+            self.0.push(Effect::Send {
+                to,
+                frame: frame.to_vec(),
+            });
+        }
+    }
+}
+
+/// What an event means to the host, owned.
+enum Outcome {
+    Decided(Slot, Option<Value>, Option<ProposalId>),
+    Displaced(ProposalId),
+    Other,
 }
 
 #[cfg(test)]

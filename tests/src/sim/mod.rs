@@ -41,8 +41,9 @@
 //! - [`disk`] and [`durable`]: storage that makes batches durable only
 //!   when a sync completes and loses (or tears) the rest at a crash, and
 //!   the durable records parsed with the public wire types;
-//! - [`node`]: a replica with its disk and application, and the driver
-//!   loop (drain persist, then transmit, then events, after every input);
+//! - [`node`]: a replica with its disk and application, driven after
+//!   every input by the one driver loop, `paxos_core::driver::drain`
+//!   (write, send, deliver, confirm what a completed sync made durable);
 //! - [`app`] and [`client`]: applications applying decided values, and
 //!   clients proposing unique values and retrying;
 //! - [`invariants`]: the checker, run as things happen and after every
@@ -71,7 +72,8 @@
 //!
 //! A batch from `poll_persist` is appended to the node's [`disk::Disk`];
 //! a sync that takes a random time makes every batch written before it
-//! started durable, and only then is `persisted` called (group commit).
+//! started durable, and only then does the driver's next drain confirm it
+//! with `persisted` (group commit).
 //! A crash loses every unsynced batch — or, sometimes, finds a prefix of
 //! them on disk (the OS flushed them) and the next one torn, which
 //! storage drops as a checksum would. `recover` gets exactly the durable

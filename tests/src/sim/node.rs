@@ -1,12 +1,23 @@
 //! One simulated node: a replica (while running), its disk, its
-//! application, and the driver loop that drains the replica after every
-//! input.
+//! application, and the driver that drains the replica after every input.
+//!
+//! The driver is the one driver loop, `paxos_core::driver::drain`, over
+//! the simulated disk (a [`Storage`] whose sync reports the sync that
+//! completed, in virtual time, since the last drain) and a frame sink
+//! (a [`Network`] collecting [`Output::Frame`]s). Not a plain `drain`
+//! in one respect: a lazy-persist driver ([`Node::lazy_persist`]) takes
+//! no batch from the replica while a sync is in flight, so that records
+//! wait inside it and later inputs change the cells they will be encoded
+//! from; it drains a `Deferring` view of the replica, which hands out
+//! no batch, through the same loop.
 
 use super::app::App;
 use super::disk::Disk;
 use super::Value;
-use paxos_core::replica::{Config, Event, ProposalId, Replica, Slot};
-use paxos_core::{Ballot, Instant, NodeId, NodeSet};
+use core::cell::RefCell;
+use paxos_core::driver::{self, Buffers, Core, Network, Storage};
+use paxos_core::replica::{Config, Event, PersistRequest, ProposalId, Replica, Slot, Transmit, UnknownPersist};
+use paxos_core::{Ballot, Instant, NodeId, NodeSet, PersistSeq};
 use std::rc::Rc;
 
 /// The largest cluster simulated.
@@ -101,6 +112,9 @@ pub struct Node<const W: usize> {
     pub lazy_persist: bool,
     /// When the sync in flight completes, if one is.
     pub sync_due: Option<Instant>,
+    /// The newest batch a completed sync made durable, for the next drain
+    /// to confirm ([`Node::synced`]).
+    synced: Option<PersistSeq>,
     persist_buf: Vec<u8>,
     transmit_buf: Vec<u8>,
 }
@@ -120,6 +134,7 @@ impl<const W: usize> Node<W> {
             batches: 0,
             lazy_persist: false,
             sync_due: None,
+            synced: None,
             persist_buf: vec![0; persist_buffer],
             transmit_buf: vec![0; SimReplica::<W>::MAX_MESSAGE_SIZE],
         }
@@ -135,48 +150,153 @@ impl<const W: usize> Node<W> {
         self.replica.is_some()
     }
 
-    /// The driver loop: writes every batch to the disk (confirming it at
-    /// once only if `confirm_at_once`, which is a sabotage; a lazy driver
-    /// writes nothing while a sync is in flight), then collects frames and
-    /// events, until the replica has nothing more to say.
+    /// A sync completed: every batch up to `seq` is durable. The next
+    /// [`Node::drain`] confirms it.
+    pub fn synced(&mut self, seq: PersistSeq) {
+        self.synced = self.synced.max(Some(seq));
+    }
+
+    /// Forgets a sync not yet confirmed (a crash).
+    pub fn forget_sync(&mut self) {
+        self.synced = None;
+    }
+
+    /// The driver's turn after an input: `driver::drain` writes every
+    /// batch to the disk (none while a lazy driver's sync is in flight),
+    /// collects frames and events in `out`, and confirms what a completed
+    /// sync made durable — or, if `confirm_at_once` (a sabotage), every
+    /// batch it wrote, synced or not.
     pub fn drain(&mut self, now: Instant, confirm_at_once: bool, out: &mut Vec<Output>) -> Result<(), String> {
-        let Some(replica) = self.replica.as_mut() else {
+        if self.replica.is_none() {
             return Ok(());
-        };
-        for _round in 0..1_000 {
-            let mut progressed = false;
-            let defer = self.lazy_persist && self.disk.syncing();
-            while let Some(p) = (!defer).then(|| replica.poll_persist(&mut self.persist_buf)).flatten() {
-                let batch = self
-                    .persist_buf
-                    .get(..p.len)
-                    .ok_or_else(|| format!("poll_persist claimed {} bytes", p.len))?;
-                self.disk.write(p.seq, batch);
-                self.batches += 1;
-                if confirm_at_once {
-                    replica.persisted(now, p.seq).map_err(|e| format!("persisted: {e}"))?;
-                }
-                progressed = true;
-            }
-            while let Some(t) = replica.poll_transmit(&mut self.transmit_buf) {
-                let bytes = self
-                    .transmit_buf
-                    .get(..t.len)
-                    .ok_or_else(|| format!("poll_transmit claimed {} bytes", t.len))?;
-                out.push(Output::Frame {
-                    to: t.to,
-                    bytes: Rc::from(bytes),
-                });
-                progressed = true;
-            }
-            while let Some(event) = replica.poll_event() {
-                out.push(Output::Event(NodeEvent::from_event(event)));
-                progressed = true;
-            }
-            if !progressed {
-                return Ok(());
-            }
         }
-        Err("the replica never stopped producing output".into())
+        let defer = self.lazy_persist && self.disk.syncing();
+        let out = RefCell::new(out);
+        let mut disk = SimDisk {
+            disk: &mut self.disk,
+            batches: &mut self.batches,
+            synced: self.synced.take(),
+            written: None,
+            confirm_at_once,
+        };
+        let mut sink = Sink {
+            out: &out,
+            empty: false,
+        };
+        let mut bufs = Buffers {
+            persist: &mut self.persist_buf,
+            transmit: &mut self.transmit_buf,
+        };
+        let event = |e: Event<'_, Value>| out.borrow_mut().push(Output::Event(NodeEvent::from_event(e)));
+        let drained = if defer {
+            let Some(replica) = self.replica.take() else {
+                return Ok(());
+            };
+            let mut lazy = Deferring(replica);
+            let drained = driver::drain(&mut lazy, now, &mut bufs, &mut disk, &mut sink, &event);
+            self.replica = Some(lazy.0);
+            drained
+        } else {
+            let Some(replica) = self.replica.as_mut() else {
+                return Ok(());
+            };
+            driver::drain(replica, now, &mut bufs, &mut disk, &mut sink, &event)
+        };
+        drained.map_err(|e| e.to_string())?;
+        if sink.empty {
+            return Err("poll_transmit claimed more bytes than its buffer holds".into());
+        }
+        Ok(())
+    }
+}
+
+/// The node's disk as the driver sees it.
+struct SimDisk<'a> {
+    disk: &'a mut Disk,
+    batches: &'a mut u64,
+    /// What a completed sync made durable, not yet reported.
+    synced: Option<PersistSeq>,
+    /// The newest batch written in this drain.
+    written: Option<PersistSeq>,
+    /// The sabotage: report every batch written as durable.
+    confirm_at_once: bool,
+}
+
+impl Storage for SimDisk<'_> {
+    type Error = String;
+
+    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), String> {
+        if batch.is_empty() {
+            // The driver hands out an empty batch for a length past the
+            // buffer; the replica never writes an empty one.
+            return Err(format!(
+                "poll_persist claimed more bytes than its buffer holds (batch {})",
+                seq.0
+            ));
+        }
+        self.disk.write(seq, batch);
+        *self.batches += 1;
+        self.written = Some(seq);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<Option<PersistSeq>, String> {
+        let written = self.written.take().filter(|_| self.confirm_at_once);
+        Ok(self.synced.take().max(written))
+    }
+}
+
+/// Frames as [`Output::Frame`]s, in the order sent.
+struct Sink<'a, 'o> {
+    out: &'a RefCell<&'o mut Vec<Output>>,
+    /// A frame was empty: a length past the transmit buffer.
+    empty: bool,
+}
+
+impl Network for Sink<'_, '_> {
+    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+        self.empty |= frame.is_empty();
+        self.out.borrow_mut().push(Output::Frame {
+            to,
+            bytes: Rc::from(frame),
+        });
+    }
+}
+
+/// A replica as a lazy driver drains it while a sync is in flight: it
+/// takes no batch, so records wait inside the replica. It owns the
+/// replica (moved in and out for the drain): a view that borrowed it
+/// could not be drained, since `drain`'s event callback takes the events
+/// of every lifetime, which would make the borrow `'static`.
+struct Deferring<C>(C);
+
+impl<C: Core> Core for Deferring<C> {
+    type Event<'a>
+        = C::Event<'a>
+    where
+        Self: 'a;
+
+    fn poll_timeout(&self) -> Instant {
+        self.0.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.0.handle_timeout(now);
+    }
+
+    fn poll_persist(&mut self, _buf: &mut [u8]) -> Option<PersistRequest> {
+        None
+    }
+
+    fn persisted(&mut self, now: Instant, seq: PersistSeq) -> Result<(), UnknownPersist> {
+        self.0.persisted(now, seq)
+    }
+
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        self.0.poll_transmit(buf)
+    }
+
+    fn poll_event(&mut self) -> Option<C::Event<'_>> {
+        self.0.poll_event()
     }
 }

@@ -14,6 +14,7 @@ use super::Value;
 use crate::refinement::{Input, Refinement};
 use core::cmp::{Ordering, Reverse};
 use core::fmt::Write as _;
+use paxos_core::driver;
 use paxos_core::replica::wire::decode_header;
 use paxos_core::replica::{Config, Dropped, Header, ProposalId, ProposeError, Slot};
 use paxos_core::{Duration, Instant, NodeId};
@@ -485,7 +486,14 @@ impl<const W: usize> Simulation<W> {
         self.trace(|| format!("n{i} timer"));
         let local = self.local(i);
         if let Some(r) = self.nodes[i].replica.as_mut() {
-            r.handle_timeout(local);
+            // The timer is scheduled at the first virtual instant the
+            // node's clock reaches its deadline: it is due.
+            if !driver::tick(r, local) {
+                return Err(Violation::new(
+                    "simulator model",
+                    format!("n{i}'s timer fired before its deadline {:?}", r.poll_timeout()),
+                ));
+            }
         }
         self.note(|| Input::Timeout);
         self.after_input(i)
@@ -591,12 +599,10 @@ impl<const W: usize> Simulation<W> {
         self.checker.after_sync(i, &self.nodes[i].disk.view)?;
         if let Some(seq) = seq {
             self.trace(|| format!("n{i} synced up to {}", seq.0));
+            // The drain that follows confirms it (the sabotaged driver
+            // confirmed every batch when it wrote it).
             if self.options.sabotage != Sabotage::ConfirmBeforeSync {
-                let now = self.local(i);
-                if let Some(r) = self.nodes[i].replica.as_mut() {
-                    r.persisted(now, seq)
-                        .map_err(|e| Violation::new("persisted accepts issued batches", format!("n{i}: {e}")))?;
-                }
+                self.nodes[i].synced(seq);
             }
         }
         self.note(|| Input::Synced);

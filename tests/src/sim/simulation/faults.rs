@@ -20,6 +20,7 @@ impl<const W: usize> Simulation<W> {
         node.replica = None;
         node.incarnation += 1;
         node.sync_due = None;
+        node.forget_sync();
         let damage = match node.disk.crash(&mut self.rng, self.scenario.partial_flush_ppm) {
             Ok(damage) => damage,
             Err(e) => {
