@@ -8,7 +8,7 @@ use crate::harness::{self, Cluster, Disagreement, Ledger};
 use crate::wire::Wire;
 use crate::{Mode, Totals};
 use core::convert::Infallible;
-use paxos_core::driver::{self, Buffers, Network, Storage};
+use paxos_core::driver::{self, Network, Storage};
 use paxos_core::replica::{Config, Event, Replica};
 use paxos_core::{Bytes, Instant, NodeId, NodeSet, PersistSeq};
 
@@ -27,17 +27,15 @@ pub fn run(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
 pub struct Ours<const V: usize, const N: usize, const W: usize> {
     nodes: Vec<Replica<Bytes<V>, N, W>>,
     disks: Vec<Disk>,
-    /// Where the replicas write batches and frames before they leave.
-    persist: Vec<u8>,
-    transmit: Vec<u8>,
     now: Instant,
 }
 
 /// A node's in-memory log: it starts over past a limit, as compaction
-/// would. A batch is durable once appended; it is at most `FRAME_ROOM`
-/// bytes, the persist buffer's length, so one always fits past the limit.
+/// would. A batch is durable once appended; the replica writes it in
+/// place, into at most `room` bytes, so one always fits past the limit.
 struct Disk {
     bytes: Vec<u8>,
+    room: usize,
     end: usize,
     /// The newest batch appended and not yet reported by `sync`.
     appended: Option<PersistSeq>,
@@ -45,10 +43,14 @@ struct Disk {
 
 impl Storage for Disk {
     type Error = Infallible;
+    const DURABLE_ON_APPEND: bool = true;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Infallible> {
-        self.bytes[self.end..self.end + batch.len()].copy_from_slice(batch);
-        self.end += batch.len();
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.end..self.end + self.room]
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), Infallible> {
+        self.end += len;
         if self.end > DISK_LIMIT {
             self.end = 0;
         }
@@ -65,14 +67,17 @@ impl Storage for Disk {
 struct Sender<'w> {
     wire: &'w mut Wire,
     from: usize,
+    /// The room every frame may need.
+    room: usize,
 }
 
 impl Network for Sender<'_> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
-        self.wire.write(frame.len(), |buf| {
-            buf[..frame.len()].copy_from_slice(frame);
-            Some(frame.len())
-        });
+    fn buffer(&mut self) -> &mut [u8] {
+        self.wire.reserve(self.room)
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        self.wire.commit(len);
         for peer in to.iter() {
             self.wire.send(self.from, usize::from(peer.0) - 1);
         }
@@ -109,12 +114,11 @@ impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
             disks: (0..mode.nodes)
                 .map(|_| Disk {
                     bytes: vec![0; DISK_LIMIT + Self::FRAME_ROOM],
+                    room: Self::FRAME_ROOM,
                     end: 0,
                     appended: None,
                 })
                 .collect(),
-            persist: vec![0; Self::FRAME_ROOM],
-            transmit: vec![0; Self::FRAME_ROOM],
             now,
         }
     }
@@ -133,13 +137,13 @@ impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
     }
 
     fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger) {
-        let mut bufs = Buffers {
-            persist: &mut self.persist,
-            transmit: &mut self.transmit,
-        };
         for (i, (node, disk)) in self.nodes.iter_mut().zip(&mut self.disks).enumerate() {
-            let mut sender = Sender { wire, from: i };
-            let drained = driver::drain(node, self.now, &mut bufs, disk, &mut sender, |event| {
+            let mut sender = Sender {
+                wire,
+                from: i,
+                room: Self::FRAME_ROOM,
+            };
+            let drained = driver::drain(node, self.now, disk, &mut sender, |event| {
                 if let Event::Decided { value: Some(v), .. } = event {
                     ledger.apply(i, v.as_slice());
                 }

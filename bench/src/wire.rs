@@ -35,6 +35,22 @@ impl Wire {
         }
     }
 
+    /// At least `room` free bytes at the end of the pool, for a frame
+    /// [`Wire::commit`] then keeps.
+    pub fn reserve(&mut self, room: usize) -> &mut [u8] {
+        if self.pool.len() < self.used + room {
+            self.pool.resize((self.used + room).next_power_of_two(), 0);
+        }
+        &mut self.pool[self.used..]
+    }
+
+    /// Keeps the first `len` bytes of the space [`Wire::reserve`] gave as
+    /// a frame ([`Wire::send`] then addresses it).
+    pub fn commit(&mut self, len: usize) {
+        self.last = self.used..self.used + len;
+        self.used += len;
+    }
+
     /// Lets `encode` write one frame into at least `room` free bytes; it
     /// returns the frame's length, or `None` to write nothing. Returns
     /// whether a frame was written (then [`Wire::send`] addresses it).

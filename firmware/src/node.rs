@@ -39,15 +39,15 @@ const HEADER: usize = 3;
 const CHANNEL_REPLICA: u8 = 0;
 const CHANNEL_SNAPSHOT: u8 = 1;
 const MESSAGE: usize = HEADER + Node::MAX_MESSAGE_SIZE;
-/// Record batches as the replica writes them (the flash holds them after
-/// a kind byte).
+/// Record batches as the replica writes them, in place after the kind
+/// byte the flash holds before each.
 const PERSIST: usize = if Node::MIN_PERSIST_BUFFER > 256 {
     Node::MIN_PERSIST_BUFFER
 } else {
     256
 };
-/// Checkpoints, a batch with its kind byte on its way to flash, and
-/// replay, which reads the largest batch.
+/// Checkpoints, and replay, which reads the largest record (a batch and
+/// its kind byte).
 const SCRATCH: usize = 1 + app::STATE_LEN + Node::MAX_CHECKPOINT_SIZE + 1 + PERSIST;
 /// Batch kinds in the flash log.
 const KIND_RECORDS: u8 = 0;
@@ -72,7 +72,7 @@ struct Buffers {
     /// A replica frame; its header is framed with it, not copied before it.
     tx: [u8; Node::MAX_MESSAGE_SIZE],
     encoded: [u8; max_encoded_len(MESSAGE)],
-    persist: [u8; PERSIST],
+    persist: [u8; 1 + PERSIST],
     scratch: [u8; SCRATCH],
 }
 
@@ -103,7 +103,7 @@ pub fn run() -> Result<Infallible, &'static str> {
     let mut bufs = Buffers {
         tx: [0; Node::MAX_MESSAGE_SIZE],
         encoded: [0; max_encoded_len(MESSAGE)],
-        persist: [0; PERSIST],
+        persist: [0; 1 + PERSIST],
         scratch: [0; SCRATCH],
     };
     let config = config(id)?;
@@ -264,32 +264,22 @@ impl Firmware {
         loop {
             let mut storage = Flash {
                 log: &mut self.log,
-                scratch: &mut self.bufs.scratch,
+                record: &mut self.bufs.persist,
                 written: None,
             };
             let mut uart = Uplink {
                 id: self.id,
                 uart: &mut self.uart,
+                frame: &mut self.bufs.tx,
                 encoded: &mut self.bufs.encoded,
             };
-            let mut bufs = driver::Buffers {
-                persist: &mut self.bufs.persist,
-                transmit: &mut self.bufs.tx,
-            };
             let app = &mut self.app;
-            let drained = driver::drain(
-                &mut self.replica,
-                now,
-                &mut bufs,
-                &mut storage,
-                &mut uart,
-                |event| match event {
-                    Event::Decided { slot, value, .. } => apply(app, slot, value),
-                    Event::LeadershipAcquired { ballot } => report::leader(u64::from(ballot.round)),
-                    Event::SnapshotNeeded { peer, .. } => lagging = Some(peer.0),
-                    _ => {}
-                },
-            );
+            let drained = driver::drain(&mut self.replica, now, &mut storage, &mut uart, |event| match event {
+                Event::Decided { slot, value, .. } => apply(app, slot, value),
+                Event::LeadershipAcquired { ballot } => report::leader(u64::from(ballot.round)),
+                Event::SnapshotNeeded { peer, .. } => lagging = Some(peer.0),
+                _ => {}
+            });
             match drained {
                 Ok(done) => {
                     busy |= done != Drained::default();
@@ -371,23 +361,27 @@ fn send(uart: &mut Uart, encoded: &mut [u8], header: [u8; HEADER], body: &[u8]) 
 /// append returns, and the next sync reports it.
 struct Flash<'a> {
     log: &'a mut Log,
-    /// Where a batch gets its kind byte.
-    scratch: &'a mut [u8],
+    /// A record: its kind byte, then the batch the replica writes in place.
+    record: &'a mut [u8],
     written: Option<PersistSeq>,
 }
 
 impl Storage for Flash<'_> {
     type Error = AppendError<FlashError>;
+    const DURABLE_ON_APPEND: bool = true;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Self::Error> {
-        let max = self.scratch.len();
-        let record = self.scratch.get_mut(..1 + batch.len()).ok_or(AppendError::TooLarge {
-            len: 1 + batch.len(),
-            max,
-        })?;
-        if let Some((kind, rest)) = record.split_first_mut() {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.record.get_mut(1..).unwrap_or_default()
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), Self::Error> {
+        let max = self.record.len();
+        let record = self
+            .record
+            .get_mut(..1 + len)
+            .ok_or(AppendError::TooLarge { len: 1 + len, max })?;
+        if let Some(kind) = record.first_mut() {
             *kind = KIND_RECORDS;
-            rest.copy_from_slice(batch);
         }
         self.log.append(record)?;
         self.written = Some(seq);
@@ -404,11 +398,18 @@ impl Storage for Flash<'_> {
 struct Uplink<'a> {
     id: u8,
     uart: &'a mut Uart,
+    /// The replica writes each frame here; its header is framed with it.
+    frame: &'a mut [u8],
     encoded: &'a mut [u8],
 }
 
 impl Network for Uplink<'_> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.frame
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        let frame = self.frame.get(..len).unwrap_or_default();
         for peer in to.iter() {
             send(self.uart, self.encoded, [self.id, peer.0, CHANNEL_REPLICA], frame);
         }

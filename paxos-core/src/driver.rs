@@ -15,9 +15,14 @@
 //! ```text
 //! for each input that arrived: core.handle_message(..) / propose(..)
 //! driver::tick(core, now)                 // fires the deadline if it passed
-//! driver::drain(core, now, bufs, storage, network, on_event)
+//! driver::drain(core, now, storage, network, on_event)
 //! wait for an input, a finished sync, or core.poll_timeout()
 //! ```
+//!
+//! The core writes batches and frames straight into buffers the storage
+//! and the network lend it ([`Storage::buffer`], [`Network::buffer`]):
+//! nothing is copied on the way, and a host can leave room for its own
+//! header in front.
 //!
 //! [`drain`]'s order is what makes a node fast and safe at once:
 //!
@@ -34,7 +39,14 @@
 //!    appended durable here, a pipelined one reports what its sync thread
 //!    finished; either way the newest durable batch is confirmed with
 //!    `persisted` (one confirmation covers every earlier batch: group
-//!    commit), and what it released is sent and delivered.
+//!    commit), and what it released is sent and delivered; records the
+//!    confirmation queued (a new leader's re-proposals) are written at
+//!    once, going round again.
+//!
+//! A storage that is durable as soon as it has appended (flash written
+//! synchronously, an in-memory log) says so with
+//! [`Storage::DURABLE_ON_APPEND`]: it is then confirmed before anything is
+//! sent, and everything leaves in one pass.
 //!
 //! A storage error stops the turn before anything is confirmed: a node
 //! must never confirm a record that is not durable.
@@ -78,10 +90,19 @@ pub trait Storage {
     /// Why the storage failed; the node must stop.
     type Error;
 
-    /// Takes batch `seq` (batches come in order). It need not be durable
-    /// when this returns; a storage that is durable at once (flash written
-    /// synchronously) remembers `seq` for the next [`Storage::sync`].
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Self::Error>;
+    /// Whether a batch is durable once [`Storage::append`] returns.
+    const DURABLE_ON_APPEND: bool = false;
+
+    /// Where the core writes the next batch:
+    /// [`Replica::MIN_PERSIST_BUFFER`](crate::replica::Replica::MIN_PERSIST_BUFFER)
+    /// bytes at least.
+    fn buffer(&mut self) -> &mut [u8];
+
+    /// The first `len` bytes of the buffer last lent are batch `seq`
+    /// (batches come in order). It need not be durable when this returns;
+    /// a storage that is durable at once remembers `seq` for the next
+    /// [`Storage::sync`].
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), Self::Error>;
 
     /// Makes progress on durability and reports it: the newest batch that
     /// is durable now and was not reported before, or `None`. A blocking
@@ -94,19 +115,15 @@ pub trait Storage {
 /// Where frames go. Delivery is best effort: the protocol survives loss,
 /// so a send that fails is the network's to count, not the driver's.
 pub trait Network {
-    /// Sends `frame` to every node of `to` (this node included, if `to`
-    /// names it: delivering to itself is the network's job).
-    fn send(&mut self, to: NodeSet, frame: &[u8]);
-}
+    /// Where the core writes the next frame:
+    /// [`Replica::MAX_MESSAGE_SIZE`](crate::replica::Replica::MAX_MESSAGE_SIZE)
+    /// bytes for every message to fit.
+    fn buffer(&mut self) -> &mut [u8];
 
-/// The caller's buffers: the core writes batches and frames into them, so
-/// a driver that reuses them allocates nothing per turn.
-#[derive(Debug)]
-pub struct Buffers<'a> {
-    /// Record batches: [`Replica::MIN_PERSIST_BUFFER`] at least.
-    pub persist: &'a mut [u8],
-    /// Frames: [`Replica::MAX_MESSAGE_SIZE`] for every message to fit.
-    pub transmit: &'a mut [u8],
+    /// Sends the first `len` bytes of the buffer last lent to every node
+    /// of `to` (this node included, if `to` names it: delivering to itself
+    /// is the network's job).
+    fn send(&mut self, to: NodeSet, len: usize);
 }
 
 /// What one [`drain`] did, for counters and benchmarks.
@@ -166,18 +183,19 @@ pub fn tick<C: Core>(core: &mut C, now: Instant) -> bool {
 }
 
 /// Carries out every output `core` has after its inputs: write, send,
-/// deliver, sync, confirm, send and deliver again. See the
-/// [module docs](self) for why in this order.
+/// deliver, sync, confirm, send and deliver again, and round again while
+/// confirmations queue new records. See the [module docs](self) for why
+/// in this order.
 ///
 /// # Errors
 ///
 /// [`DriveError::Append`] or [`DriveError::Sync`] when the storage fails
 /// (nothing is confirmed after it), [`DriveError::UnknownPersist`] when it
 /// reports a batch never written.
+#[inline]
 pub fn drain<C, S, N>(
     core: &mut C,
     now: Instant,
-    bufs: &mut Buffers<'_>,
     storage: &mut S,
     network: &mut N,
     mut on_event: impl FnMut(C::Event<'_>),
@@ -188,32 +206,49 @@ where
     N: Network,
 {
     let mut done = Drained::default();
-    while let Some(p) = core.poll_persist(bufs.persist) {
-        let batch = bufs.persist.get(..p.len).unwrap_or_default();
-        storage
-            .append(p.seq, batch)
-            .map_err(|error| DriveError::Append { seq: p.seq, error })?;
-        done.batches += 1;
+    let mut first = true;
+    loop {
+        let mut appended = 0;
+        while let Some(p) = core.poll_persist(storage.buffer()) {
+            storage
+                .append(p.seq, p.len)
+                .map_err(|error| DriveError::Append { seq: p.seq, error })?;
+            appended += 1;
+        }
+        done.batches += appended;
+        // After a confirmation, a round with nothing new to write is over:
+        // what the confirmation released has been sent.
+        if !first && appended == 0 {
+            return Ok(done);
+        }
+        first = false;
+        if !S::DURABLE_ON_APPEND {
+            send_and_deliver(core, network, &mut on_event, &mut done);
+        }
+        let confirmed = storage.sync().map_err(DriveError::Sync)?;
+        if let Some(seq) = confirmed {
+            core.persisted(now, seq)
+                .map_err(|UnknownPersist(seq)| DriveError::UnknownPersist(seq))?;
+            done.confirmed = Some(seq);
+        }
+        if S::DURABLE_ON_APPEND || confirmed.is_some() {
+            send_and_deliver(core, network, &mut on_event, &mut done);
+        }
+        if confirmed.is_none() {
+            return Ok(done);
+        }
     }
-    send_and_deliver(core, bufs, network, &mut on_event, &mut done);
-    if let Some(seq) = storage.sync().map_err(DriveError::Sync)? {
-        core.persisted(now, seq)
-            .map_err(|UnknownPersist(seq)| DriveError::UnknownPersist(seq))?;
-        done.confirmed = Some(seq);
-        send_and_deliver(core, bufs, network, &mut on_event, &mut done);
-    }
-    Ok(done)
 }
 
+#[inline]
 fn send_and_deliver<C: Core, N: Network>(
     core: &mut C,
-    bufs: &mut Buffers<'_>,
     network: &mut N,
     on_event: &mut impl FnMut(C::Event<'_>),
     done: &mut Drained,
 ) {
-    while let Some(t) = core.poll_transmit(bufs.transmit) {
-        network.send(t.to, bufs.transmit.get(..t.len).unwrap_or_default());
+    while let Some(t) = core.poll_transmit(network.buffer()) {
+        network.send(t.to, t.len);
         done.frames += 1;
     }
     while let Some(event) = core.poll_event() {

@@ -4,11 +4,11 @@
 //! reports a batch it was never given.
 
 use core::cell::RefCell;
-use paxos_core::driver::{self, Buffers, Drained, DriveError, Network, Storage};
+use paxos_core::driver::{self, Drained, DriveError, Network, Storage};
 use paxos_core::keyed::{KeyedEvent, KeyedNode};
 use paxos_core::replica::wire::{decode_header, Header};
 use paxos_core::replica::Event;
-use paxos_core::{Bytes, NodeId, NodeSet, PersistSeq};
+use paxos_core::{Ballot, Bytes, NodeId, NodeSet, PersistSeq};
 
 mod common;
 use common::*;
@@ -23,9 +23,11 @@ enum Step {
 
 type Trace = RefCell<Vec<Step>>;
 
-/// A disk that is durable once `sync` runs, unless told to fail or lie.
-struct Disk<'t> {
+/// A disk that is durable once `sync` runs (or, with `AT_ONCE`, once it
+/// has appended), unless told to fail or lie.
+struct Disk<'t, const AT_ONCE: bool = false> {
     trace: &'t Trace,
+    buf: Vec<u8>,
     appended: Option<PersistSeq>,
     reported: Option<PersistSeq>,
     fail_sync: bool,
@@ -34,10 +36,11 @@ struct Disk<'t> {
     lie: Option<PersistSeq>,
 }
 
-impl<'t> Disk<'t> {
+impl<'t, const AT_ONCE: bool> Disk<'t, AT_ONCE> {
     fn new(trace: &'t Trace) -> Self {
         Disk {
             trace,
+            buf: vec![0; 4096],
             appended: None,
             reported: None,
             fail_sync: false,
@@ -47,10 +50,16 @@ impl<'t> Disk<'t> {
     }
 }
 
-impl Storage for Disk<'_> {
+impl<const AT_ONCE: bool> Storage for Disk<'_, AT_ONCE> {
     type Error = &'static str;
+    const DURABLE_ON_APPEND: bool = AT_ONCE;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), &'static str> {
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), &'static str> {
+        let batch = &self.buf[..len];
         assert!(self.appended < Some(seq), "batches come in order");
         if self.fail_append {
             return Err("flash full");
@@ -73,25 +82,33 @@ impl Storage for Disk<'_> {
 }
 
 /// A network that records the header of every frame.
-struct Wire<'t>(&'t Trace);
+struct Wire<'t>(&'t Trace, Vec<u8>);
+
+impl<'t> Wire<'t> {
+    fn new(trace: &'t Trace) -> Self {
+        Wire(trace, vec![0; R::MAX_MESSAGE_SIZE])
+    }
+}
 
 impl Network for Wire<'_> {
-    fn send(&mut self, _to: NodeSet, frame: &[u8]) {
-        let header = decode_header::<Header>(frame).unwrap().0;
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.1
+    }
+
+    fn send(&mut self, _to: NodeSet, len: usize) {
+        let header = decode_header::<Header>(&self.1[..len]).unwrap().0;
         self.0.borrow_mut().push(Step::Send(header));
     }
 }
 
 /// One drain of `r`; returns its result and the slots it delivered.
-fn drain(r: &mut R, disk: &mut Disk<'_>) -> (Result<Drained, DriveError<&'static str>>, Vec<u64>) {
-    let (mut persist, mut transmit) = (vec![0u8; 4096], vec![0u8; R::MAX_MESSAGE_SIZE]);
-    let mut bufs = Buffers {
-        persist: &mut persist,
-        transmit: &mut transmit,
-    };
-    let mut wire = Wire(disk.trace);
+fn drain<const AT_ONCE: bool>(
+    r: &mut R,
+    disk: &mut Disk<'_, AT_ONCE>,
+) -> (Result<Drained, DriveError<&'static str>>, Vec<u64>) {
+    let mut wire = Wire::new(disk.trace);
     let mut decided = Vec::new();
-    let result = driver::drain(r, at(5), &mut bufs, disk, &mut wire, |e| {
+    let result = driver::drain(r, at(5), disk, &mut wire, |e| {
         if let Event::Decided { slot, .. } = e {
             decided.push(slot);
         }
@@ -112,7 +129,7 @@ fn position(trace: &[Step], pick: impl Fn(&Step) -> bool) -> usize {
 fn a_leader_sends_its_appends_before_its_own_sync() {
     let (mut r, ballot) = leader();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
+    let mut disk = Disk::<false>::new(&trace);
     r.propose(at(1), v("x")).unwrap();
     let (result, _) = drain(&mut r, &mut disk);
     let done = result.unwrap();
@@ -130,7 +147,7 @@ fn a_leader_sends_its_appends_before_its_own_sync() {
 fn a_follower_votes_only_after_its_sync() {
     let mut r: R = follower();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
+    let mut disk = Disk::<false>::new(&trace);
     append(&mut r, at(1), LEADER, 0, 0, &["x"]);
     let (result, _) = drain(&mut r, &mut disk);
     assert_eq!(result.unwrap().frames, 1);
@@ -146,7 +163,7 @@ fn a_follower_votes_only_after_its_sync() {
 fn a_failed_sync_confirms_nothing_and_reveals_no_vote() {
     let mut r: R = follower();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
+    let mut disk = Disk::<false>::new(&trace);
     disk.fail_sync = true;
     append(&mut r, at(1), LEADER, 0, 0, &["x"]);
     let (result, _) = drain(&mut r, &mut disk);
@@ -164,7 +181,7 @@ fn a_failed_sync_confirms_nothing_and_reveals_no_vote() {
 fn a_failed_append_names_its_batch_and_syncs_nothing() {
     let mut r: R = follower();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
+    let mut disk = Disk::<false>::new(&trace);
     disk.fail_append = true;
     append(&mut r, at(1), LEADER, 0, 0, &["x"]);
     let (result, _) = drain(&mut r, &mut disk);
@@ -187,7 +204,7 @@ fn a_failed_append_names_its_batch_and_syncs_nothing() {
 fn a_storage_reporting_an_unwritten_batch_is_refused() {
     let mut r: R = follower();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
+    let mut disk = Disk::<false>::new(&trace);
     disk.lie = Some(PersistSeq(9));
     append(&mut r, at(1), LEADER, 0, 0, &["x"]);
     let (result, _) = drain(&mut r, &mut disk);
@@ -201,7 +218,7 @@ fn a_storage_reporting_an_unwritten_batch_is_refused() {
 fn decided_values_are_delivered_and_a_quiet_turn_does_nothing() {
     let mut r: R = follower();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
+    let mut disk = Disk::<false>::new(&trace);
     append(&mut r, at(1), LEADER, 0, 0, &["x", "y"]);
     append(&mut r, at(1), LEADER, 2, 2, &[]);
     let (result, decided) = drain(&mut r, &mut disk);
@@ -240,16 +257,11 @@ fn a_keyed_node_drains_through_the_same_loop() {
         .unwrap();
     let mut node = K::new(config, at(0)).unwrap();
     let trace = Trace::default();
-    let mut disk = Disk::new(&trace);
-    let (mut persist, mut transmit) = (vec![0u8; 4096], vec![0u8; 512]);
-    let mut bufs = Buffers {
-        persist: &mut persist,
-        transmit: &mut transmit,
-    };
-    let mut wire = Wire(&trace);
+    let mut disk = Disk::<false>::new(&trace);
+    let mut wire = Wire::new(&trace);
     let mut answers = Vec::new();
     let mut turn = |node: &mut K| {
-        driver::drain(node, at(1), &mut bufs, &mut disk, &mut wire, |e| {
+        driver::drain(node, at(1), &mut disk, &mut wire, |e| {
             if let KeyedEvent::Answered { value, .. } = e {
                 answers.push(value);
             }
@@ -260,4 +272,65 @@ fn a_keyed_node_drains_through_the_same_loop() {
     let _ = node.ask(at(1), v("k"), v("a")).unwrap();
     turn(&mut node);
     assert_eq!(answers, [Some(v("a"))]);
+}
+
+/// A storage durable on append is confirmed before anything is sent: the
+/// follower's vote leaves in the same single pass as everything else.
+#[test]
+fn a_storage_durable_on_append_is_confirmed_before_anything_is_sent() {
+    let mut r: R = follower();
+    let trace = Trace::default();
+    let mut disk = Disk::<true>::new(&trace);
+    append(&mut r, at(1), LEADER, 0, 0, &["x"]);
+    let (result, _) = drain(&mut r, &mut disk);
+    let done = result.unwrap();
+    assert_eq!((done.batches, done.frames), (1, 1));
+    let trace = trace.into_inner();
+    assert!(
+        matches!(
+            trace[..],
+            [
+                Step::Append(_),
+                Step::Sync(Some(_)),
+                Step::Send(Header::Accepted { .. })
+            ]
+        ),
+        "{trace:?}"
+    );
+}
+
+/// Records a confirmation queues are written in the same drain: a
+/// candidate that wins when its own promise is confirmed re-proposes the
+/// value a promiser reported, and that vote is written at once instead of
+/// waiting for the next input.
+#[test]
+fn records_queued_by_a_confirmation_are_written_in_the_same_drain() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    r.handle_timeout(at(2_000));
+    let ballot = r.promised().unwrap();
+    let reported = paxos_core::replica::PromisedEntry {
+        slot: 0,
+        ballot: Ballot::new(1, NodeId(3)),
+        value: Some(v("x")),
+    };
+    promise(&mut r, at(2_001), NodeId(3), ballot, 0, &[reported]);
+    assert!(!r.is_leader(), "its own promise is not durable yet");
+    let trace = Trace::default();
+    let mut disk = Disk::<true>::new(&trace);
+    let (result, _) = drain(&mut r, &mut disk);
+    let done = result.unwrap();
+    assert!(r.is_leader());
+    assert_eq!(
+        done.batches,
+        2,
+        "the promise, then the re-proposal's vote: {:?}",
+        trace.borrow()
+    );
+    assert!(
+        trace
+            .borrow()
+            .iter()
+            .any(|s| matches!(s, Step::Send(Header::Append { first: 0, .. }))),
+        "{trace:?}"
+    );
 }

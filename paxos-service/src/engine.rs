@@ -23,7 +23,7 @@ use crate::app::{self, App, Key, Value};
 use crate::client::Status;
 use crate::forward::{self, Forward};
 use crate::request::{Reply, ReplyTo, Request};
-use paxos_core::driver::{self, Buffers, DriveError};
+use paxos_core::driver::{self, DriveError};
 use paxos_core::keyed::{self, KeyedEvent};
 use paxos_core::replica::{Handled, ProposalId, ProposeError, Replica};
 use paxos_core::{Instant, NodeId, NodeSet};
@@ -51,6 +51,13 @@ struct Outstanding {
     next_try: Instant,
     expires: Instant,
 }
+
+// The sync thread's batch buffers hold the smallest batch the replica
+// needs.
+const _: () = assert!(
+    Replica::<keyed::Command<Key, Value>, { app::MAX_NODES }, { app::WINDOW }>::MIN_PERSIST_BUFFER
+        <= paxos_std::storage::BATCH_BUFFER
+);
 
 /// How long an ask may stay unanswered before the node gives up on it.
 const ASK_EXPIRY: paxos_core::Duration = paxos_core::Duration::from_millis(10_000);
@@ -99,14 +106,10 @@ pub struct Engine<L: Link> {
     /// capacity: never resized).
     tx: Vec<u8>,
     /// Consensus datagram payloads are built here: a channel byte, then
-    /// the frame (resized for each).
+    /// the frame the replica writes in place.
     datagram: Vec<u8>,
-    /// The replica writes its frames here.
-    frame: Vec<u8>,
     /// The events of a turn, kept to reuse the allocation.
     events: Vec<KeyedEvent<Key, Value>>,
-    /// Record batches are built here.
-    persist: Vec<u8>,
     outstanding: HashMap<u64, Outstanding>,
     by_proposal: HashMap<ProposalId, u64>,
     next_request: u64,
@@ -175,10 +178,8 @@ impl<L: Link> Engine<L> {
             me: options.id,
             // Room for the largest datagram: replica frames and snapshot pieces.
             tx: vec![0; paxos_std::transport::MAX_FRAME_LEN],
-            datagram: Vec::with_capacity(paxos_std::transport::MAX_FRAME_LEN),
-            frame: vec![0; paxos_std::transport::MAX_FRAME_LEN - 1],
+            datagram: vec![0; paxos_std::transport::MAX_FRAME_LEN],
             events: Vec::new(),
-            persist: vec![0; 1 << 20],
             outstanding: HashMap::new(),
             by_proposal: HashMap::new(),
             next_request: 0,
@@ -274,18 +275,12 @@ impl<L: Link> Engine<L> {
         let now = self.clock.now();
         let mut events = std::mem::take(&mut self.events);
         let drained = {
-            let mut bufs = Buffers {
-                persist: &mut self.persist,
-                transmit: &mut self.frame,
-            };
             let mut network = Consensus {
                 link: &self.link,
                 datagram: &mut self.datagram,
                 me: self.me,
             };
-            driver::drain(&mut *self.app, now, &mut bufs, &mut self.log, &mut network, |e| {
-                events.push(e)
-            })
+            driver::drain(&mut *self.app, now, &mut self.log, &mut network, |e| events.push(e))
         };
         for event in events.drain(..) {
             self.on_event(event, now);
@@ -589,7 +584,8 @@ impl<L: Link> Engine<L> {
     }
 }
 
-/// The consensus channel of the link, as the driver's network.
+/// The consensus channel of the link, as the driver's network: the
+/// replica writes each frame after the channel byte, in place.
 struct Consensus<'a, L> {
     link: &'a L,
     /// The channel byte, then the frame: what the link seals.
@@ -598,11 +594,16 @@ struct Consensus<'a, L> {
 }
 
 impl<L: Link> driver::Network for Consensus<'_, L> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
-        self.datagram.clear();
-        self.datagram.push(forward::CONSENSUS);
-        self.datagram.extend_from_slice(frame);
-        if let Err(e) = self.link.send_to_set(&to, self.datagram) {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.datagram.get_mut(1..).unwrap_or_default()
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        if let Some(channel) = self.datagram.first_mut() {
+            *channel = forward::CONSENSUS;
+        }
+        let payload = self.datagram.get(..1 + len).unwrap_or_default();
+        if let Err(e) = self.link.send_to_set(&to, payload) {
             tracing::debug!(node = %self.me, "send failed: {e}");
         }
     }

@@ -8,7 +8,7 @@
 
 use core::cell::Cell;
 use core::convert::Infallible;
-use paxos_core::driver::{self, Buffers, Network, Storage};
+use paxos_core::driver::{self, Network, Storage};
 use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
 use paxos_core::replica::{Config, Dropped, Event, Header, PromisedEntry, Record, RecoverError, Replica, Slot, Value};
@@ -39,6 +39,7 @@ fn count(polls: &Cell<usize>, what: &str) {
 /// A node's storage in the fuzzed cluster: a batch is durable once
 /// appended (into `disk`, or nowhere), so each drain confirms the newest.
 struct FuzzDisk<'a> {
+    buf: &'a mut [u8],
     disk: Option<&'a mut Vec<Vec<u8>>>,
     appended: Option<PersistSeq>,
     polls: &'a Cell<usize>,
@@ -46,11 +47,16 @@ struct FuzzDisk<'a> {
 
 impl Storage for FuzzDisk<'_> {
     type Error = Infallible;
+    const DURABLE_ON_APPEND: bool = true;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Infallible> {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), Infallible> {
         count(self.polls, "poll_persist");
         if let Some(disk) = self.disk.as_mut() {
-            disk.push(batch.to_vec());
+            disk.push(self.buf[..len].to_vec());
         }
         self.appended = Some(seq);
         Ok(())
@@ -66,13 +72,19 @@ type Wire = VecDeque<(NodeId, NodeId, Vec<u8>)>;
 
 /// A node's frames: onto the cluster's wire (from `id`), or nowhere.
 struct FuzzWire<'a> {
+    buf: &'a mut [u8],
     wire: Option<(&'a mut Wire, NodeId)>,
     polls: &'a Cell<usize>,
 }
 
 impl Network for FuzzWire<'_> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
         count(self.polls, "poll_transmit");
+        let frame = &self.buf[..len];
         let Some((wire, id)) = self.wire.as_mut() else {
             return;
         };
@@ -304,21 +316,19 @@ impl Cluster {
         let node = &mut self.nodes[i];
         let id = node.replica.id();
         let mut disk = FuzzDisk {
+            buf: &mut self.persist,
             disk: Some(&mut node.disk),
             appended: None,
             polls: &polls,
         };
         let mut wire = FuzzWire {
+            buf: &mut self.transmit,
             wire: Some((&mut self.wire, id)),
             polls: &polls,
         };
-        let mut bufs = Buffers {
-            persist: &mut self.persist,
-            transmit: &mut self.transmit,
-        };
         let mut decided = Vec::new();
         let mut snapshots = Vec::new();
-        driver::drain(&mut node.replica, self.now, &mut bufs, &mut disk, &mut wire, |e| {
+        driver::drain(&mut node.replica, self.now, &mut disk, &mut wire, |e| {
             count(&polls, "poll_event");
             match e {
                 Event::Decided { slot, value, .. } => decided.push((slot, value.cloned())),
@@ -553,26 +563,22 @@ pub fn recover_from_records(data: &[u8]) {
         Err(_) => return,
     };
     let (mut persist, mut transmit) = buffers();
-    let mut bufs = Buffers {
-        persist: &mut persist,
-        transmit: &mut transmit,
-    };
     for round in 0..2 {
         // Batches durable at once and dropped, frames dropped.
         let polls = Cell::new(0);
         let mut disk = FuzzDisk {
+            buf: &mut persist,
             disk: None,
             appended: None,
             polls: &polls,
         };
         let mut wire = FuzzWire {
+            buf: &mut transmit,
             wire: None,
             polls: &polls,
         };
-        driver::drain(&mut replica, now, &mut bufs, &mut disk, &mut wire, |_| {
-            count(&polls, "poll_event")
-        })
-        .expect("a disk that confirms only the batches it was given");
+        driver::drain(&mut replica, now, &mut disk, &mut wire, |_| count(&polls, "poll_event"))
+            .expect("a disk that confirms only the batches it was given");
         if round == 0 {
             let later = replica.poll_timeout().max(now);
             driver::tick(&mut replica, later);

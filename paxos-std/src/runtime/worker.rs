@@ -9,7 +9,7 @@ use crate::options::{replica_config, NodeError, NodeOptions};
 use crate::receiver::{self, Datagram, Pool};
 use crate::storage::{FileLog, StorageError, SyncPipeline};
 use crate::transport::{UdpTransport, MAX_FRAME_LEN};
-use paxos_core::driver::{self, Buffers, DriveError, Network};
+use paxos_core::driver::{self, DriveError, Network};
 use paxos_core::replica::{Event, ProposalId, ProposeError as CoreProposeError, Replica};
 use paxos_core::{Bytes, Instant, NodeId, NodeSet};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,9 @@ type R = Replica<Payload, MAX_NODES, WINDOW>;
 // The largest message the replica writes fits one datagram with its
 // channel byte: no promise or append is ever dropped for its size.
 const _: () = assert!(R::MAX_MESSAGE_SIZE < MAX_FRAME_LEN);
+// The sync thread's batch buffers hold the smallest batch the replica
+// needs.
+const _: () = assert!(R::MIN_PERSIST_BUFFER <= crate::storage::BATCH_BUFFER);
 
 /// Channel bytes: what a datagram payload carries.
 const CONSENSUS: u8 = 0;
@@ -180,15 +183,23 @@ impl<S: StateMachine> Applier<S> {
 /// The replica's frames on the consensus channel.
 struct Consensus<'a> {
     link: &'a UdpTransport,
-    datagram: &'a mut Vec<u8>,
+    /// The channel byte, then the frame the replica writes in place.
+    frame: &'a mut [u8],
 }
 
 impl Network for Consensus<'_> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
-        self.datagram.clear();
-        self.datagram.push(CONSENSUS);
-        self.datagram.extend_from_slice(frame);
-        if let Err(e) = self.link.send_to_set(&to, self.datagram) {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.frame.get_mut(1..).unwrap_or_default()
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        if let Some(channel) = self.frame.first_mut() {
+            *channel = CONSENSUS;
+        }
+        if let Err(e) = self
+            .link
+            .send_to_set(&to, self.frame.get(..1 + len).unwrap_or_default())
+        {
             tracing::debug!("send failed: {e}");
         }
     }
@@ -200,7 +211,7 @@ struct Worker<S: StateMachine> {
     log: SyncPipeline,
     link: Arc<UdpTransport>,
     clock: Clock,
-    persist: Vec<u8>,
+    /// The channel byte, then a consensus frame.
     frame: Vec<u8>,
     datagram: Vec<u8>,
     next_id: u64,
@@ -316,8 +327,7 @@ impl<S: StateMachine> Worker<S> {
             log: SyncPipeline::start(log, wake).map_err(NodeError::Io)?,
             link,
             clock,
-            persist: vec![0; 1 << 20],
-            frame: vec![0; R::MAX_MESSAGE_SIZE],
+            frame: vec![0; 1 + R::MAX_MESSAGE_SIZE],
             datagram: Vec::with_capacity(MAX_FRAME_LEN),
             next_id: 0,
             compacted_at: applied,
@@ -481,16 +491,12 @@ impl<S: StateMachine> Worker<S> {
         if self.fatal.is_some() {
             return;
         }
-        let mut bufs = Buffers {
-            persist: &mut self.persist,
-            transmit: &mut self.frame,
-        };
         let mut network = Consensus {
             link: &self.link,
-            datagram: &mut self.datagram,
+            frame: &mut self.frame,
         };
         let app = &mut self.app;
-        let drained = driver::drain(&mut *self.replica, now, &mut bufs, &mut self.log, &mut network, |e| {
+        let drained = driver::drain(&mut *self.replica, now, &mut self.log, &mut network, |e| {
             app.on_event(e);
         });
         if let Err(e) = drained {

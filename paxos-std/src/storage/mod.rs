@@ -140,7 +140,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::{Corruption, StorageError};
-pub use pipeline::{SyncPipeline, Wake, MAX_QUEUED_BYTES};
+pub use pipeline::{SyncPipeline, Wake, BATCH_BUFFER, MAX_QUEUED_BYTES};
 pub use record::MAX_BATCH_LEN;
 pub use segment::{DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE};
 

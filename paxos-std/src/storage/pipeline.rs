@@ -1,8 +1,9 @@
 //! [`SyncPipeline`]: a [`FileLog`] on its own thread, so that a node keeps
 //! working while its disk syncs.
 //!
-//! The driver hands batches over ([`driver::Storage::append`] copies them
-//! into the queue) and asks what is durable ([`driver::Storage::sync`]
+//! The core writes each batch straight into a buffer the pipeline lends
+//! ([`driver::Storage::buffer`]); `append` queues that buffer, no copy,
+//! and the driver asks what is durable ([`driver::Storage::sync`]
 //! never waits). The thread writes everything queued, calls `fdatasync`
 //! once, publishes the newest batch that sync covered and wakes the driver.
 //! While it syncs one group, the next group queues: syncs are pipelined
@@ -35,15 +36,24 @@ pub type Wake = Arc<dyn Fn() + Send + Sync>;
 /// Spare batch buffers kept for reuse, at most.
 const FREE_BUFFERS: usize = 64;
 
+/// The size of each batch buffer lent to the core: a batch is at most
+/// this long (the core splits what does not fit), and a replica whose
+/// `MIN_PERSIST_BUFFER` exceeds it cannot use the pipeline.
+pub const BATCH_BUFFER: usize = 64 << 10;
+
 enum Job {
-    Batch(PersistSeq, Vec<u8>),
-    Compact { snapshot: Vec<u8>, checkpoint: Vec<u8> },
+    /// Batch `seq`: the first `len` bytes of the buffer.
+    Batch(PersistSeq, Vec<u8>, usize),
+    Compact {
+        snapshot: Vec<u8>,
+        checkpoint: Vec<u8>,
+    },
 }
 
 impl Job {
     fn len(&self) -> usize {
         match self {
-            Job::Batch(_, bytes) => bytes.len(),
+            Job::Batch(_, _, len) => *len,
             Job::Compact { snapshot, checkpoint } => snapshot.len() + checkpoint.len(),
         }
     }
@@ -94,6 +104,8 @@ impl Shared {
 /// Dropping the pipeline finishes the queued work and joins the thread.
 pub struct SyncPipeline {
     shared: Arc<Shared>,
+    /// The buffer lent to the core for the next batch.
+    lent: Vec<u8>,
     thread: Option<JoinHandle<()>>,
     /// The newest batch reported to the driver.
     reported: PersistSeq,
@@ -130,6 +142,7 @@ impl SyncPipeline {
         };
         Ok(SyncPipeline {
             shared,
+            lent: vec![0; BATCH_BUFFER],
             thread: Some(thread),
             reported: PersistSeq(0),
         })
@@ -188,11 +201,15 @@ impl SyncPipeline {
 impl driver::Storage for SyncPipeline {
     type Error = StorageError;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), StorageError> {
-        let mut bytes = self.shared.lock().free.pop().unwrap_or_default();
-        bytes.clear();
-        bytes.extend_from_slice(batch);
-        self.queue(Job::Batch(seq, bytes))
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.lent
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), StorageError> {
+        let next = self.shared.lock().free.pop().unwrap_or_else(|| vec![0; BATCH_BUFFER]);
+        let batch = std::mem::replace(&mut self.lent, next);
+        let len = len.min(batch.len());
+        self.queue(Job::Batch(seq, batch, len))
     }
 
     fn sync(&mut self) -> Result<Option<PersistSeq>, StorageError> {
@@ -234,8 +251,8 @@ fn run(mut log: FileLog, shared: &Shared, wake: &Wake) {
         let mut last = None;
         let mut free = Vec::new();
         let result = group.drain(..).try_for_each(|job| match job {
-            Job::Batch(seq, batch) => {
-                let written = log.append(&batch);
+            Job::Batch(seq, batch, len) => {
+                let written = log.append(batch.get(..len).unwrap_or_default());
                 last = Some(seq);
                 free.push(batch);
                 written
@@ -276,6 +293,12 @@ mod tests {
     use paxos_core::driver::Storage;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Writes `bytes` into the lent buffer and appends them as batch `seq`.
+    fn put(p: &mut SyncPipeline, seq: u64, bytes: &[u8]) -> Result<(), StorageError> {
+        p.buffer()[..bytes.len()].copy_from_slice(bytes);
+        p.append(PersistSeq(seq), bytes.len())
+    }
+
     fn pipeline(dir: &std::path::Path) -> (SyncPipeline, Arc<AtomicUsize>) {
         let (log, _) = FileLog::open(dir).unwrap();
         let wakes = Arc::new(AtomicUsize::new(0));
@@ -291,7 +314,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut p, wakes) = pipeline(dir.path());
         for i in 1..=100u64 {
-            p.append(PersistSeq(i), &i.to_le_bytes()).unwrap();
+            put(&mut p, i, &i.to_le_bytes()).unwrap();
         }
         p.wait_idle().unwrap();
         // The wake-up comes right after the sync is published.
@@ -314,8 +337,8 @@ mod tests {
     fn dropping_the_pipeline_writes_what_was_queued() {
         let dir = tempfile::tempdir().unwrap();
         let (mut p, _) = pipeline(dir.path());
-        p.append(PersistSeq(1), b"one").unwrap();
-        p.append(PersistSeq(2), b"two").unwrap();
+        put(&mut p, 1, b"one").unwrap();
+        put(&mut p, 2, b"two").unwrap();
         drop(p);
         let (_, recovered) = FileLog::open(dir.path()).unwrap();
         assert_eq!(recovered.batches, vec![b"one".to_vec(), b"two".to_vec()]);
@@ -325,9 +348,9 @@ mod tests {
     fn a_compaction_covers_the_batches_queued_before_it_and_not_after() {
         let dir = tempfile::tempdir().unwrap();
         let (mut p, _) = pipeline(dir.path());
-        p.append(PersistSeq(1), b"old").unwrap();
+        put(&mut p, 1, b"old").unwrap();
         p.compact(b"state".to_vec(), b"checkpoint".to_vec()).unwrap();
-        p.append(PersistSeq(2), b"new").unwrap();
+        put(&mut p, 2, b"new").unwrap();
         p.wait_idle().unwrap();
         assert_eq!(p.sync().unwrap(), Some(PersistSeq(2)));
         drop(p);
@@ -340,14 +363,14 @@ mod tests {
     fn a_failed_job_stops_the_pipeline_and_confirms_nothing_after_it() {
         let dir = tempfile::tempdir().unwrap();
         let (mut p, _) = pipeline(dir.path());
-        p.append(PersistSeq(1), b"fine").unwrap();
+        put(&mut p, 1, b"fine").unwrap();
         p.wait_idle().unwrap();
         assert_eq!(p.sync().unwrap(), Some(PersistSeq(1)));
-        // A batch the log refuses fails the group it is in.
+        // A job the log refuses stops the pipeline.
         let huge = vec![0u8; super::super::MAX_BATCH_LEN + 1];
-        p.append(PersistSeq(2), &huge).unwrap();
+        p.compact(Vec::new(), huge).unwrap();
         assert!(matches!(p.wait_idle(), Err(StorageError::BatchTooLarge { .. })));
         assert!(matches!(p.sync(), Err(StorageError::Poisoned)));
-        assert!(matches!(p.append(PersistSeq(3), b"later"), Err(StorageError::Poisoned)));
+        assert!(matches!(put(&mut p, 3, b"later"), Err(StorageError::Poisoned)));
     }
 }

@@ -31,7 +31,7 @@
 
 use super::fingerprint::{replica_shape, replica_text, Fingerprint};
 use core::convert::Infallible;
-use paxos_core::driver::{self, Buffers, Drained, Network, Storage};
+use paxos_core::driver::{self, Drained, Network, Storage};
 use paxos_core::practical::PersistSeq;
 use paxos_core::replica::{Config, Event, ProposalId, ProposeError, RecoverError, Replica, Slot};
 use paxos_core::{Duration, Instant, NodeId, NodeSet};
@@ -351,13 +351,10 @@ impl<const N: usize> ReplicaHost<N> {
     fn drain_after(&mut self, flushed: Option<PersistSeq>, out: &mut Vec<Effect>) {
         let size = ModelReplica::<N>::MAX_MESSAGE_SIZE + ModelReplica::<N>::MIN_PERSIST_BUFFER;
         let (mut persist, mut transmit) = (vec![0u8; size], vec![0u8; size]);
-        let mut bufs = Buffers {
-            persist: &mut persist,
-            transmit: &mut transmit,
-        };
         let mut flushed = flushed;
         loop {
             let mut disk = HostDisk {
+                buf: &mut persist,
                 durability: self.durability,
                 pending: &mut self.pending,
                 written: Vec::new(),
@@ -367,9 +364,8 @@ impl<const N: usize> ReplicaHost<N> {
             let drained = driver::drain(
                 &mut self.replica,
                 self.clock,
-                &mut bufs,
                 &mut disk,
-                &mut Sends(out),
+                &mut Sends(out, &mut transmit),
                 |e| {
                     events.push(match e {
                         Event::Decided { slot, value, proposal } => Outcome::Decided(slot, value.copied(), proposal),
@@ -437,6 +433,7 @@ impl<const N: usize> ReplicaHost<N> {
 
 /// The host's storage, as the driver loop sees it.
 struct HostDisk<'a> {
+    buf: &'a mut [u8],
     durability: Durability,
     /// [`Durability::Correct`]: batches wait here for a flush.
     pending: &'a mut VecDeque<(PersistSeq, Vec<u8>)>,
@@ -449,7 +446,12 @@ struct HostDisk<'a> {
 impl Storage for HostDisk<'_> {
     type Error = Infallible;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), Infallible> {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), Infallible> {
+        let batch = &self.buf[..len];
         match self.durability {
             Durability::Correct => self.pending.push_back((seq, batch.to_vec())),
             Durability::Immediate => {
@@ -467,10 +469,15 @@ impl Storage for HostDisk<'_> {
 }
 
 /// Frames as [`Effect::Send`]s, one per recipient.
-struct Sends<'a>(&'a mut Vec<Effect>);
+struct Sends<'a>(&'a mut Vec<Effect>, &'a mut [u8]);
 
 impl Network for Sends<'_> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.1
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        let frame = &self.1[..len];
         for to in to.iter() {
             self.0.push(Effect::Send {
                 to,

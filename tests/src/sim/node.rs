@@ -15,7 +15,7 @@ use super::app::App;
 use super::disk::Disk;
 use super::Value;
 use core::cell::RefCell;
-use paxos_core::driver::{self, Buffers, Core, Network, Storage};
+use paxos_core::driver::{self, Core, Network, Storage};
 use paxos_core::replica::{Config, Event, PersistRequest, ProposalId, Replica, Slot, Transmit, UnknownPersist};
 use paxos_core::{Ballot, Instant, NodeId, NodeSet, PersistSeq};
 use std::rc::Rc;
@@ -173,6 +173,7 @@ impl<const W: usize> Node<W> {
         let defer = self.lazy_persist && self.disk.syncing();
         let out = RefCell::new(out);
         let mut disk = SimDisk {
+            buf: &mut self.persist_buf,
             disk: &mut self.disk,
             batches: &mut self.batches,
             synced: self.synced.take(),
@@ -180,12 +181,9 @@ impl<const W: usize> Node<W> {
             confirm_at_once,
         };
         let mut sink = Sink {
+            buf: &mut self.transmit_buf,
             out: &out,
             empty: false,
-        };
-        let mut bufs = Buffers {
-            persist: &mut self.persist_buf,
-            transmit: &mut self.transmit_buf,
         };
         let event = |e: Event<'_, Value>| out.borrow_mut().push(Output::Event(NodeEvent::from_event(e)));
         let drained = if defer {
@@ -193,14 +191,14 @@ impl<const W: usize> Node<W> {
                 return Ok(());
             };
             let mut lazy = Deferring(replica);
-            let drained = driver::drain(&mut lazy, now, &mut bufs, &mut disk, &mut sink, &event);
+            let drained = driver::drain(&mut lazy, now, &mut disk, &mut sink, &event);
             self.replica = Some(lazy.0);
             drained
         } else {
             let Some(replica) = self.replica.as_mut() else {
                 return Ok(());
             };
-            driver::drain(replica, now, &mut bufs, &mut disk, &mut sink, &event)
+            driver::drain(replica, now, &mut disk, &mut sink, &event)
         };
         drained.map_err(|e| e.to_string())?;
         if sink.empty {
@@ -212,6 +210,7 @@ impl<const W: usize> Node<W> {
 
 /// The node's disk as the driver sees it.
 struct SimDisk<'a> {
+    buf: &'a mut [u8],
     disk: &'a mut Disk,
     batches: &'a mut u64,
     /// What a completed sync made durable, not yet reported.
@@ -225,15 +224,18 @@ struct SimDisk<'a> {
 impl Storage for SimDisk<'_> {
     type Error = String;
 
-    fn append(&mut self, seq: PersistSeq, batch: &[u8]) -> Result<(), String> {
-        if batch.is_empty() {
-            // The driver hands out an empty batch for a length past the
-            // buffer; the replica never writes an empty one.
+    fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), String> {
+        let Some(batch) = self.buf.get(..len).filter(|b| !b.is_empty()) else {
             return Err(format!(
-                "poll_persist claimed more bytes than its buffer holds (batch {})",
+                "poll_persist claimed {len} bytes of a {}-byte buffer (batch {})",
+                self.buf.len(),
                 seq.0
             ));
-        }
+        };
         self.disk.write(seq, batch);
         *self.batches += 1;
         self.written = Some(seq);
@@ -248,13 +250,19 @@ impl Storage for SimDisk<'_> {
 
 /// Frames as [`Output::Frame`]s, in the order sent.
 struct Sink<'a, 'o> {
+    buf: &'a mut [u8],
     out: &'a RefCell<&'o mut Vec<Output>>,
     /// A frame was empty: a length past the transmit buffer.
     empty: bool,
 }
 
 impl Network for Sink<'_, '_> {
-    fn send(&mut self, to: NodeSet, frame: &[u8]) {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        let frame = self.buf.get(..len).unwrap_or_default();
         self.empty |= frame.is_empty();
         self.out.borrow_mut().push(Output::Frame {
             to,
