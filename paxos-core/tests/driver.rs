@@ -222,7 +222,7 @@ fn decided_values_are_delivered_and_a_quiet_turn_does_nothing() {
     append(&mut r, at(1), LEADER, 0, 0, &["x", "y"]);
     append(&mut r, at(1), LEADER, 2, 2, &[]);
     let (result, decided) = drain(&mut r, &mut disk);
-    assert!(result.is_ok());
+    assert_eq!(result.unwrap().events, 2);
     assert_eq!(decided, [0, 1]);
     let (result, decided) = drain(&mut r, &mut disk);
     assert_eq!(
@@ -333,4 +333,29 @@ fn records_queued_by_a_confirmation_are_written_in_the_same_drain() {
             .any(|s| matches!(s, Step::Send(Header::Append { first: 0, .. }))),
         "{trace:?}"
     );
+}
+
+/// A keyed leader's timers and frames go through the same loop: `tick`
+/// fires its deadline (a heartbeat) and `drain` sends its appends.
+#[test]
+fn a_keyed_leader_fires_its_timers_and_sends_through_the_loop() {
+    type K = KeyedNode<Bytes<8>, Bytes<8>, 3, 8, 8>;
+    let config = paxos_core::replica::Config::builder(NodeId(1), &IDS)
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
+    let mut node = K::new(config, at(0)).unwrap();
+    let trace = Trace::default();
+    let mut disk = Disk::<true>::new(&trace);
+    let mut wire = Wire::new(&trace);
+    let mut turn = |node: &mut K, now| driver::drain(node, now, &mut disk, &mut wire, |_| {}).unwrap();
+    turn(&mut node, at(0));
+    let _ = node.ask(at(1), v("k"), v("a")).unwrap();
+    assert!(turn(&mut node, at(1)).frames >= 1, "the append to the followers");
+    let due = driver::Core::poll_timeout(&node);
+    assert!(due > at(1));
+    assert!(!driver::tick(&mut node, at(1)));
+    assert!(driver::tick(&mut node, due));
+    let sent = turn(&mut node, due).frames;
+    assert!(sent >= 1, "the heartbeat or the resent append");
 }
