@@ -53,6 +53,54 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Appends `entry` to `pack`, the value of one log slot: entries one
+/// after the other, each behind its length (a postcard varint).
+pub fn pack_push(pack: &mut Vec<u8>, entry: &[u8]) {
+    let mut len = entry.len();
+    while len >= 0x80 {
+        pack.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    pack.push(len as u8);
+    pack.extend_from_slice(entry);
+}
+
+/// How many bytes [`pack_push`] adds for an entry of `len` bytes.
+pub fn packed_len(len: usize) -> usize {
+    let mut prefix = 1;
+    let mut rest = len >> 7;
+    while rest != 0 {
+        prefix += 1;
+        rest >>= 7;
+    }
+    prefix + len
+}
+
+/// The entries of one slot's value, in order. Stops at the first entry
+/// that is cut short or whose length does not decode: every node reads
+/// the same bytes the same way, so all skip the same tail.
+pub fn unpack(mut value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            let (&byte, rest) = value.split_first()?;
+            value = rest;
+            len |= usize::from(byte & 0x7f).checked_shl(shift)?;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 28 {
+                return None;
+            }
+        }
+        let (entry, rest) = (value.get(..len)?, value.get(len..)?);
+        value = rest;
+        Some(entry)
+    })
+}
+
 /// Request numbers remembered per session; above it the lowest are
 /// forgotten (and refused as duplicates from then on).
 pub const SESSION_WINDOW: usize = 4096;
@@ -125,6 +173,22 @@ mod tests {
             assert_eq!(Entry::decode(&bytes), Some(entry));
         }
         assert_eq!(Entry::decode(&[0xff; 3]), None);
+    }
+
+    #[test]
+    fn packs_hold_entries_in_order_and_a_cut_tail_is_skipped() {
+        let entries: Vec<Vec<u8>> = vec![vec![], vec![7; 3], vec![9; 300]];
+        let mut pack = Vec::new();
+        for e in &entries {
+            let before = pack.len();
+            pack_push(&mut pack, e);
+            assert_eq!(pack.len() - before, packed_len(e.len()));
+        }
+        let back: Vec<&[u8]> = unpack(&pack).collect();
+        assert_eq!(back, entries.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        let cut = &pack[..pack.len() - 1];
+        assert_eq!(unpack(cut).count(), 2, "the cut entry and nothing after it");
+        assert_eq!(unpack(&[0xff; 8]).count(), 0, "a length that does not end");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! wake-ups), the replica driven by `paxos_core::driver::drain`, and the
 //! state machine applied from its decided entries.
 
-use super::entry::{Body, Entry, Origin, Sessions};
+use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin, Sessions};
 use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
@@ -10,7 +10,7 @@ use crate::receiver::{self, Datagram, Pool};
 use crate::storage::{FileLog, StorageError, SyncPipeline};
 use crate::transport::{UdpTransport, MAX_FRAME_LEN};
 use paxos_core::driver::{self, DriveError, Network};
-use paxos_core::replica::{Event, ProposalId, ProposeError as CoreProposeError, Replica};
+use paxos_core::replica::{Event, ProposalId, Replica};
 use paxos_core::{Bytes, Instant, NodeId, NodeSet};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -28,8 +28,14 @@ const MAX_NODES: usize = 8;
 /// Slots in flight and retained in memory. A promise carries up to this
 /// many entries and must fit one datagram (checked below).
 const WINDOW: usize = 32;
-/// An entry: the command and its tag (at most 24 bytes of postcard).
+/// A slot's value: entries, each a command and its tag (at most 24 bytes
+/// of postcard) behind its length (at most 2 bytes). Entries waiting in
+/// the same turn share slots: one slot carries as many as fit.
 type Payload = Bytes<{ MAX_COMMAND + 32 }>;
+/// The room of one slot's value.
+const PACK: usize = MAX_COMMAND + 32;
+/// The longest entry: a command and its tag.
+const MAX_ENTRY: usize = MAX_COMMAND + 24;
 type R = Replica<Payload, MAX_NODES, WINDOW>;
 
 // The largest message the replica writes fits one datagram with its
@@ -108,7 +114,8 @@ struct Applier<S: StateMachine> {
     /// The next slot to apply.
     applied: u64,
     waiting: HashMap<u64, Waiter<S>>,
-    by_proposal: HashMap<ProposalId, u64>,
+    /// The requests each proposal of this node carries.
+    by_proposal: HashMap<ProposalId, Vec<u64>>,
     /// Requests to try again at once (their proposal was displaced).
     retry: Vec<u64>,
     /// Peers that need a snapshot, from this turn's events.
@@ -122,14 +129,18 @@ impl<S: StateMachine> Applier<S> {
                 if let Some(p) = proposal {
                     self.by_proposal.remove(&p);
                 }
-                if let Some(entry) = value.and_then(|v| Entry::decode(v.as_slice())) {
+                for entry in value
+                    .into_iter()
+                    .flat_map(|v| unpack(v.as_slice()))
+                    .filter_map(Entry::decode)
+                {
                     self.apply(slot, &entry);
                 }
                 self.applied = slot + 1;
             }
             Event::Displaced { proposal } => {
-                if let Some(id) = self.by_proposal.remove(&proposal) {
-                    self.retry.push(id);
+                if let Some(ids) = self.by_proposal.remove(&proposal) {
+                    self.retry.extend(ids);
                 }
             }
             Event::SnapshotNeeded { peer, .. } => self.behind.push(peer),
@@ -215,6 +226,10 @@ struct Worker<S: StateMachine> {
     frame: Vec<u8>,
     datagram: Vec<u8>,
     next_id: u64,
+    /// This turn's requests to propose, packed into slots at its end.
+    batch: Vec<u64>,
+    /// Entries other nodes forwarded this turn, packed with `batch`.
+    forwarded: Vec<Vec<u8>>,
     compacted_at: u64,
     compact_now: bool,
     snapshot_sent: HashMap<NodeId, Instant>,
@@ -293,13 +308,16 @@ impl<S: StateMachine> Worker<S> {
             R::new(config, clock.now()).map_err(paxos_core::replica::RecoverError::Config)
         } else {
             R::recover_with(config, clock.now(), batches, applied, |slot, value| {
-                let Some(entry) = value.and_then(|v| Entry::decode(v.as_slice())) else {
-                    return;
-                };
-                if let Body::Command(bytes) = entry.body {
-                    if sessions.first_time(entry.origin, slot) {
-                        if let Ok(command) = postcard::from_bytes::<S::Command>(bytes) {
-                            machine.apply(command);
+                for entry in value
+                    .into_iter()
+                    .flat_map(|v| unpack(v.as_slice()))
+                    .filter_map(Entry::decode)
+                {
+                    if let Body::Command(bytes) = entry.body {
+                        if sessions.first_time(entry.origin, slot) {
+                            if let Ok(command) = postcard::from_bytes::<S::Command>(bytes) {
+                                machine.apply(command);
+                            }
                         }
                     }
                 }
@@ -330,6 +348,8 @@ impl<S: StateMachine> Worker<S> {
             frame: vec![0; 1 + R::MAX_MESSAGE_SIZE],
             datagram: Vec::with_capacity(MAX_FRAME_LEN),
             next_id: 0,
+            batch: Vec::new(),
+            forwarded: Vec::new(),
             compacted_at: applied,
             compact_now: false,
             snapshot_sent: HashMap::new(),
@@ -361,6 +381,7 @@ impl<S: StateMachine> Worker<S> {
         let now = self.clock.now();
         driver::tick(&mut *self.replica, now);
         self.retry_due(now);
+        self.propose_batch(now);
         self.flush(now);
     }
 
@@ -428,8 +449,9 @@ impl<S: StateMachine> Worker<S> {
         self.app.retry = due;
     }
 
-    /// One attempt: propose the entry if leading, else forward it to the
-    /// leader. The entry's tag makes a second decision harmless.
+    /// One attempt: queue the entry for this turn's slots if leading,
+    /// else forward it to the leader. The entry's tag makes a second
+    /// decision harmless.
     fn try_request(&mut self, id: u64, now: Instant) {
         let Some(w) = self.app.waiting.get_mut(&id) else { return };
         if now >= w.expires {
@@ -439,25 +461,62 @@ impl<S: StateMachine> Worker<S> {
             return;
         }
         w.next_try = now + RETRY;
-        let Ok(payload) = Payload::from_slice(&w.entry) else {
-            // `MAX_COMMAND` was checked at the call: cannot happen.
-            if let Some(w) = self.app.waiting.remove(&id) {
-                w.kind.fail(ProposeError::TooLarge { len: w.entry.len() });
+        if self.replica.is_leader() {
+            if !self.batch.contains(&id) {
+                self.batch.push(id);
             }
-            return;
-        };
-        match self.replica.propose(now, payload) {
-            Ok(proposal) => {
-                self.app.by_proposal.insert(proposal, id);
-            }
-            Err(CoreProposeError::NotLeader { leader: Some(leader) }) => {
-                let entry = w.entry.clone();
-                self.send_on(ENTRY, leader, &entry);
-            }
-            // The window is full: the next turn (a vote frees room).
-            Err(CoreProposeError::Busy) => w.next_try = now,
+        } else if let Some(leader) = self.replica.leader() {
+            let entry = w.entry.clone();
+            self.send_on(ENTRY, leader, &entry);
+        } else {
             // No leader known yet: an election is under way.
-            Err(_) => w.next_try = now + paxos_core::Duration::from_millis(20),
+            w.next_try = now + paxos_core::Duration::from_millis(20);
+        }
+    }
+
+    /// Proposes this turn's entries, as many to a slot as fit; what the
+    /// window has no room for waits for the next turn.
+    fn propose_batch(&mut self, now: Instant) {
+        if self.batch.is_empty() && self.forwarded.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.batch);
+        let forwarded = std::mem::take(&mut self.forwarded);
+        let mut pack = Vec::with_capacity(PACK);
+        let mut carried = Vec::new();
+        let entries = ids
+            .iter()
+            .filter_map(|id| Some((Some(*id), self.app.waiting.get(id)?.entry.as_slice())))
+            .chain(forwarded.iter().map(|e| (None, e.as_slice())));
+        let mut packs = Vec::new();
+        for (id, entry) in entries {
+            if !pack.is_empty() && pack.len() + packed_len(entry.len()) > PACK {
+                packs.push((std::mem::take(&mut pack), std::mem::take(&mut carried)));
+            }
+            pack_push(&mut pack, entry);
+            carried.extend(id);
+        }
+        if !pack.is_empty() {
+            packs.push((pack, carried));
+        }
+        for (pack, carried) in packs {
+            let Ok(payload) = Payload::from_slice(&pack) else {
+                continue;
+            };
+            match self.replica.propose(now, payload) {
+                Ok(proposal) => {
+                    self.app.by_proposal.insert(proposal, carried);
+                }
+                // The window is full: the next turn (a vote frees room).
+                // Forwarded entries are dropped; their nodes retry.
+                Err(_) => {
+                    for id in carried {
+                        if let Some(w) = self.app.waiting.get_mut(&id) {
+                            w.next_try = now;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -473,12 +532,10 @@ impl<S: StateMachine> Worker<S> {
                 }
             }
             ENTRY => {
-                // A forwarded entry: propose it if leading; otherwise its
-                // node tries again.
-                if Entry::decode(body).is_some() {
-                    if let Ok(payload) = Payload::from_slice(body) {
-                        let _ = self.replica.propose(now, payload);
-                    }
+                // A forwarded entry: propose it this turn if leading;
+                // otherwise its node tries again.
+                if self.replica.is_leader() && body.len() <= MAX_ENTRY && Entry::decode(body).is_some() {
+                    self.forwarded.push(body.to_vec());
                 }
             }
             SNAPSHOT => self.on_snapshot_chunk(body, now),

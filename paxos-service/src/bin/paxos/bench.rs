@@ -1,28 +1,25 @@
 //! `paxos bench`: durable commits on three nodes in this process, on
-//! loopback UDP, each with its own data directory and real `fdatasync`.
+//! loopback UDP, each with its own data directory and real `fdatasync`,
+//! through the replication runtime (`paxos_std::runtime`).
 //!
 //! For each in-flight level a fresh cluster starts; one client thread
-//! keeps that many asks of new keys outstanding at the leader, each
-//! replaced as soon as it is answered. A commit is an ask decided through
-//! the log, so durable on a quorum. Latency is from queuing the ask to its
-//! reply. Allocations are counted by the binary's global allocator over the
+//! keeps that many puts outstanding at the leader, each replaced as soon
+//! as it is answered. The state machine is a map with one key per
+//! in-flight slot (so memory stays bounded however long the run): a put
+//! of a 64-byte value always succeeds, and a commit is counted only when
+//! the put was decided, durable on a quorum, applied, and its output
+//! returned to the client. Latency is from proposing to the output.
+//! Allocations are counted by the binary's global allocator over the
 //! measured window, in every thread (nodes and client), and divided by
 //! commits.
-//!
-//! The registers hold 32,768 keys. Past that, a `Set` of a new key is still
-//! decided and durable like any other, on every node, but refused by the
-//! registers; the bench counts those as commits and says how many there
-//! were.
 
 use crate::alloc_count;
-use paxos_service::app::{Key, Value};
-use paxos_service::engine::FULL;
-use paxos_service::node::{self, NodeOptions, Reply, Request, Requests};
+use paxos_std::options::NodeOptions;
+use paxos_std::runtime::{ProposeError, RestoreError, Runtime, StateMachine};
 use paxos_std::transport::free_loopback_addrs;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -37,7 +34,6 @@ const WARMUP: Duration = Duration::from_millis(500);
 struct Row {
     in_flight: usize,
     commits: u64,
-    refused_full: u64,
     failed: u64,
     seconds: f64,
     p50: Duration,
@@ -88,13 +84,11 @@ pub(crate) fn run(seconds: f64, levels: &[usize], dir: Option<PathBuf>) -> AnyRe
             r.allocs as f64 / c
         );
     }
-    for r in &rows {
-        if r.refused_full > 0 || r.failed > 0 {
-            println!(
-                "in flight {}: {} of {} commits were Sets refused by full registers (decided and durable all the same); {} asks failed",
-                r.in_flight, r.refused_full, r.commits, r.failed
-            );
-        }
+    println!(
+        "a commit is a put decided, durable on a quorum, applied and answered with its output; nothing else is counted"
+    );
+    for r in rows.iter().filter(|r| r.failed > 0) {
+        println!("in flight {}: {} puts failed (not counted)", r.in_flight, r.failed);
     }
     Ok(())
 }
@@ -118,45 +112,82 @@ fn probe_fdatasync(dir: &Path) -> AnyResult<(Duration, Duration)> {
     Ok((samples[100], samples[197]))
 }
 
-/// Three nodes running in threads.
+/// The benchmark's state machine: one 64-byte value per in-flight slot.
+#[derive(Default)]
+struct Slots(Vec<[u8; 64]>);
+
+/// A put: `value` into slot `slot`.
+#[derive(Serialize, Deserialize)]
+struct Put {
+    slot: u16,
+    #[serde(with = "serde_value")]
+    value: [u8; 64],
+}
+
+/// `[u8; 64]` as serde bytes (serde derives arrays up to 32 only).
+mod serde_value {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let bytes: &[u8] = Deserialize::deserialize(d)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"64 bytes"))
+    }
+}
+
+impl StateMachine for Slots {
+    type Command = Put;
+    /// The slot written.
+    type Output = u16;
+
+    fn apply(&mut self, put: Put) -> u16 {
+        let slot = usize::from(put.slot);
+        if self.0.len() <= slot {
+            self.0.resize(slot + 1, [0; 64]);
+        }
+        self.0[slot] = put.value;
+        put.slot
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), RestoreError> {
+        if bytes.len() % 64 != 0 {
+            return Err(RestoreError::new("not a multiple of 64 bytes"));
+        }
+        self.0 = bytes
+            .chunks_exact(64)
+            .map(|c| c.try_into().unwrap_or([0; 64]))
+            .collect();
+        Ok(())
+    }
+}
+
+/// Three nodes, each on its own runtime thread.
 struct Cluster {
-    requests: Vec<Requests>,
-    threads: Vec<JoinHandle<Result<(), node::NodeError>>>,
-    stop: Arc<AtomicBool>,
+    nodes: Vec<Runtime<Slots>>,
 }
 
 impl Cluster {
     fn start(dir: &Path) -> AnyResult<Self> {
         let addrs = free_loopback_addrs(3)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut requests = Vec::new();
-        let mut threads = Vec::new();
-        for i in 0..3 {
-            let options = NodeOptions::local_member(i, &addrs, dir);
-            let (tx, inbox) = node::inbox();
-            threads.push(node::spawn(options, inbox, Arc::clone(&stop))?);
-            requests.push(tx);
-        }
-        Ok(Cluster {
-            requests,
-            threads,
-            stop,
-        })
-    }
-
-    fn status(&self, i: usize) -> Option<paxos_service::client::Status> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.requests[i].send(Request::Status { reply: tx.into() }).ok()?;
-        match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Reply::Status(s)) => Some(s),
-            _ => None,
-        }
+        let nodes = (0..3)
+            .map(|i| Runtime::start(NodeOptions::local_member(i, &addrs, dir), Slots::default()))
+            .collect::<Result<_, _>>()?;
+        Ok(Cluster { nodes })
     }
 
     fn leader(&self) -> Option<usize> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Some(l) = (0..3).find(|&i| self.status(i).is_some_and(|s| s.leader == Some(s.id))) {
+            if let Some(l) = (0..3).find(|&i| self.nodes[i].status().is_ok_and(|s| s.is_leader)) {
                 return Some(l);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -164,54 +195,43 @@ impl Cluster {
         None
     }
 
+    fn syncs(&self, i: usize) -> u64 {
+        self.nodes[i].status().map_or(0, |s| s.syncs)
+    }
+
     fn stop(self) -> AnyResult<()> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            t.join().map_err(|_| "a node thread panicked")??;
+        for node in self.nodes {
+            node.shutdown()?;
         }
         Ok(())
     }
 }
 
-/// The key for ask `n` in slot `slot` of run `run`: 12 bytes, built
-/// without allocating.
-fn key_for(run: u8, slot: u16, n: u64) -> Key {
-    let mut bytes = [0u8; 12];
-    bytes[0] = b'b';
-    bytes[1] = run;
-    bytes[2..4].copy_from_slice(&slot.to_le_bytes());
-    bytes[4..12].copy_from_slice(&n.to_le_bytes());
-    Key::from_slice(&bytes).unwrap_or_default()
-}
-
-fn slot_of(key: &Key) -> Option<usize> {
-    let b = key.as_slice();
-    Some(u16::from_le_bytes([*b.get(2)?, *b.get(3)?]) as usize)
-}
-
 fn measure(dir: &Path, in_flight: usize, duration: Duration, run: u8) -> AnyResult<Row> {
     let cluster = Cluster::start(dir)?;
     let leader = cluster.leader().ok_or("no leader within 10 s")?;
-    let node = cluster.requests[leader].clone();
-    // Room for every reply outstanding: the node never waits for us.
-    let (tx, replies) = mpsc::sync_channel::<Reply>(in_flight + 16);
-    let value = Value::from_slice(b"durable-value-64").unwrap_or_default();
+    let node = &cluster.nodes[leader];
+    // Room for every output outstanding: the runtime never waits for us.
+    let (tx, outputs) = mpsc::sync_channel::<(u16, Result<u16, ProposeError>)>(in_flight + 16);
+    let mut value = [0x5Au8; 64];
+    value[0] = run;
     let mut started = vec![Instant::now(); in_flight];
     let mut histogram = vec![0u64; BUCKETS];
-    let mut next: u64 = 0;
-    let ask = |slot: usize, n: u64| Request::Ask {
-        key: key_for(run, slot as u16, n),
-        value: Some(value.clone()),
-        reply: tx.clone().into(),
+    let put = |slot: usize| -> AnyResult<()> {
+        let slot = u16::try_from(slot)?;
+        let tx = tx.clone();
+        node.propose_with(Put { slot, value }, move |outcome| {
+            let _ = tx.send((slot, outcome));
+        })?;
+        Ok(())
     };
     let begin = Instant::now();
     for (slot, at) in started.iter_mut().enumerate() {
         *at = Instant::now();
-        node.send(ask(slot, next))?;
-        next += 1;
+        put(slot)?;
     }
     let (mut measuring, mut window_start) = (false, begin);
-    let (mut commits, mut refused_full, mut failed) = (0u64, 0u64, 0u64);
+    let (mut commits, mut failed) = (0u64, 0u64);
     let (mut allocs_at_start, mut syncs_at_start) = (0, 0);
     let end = begin + WARMUP + duration;
     let mut outstanding = in_flight;
@@ -219,51 +239,41 @@ fn measure(dir: &Path, in_flight: usize, duration: Duration, run: u8) -> AnyResu
         let now = Instant::now();
         if !measuring && now >= begin + WARMUP {
             // The status request allocates: take it before the window opens.
-            syncs_at_start = cluster.status(leader).map_or(0, |s| s.syncs);
+            syncs_at_start = cluster.syncs(leader);
             measuring = true;
             window_start = Instant::now();
             allocs_at_start = alloc_count::allocations();
         }
-        let reply = match replies.recv_timeout(Duration::from_secs(15)) {
-            Ok(r) => r,
-            Err(_) => return Err(format!("no reply within 15 s ({outstanding} outstanding)").into()),
+        let (slot, outcome) = match outputs.recv_timeout(Duration::from_secs(15)) {
+            Ok(o) => o,
+            Err(_) => return Err(format!("no output within 15 s ({outstanding} outstanding)").into()),
         };
+        let slot = usize::from(slot);
         let done = Instant::now();
         let counted = measuring && done < end;
-        let (key, committed) = match &reply {
-            Reply::Answer { key, .. } => (key, true),
-            Reply::Failed { key, error } => {
-                let full = *error == FULL;
-                if counted && full {
-                    refused_full += 1;
-                } else if counted {
-                    failed += 1;
+        match outcome {
+            Ok(written) if usize::from(written) == slot => {
+                if counted {
+                    commits += 1;
+                    let micros = done.duration_since(started[slot]).as_micros() as usize;
+                    if let Some(b) = histogram.get_mut(micros.min(BUCKETS - 1)) {
+                        *b += 1;
+                    }
                 }
-                (key, full)
             }
-            Reply::Status(_) => continue,
-        };
-        let Some(slot) = slot_of(key).filter(|&s| s < in_flight) else {
-            continue;
-        };
-        if counted && committed {
-            commits += 1;
-            let micros = done.duration_since(started[slot]).as_micros() as usize;
-            if let Some(b) = histogram.get_mut(micros.min(BUCKETS - 1)) {
-                *b += 1;
-            }
+            _ if counted => failed += 1,
+            _ => {}
         }
         if done < end {
             started[slot] = Instant::now();
-            node.send(ask(slot, next))?;
-            next += 1;
+            put(slot)?;
         } else {
             outstanding -= 1;
         }
     }
     let allocs = alloc_count::allocations() - allocs_at_start;
     let seconds = end.min(Instant::now()).duration_since(window_start).as_secs_f64();
-    let syncs = cluster.status(leader).map_or(0, |s| s.syncs) - syncs_at_start;
+    let syncs = cluster.syncs(leader) - syncs_at_start;
     cluster.stop()?;
     let percentile = |p: f64| {
         let target = (commits as f64 * p).ceil() as u64;
@@ -279,7 +289,6 @@ fn measure(dir: &Path, in_flight: usize, duration: Duration, run: u8) -> AnyResu
     let row = Row {
         in_flight,
         commits,
-        refused_full,
         failed,
         seconds,
         p50: percentile(0.5),
