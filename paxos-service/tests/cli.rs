@@ -326,3 +326,22 @@ fn oversized_arguments_are_refused_before_connecting(closed: &str) {
         out.stderr
     );
 }
+
+/// `paxos bench` runs a short measurement and prints its table, counting
+/// only puts that were applied and answered, and says so.
+#[test]
+fn bench_prints_its_table_of_applied_puts() {
+    let out = run_paxos(&["bench", "--seconds", "0.3", "--in-flight", "4"], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("| in flight | commits/s |"), "{}", out.stdout);
+    assert!(out.stdout.contains("nothing else is counted"), "{}", out.stdout);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("| 4 |"))
+        .unwrap_or_else(|| panic!("no row for 4 in flight: {}", out.stdout));
+    let rate: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+    assert!(rate > 0.0, "{row}");
+    let bad = run_paxos(&["bench", "--seconds", "0"], Duration::from_secs(10));
+    assert_eq!(bad.status.code(), Some(1), "{}", bad.stderr);
+}
