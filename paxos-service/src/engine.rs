@@ -63,8 +63,6 @@ const _: () = assert!(
 const ASK_EXPIRY: paxos_core::Duration = paxos_core::Duration::from_millis(10_000);
 /// How long before a forwarded ask is sent again.
 const FORWARD_RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
-/// Compact the log once this many slots were applied since the last time.
-const COMPACT_EVERY: u64 = 20_000;
 /// Send a lagging peer a snapshot at most this often.
 const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
 /// The longest a driver sleeps between turns, so retries run.
@@ -119,6 +117,7 @@ pub struct Engine<L: Link> {
     storage_error: Option<StorageError>,
     /// The applied slot at the last compaction.
     compacted_at: u64,
+    compact_every: u64,
     /// A snapshot was installed: compact at the end of this turn.
     compact_now: bool,
     /// When a snapshot was last sent to each peer.
@@ -186,6 +185,7 @@ impl<L: Link> Engine<L> {
             due: Vec::new(),
             storage_error: None,
             compacted_at,
+            compact_every: options.compact_every.max(1),
             compact_now: false,
             snapshot_sent: HashMap::new(),
             receiving: None,
@@ -294,7 +294,7 @@ impl<L: Link> Engine<L> {
             });
             return;
         }
-        if self.compact_now || self.app.applied() >= self.compacted_at + COMPACT_EVERY {
+        if self.compact_now || self.app.applied() >= self.compacted_at + self.compact_every {
             self.compact();
         }
     }

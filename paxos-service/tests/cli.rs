@@ -331,7 +331,10 @@ fn oversized_arguments_are_refused_before_connecting(closed: &str) {
 /// only puts that were applied and answered, and says so.
 #[test]
 fn bench_prints_its_table_of_applied_puts() {
-    let out = run_paxos(&["bench", "--seconds", "0.3", "--in-flight", "4"], Duration::from_secs(60));
+    let out = run_paxos(
+        &["bench", "--seconds", "0.3", "--in-flight", "4"],
+        Duration::from_secs(60),
+    );
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stdout.contains("| in flight | commits/s |"), "{}", out.stdout);
     assert!(out.stdout.contains("nothing else is counted"), "{}", out.stdout);

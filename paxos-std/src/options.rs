@@ -10,6 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// [`NodeOptions::compact_every`] unless set.
+pub const DEFAULT_COMPACT_EVERY: u64 = 20_000;
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
@@ -36,6 +39,10 @@ pub struct NodeOptions {
     /// ([`runtime::Runtime::read_local`](crate::runtime::Runtime::read_local)).
     /// Shorter than the election timeout.
     pub lease: Option<paxos_core::replica::LeaseConfig>,
+    /// Compact the log (the application's snapshot and a checkpoint in
+    /// place of the records) once this many slots were applied since the
+    /// last compaction.
+    pub compact_every: u64,
 }
 
 impl NodeOptions {
@@ -62,6 +69,7 @@ impl NodeOptions {
             election_timeout: Duration::from_millis(300),
             storage_lost: false,
             lease: None,
+            compact_every: DEFAULT_COMPACT_EVERY,
         }
     }
 }

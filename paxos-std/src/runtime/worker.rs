@@ -54,8 +54,6 @@ const CHUNK: usize = 60_000;
 
 /// How long before an unanswered request is tried again.
 const RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
-/// Compact once this many slots were applied since the last compaction.
-const COMPACT_EVERY: u64 = 20_000;
 /// Send a peer that is behind a snapshot at most this often.
 const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
 /// Inputs per turn at most, so one turn never waits on an endless stream.
@@ -231,6 +229,7 @@ struct Worker<S: StateMachine> {
     /// Entries other nodes forwarded this turn, packed with `batch`.
     forwarded: Vec<Vec<u8>>,
     compacted_at: u64,
+    compact_every: u64,
     compact_now: bool,
     snapshot_sent: HashMap<NodeId, Instant>,
     receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
@@ -351,6 +350,7 @@ impl<S: StateMachine> Worker<S> {
             batch: Vec::new(),
             forwarded: Vec::new(),
             compacted_at: applied,
+            compact_every: options.compact_every.max(1),
             compact_now: false,
             snapshot_sent: HashMap::new(),
             receiving: None,
@@ -567,7 +567,7 @@ impl<S: StateMachine> Worker<S> {
         for peer in std::mem::take(&mut self.app.behind) {
             self.send_snapshot(peer, now);
         }
-        if self.compact_now || self.app.applied >= self.compacted_at + COMPACT_EVERY {
+        if self.compact_now || self.app.applied >= self.compacted_at + self.compact_every {
             self.compact();
         }
     }

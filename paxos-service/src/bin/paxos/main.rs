@@ -189,6 +189,7 @@ fn run_node(
         election_timeout: Duration::from_millis(300),
         storage_lost,
         lease: None,
+        compact_every: paxos_std::options::DEFAULT_COMPACT_EVERY,
     };
     let worker = node::spawn(options, inbox, stop)?;
     worker.join().map_err(|_| "the node thread panicked")??;
