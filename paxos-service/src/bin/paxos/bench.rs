@@ -159,7 +159,7 @@ impl StateMachine for Slots {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), RestoreError> {
-        if bytes.len() % 64 != 0 {
+        if !bytes.len().is_multiple_of(64) {
             return Err(RestoreError::new("not a multiple of 64 bytes"));
         }
         self.0 = bytes
@@ -251,18 +251,15 @@ fn measure(dir: &Path, in_flight: usize, duration: Duration, run: u8) -> AnyResu
         let slot = usize::from(slot);
         let done = Instant::now();
         let counted = measuring && done < end;
-        match outcome {
-            Ok(written) if usize::from(written) == slot => {
-                if counted {
-                    commits += 1;
-                    let micros = done.duration_since(started[slot]).as_micros() as usize;
-                    if let Some(b) = histogram.get_mut(micros.min(BUCKETS - 1)) {
-                        *b += 1;
-                    }
-                }
+        let applied = matches!(outcome, Ok(written) if usize::from(written) == slot);
+        if counted && applied {
+            commits += 1;
+            let micros = done.duration_since(started[slot]).as_micros() as usize;
+            if let Some(b) = histogram.get_mut(micros.min(BUCKETS - 1)) {
+                *b += 1;
             }
-            _ if counted => failed += 1,
-            _ => {}
+        } else if counted {
+            failed += 1;
         }
         if done < end {
             started[slot] = Instant::now();
