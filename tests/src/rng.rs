@@ -8,6 +8,14 @@
 //! replays a run exactly; the tests that find bugs at given seeds depend
 //! on its sequence, which must not change.
 
+/// FNV-1a over `bytes`: the tests' one digest (a run's decided log and
+/// histories, a batch a refinement check has seen).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// xoshiro256** seeded through SplitMix64: small, fast, and good enough
 /// for choosing faults.
 #[derive(Clone, Debug)]

@@ -422,9 +422,7 @@ fn fail<T>(rule: &'static str, detail: String) -> Result<T, Violation> {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::rng::fnv1a(bytes.iter().copied())
 }
 
 impl Refinement {

@@ -301,9 +301,7 @@ impl<const W: usize> Simulation<W> {
         for c in &self.clients {
             let _ = write!(text, "{:?}", c.history);
         }
-        text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        crate::rng::fnv1a(text.bytes())
     }
 
     /// Runs to the end: chaos, then calm until every client finished and
