@@ -24,6 +24,75 @@
 //! - [`keyed::KeyedNode`]: keyed consensus on top of it — `ask(key, value)`
 //!   answers with the value decided for the key, from any node.
 //!
+//! - [`driver`]: the driver loop, written once: implement its `Storage`
+//!   and `Network` for your disk and your wire, feed inputs, then
+//!   [`driver::drain`].
+//!
+//! ```
+//! use paxos_core::driver::{self, Network, Storage};
+//! use paxos_core::replica::{Config, Event, Replica};
+//! use paxos_core::{Bytes, Instant, NodeId, NodeSet, PersistSeq};
+//!
+//! type V = Bytes<16>;
+//! type R = Replica<V, 3, 8>;
+//!
+//! /// An in-memory log: durable as soon as appended.
+//! struct Memory { buf: Vec<u8>, log: Vec<Vec<u8>>, last: Option<PersistSeq> }
+//! impl Storage for Memory {
+//!     type Error = core::convert::Infallible;
+//!     const DURABLE_ON_APPEND: bool = true;
+//!     fn buffer(&mut self) -> &mut [u8] { &mut self.buf }
+//!     fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), Self::Error> {
+//!         self.log.push(self.buf[..len].to_vec());
+//!         self.last = Some(seq);
+//!         Ok(())
+//!     }
+//!     fn sync(&mut self) -> Result<Option<PersistSeq>, Self::Error> { Ok(self.last.take()) }
+//! }
+//!
+//! /// Frames collected for delivery: (recipients, bytes).
+//! struct Outbox { buf: Vec<u8>, sent: Vec<(NodeSet, Vec<u8>)> }
+//! impl Network for Outbox {
+//!     fn buffer(&mut self) -> &mut [u8] { &mut self.buf }
+//!     fn send(&mut self, to: NodeSet, len: usize) { self.sent.push((to, self.buf[..len].to_vec())); }
+//! }
+//!
+//! let ids = [NodeId(1), NodeId(2), NodeId(3)];
+//! let now = Instant::ZERO;
+//! let mut nodes: Vec<R> = ids
+//!     .iter()
+//!     .map(|&id| Replica::new(Config::builder(id, &ids).initial_leader(NodeId(1)).build().unwrap(), now).unwrap())
+//!     .collect();
+//! let mut disks: Vec<Memory> = (0..3).map(|_| Memory { buf: vec![0; 4096], log: vec![], last: None }).collect();
+//! let mut net = Outbox { buf: vec![0; R::MAX_MESSAGE_SIZE], sent: vec![] };
+//! nodes[0].propose(now, V::try_from("hello").unwrap()).unwrap();
+//! let mut decided = 0;
+//! for round in 0..10u64 {
+//!     // Time passes: the leader's heartbeat tells the followers what is decided.
+//!     let now = Instant::from_micros(round * 60_000);
+//!     let mut inbox = Vec::new();
+//!     for (i, node) in nodes.iter_mut().enumerate() {
+//!         driver::tick(node, now);
+//!         driver::drain(node, now, &mut disks[i], &mut net, |e| {
+//!             if let Event::Decided { value: Some(v), .. } = e {
+//!                 assert_eq!(v.as_slice(), b"hello");
+//!                 decided += 1;
+//!             }
+//!         })
+//!         .unwrap();
+//!         inbox.extend(net.sent.drain(..).map(|(to, frame)| (ids[i], to, frame)));
+//!     }
+//!     for (from, to, frame) in inbox {
+//!         for (j, node) in nodes.iter_mut().enumerate() {
+//!             if to.contains(ids[j]) {
+//!                 let _ = node.handle_message(now, from, &frame);
+//!             }
+//!         }
+//!     }
+//! }
+//! assert_eq!(decided, 3, "every node delivers the value");
+//! ```
+//!
 //! `paxos-std` drives these over UDP and files; `paxos-embedded` over
 //! NOR flash. `docs/safety.md` in the repository walks every rule the
 //! replica keeps and what checks it.
