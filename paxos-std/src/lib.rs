@@ -13,8 +13,8 @@
 //!
 //! Underneath, and usable on their own: crash-safe file storage
 //! ([`storage`]: [`storage::FileLog`], and [`storage::SyncPipeline`] which
-//! runs it on its own thread), an authenticated UDP transport
-//! ([`transport`]), a receiving thread ([`receiver`]), a monotonic clock
+//! runs it on its own thread), authenticated UDP and TCP transports
+//! ([`transport`], [`transport::tcp`]), a receiving thread ([`receiver`]), a monotonic clock
 //! ([`clock`]) and the node options ([`options`]). The `paxos` program
 //! (crate `paxos-service`) is built on this crate.
 //!

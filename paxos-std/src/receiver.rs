@@ -31,6 +31,19 @@ pub struct Datagram {
 }
 
 impl Datagram {
+    /// A frame received some other way (from
+    /// [`TcpTransport`](crate::transport::tcp::TcpTransport)), in a buffer
+    /// of its own: the whole buffer is the payload, and
+    /// [`Pool::give_back`] lets it go.
+    pub fn from_frame(from: NodeId, frame: Vec<u8>) -> Self {
+        let buf = frame.into_boxed_slice();
+        Datagram {
+            from,
+            frame: 0..buf.len(),
+            buf,
+        }
+    }
+
     /// The payload.
     pub fn payload(&self) -> &[u8] {
         self.buf.get(self.frame.clone()).unwrap_or_default()
@@ -42,10 +55,13 @@ impl Datagram {
 pub struct Pool(SyncSender<Box<[u8]>>);
 
 impl Pool {
-    /// Hands a datagram's buffer back for the next receive.
+    /// Hands a datagram's buffer back for the next receive. A buffer that
+    /// is not a receive buffer ([`Datagram::from_frame`]'s) is dropped.
     pub fn give_back(&self, datagram: Datagram) {
-        // The pool has room for every buffer there is.
-        let _ = self.0.try_send(datagram.buf);
+        if datagram.buf.len() == RECV_BUFFER_LEN {
+            // The pool has room for every buffer there is.
+            let _ = self.0.try_send(datagram.buf);
+        }
     }
 }
 
@@ -90,21 +106,13 @@ fn receive<I>(
         };
         match net.recv(&mut buf, Some(POLL)) {
             Ok(Some(received)) => {
-                let mut input = wrap(Datagram {
+                let input = wrap(Datagram {
                     from: received.from,
                     buf,
                     frame: received.frame,
                 });
-                // Wait for room, but keep an eye on the stop flag.
-                loop {
-                    match tx.try_send(input) {
-                        Ok(()) => break,
-                        Err(TrySendError::Full(back)) if !stop.load(Ordering::Relaxed) => {
-                            input = back;
-                            std::thread::sleep(Duration::from_micros(200));
-                        }
-                        Err(_) => return,
-                    }
+                if !offer(tx, input, stop) {
+                    return;
                 }
             }
             Ok(None) => held = Some(buf),
@@ -114,5 +122,54 @@ fn receive<I>(
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+/// Queues `input` for the loop, waiting for room while `stop` is clear;
+/// false if it was not queued (the loop is gone, or stop was set).
+pub(crate) fn offer<I>(tx: &SyncSender<I>, mut input: I, stop: &AtomicBool) -> bool {
+    loop {
+        match tx.try_send(input) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) if !stop.load(Ordering::Relaxed) => {
+                input = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_datagram_is_its_own_buffer_and_leaves_the_pool_alone() {
+        let datagram = Datagram::from_frame(NodeId(4), b"frame".to_vec());
+        assert_eq!((datagram.from, datagram.payload()), (NodeId(4), &b"frame"[..]));
+        let (tx, rx) = mpsc::sync_channel(2);
+        let pool = Pool(tx);
+        pool.give_back(datagram);
+        pool.give_back(Datagram::from_frame(NodeId(4), Vec::new()));
+        assert!(rx.try_recv().is_err(), "not receive buffers: dropped");
+        pool.give_back(Datagram {
+            from: NodeId(4),
+            buf: vec![0; RECV_BUFFER_LEN].into_boxed_slice(),
+            frame: 0..0,
+        });
+        assert_eq!(rx.try_recv().unwrap().len(), RECV_BUFFER_LEN);
+    }
+
+    #[test]
+    fn offer_queues_or_gives_up_on_stop_or_a_closed_loop() {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let stop = AtomicBool::new(false);
+        assert!(offer(&tx, 1, &stop));
+        stop.store(true, Ordering::Relaxed);
+        assert!(!offer(&tx, 2, &stop), "full, and stopping");
+        assert_eq!(rx.try_recv(), Ok(1));
+        drop(rx);
+        assert!(!offer(&tx, 3, &AtomicBool::new(false)), "the loop is gone");
     }
 }

@@ -12,7 +12,7 @@
 use paxos_core::NodeId;
 
 use super::error::{DropReason, SealError};
-use super::key::ClusterKey;
+use super::key::{ClusterKey, KEY_LEN};
 
 /// The first byte of every datagram: the transport's magic and version.
 ///
@@ -58,8 +58,29 @@ pub fn seal(key: &ClusterKey, me: NodeId, frame: &[u8], out: &mut [u8]) -> Resul
     body[0] = VERSION;
     body[1] = me.0;
     body[HEADER_LEN..].copy_from_slice(frame);
-    tag.copy_from_slice(blake3::keyed_hash(key.as_bytes(), body).as_bytes());
+    tag.copy_from_slice(mac(key.as_bytes(), &[body]).as_bytes());
     Ok(len)
+}
+
+/// The MAC of both transports: BLAKE3 in keyed mode under `key`, over the
+/// concatenation of `parts`.
+///
+/// Every input the cluster key authenticates starts with a byte naming
+/// what it is ([`VERSION`] for a datagram, the stream handshake's own
+/// domain bytes in [`tcp`](super::tcp)), so a tag made for one can never
+/// pass for another.
+pub(super) fn mac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize()
+}
+
+/// Whether `tag` is the [`mac`] of `parts`, compared in constant time (a
+/// `blake3::Hash`'s equality is); a tag of any other length never is.
+pub(super) fn verify(key: &[u8; KEY_LEN], parts: &[&[u8]], tag: &[u8]) -> bool {
+    mac(key, parts) == *tag
 }
 
 /// Opens a received datagram: checks its length, version and tag, and
@@ -88,8 +109,7 @@ pub fn open<'a>(key: &ClusterKey, datagram: &'a [u8]) -> Result<(NodeId, &'a [u8
     if body[0] != VERSION {
         return Err(DropReason::WrongVersion);
     }
-    // `blake3::Hash`'s equality is constant-time.
-    if blake3::keyed_hash(key.as_bytes(), body) != *tag {
+    if !verify(key.as_bytes(), &[body], tag) {
         return Err(DropReason::BadTag);
     }
     Ok((NodeId(body[1]), &body[HEADER_LEN..]))
@@ -178,5 +198,18 @@ mod tests {
 
         // A truncated datagram moves the tag: rejected, not misread.
         assert_eq!(open(&key(), &good[..len - 1]), Err(DropReason::BadTag));
+    }
+
+    #[test]
+    fn mac_is_keyed_blake3_over_the_parts_joined() {
+        let key = [9u8; KEY_LEN];
+        let joined = blake3::keyed_hash(&key, b"abcdef");
+        assert_eq!(mac(&key, &[b"ab", b"", b"cdef"]), joined);
+        assert!(verify(&key, &[b"abc", b"def"], joined.as_bytes()));
+        assert!(!verify(&key, &[b"abcdeg"], joined.as_bytes()));
+        assert!(
+            !verify(&key, &[b"abcdef"], &joined.as_bytes()[..31]),
+            "a short tag never matches"
+        );
     }
 }

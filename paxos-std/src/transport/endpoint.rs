@@ -105,17 +105,10 @@ impl Endpoint {
         let mut buf = self.send_buf();
         let len = self.seal_into(&mut buf, frame)?;
         let datagram = buf.get(..len).unwrap_or_default();
-        let mut result = Ok(());
-        for node in to.iter().filter(|&node| node != self.me()) {
-            let sent = match self.peers.addr_of(node) {
-                Some(addr) => send(datagram, self.target(addr)),
-                None => Err(SendError::UnknownPeer(node)),
-            };
-            if result.is_ok() {
-                result = sent;
-            }
-        }
-        result
+        send_each(self.me(), to, |node| match self.peers.addr_of(node) {
+            Some(addr) => send(datagram, self.target(addr)),
+            None => Err(SendError::UnknownPeer(node)),
+        })
     }
 
     fn send_buf(&self) -> MutexGuard<'_, Vec<u8>> {
@@ -145,4 +138,21 @@ impl Endpoint {
             _ => addr,
         }
     }
+}
+
+/// Calls `send` for every node of `to` but `me`: every node is tried, and
+/// the first error is returned. How every transport sends to a set.
+pub(crate) fn send_each(
+    me: NodeId,
+    to: &NodeSet,
+    mut send: impl FnMut(NodeId) -> Result<(), SendError>,
+) -> Result<(), SendError> {
+    let mut result = Ok(());
+    for node in to.iter().filter(|&node| node != me) {
+        let sent = send(node);
+        if result.is_ok() {
+            result = sent;
+        }
+    }
+    result
 }

@@ -77,21 +77,30 @@ impl fmt::Display for SealError {
 
 impl core::error::Error for SealError {}
 
-/// Why [`UdpTransport::send`](super::UdpTransport::send) failed.
+/// Why a [`Link`](super::Link) did not send a frame:
+/// [`UdpTransport::send`](super::UdpTransport::send) or
+/// [`TcpTransport::send`](super::tcp::TcpTransport::send).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The node is not in the peer table (this node itself never is).
     UnknownPeer(NodeId),
-    /// The frame is longer than [`MAX_FRAME_LEN`](super::MAX_FRAME_LEN).
+    /// The frame is longer than the transport's largest:
+    /// [`MAX_FRAME_LEN`](super::MAX_FRAME_LEN) for datagrams,
+    /// [`TcpTransport::max_frame_len`](super::tcp::TcpTransport::max_frame_len)
+    /// for streams.
     FrameTooLarge {
         /// The frame's length.
         len: usize,
-        /// The largest frame that fits one datagram.
+        /// The largest frame the transport carries.
         max: usize,
     },
-    /// The socket refused the datagram.
+    /// The socket refused the datagram, or the stream transport is shut
+    /// down.
     Io(io::ErrorKind),
+    /// The peer's outbound queue is full: the frame was dropped (and
+    /// counted), as a datagram may be lost.
+    QueueFull(NodeId),
 }
 
 impl fmt::Display for SendError {
@@ -99,9 +108,10 @@ impl fmt::Display for SendError {
         match self {
             SendError::UnknownPeer(node) => write!(f, "node {node} is not a peer"),
             SendError::FrameTooLarge { len, max } => {
-                write!(f, "frame of {len} bytes exceeds the largest datagram's {max}")
+                write!(f, "frame of {len} bytes exceeds the transport's largest, {max}")
             }
             SendError::Io(kind) => write!(f, "send failed: {kind}"),
+            SendError::QueueFull(node) => write!(f, "the queue to node {node} is full: frame dropped"),
         }
     }
 }

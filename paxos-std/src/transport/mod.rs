@@ -1,11 +1,26 @@
-//! Authenticated UDP between the nodes of a cluster.
+//! Authenticated transports between the nodes of a cluster: UDP
+//! datagrams and TCP streams.
 //!
 //! The core hands the driver encoded frames and the nodes they go to
 //! (`poll_transmit`), and takes frames back with the node they came from
-//! (`handle_message`). This module carries those frames: one frame per UDP
-//! datagram, each sealed with a MAC under a key every node shares, and each
-//! received datagram checked against a fixed peer table before its frame is
-//! given to the core.
+//! (`handle_message`). This module carries those frames, authenticated by
+//! a BLAKE3 MAC under a key every node shares ([`ClusterKey`], one key
+//! file for both transports), from and to the nodes of a fixed peer table
+//! ([`Peers`]). Both transports send through the [`Link`] trait, so a
+//! driver can switch:
+//!
+//! - [`UdpTransport`] (and `TokioUdpTransport` with the `tokio`
+//!   feature): one frame per datagram, each sealed on its own; a frame is
+//!   at most [`MAX_FRAME_LEN`] (about 64 KB). Receiving is the caller's
+//!   loop ([`UdpTransport::recv`], or a thread from
+//!   [`receiver::spawn`](crate::receiver::spawn)). The rest of these docs
+//!   describe it.
+//! - [`tcp::TcpTransport`]: one connection per peer, opened after a
+//!   handshake that proves the key, carrying length-prefixed records whose
+//!   tags are bound to the connection; a frame is at most 16 MiB by
+//!   default. Sends queue the frame for a writer thread per peer and never
+//!   wait; received frames go to a callback or a driver's channel. See
+//!   [`tcp`] for its format, what its MAC gives, and its bounds.
 //!
 //! # Datagram format
 //!
@@ -79,6 +94,7 @@ mod endpoint;
 mod error;
 mod key;
 mod peers;
+pub mod tcp;
 #[cfg(feature = "tokio")]
 mod tokio_udp;
 
@@ -130,26 +146,29 @@ pub struct Received {
     pub frame: Range<usize>,
 }
 
-/// The sending side of a transport, as a driver (the `paxos` program's
-/// engine, in crate `paxos-service`) uses it. Sends never wait: a datagram
-/// the socket cannot take at once is an error, which the protocol treats
-/// like a lost datagram.
+/// The sending side of a transport, as a driver (the runtime's worker, the
+/// `paxos` program's engine in crate `paxos-service`) uses it:
+/// [`UdpTransport`], `TokioUdpTransport` or [`tcp::TcpTransport`]. Sends
+/// never wait: a frame the transport cannot take at once (a full socket
+/// buffer, a full queue) is an error, which the protocol treats like a
+/// lost message.
 pub trait Link {
-    /// Sends `frame` to peer `to` in one datagram.
+    /// Sends `frame` to peer `to`.
     ///
     /// # Errors
     ///
-    /// As [`UdpTransport::send`].
+    /// As [`UdpTransport::send`] or [`tcp::TcpTransport::send`].
     fn send(&self, to: NodeId, frame: &[u8]) -> Result<(), SendError>;
 
-    /// Sends `frame` to every node of `to` but this one, sealing it once.
+    /// Sends `frame` to every node of `to` but this one, sealing or
+    /// copying it once.
     ///
     /// # Errors
     ///
-    /// As [`UdpTransport::send_to_set`].
+    /// As [`UdpTransport::send_to_set`] or [`tcp::TcpTransport::send_to_set`].
     fn send_to_set(&self, to: &NodeSet, frame: &[u8]) -> Result<(), SendError>;
 
-    /// How many received datagrams were dropped so far, by reason.
+    /// How many received messages were dropped so far, by reason.
     fn counters(&self) -> DropCounters;
 }
 

@@ -7,10 +7,12 @@ use paxos_core::NodeId;
 
 use super::error::{DropReason, PeerError};
 
-/// The other nodes of the cluster and their UDP addresses.
+/// The other nodes of the cluster and their addresses: where each sends
+/// its datagrams from and receives them, or listens for connections.
 ///
 /// A datagram is accepted only from its sender's address, so each node
-/// needs a different address. Addresses are compared by IP and port only,
+/// needs a different address. (A stream's peer is named in its handshake
+/// instead, and its connection may come from any address.) Addresses are compared by IP and port only,
 /// with IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) taken as the IPv4
 /// address, so a dual-stack socket matches peers listed as IPv4.
 #[derive(Clone, Debug)]
