@@ -18,7 +18,7 @@ pub const DEFAULT_COMPACT_EVERY: u64 = 20_000;
 pub struct NodeOptions {
     /// This node.
     pub id: NodeId,
-    /// Its UDP address.
+    /// Its address: TCP for the runtime, UDP for the `paxos` program.
     pub listen: SocketAddr,
     /// Every other node and its UDP address.
     pub peers: Vec<(NodeId, SocketAddr)>,

@@ -46,9 +46,13 @@
 //! leader change, a lost forward) until it is applied or its deadline
 //! passes, and the replicated session table applies each tag once.
 //!
-//! Limits of this version: a command's encoding is at most
-//! [`MAX_COMMAND`] bytes (values of any size are the next step), and
-//! nodes talk over authenticated UDP.
+//! Nodes talk over the authenticated TCP transport
+//! ([`transport::tcp`](crate::transport::tcp)): a window of 256 slots,
+//! promises of up to the whole window in one frame, snapshots streamed in
+//! 1 MiB pieces. Entries waiting in the same turn share slots. The limit
+//! of this version: a command's encoding is at most [`MAX_COMMAND`] bytes,
+//! since the core holds each slot's value inline at its capacity (values
+//! of any size are the next step).
 
 mod entry;
 mod worker;
@@ -66,7 +70,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The largest encoded command (postcard), in bytes.
-pub const MAX_COMMAND: usize = 1400;
+pub const MAX_COMMAND: usize = 4000;
 
 /// How long a proposal or a read may wait for its outcome.
 pub const DEADLINE: Duration = Duration::from_secs(10);

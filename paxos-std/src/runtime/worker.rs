@@ -6,9 +6,10 @@ use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin, Sessions}
 use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
-use crate::receiver::{self, Datagram, Pool};
+use crate::receiver::Datagram;
 use crate::storage::{FileLog, StorageError, SyncPipeline};
-use crate::transport::{UdpTransport, MAX_FRAME_LEN};
+use crate::transport::tcp::{TcpOptions, TcpTransport};
+use crate::transport::Link;
 use paxos_core::driver::{self, DriveError, Network};
 use paxos_core::replica::{Event, ProposalId, Replica};
 use paxos_core::{Bytes, Instant, NodeId, NodeSet};
@@ -18,16 +19,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
-/// The runtime thread's stack: the replica (about 100 KB) is built on
-/// the stack before it is boxed, several times over in debug builds.
-pub(super) const STACK: usize = 16 << 20;
+/// The runtime thread's stack: the replica (about 1 MiB: 256 slots of
+/// values held inline) is built on the stack before it is boxed, several
+/// times over in debug builds. Only what is touched is ever committed.
+pub(super) const STACK: usize = 128 << 20;
 /// Calls and datagrams queued for the loop at most.
 pub(super) const INBOX: usize = 1024;
 /// The largest cluster.
 const MAX_NODES: usize = 8;
 /// Slots in flight and retained in memory. A promise carries up to this
-/// many entries and must fit one datagram (checked below).
-const WINDOW: usize = 32;
+/// many entries and must fit one stream frame (checked below).
+const WINDOW: usize = 256;
 /// A slot's value: entries, each a command and its tag (at most 24 bytes
 /// of postcard) behind its length (at most 2 bytes). Entries waiting in
 /// the same turn share slots: one slot carries as many as fit.
@@ -38,19 +40,20 @@ const PACK: usize = MAX_COMMAND + 32;
 const MAX_ENTRY: usize = MAX_COMMAND + 24;
 type R = Replica<Payload, MAX_NODES, WINDOW>;
 
-// The largest message the replica writes fits one datagram with its
+// The largest message the replica writes fits one stream frame with its
 // channel byte: no promise or append is ever dropped for its size.
-const _: () = assert!(R::MAX_MESSAGE_SIZE < MAX_FRAME_LEN);
+const _: () = assert!(R::MAX_MESSAGE_SIZE < TcpTransport::MAX_FRAME_LEN);
 // The sync thread's batch buffers hold the smallest batch the replica
 // needs.
 const _: () = assert!(R::MIN_PERSIST_BUFFER <= crate::storage::BATCH_BUFFER);
 
-/// Channel bytes: what a datagram payload carries.
+/// Channel bytes: what a frame between nodes carries.
 const CONSENSUS: u8 = 0;
 const ENTRY: u8 = 2;
 const SNAPSHOT: u8 = 3;
-/// Snapshot bytes per datagram.
-const CHUNK: usize = 60_000;
+/// Snapshot bytes per frame: a snapshot streams in pieces, so none has to
+/// be held whole in a frame and a large one shares the connection.
+const CHUNK: usize = 1 << 20;
 
 /// How long before an unanswered request is tried again.
 const RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
@@ -191,7 +194,7 @@ impl<S: StateMachine> Applier<S> {
 
 /// The replica's frames on the consensus channel.
 struct Consensus<'a> {
-    link: &'a UdpTransport,
+    link: &'a TcpTransport,
     /// The channel byte, then the frame the replica writes in place.
     frame: &'a mut [u8],
 }
@@ -218,7 +221,7 @@ struct Worker<S: StateMachine> {
     app: Applier<S>,
     replica: Box<R>,
     log: SyncPipeline,
-    link: Arc<UdpTransport>,
+    link: Arc<TcpTransport>,
     clock: Clock,
     /// The channel byte, then a consensus frame.
     frame: Vec<u8>,
@@ -246,8 +249,16 @@ pub(super) fn run<S: StateMachine>(
     stop: Arc<AtomicBool>,
     started: SyncSender<Result<(), NodeError>>,
 ) -> Result<(), NodeError> {
-    let net = UdpTransport::bind(options.listen, options.id, &options.peers, options.key.clone())
-        .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))));
+    let net = TcpTransport::start_into(
+        options.listen,
+        options.id,
+        &options.peers,
+        options.key.clone(),
+        TcpOptions::DEFAULT,
+        calls.clone(),
+        Input::Datagram,
+    )
+    .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))));
     let wake = {
         let calls = calls.clone();
         Arc::new(move || {
@@ -265,11 +276,9 @@ pub(super) fn run<S: StateMachine>(
             return Ok(());
         }
     };
-    let (pool, receiver) =
-        receiver::spawn(Arc::clone(&worker.link), calls, Arc::clone(&stop), Input::Datagram).map_err(NodeError::Io)?;
     let mut result = Ok(());
     while !stop.load(Ordering::Relaxed) {
-        worker.turn(&inbox, &pool);
+        worker.turn(&inbox);
         if let Some(e) = worker.fatal.take() {
             result = Err(e);
             break;
@@ -280,8 +289,9 @@ pub(super) fn run<S: StateMachine>(
     for (_, waiter) in worker.app.waiting.drain() {
         waiter.kind.fail(ProposeError::Stopped);
     }
+    // The transport's threads stop with it.
+    worker.link.shutdown();
     drop(inbox);
-    let _ = receiver.join();
     tracing::info!(node = %worker.app.me, "stopped");
     result
 }
@@ -290,7 +300,7 @@ impl<S: StateMachine> Worker<S> {
     fn start(
         options: &NodeOptions,
         mut machine: S,
-        link: Arc<UdpTransport>,
+        link: Arc<TcpTransport>,
         wake: crate::storage::Wake,
     ) -> Result<Self, NodeError> {
         let (log, recovered) = FileLog::open(&options.data_dir).map_err(NodeError::Storage)?;
@@ -345,7 +355,7 @@ impl<S: StateMachine> Worker<S> {
             link,
             clock,
             frame: vec![0; 1 + R::MAX_MESSAGE_SIZE],
-            datagram: Vec::with_capacity(MAX_FRAME_LEN),
+            datagram: Vec::new(),
             next_id: 0,
             batch: Vec::new(),
             forwarded: Vec::new(),
@@ -358,7 +368,7 @@ impl<S: StateMachine> Worker<S> {
         })
     }
 
-    fn turn(&mut self, inbox: &Receiver<Input<S>>, pool: &Pool) {
+    fn turn(&mut self, inbox: &Receiver<Input<S>>) {
         let wait = self.clock.until(self.replica.poll_timeout()).min(MAX_WAIT);
         let mut next = inbox.recv_timeout(wait).ok();
         let mut taken = 0;
@@ -367,7 +377,6 @@ impl<S: StateMachine> Worker<S> {
                 Input::Call(call) => self.on_call(call),
                 Input::Datagram(d) => {
                     self.on_datagram(d.from, d.payload());
-                    pool.give_back(d);
                 }
                 Input::Wake => {}
             }

@@ -116,13 +116,28 @@ pub use peers::Peers;
 #[cfg(feature = "tokio")]
 pub use tokio_udp::TokioUdpTransport;
 
-/// `n` free loopback UDP addresses: bound together (so all differ), then
-/// released for the nodes to bind. For clusters on one machine.
+/// `n` free loopback addresses, free for UDP and for TCP alike: each port
+/// is bound with both (all held together, so all differ), then released
+/// for the nodes to bind with either transport. For clusters on one
+/// machine.
 pub fn free_loopback_addrs(n: usize) -> io::Result<Vec<SocketAddr>> {
-    let sockets = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0"))
-        .collect::<io::Result<Vec<_>>>()?;
-    sockets.iter().map(UdpSocket::local_addr).collect()
+    let mut held = Vec::with_capacity(n);
+    let mut tries = 0;
+    while held.len() < n {
+        tries += 1;
+        if tries > 100 * n.max(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "no port free for both UDP and TCP",
+            ));
+        }
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = tcp.local_addr()?;
+        if let Ok(udp) = UdpSocket::bind(addr) {
+            held.push((tcp, udp));
+        }
+    }
+    held.iter().map(|(tcp, _)| tcp.local_addr()).collect()
 }
 
 use endpoint::Endpoint;

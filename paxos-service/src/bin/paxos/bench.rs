@@ -1,5 +1,5 @@
 //! `paxos bench`: durable commits on three nodes in this process, on
-//! loopback UDP, each with its own data directory and real `fdatasync`,
+//! loopback TCP, each with its own data directory and real `fdatasync`,
 //! through the replication runtime (`paxos_std::runtime`).
 //!
 //! For each in-flight level a fresh cluster starts; one client thread
@@ -54,7 +54,7 @@ pub(crate) fn run(seconds: f64, levels: &[usize], dir: Option<PathBuf>) -> AnyRe
         None => tempfile::tempdir()?,
     };
     println!(
-        "paxos bench: 3 nodes on loopback UDP, data in {} (real fdatasync), {seconds} s per row after {} ms warm-up",
+        "paxos bench: 3 nodes on loopback TCP, data in {} (real fdatasync), {seconds} s per row after {} ms warm-up",
         base.path().display(),
         WARMUP.as_millis()
     );
