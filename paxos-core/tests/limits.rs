@@ -11,6 +11,25 @@ use paxos_core::{Ballot, Bytes, DecodeError, NodeId};
 mod common;
 use common::*;
 
+/// A frame from a node that is not a member is dropped and counted, each
+/// time; the replica answers nothing and its state does not move.
+#[test]
+fn frames_from_strangers_are_dropped_and_counted() {
+    let mut r = R::new(config(2, None), at(0)).unwrap();
+    let prepare = bare(&Header::Prepare {
+        ballot: Ballot::new(1, NodeId(9)),
+        from: 0,
+        until: 8,
+    });
+    for n in 1..=2 {
+        let handled = r.handle_message(at(1), NodeId(9), &prepare);
+        assert_eq!(handled, Handled::Dropped(Dropped::UnknownPeer(NodeId(9))));
+        assert_eq!(r.counters().unknown_peer, n);
+    }
+    assert_eq!(r.promised(), None);
+    assert!(sent(&mut r).is_empty());
+}
+
 /// Bytes after a header that carries no items make the frame malformed;
 /// the replica answers nothing and counts it.
 #[test]
