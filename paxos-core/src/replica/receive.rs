@@ -8,20 +8,28 @@ use crate::codec::DecodeError;
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// Decodes a frame from `from`, hands it to the rule for its kind, and
-    /// counts a drop by reason.
+    /// counts a drop by reason (here only: one place counts every drop).
     pub(super) fn receive(&mut self, from: NodeId, frame: &[u8]) -> Result<(), Dropped> {
-        let Some(peer) = self.config.index_of(from).filter(|&i| i != self.me) else {
-            self.counters.unknown_peer += 1;
-            return Err(Dropped::UnknownPeer(from));
-        };
-        let (header, rest) = match wire::decode_frame::<Header>(frame) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                self.counters.malformed += 1;
-                return Err(Dropped::Malformed(e));
+        let result = self.dispatch(from, frame);
+        if let Err(e) = result {
+            match e {
+                Dropped::Malformed(_) => self.counters.malformed += 1,
+                Dropped::Busy => self.counters.busy += 1,
+                Dropped::UnknownPeer(_) => self.counters.unknown_peer += 1,
             }
-        };
-        let result = match header {
+        }
+        result
+    }
+
+    /// Decodes a frame from `from` and hands it to the rule for its kind.
+    fn dispatch(&mut self, from: NodeId, frame: &[u8]) -> Result<(), Dropped> {
+        let peer = self
+            .config
+            .index_of(from)
+            .filter(|&i| i != self.me)
+            .ok_or(Dropped::UnknownPeer(from))?;
+        let (header, rest) = wire::decode_frame::<Header>(frame).map_err(Dropped::Malformed)?;
+        match header {
             Header::Prepare {
                 ballot,
                 from: first,
@@ -51,15 +59,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             } => Self::no_items(rest).map(|()| self.on_nack(from, peer, ballot, promised, decided)),
             Header::CatchUp { from: first } => Self::no_items(rest).and_then(|()| self.on_catch_up(from, first)),
             Header::Learn { first } => self.on_learn(first, rest),
-        };
-        if let Err(e) = result {
-            match e {
-                Dropped::Malformed(_) => self.counters.malformed += 1,
-                Dropped::Busy => self.counters.busy += 1,
-                Dropped::UnknownPeer(_) => self.counters.unknown_peer += 1,
-            }
         }
-        result
     }
 
     /// A message kind that carries no items must end after its header.
