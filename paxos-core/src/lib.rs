@@ -129,6 +129,7 @@ pub mod message;
 pub mod persist_seq;
 pub mod practical;
 pub mod replica;
+pub mod rng;
 pub mod time;
 pub mod value;
 

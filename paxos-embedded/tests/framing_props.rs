@@ -1,7 +1,7 @@
 //! Properties of the byte-stream framing: round trip, garbage between
 //! frames, lost bytes and over-long frames.
 
-use paxos_embedded::flash::testing::Xorshift;
+use paxos_core::rng::Rng;
 use paxos_embedded::framing::{decoder_capacity, encode, max_encoded_len, Decoder, Feed};
 use proptest::prelude::*;
 
@@ -85,7 +85,7 @@ proptest! {
             tagged.extend(encoded(p).into_iter().map(|b| (b, Origin::Frame(i))));
         }
         // Drop bytes with a small seeded generator.
-        let mut rng = Xorshift::new(seed);
+        let mut rng = Rng::new(seed);
         tagged.retain(|_| (rng.next_u64() % 1000) as u32 >= drop_permille);
         let stream: Vec<u8> = tagged.iter().map(|(b, _)| *b).collect();
         let mut guaranteed = vec![false; payloads.len()];
@@ -120,7 +120,7 @@ proptest! {
 fn decoder_never_panics_on_any_bytes() {
     // Every byte value at every decoder state reachable from short inputs.
     let mut d = Decoder::<{ decoder_capacity(8) }>::new();
-    let mut rng = Xorshift::new(0x1234_5678);
+    let mut rng = Rng::new(0x1234_5678);
     for _ in 0..200_000 {
         let x = rng.next_u64();
         // Zeros often enough to end frames of every length.

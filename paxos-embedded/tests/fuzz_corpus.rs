@@ -6,7 +6,8 @@
 //! `cargo test -p paxos-embedded --test fuzz_corpus -- --ignored`
 //! regenerates the seed corpus.
 
-use paxos_embedded::flash::testing::{mount_flash, FaultFlash, Xorshift};
+use paxos_core::rng::Rng;
+use paxos_embedded::flash::testing::{mount_flash, FaultFlash};
 use paxos_embedded::flash::FlashLog;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ fn mount_flash_corpus_and_random() {
         eprintln!("mount_flash: {}", path.display());
         mount_flash(data);
     }
-    let mut rng = Xorshift::new(0xF1A5);
+    let mut rng = Rng::new(0xF1A5);
     for n in 0..1_500 {
         let mut data = if n % 4 == 0 {
             let len = (rng.next_u64() % 600) as usize;

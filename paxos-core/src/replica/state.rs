@@ -3,11 +3,11 @@
 //! state every replica starts from, and the `Hash` over all of it.
 
 use super::log::Log;
-use super::rng::Rng;
 use super::wire::Slot;
 use super::{Config, ConfigError, Counters, Replica};
 use crate::ballot::{Ballot, NodeId};
 use crate::persist_seq::PersistSeq;
+use crate::rng::Rng;
 use crate::time::Instant;
 use heapless::Deque;
 

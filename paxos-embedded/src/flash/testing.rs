@@ -6,6 +6,7 @@ extern crate std;
 
 use super::FlashLog;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use paxos_core::rng::Rng;
 use std::vec;
 use std::vec::Vec;
 
@@ -69,7 +70,7 @@ pub struct FaultFlash<const W: usize, const E: usize> {
     word_writes: u64,
     erases: u64,
     erases_per_page: Vec<u64>,
-    rng: Xorshift,
+    rng: Rng,
 }
 
 impl<const W: usize, const E: usize> FaultFlash<W, E> {
@@ -86,7 +87,7 @@ impl<const W: usize, const E: usize> FaultFlash<W, E> {
             word_writes: 0,
             erases: 0,
             erases_per_page: vec![0; pages],
-            rng: Xorshift::new(seed),
+            rng: Rng::new(seed),
         }
     }
 
@@ -304,28 +305,6 @@ impl<const W: usize, const E: usize> NorFlash for FaultFlash<W, E> {
             return Err(FaultError::PowerLost);
         }
         Ok(())
-    }
-}
-
-/// xorshift64*: the seeded generator of this crate's test support (the
-/// random parts of [`FaultFlash`]'s tears) and of its tests. The tests
-/// crate (`paxos_tests::rng`) has the workspace's other one: it depends on
-/// this crate, so this crate cannot use it.
-#[derive(Clone, Debug)]
-pub struct Xorshift(u64);
-
-impl Xorshift {
-    /// A generator for `seed` (made odd: zero is a fixed point).
-    pub fn new(seed: u64) -> Self {
-        Xorshift(seed | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
 

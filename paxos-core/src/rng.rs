@@ -1,15 +1,21 @@
-//! A tiny deterministic PRNG for election jitter (SplitMix64): the core
-//! has no randomness source of its own, so the seed comes from the config.
+//! [`Rng`]: the one seeded generator of the `no_std` crates (SplitMix64).
+//! The core has no randomness source of its own: the replica's election
+//! jitter draws from one seeded by its config, and `paxos-embedded`'s
+//! test support (its fault-injecting flash) draws from it too. Std tests
+//! use `paxos_tests::rng::TestRng`, seeded through the same mixing.
 
+/// SplitMix64: small, fast, deterministic; not for secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator for `seed`.
+    pub const fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -18,7 +24,7 @@ impl Rng {
     }
 
     /// A number in `0..bound` (0 when `bound` is 0).
-    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+    pub fn below(&mut self, bound: u64) -> u64 {
         if bound == 0 {
             0
         } else {
