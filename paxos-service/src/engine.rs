@@ -30,6 +30,7 @@ use paxos_core::{Instant, NodeId, NodeSet};
 use paxos_std::clock::Clock;
 use paxos_std::options::replica_config;
 pub use paxos_std::options::{NodeError, NodeOptions};
+use paxos_std::pieces::Pieces;
 use paxos_std::storage::{FileLog, Recovered, StorageError, SyncPipeline, Wake};
 use paxos_std::transport::Link;
 use std::collections::HashMap;
@@ -123,7 +124,7 @@ pub struct Engine<L: Link> {
     /// When a snapshot was last sent to each peer.
     snapshot_sent: HashMap<NodeId, Instant>,
     /// A snapshot being received: its id and pieces.
-    receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
+    receiving: Pieces,
 }
 
 impl<L: Link> Engine<L> {
@@ -188,7 +189,7 @@ impl<L: Link> Engine<L> {
             compact_every: options.compact_every.max(1),
             compact_now: false,
             snapshot_sent: HashMap::new(),
-            receiving: None,
+            receiving: Pieces::new(),
         })
     }
 
@@ -507,21 +508,10 @@ impl<L: Link> Engine<L> {
     /// Collects a snapshot's pieces; installs it once whole.
     fn on_snapshot_chunk(&mut self, id: u64, index: u32, count: u32, data: Vec<u8>) {
         tracing::debug!(node = %self.me, id, index, count, len = data.len(), "snapshot piece");
-        if count == 0 || count > 1 + (app::REGISTERS * 200 / forward::CHUNK) as u32 {
+        let max_count = 1 + (app::REGISTERS * 200 / forward::CHUNK) as u32;
+        let Some(bytes) = self.receiving.offer(id, index, count, data, max_count) else {
             return;
-        }
-        let pieces = match &mut self.receiving {
-            Some((current, pieces)) if *current == id => pieces,
-            _ => &mut self.receiving.insert((id, vec![None; count as usize])).1,
         };
-        if let Some(slot) = pieces.get_mut(index as usize) {
-            *slot = Some(data);
-        }
-        if pieces.iter().any(Option::is_none) {
-            return;
-        }
-        let bytes: Vec<u8> = pieces.iter().flatten().flatten().copied().collect();
-        self.receiving = None;
         let Some(snapshot) = app::Snapshot::decode(&bytes) else {
             tracing::warn!(node = %self.me, "a snapshot that does not decode");
             return;

@@ -93,6 +93,7 @@
 
 pub mod clock;
 pub mod options;
+pub mod pieces;
 pub mod receiver;
 pub mod runtime;
 pub mod storage;

@@ -6,6 +6,7 @@ use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin, Sessions}
 use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
+use crate::pieces::Pieces;
 use crate::receiver::Datagram;
 use crate::storage::{FileLog, StorageError, SyncPipeline};
 use crate::transport::tcp::{TcpOptions, TcpTransport};
@@ -235,7 +236,7 @@ struct Worker<S: StateMachine> {
     compact_every: u64,
     compact_now: bool,
     snapshot_sent: HashMap<NodeId, Instant>,
-    receiving: Option<(u64, Vec<Option<Vec<u8>>>)>,
+    receiving: Pieces,
     /// Why the node must stop.
     fatal: Option<NodeError>,
 }
@@ -363,7 +364,7 @@ impl<S: StateMachine> Worker<S> {
             compact_every: options.compact_every.max(1),
             compact_now: false,
             snapshot_sent: HashMap::new(),
-            receiving: None,
+            receiving: Pieces::new(),
             fatal: None,
         })
     }
@@ -649,22 +650,12 @@ impl<S: StateMachine> Worker<S> {
         ) else {
             return;
         };
-        // At most 64 GiB of pieces: a bound, not a promise.
-        if count == 0 || count > 1 << 20 || index >= count {
+        // At most 2^20 pieces: the table of slots stays small whatever a
+        // peer claims.
+        let data = body.get(16..).unwrap_or_default().to_vec();
+        let Some(bytes) = self.receiving.offer(id, index, count, data, 1 << 20) else {
             return;
-        }
-        let pieces = match &mut self.receiving {
-            Some((current, pieces)) if *current == id && pieces.len() == count as usize => pieces,
-            _ => &mut self.receiving.insert((id, vec![None; count as usize])).1,
         };
-        if let Some(slot) = pieces.get_mut(index as usize) {
-            *slot = Some(body.get(16..).unwrap_or_default().to_vec());
-        }
-        if pieces.iter().any(Option::is_none) {
-            return;
-        }
-        let bytes: Vec<u8> = pieces.iter().flatten().flatten().copied().collect();
-        self.receiving = None;
         let Ok(snapshot) = postcard::from_bytes::<Snapshot>(&bytes) else {
             tracing::warn!(node = %self.app.me, "a snapshot that does not decode");
             return;
