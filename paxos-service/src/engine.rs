@@ -119,8 +119,6 @@ pub struct Engine<L: Link> {
     /// The applied slot at the last compaction.
     compacted_at: u64,
     compact_every: u64,
-    /// A snapshot was installed: compact at the end of this turn.
-    compact_now: bool,
     /// When a snapshot was last sent to each peer.
     snapshot_sent: HashMap<NodeId, Instant>,
     /// A snapshot being received: its id and pieces.
@@ -148,11 +146,12 @@ impl<L: Link> Engine<L> {
         let clock = Clock::new();
         let config = replica_config(options)?;
         let batches = recovered.batches.iter().map(Vec::as_slice);
-        let app = match &recovered.snapshot {
-            Some(bytes) => {
-                let snapshot = app::Snapshot::decode(bytes).ok_or(NodeError::Snapshot)?;
-                App::recover_from(config, clock.now(), snapshot.slot, snapshot.registers, batches)
-            }
+        let snapshot = match &recovered.snapshot {
+            Some(bytes) => Some(app::Snapshot::decode(bytes).ok_or(NodeError::Snapshot)?),
+            None => None,
+        };
+        let app = match snapshot {
+            Some(snapshot) => App::recover_from(config, clock.now(), snapshot.slot, snapshot.registers, batches),
             // An empty data directory is this node's first boot. A node
             // whose disk was lost must not boot as new (it would vote again
             // and forget what it voted): start it with
@@ -187,7 +186,6 @@ impl<L: Link> Engine<L> {
             storage_error: None,
             compacted_at,
             compact_every: options.compact_every.max(1),
-            compact_now: false,
             snapshot_sent: HashMap::new(),
             receiving: Pieces::new(),
         })
@@ -295,7 +293,7 @@ impl<L: Link> Engine<L> {
             });
             return;
         }
-        if self.compact_now || self.app.applied() >= self.compacted_at + self.compact_every {
+        if self.app.applied() >= self.compacted_at + self.compact_every {
             self.compact();
         }
     }
@@ -526,15 +524,16 @@ impl<L: Link> Engine<L> {
             return;
         }
         tracing::info!(node = %self.me, slot, "installed a snapshot");
-        // The log now starts at `slot`: keep the registers in its place,
-        // at the end of this turn.
-        self.compact_now = true;
+        // The replica's log now starts at `slot`, and its record of that
+        // goes in this turn's batch: the registers must be on disk first.
+        // The compaction is queued now, before the drain appends that
+        // batch, and the sync thread keeps the order.
+        self.compact();
     }
 
     /// Replaces the log with a snapshot of the registers and a checkpoint
     /// of the replica.
     fn compact(&mut self) {
-        self.compact_now = false;
         let snapshot = app::Snapshot::of(&self.app).encode();
         let mut checkpoint =
             vec![0u8; Replica::<keyed::Command<Key, Value>, { app::MAX_NODES }, { app::WINDOW }>::MAX_CHECKPOINT_SIZE];

@@ -76,13 +76,23 @@ impl NodeOptions {
 
 /// Why a node could not start or stopped.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum NodeError {
     /// The data directory could not be used.
     Storage(StorageError),
     /// The records in it could not be replayed.
     Recover(paxos_core::replica::RecoverError),
-    /// Its snapshot does not decode.
+    /// Its snapshot does not decode (or a peer's could not be restored).
     Snapshot,
+    /// The replica's records start past the application's snapshot: the
+    /// slots between were never applied here. Refused rather than served
+    /// from a state that misses them.
+    SnapshotBehindLog {
+        /// The slot the application's snapshot covers.
+        snapshot: u64,
+        /// Where the replica's log starts.
+        log_start: u64,
+    },
     /// The configuration is invalid.
     Config(paxos_core::replica::ConfigError),
     /// The socket could not be opened, or the sync thread started.
@@ -95,6 +105,11 @@ impl std::fmt::Display for NodeError {
             NodeError::Storage(e) => write!(f, "data directory: {e}"),
             NodeError::Recover(e) => write!(f, "recovery: {e}"),
             NodeError::Snapshot => write!(f, "the snapshot in the data directory does not decode"),
+            NodeError::SnapshotBehindLog { snapshot, log_start } => write!(
+                f,
+                "the application's snapshot covers slots below {snapshot} but the log starts at {log_start}: \
+                 slots {snapshot}..{log_start} were never applied"
+            ),
             NodeError::Config(e) => write!(f, "configuration: {e}"),
             NodeError::Io(e) => write!(f, "socket: {e}"),
         }

@@ -216,3 +216,76 @@ fn a_node_behind_the_retained_log_catches_up_from_a_snapshot() {
     assert_eq!(map.len(), 300);
     assert_eq!(map["k299"], "v299");
 }
+
+/// The order a snapshot from a peer must reach the disk in: the
+/// application's state before the replica's record that its log starts
+/// past it. A data directory where the record got there alone (the crash
+/// the install path now prevents) is refused at start, not served from a
+/// state missing the slots in between.
+#[test]
+fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
+    use paxos_core::replica::Replica;
+    use paxos_core::{Bytes, Instant};
+    use paxos_std::options::{replica_config, NodeError};
+    use paxos_std::runtime::StateMachine;
+    use paxos_std::storage::FileLog;
+    // The runtime's replica: 8 nodes, a 256-slot window, entries of up to
+    // MAX_COMMAND bytes with their tag.
+    type Node = Replica<Bytes<{ MAX_COMMAND + 32 }>, 8, 256>;
+    #[derive(serde::Serialize)]
+    struct Snapshot {
+        slot: u64,
+        sessions: paxos_std::runtime::Sessions,
+        app: Vec<u8>,
+    }
+    let craft = |dir: &Path, jump: Option<u64>| -> NodeOptions {
+        let addrs = free_loopback_addrs(3).unwrap();
+        let options = NodeOptions::local_member(0, &addrs, dir);
+        let (mut log, _) = FileLog::open(&options.data_dir).unwrap();
+        let mut replica = Node::new(replica_config(&options).unwrap(), Instant::ZERO).unwrap();
+        replica.install_snapshot(Instant::ZERO, 100).unwrap();
+        let mut checkpoint = vec![0; Node::MAX_CHECKPOINT_SIZE];
+        let len = replica.write_checkpoint(&mut checkpoint).unwrap();
+        let state = Snapshot {
+            slot: 100,
+            sessions: Default::default(),
+            app: Kv::default().snapshot(),
+        };
+        log.compact(&postcard::to_allocvec(&state).unwrap(), &checkpoint[..len])
+            .unwrap();
+        if let Some(slot) = jump {
+            replica.install_snapshot(Instant::ZERO, slot).unwrap();
+            let mut buf = vec![0; 1 << 16];
+            while let Some(p) = replica.poll_persist(&mut buf) {
+                log.append(&buf[..p.len]).unwrap();
+            }
+            log.sync().unwrap();
+        }
+        options
+    };
+    // The replica is about 1 MiB, built on the stack: craft on a thread
+    // that has room for it.
+    let craft = |dir: &Path, jump: Option<u64>| {
+        let dir = dir.to_path_buf();
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(128 << 20)
+                .spawn_scoped(scope, || craft(&dir, jump))
+                .unwrap()
+                .join()
+                .unwrap()
+        })
+    };
+    let fine = tempfile::tempdir().unwrap();
+    let node = Runtime::start(craft(fine.path(), None), Kv::default()).expect("a consistent directory starts");
+    assert_eq!(node.status().unwrap().applied, 100);
+    node.shutdown().unwrap();
+    let torn = tempfile::tempdir().unwrap();
+    match Runtime::start(craft(torn.path(), Some(500)), Kv::default()) {
+        Err(NodeError::SnapshotBehindLog {
+            snapshot: 100,
+            log_start: 500,
+        }) => {}
+        other => panic!("expected SnapshotBehindLog, got {:?}", other.map(|_| ())),
+    }
+}

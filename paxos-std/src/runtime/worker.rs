@@ -234,7 +234,6 @@ struct Worker<S: StateMachine> {
     forwarded: Vec<Vec<u8>>,
     compacted_at: u64,
     compact_every: u64,
-    compact_now: bool,
     snapshot_sent: HashMap<NodeId, Instant>,
     receiving: Pieces,
     /// Why the node must stop.
@@ -314,10 +313,17 @@ impl<S: StateMachine> Worker<S> {
             (sessions, applied) = (snapshot.sessions, snapshot.slot);
         }
         let batches = recovered.batches.iter().map(Vec::as_slice);
+        let (mut next, mut gap) = (applied, None);
         let replica = if recovered.snapshot.is_none() && recovered.batches.is_empty() && !options.storage_lost {
             R::new(config, clock.now()).map_err(paxos_core::replica::RecoverError::Config)
         } else {
             R::recover_with(config, clock.now(), batches, applied, |slot, value| {
+                // Slots come in order from the snapshot's: a first slot past
+                // it means the log jumped over slots never applied here.
+                if slot > next && gap.is_none() {
+                    gap = Some(slot);
+                }
+                next = slot + 1;
                 for entry in value
                     .into_iter()
                     .flat_map(|v| unpack(v.as_slice()))
@@ -334,6 +340,14 @@ impl<S: StateMachine> Worker<S> {
             })
         };
         let replica = Box::new(replica.map_err(NodeError::Recover)?);
+        // The log may also have jumped past the snapshot with nothing
+        // delivered after: then it starts past what was applied.
+        if let Some(log_start) = gap.or((replica.delivered() > next).then(|| replica.delivered())) {
+            return Err(NodeError::SnapshotBehindLog {
+                snapshot: applied,
+                log_start,
+            });
+        }
         let applied = replica.delivered();
         tracing::info!(node = %options.id, decided = replica.decided(), applied, "started");
         let incarnation = std::time::SystemTime::now()
@@ -362,7 +376,6 @@ impl<S: StateMachine> Worker<S> {
             forwarded: Vec::new(),
             compacted_at: applied,
             compact_every: options.compact_every.max(1),
-            compact_now: false,
             snapshot_sent: HashMap::new(),
             receiving: Pieces::new(),
             fatal: None,
@@ -577,7 +590,7 @@ impl<S: StateMachine> Worker<S> {
         for peer in std::mem::take(&mut self.app.behind) {
             self.send_snapshot(peer, now);
         }
-        if self.compact_now || self.app.applied >= self.compacted_at + self.compact_every {
+        if self.app.applied >= self.compacted_at + self.compact_every {
             self.compact();
         }
     }
@@ -594,7 +607,6 @@ impl<S: StateMachine> Worker<S> {
     /// Replaces the log by the state machine's snapshot and a checkpoint
     /// of the replica, behind every batch already queued.
     fn compact(&mut self) {
-        self.compact_now = false;
         let mut checkpoint = vec![0u8; R::MAX_CHECKPOINT_SIZE];
         let Ok(len) = self.replica.write_checkpoint(&mut checkpoint) else {
             return;
@@ -677,7 +689,10 @@ impl<S: StateMachine> Worker<S> {
         self.app.sessions = snapshot.sessions;
         self.app.applied = snapshot.slot;
         tracing::info!(node = %self.app.me, slot = snapshot.slot, "installed a snapshot");
-        // The log starts at the snapshot now: keep the state in its place.
-        self.compact_now = true;
+        // The replica's log now starts at the snapshot, and its record of
+        // that goes in this turn's batch: the application's state must be
+        // on disk first. The compaction is queued now, before the drain
+        // appends that batch, and the sync thread keeps the order.
+        self.compact();
     }
 }
