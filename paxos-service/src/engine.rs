@@ -23,16 +23,16 @@ use crate::app::{self, App, Key, Value};
 use crate::client::Status;
 use crate::forward::{self, Forward};
 use crate::request::{Reply, ReplyTo, Request};
-use paxos_core::driver::{self, DriveError};
+use paxos_core::driver;
 use paxos_core::keyed::{self, KeyedEvent};
 use paxos_core::replica::{Handled, ProposalId, ProposeError, Replica};
-use paxos_core::{Instant, NodeId, NodeSet};
+use paxos_core::{Instant, NodeId};
 use paxos_std::clock::Clock;
 use paxos_std::options::replica_config;
 pub use paxos_std::options::{NodeError, NodeOptions};
-use paxos_std::pieces::Pieces;
+use paxos_std::pieces::{self, Pieces, Sends};
 use paxos_std::storage::{FileLog, Recovered, StorageError, SyncPipeline, Wake};
-use paxos_std::transport::Link;
+use paxos_std::transport::{ChannelNetwork, Link};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -68,9 +68,7 @@ const FORWARD_RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(30
 const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
 /// The longest a driver sleeps between turns, so retries run.
 const MAX_WAIT: Duration = Duration::from_millis(50);
-/// Inputs handled in one turn at most, so one sync never waits on an
-/// endless stream of them.
-pub const MAX_INPUTS_PER_TURN: usize = 1024;
+pub use paxos_std::receiver::MAX_INPUTS_PER_TURN;
 
 /// Why an ask of a new key failed: every register is taken. The `Set` was
 /// still decided (the log is the log), on every node alike.
@@ -120,7 +118,7 @@ pub struct Engine<L: Link> {
     compacted_at: u64,
     compact_every: u64,
     /// When a snapshot was last sent to each peer.
-    snapshot_sent: HashMap<NodeId, Instant>,
+    snapshot_sends: Sends,
     /// A snapshot being received: its id and pieces.
     receiving: Pieces,
 }
@@ -186,7 +184,7 @@ impl<L: Link> Engine<L> {
             storage_error: None,
             compacted_at,
             compact_every: options.compact_every.max(1),
-            snapshot_sent: HashMap::new(),
+            snapshot_sends: Sends::new(SNAPSHOT_INTERVAL),
             receiving: Pieces::new(),
         })
     }
@@ -274,10 +272,10 @@ impl<L: Link> Engine<L> {
         let now = self.clock.now();
         let mut events = std::mem::take(&mut self.events);
         let drained = {
-            let mut network = Consensus {
+            let mut network = ChannelNetwork {
                 link: &self.link,
-                datagram: &mut self.datagram,
-                me: self.me,
+                channel: forward::CONSENSUS,
+                frame: &mut self.datagram,
             };
             driver::drain(&mut *self.app, now, &mut self.log, &mut network, |e| events.push(e))
         };
@@ -287,10 +285,7 @@ impl<L: Link> Engine<L> {
         self.events = events;
         if let Err(e) = drained {
             tracing::error!(node = %self.me, "{e}");
-            self.storage_error = Some(match e {
-                DriveError::Append { error, .. } | DriveError::Sync(error) => error,
-                DriveError::UnknownPersist(_) => StorageError::Poisoned,
-            });
+            self.storage_error = Some(e.into());
             return;
         }
         if self.app.applied() >= self.compacted_at + self.compact_every {
@@ -477,20 +472,13 @@ impl<L: Link> Engine<L> {
 
     /// Sends `peer`, which lacks slots from `from`, the registers.
     fn send_snapshot(&mut self, peer: NodeId, from: u64, now: Instant) {
-        if self
-            .snapshot_sent
-            .get(&peer)
-            .is_some_and(|at| now < *at + SNAPSHOT_INTERVAL)
-        {
+        let Some(id) = self.snapshot_sends.allow(self.me, peer, now) else {
             return;
-        }
-        self.snapshot_sent.insert(peer, now);
+        };
         let snapshot = app::Snapshot::of(&self.app);
         let bytes = snapshot.encode();
-        let count = bytes.len().div_ceil(forward::CHUNK).max(1) as u32;
-        let id = now.as_micros() ^ u64::from(self.me.0) << 56;
         tracing::info!(node = %self.me, %peer, from, slot = snapshot.slot, bytes = bytes.len(), "sending a snapshot");
-        for (index, data) in (0u32..).zip(bytes.chunks(forward::CHUNK)) {
+        for (index, count, data) in pieces::split(&bytes, forward::CHUNK) {
             self.send_forward(
                 peer,
                 &Forward::SnapshotChunk {
@@ -569,31 +557,6 @@ impl<L: Link> Engine<L> {
         match origin {
             Origin::Client(tx) => tx.send(Reply::Failed { key, error: why }),
             Origin::Peer { node, request } => self.send_forward(node, &Forward::Refused { request }),
-        }
-    }
-}
-
-/// The consensus channel of the link, as the driver's network: the
-/// replica writes each frame after the channel byte, in place.
-struct Consensus<'a, L> {
-    link: &'a L,
-    /// The channel byte, then the frame: what the link seals.
-    datagram: &'a mut Vec<u8>,
-    me: NodeId,
-}
-
-impl<L: Link> driver::Network for Consensus<'_, L> {
-    fn buffer(&mut self) -> &mut [u8] {
-        self.datagram.get_mut(1..).unwrap_or_default()
-    }
-
-    fn send(&mut self, to: NodeSet, len: usize) {
-        if let Some(channel) = self.datagram.first_mut() {
-            *channel = forward::CONSENSUS;
-        }
-        let payload = self.datagram.get(..1 + len).unwrap_or_default();
-        if let Err(e) = self.link.send_to_set(&to, payload) {
-            tracing::debug!(node = %self.me, "send failed: {e}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! [`Requests`]; both feed one bounded queue the loop waits on.
 //!
 //! One turn: wait (until the replica's deadline) for an input; take every
-//! input already queued too, up to [`MAX_INPUTS_PER_TURN`]; fire the
+//! input already queued too, up to [`MAX_INPUTS_PER_TURN`](paxos_std::receiver::MAX_INPUTS_PER_TURN); fire the
 //! deadline if it passed; then [`Engine::flush`], the one driver loop:
 //! append every record batch to the sync thread, send, act on events,
 //! confirm what the last finished sync covered. The sync thread syncs
@@ -37,7 +37,7 @@
 pub use crate::engine::{NodeError, NodeOptions, STACK};
 pub use crate::request::{Reply, ReplyTo, Request};
 
-use crate::engine::{open_log, Engine, MAX_INPUTS_PER_TURN};
+use crate::engine::{open_log, Engine};
 use paxos_std::receiver::{self, Datagram, Pool};
 use paxos_std::transport::UdpTransport;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,24 +168,15 @@ pub fn spawn(
 /// One turn of the loop.
 fn turn(engine: &mut Engine<Arc<UdpTransport>>, inputs: &Receiver<Input>, pool: &Pool) {
     // Take every input already queued too, so that one sync covers them.
-    let mut next = inputs.recv_timeout(engine.wait()).ok();
-    let mut taken = 0;
-    while let Some(input) = next {
-        match input {
-            Input::Datagram(d) => {
-                engine.handle_datagram(d.from, d.payload());
-                pool.give_back(d);
-            }
-            Input::Request(request) => engine.handle_request(request),
-            Input::Synced => {}
+    let wait = engine.wait();
+    receiver::take_turn(inputs, wait, |input| match input {
+        Input::Datagram(d) => {
+            engine.handle_datagram(d.from, d.payload());
+            pool.give_back(d);
         }
-        taken += 1;
-        next = if taken < MAX_INPUTS_PER_TURN {
-            inputs.try_recv().ok()
-        } else {
-            None
-        };
-    }
+        Input::Request(request) => engine.handle_request(request),
+        Input::Synced => {}
+    });
     engine.tick();
     engine.flush();
 }

@@ -65,6 +65,27 @@ impl Pool {
     }
 }
 
+/// Inputs a driver takes in one turn at most, so one turn (and its one
+/// sync) never waits on an endless stream of them.
+pub const MAX_INPUTS_PER_TURN: usize = 1024;
+
+/// One turn's inputs: waits up to `wait` for the first, then takes every
+/// input already queued too (so that one sync covers them), at most
+/// [`MAX_INPUTS_PER_TURN`], handing each to `handle`.
+pub fn take_turn<I>(inbox: &Receiver<I>, wait: Duration, mut handle: impl FnMut(I)) {
+    let mut next = inbox.recv_timeout(wait).ok();
+    let mut taken = 0;
+    while let Some(input) = next {
+        handle(input);
+        taken += 1;
+        next = if taken < MAX_INPUTS_PER_TURN {
+            inbox.try_recv().ok()
+        } else {
+            None
+        };
+    }
+}
+
 /// Starts the receiving thread: every datagram goes to `tx` as
 /// `wrap(datagram)`. Stops when `stop` is set or `tx` is closed.
 ///

@@ -6,14 +6,14 @@ use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin, Sessions}
 use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
-use crate::pieces::Pieces;
-use crate::receiver::Datagram;
-use crate::storage::{FileLog, StorageError, SyncPipeline};
+use crate::pieces::{self, Pieces, Sends};
+use crate::receiver::{self, Datagram};
+use crate::storage::{FileLog, SyncPipeline};
 use crate::transport::tcp::{TcpOptions, TcpTransport};
-use crate::transport::Link;
-use paxos_core::driver::{self, DriveError, Network};
+use crate::transport::ChannelNetwork;
+use paxos_core::driver;
 use paxos_core::replica::{Event, ProposalId, Replica};
-use paxos_core::{Bytes, Instant, NodeId, NodeSet};
+use paxos_core::{Bytes, Instant, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,8 +60,6 @@ const CHUNK: usize = 1 << 20;
 const RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
 /// Send a peer that is behind a snapshot at most this often.
 const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
-/// Inputs per turn at most, so one turn never waits on an endless stream.
-const MAX_INPUTS_PER_TURN: usize = 1024;
 /// The longest the loop sleeps, so retries run.
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -87,6 +85,8 @@ struct Snapshot {
 struct Waiter<S: StateMachine> {
     entry: Vec<u8>,
     kind: Kind<S>,
+    /// In this turn's batch already (so it is packed once).
+    batched: bool,
     next_try: Instant,
     expires: Instant,
 }
@@ -193,31 +193,6 @@ impl<S: StateMachine> Applier<S> {
     }
 }
 
-/// The replica's frames on the consensus channel.
-struct Consensus<'a> {
-    link: &'a TcpTransport,
-    /// The channel byte, then the frame the replica writes in place.
-    frame: &'a mut [u8],
-}
-
-impl Network for Consensus<'_> {
-    fn buffer(&mut self) -> &mut [u8] {
-        self.frame.get_mut(1..).unwrap_or_default()
-    }
-
-    fn send(&mut self, to: NodeSet, len: usize) {
-        if let Some(channel) = self.frame.first_mut() {
-            *channel = CONSENSUS;
-        }
-        if let Err(e) = self
-            .link
-            .send_to_set(&to, self.frame.get(..1 + len).unwrap_or_default())
-        {
-            tracing::debug!("send failed: {e}");
-        }
-    }
-}
-
 struct Worker<S: StateMachine> {
     app: Applier<S>,
     replica: Box<R>,
@@ -234,10 +209,21 @@ struct Worker<S: StateMachine> {
     forwarded: Vec<Vec<u8>>,
     compacted_at: u64,
     compact_every: u64,
-    snapshot_sent: HashMap<NodeId, Instant>,
+    snapshot_sends: Sends,
     receiving: Pieces,
     /// Why the node must stop.
     fatal: Option<NodeError>,
+}
+
+/// Sends `body` to `to` on `channel`, built in `datagram` (a channel
+/// byte, then the body).
+fn send_on(link: &TcpTransport, datagram: &mut Vec<u8>, channel: u8, to: NodeId, body: &[u8]) {
+    datagram.clear();
+    datagram.push(channel);
+    datagram.extend_from_slice(body);
+    if let Err(e) = link.send(to, datagram) {
+        tracing::debug!(%to, "not sent: {e}");
+    }
 }
 
 /// The thread's body: start, report the start, loop until stopped.
@@ -376,7 +362,7 @@ impl<S: StateMachine> Worker<S> {
             forwarded: Vec::new(),
             compacted_at: applied,
             compact_every: options.compact_every.max(1),
-            snapshot_sent: HashMap::new(),
+            snapshot_sends: Sends::new(SNAPSHOT_INTERVAL),
             receiving: Pieces::new(),
             fatal: None,
         })
@@ -384,23 +370,11 @@ impl<S: StateMachine> Worker<S> {
 
     fn turn(&mut self, inbox: &Receiver<Input<S>>) {
         let wait = self.clock.until(self.replica.poll_timeout()).min(MAX_WAIT);
-        let mut next = inbox.recv_timeout(wait).ok();
-        let mut taken = 0;
-        while let Some(input) = next {
-            match input {
-                Input::Call(call) => self.on_call(call),
-                Input::Datagram(d) => {
-                    self.on_datagram(d.from, d.payload());
-                }
-                Input::Wake => {}
-            }
-            taken += 1;
-            next = if taken < MAX_INPUTS_PER_TURN {
-                inbox.try_recv().ok()
-            } else {
-                None
-            };
-        }
+        receiver::take_turn(inbox, wait, |input| match input {
+            Input::Call(call) => self.on_call(call),
+            Input::Datagram(d) => self.on_datagram(d.from, d.payload()),
+            Input::Wake => {}
+        });
         let now = self.clock.now();
         driver::tick(&mut *self.replica, now);
         self.retry_due(now);
@@ -449,6 +423,7 @@ impl<S: StateMachine> Worker<S> {
             Waiter {
                 entry,
                 kind,
+                batched: false,
                 next_try: now,
                 expires,
             },
@@ -485,12 +460,12 @@ impl<S: StateMachine> Worker<S> {
         }
         w.next_try = now + RETRY;
         if self.replica.is_leader() {
-            if !self.batch.contains(&id) {
+            if !w.batched {
+                w.batched = true;
                 self.batch.push(id);
             }
         } else if let Some(leader) = self.replica.leader() {
-            let entry = w.entry.clone();
-            self.send_on(ENTRY, leader, &entry);
+            send_on(&self.link, &mut self.datagram, ENTRY, leader, &w.entry);
         } else {
             // No leader known yet: an election is under way.
             w.next_try = now + paxos_core::Duration::from_millis(20);
@@ -507,6 +482,11 @@ impl<S: StateMachine> Worker<S> {
         let forwarded = std::mem::take(&mut self.forwarded);
         let mut pack = Vec::with_capacity(PACK);
         let mut carried = Vec::new();
+        for id in &ids {
+            if let Some(w) = self.app.waiting.get_mut(id) {
+                w.batched = false;
+            }
+        }
         let entries = ids
             .iter()
             .filter_map(|id| Some((Some(*id), self.app.waiting.get(id)?.entry.as_slice())))
@@ -571,8 +551,9 @@ impl<S: StateMachine> Worker<S> {
         if self.fatal.is_some() {
             return;
         }
-        let mut network = Consensus {
-            link: &self.link,
+        let mut network = ChannelNetwork {
+            link: &*self.link,
+            channel: CONSENSUS,
             frame: &mut self.frame,
         };
         let app = &mut self.app;
@@ -581,10 +562,7 @@ impl<S: StateMachine> Worker<S> {
         });
         if let Err(e) = drained {
             tracing::error!(node = %self.app.me, "{e}");
-            self.fatal = Some(NodeError::Storage(match e {
-                DriveError::Append { error, .. } | DriveError::Sync(error) => error,
-                DriveError::UnknownPersist(_) => StorageError::Poisoned,
-            }));
+            self.fatal = Some(NodeError::Storage(e.into()));
             return;
         }
         for peer in std::mem::take(&mut self.app.behind) {
@@ -620,31 +598,19 @@ impl<S: StateMachine> Worker<S> {
     }
 
     fn send_on(&mut self, channel: u8, to: NodeId, body: &[u8]) {
-        self.datagram.clear();
-        self.datagram.push(channel);
-        self.datagram.extend_from_slice(body);
-        if let Err(e) = self.link.send(to, &self.datagram) {
-            tracing::debug!(node = %self.app.me, %to, "not sent: {e}");
-        }
+        send_on(&self.link, &mut self.datagram, channel, to, body);
     }
 
     /// Sends `peer`, behind the retained log, the state machine's
     /// snapshot in pieces: `[id u64][index u32][count u32][bytes]`.
     fn send_snapshot(&mut self, peer: NodeId, now: Instant) {
-        if self
-            .snapshot_sent
-            .get(&peer)
-            .is_some_and(|at| now < *at + SNAPSHOT_INTERVAL)
-        {
+        let Some(id) = self.snapshot_sends.allow(self.app.me, peer, now) else {
             return;
-        }
-        self.snapshot_sent.insert(peer, now);
+        };
         let bytes = self.snapshot_bytes();
-        let count = u32::try_from(bytes.len().div_ceil(CHUNK).max(1)).unwrap_or(u32::MAX);
-        let id = now.as_micros() ^ (u64::from(self.app.me.0) << 56);
         tracing::info!(node = %self.app.me, %peer, slot = self.app.applied, bytes = bytes.len(), "sending a snapshot");
         let mut piece = Vec::with_capacity(16 + CHUNK);
-        for (index, data) in (0u32..).zip(bytes.chunks(CHUNK).chain(bytes.is_empty().then_some(&[][..]))) {
+        for (index, count, data) in pieces::split(&bytes, CHUNK) {
             piece.clear();
             piece.extend_from_slice(&id.to_le_bytes());
             piece.extend_from_slice(&index.to_le_bytes());

@@ -214,3 +214,16 @@ pub(super) fn corrupt(file: impl Into<PathBuf>, offset: u64, reason: Corruption)
         reason,
     }
 }
+
+/// What the driver loop's error means for the node: the storage's own
+/// error, or (for a batch reported durable that was never written, a
+/// storage bug) a log that must not be trusted any more.
+impl From<paxos_core::driver::DriveError<StorageError>> for StorageError {
+    fn from(e: paxos_core::driver::DriveError<StorageError>) -> Self {
+        use paxos_core::driver::DriveError;
+        match e {
+            DriveError::Append { error, .. } | DriveError::Sync(error) => error,
+            DriveError::UnknownPersist(_) => StorageError::Poisoned,
+        }
+    }
+}

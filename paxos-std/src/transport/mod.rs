@@ -428,3 +428,34 @@ fn is_transient(e: &io::Error) -> bool {
 fn is_truncated(e: &io::Error) -> bool {
     cfg!(windows) && e.raw_os_error() == Some(10040)
 }
+
+/// One channel of a [`Link`] as the driver loop's network
+/// (`paxos_core::driver::Network`): `frame` holds a channel byte and then
+/// the frame the core writes in place, so the payload the link seals is
+/// one slice, nothing copied. The runtime and the `paxos` program both
+/// send their consensus frames through it.
+#[derive(Debug)]
+pub struct ChannelNetwork<'a, L> {
+    /// Where frames go.
+    pub link: &'a L,
+    /// The channel byte written in front of each frame.
+    pub channel: u8,
+    /// The channel byte's place, then room for the largest frame.
+    pub frame: &'a mut [u8],
+}
+
+impl<L: Link> paxos_core::driver::Network for ChannelNetwork<'_, L> {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.frame.get_mut(1..).unwrap_or_default()
+    }
+
+    fn send(&mut self, to: NodeSet, len: usize) {
+        if let Some(channel) = self.frame.first_mut() {
+            *channel = self.channel;
+        }
+        let payload = self.frame.get(..1 + len).unwrap_or_default();
+        if let Err(e) = self.link.send_to_set(&to, payload) {
+            tracing::debug!(to = ?to, "send failed: {e}");
+        }
+    }
+}
