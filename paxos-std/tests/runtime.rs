@@ -232,10 +232,14 @@ fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
     // The runtime's replica: 8 nodes, a 256-slot window, entries of up to
     // MAX_COMMAND bytes with their tag.
     type Node = Replica<Bytes<{ MAX_COMMAND + 32 }>, 8, 256>;
+    // The runtime's snapshot with empty session tables: in postcard an
+    // empty map is a zero length, and the client table is its next
+    // session number, its map and its byte count, all zero.
     #[derive(serde::Serialize)]
     struct Snapshot {
         slot: u64,
-        sessions: paxos_std::runtime::Sessions,
+        sessions: u8,
+        clients: (u8, u8, u8),
         app: Vec<u8>,
     }
     let craft = |dir: &Path, jump: Option<u64>| -> NodeOptions {
@@ -248,7 +252,8 @@ fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
         let len = replica.write_checkpoint(&mut checkpoint).unwrap();
         let state = Snapshot {
             slot: 100,
-            sessions: Default::default(),
+            sessions: 0,
+            clients: (0, 0, 0),
             app: Kv::default().snapshot(),
         };
         log.compact(&postcard::to_allocvec(&state).unwrap(), &checkpoint[..len])
@@ -288,4 +293,53 @@ fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
         }) => {}
         other => panic!("expected SnapshotBehindLog, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A client session's request is applied once however it is retried:
+/// through another node after a lost reply, or twice on the same node.
+/// The retry gets the first application's output, and a request the
+/// client acknowledged, or a session never opened, is refused as expired
+/// rather than applied again.
+#[test]
+fn a_session_request_retried_through_another_node_applies_once() {
+    use paxos_std::runtime::SessionTag;
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(3).unwrap();
+    let nodes: Vec<_> = (0..3).map(|i| start(i, &addrs, dir.path())).collect();
+    let client = nodes[0].open_session().expect("a session");
+    assert_ne!(nodes[1].open_session().unwrap(), client, "each open is a new session");
+    let tag = |seq, acked| SessionTag { client, seq, acked };
+    assert_eq!(nodes[0].propose_in_session(tag(0, 0), put("x", "1")).unwrap(), Ok(None));
+    // The reply to this one is "lost": the client retries it elsewhere.
+    assert_eq!(
+        nodes[1].propose_in_session(tag(1, 0), put("x", "2")).unwrap(),
+        Ok(Some("1".into()))
+    );
+    for node in &nodes {
+        assert_eq!(
+            node.propose_in_session(tag(1, 0), put("x", "2")).unwrap(),
+            Ok(Some("1".into())),
+            "a retry gets the first output"
+        );
+    }
+    // Had the retry applied again, x's previous value would now be "2".
+    assert_eq!(
+        nodes[2].propose_in_session(tag(2, 2), put("x", "3")).unwrap(),
+        Ok(Some("2".into()))
+    );
+    assert_eq!(
+        nodes[2].propose_in_session(tag(1, 2), put("x", "2")),
+        Err(ProposeError::SessionExpired),
+        "acknowledged: its output is gone, and it is not applied again"
+    );
+    let stranger = SessionTag {
+        client: client + 1000,
+        seq: 0,
+        acked: 0,
+    };
+    assert_eq!(
+        nodes[0].propose_in_session(stranger, put("x", "9")),
+        Err(ProposeError::SessionExpired)
+    );
+    assert_eq!(map_of(&nodes[1])["x"], "3");
 }

@@ -1,10 +1,10 @@
-//! What the runtime puts in the log: an application command or a read
-//! barrier, tagged with who asked (node, incarnation, request id) so that
-//! the asking node recognises its own entry when it applies it, and so
-//! that a retried entry is applied once ([`Sessions`]).
+//! What the runtime puts in the log: an application command, a read
+//! barrier, or a client session's opening or command, tagged with who
+//! asked (node, incarnation, request id) so that the asking node
+//! recognises its own entry when it applies it. The tables that make a
+//! retried entry apply once live in [`super::sessions`].
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Who asked for an entry: a node, in one run of its process, and the
 /// request's number in that run.
@@ -24,6 +24,10 @@ pub struct Origin {
 pub struct Entry<'a> {
     /// Who asked.
     pub origin: Origin,
+    /// Every request of the origin's run numbered below this was finished
+    /// at its node when the entry was made (answered or given up): the
+    /// session table may forget them, and never applies them after.
+    pub done_below: u64,
     /// What to do.
     #[serde(borrow)]
     pub body: Body<'a>,
@@ -37,6 +41,30 @@ pub enum Body<'a> {
     /// A read barrier: applies nothing; the asking node answers its read
     /// once everything decided before it is applied (a linearizable read).
     Read,
+    /// Opens a client session: its number is allocated when the entry is
+    /// applied, the same on every node.
+    OpenSession,
+    /// A command of a client session: applied once per (client, seq),
+    /// however often the client retries it and through whichever node;
+    /// a retry gets the first application's output.
+    Session {
+        /// The client's session and request numbers.
+        tag: SessionTag,
+        /// The application command, encoded by postcard.
+        command: &'a [u8],
+    },
+}
+
+/// A client's request within its session (as Raft's client sessions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionTag {
+    /// The session, as [`Body::OpenSession`] allocated it.
+    pub client: u64,
+    /// The request's number in the session. A retry keeps its number.
+    pub seq: u64,
+    /// The client holds the outcome of every request numbered below this:
+    /// their cached outputs may be dropped.
+    pub acked: u64,
 }
 
 impl Entry<'_> {
@@ -101,59 +129,6 @@ pub fn unpack(mut value: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Request numbers remembered per session; above it the lowest are
-/// forgotten (and refused as duplicates from then on).
-pub const SESSION_WINDOW: usize = 4096;
-/// Sessions kept; the one applied to least recently is dropped first.
-pub const MAX_SESSIONS: usize = 256;
-
-/// One session's applied requests: everything below `floor`, and `seen`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Session {
-    floor: u64,
-    seen: BTreeSet<u64>,
-    /// The slot of the last entry applied for it (for eviction).
-    last_slot: u64,
-}
-
-/// The replicated table of applied requests, so that an entry decided
-/// twice (retried after a leader change, forwarded twice) is applied once.
-/// Part of the replicated state: every node updates it alike, and it
-/// travels in snapshots.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sessions {
-    sessions: BTreeMap<(u8, u64), Session>,
-}
-
-impl Sessions {
-    /// Records `origin` as applied at `slot`; false if it was already
-    /// (then the entry must not be applied again).
-    pub fn first_time(&mut self, origin: Origin, slot: u64) -> bool {
-        let key = (origin.node, origin.incarnation);
-        if !self.sessions.contains_key(&key) && self.sessions.len() >= MAX_SESSIONS {
-            let oldest = self
-                .sessions
-                .iter()
-                .min_by_key(|(k, s)| (s.last_slot, **k))
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.sessions.remove(&oldest);
-            }
-        }
-        let session = self.sessions.entry(key).or_default();
-        if origin.id < session.floor || !session.seen.insert(origin.id) {
-            return false;
-        }
-        session.last_slot = slot;
-        while session.seen.len() > SESSION_WINDOW {
-            if let Some(lowest) = session.seen.pop_first() {
-                session.floor = lowest + 1;
-            }
-        }
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,9 +139,23 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        for body in [Body::Command(b"put x 1"), Body::Command(b""), Body::Read] {
+        for body in [
+            Body::Command(b"put x 1"),
+            Body::Command(b""),
+            Body::Read,
+            Body::OpenSession,
+            Body::Session {
+                tag: SessionTag {
+                    client: 3,
+                    seq: 9,
+                    acked: 4,
+                },
+                command: b"x",
+            },
+        ] {
             let entry = Entry {
                 origin: origin(2, 99, 7),
+                done_below: 5,
                 body,
             };
             let bytes = entry.encode().unwrap();
@@ -189,38 +178,5 @@ mod tests {
         let cut = &pack[..pack.len() - 1];
         assert_eq!(unpack(cut).count(), 2, "the cut entry and nothing after it");
         assert_eq!(unpack(&[0xff; 8]).count(), 0, "a length that does not end");
-    }
-
-    #[test]
-    fn a_request_is_applied_once_in_any_order() {
-        let mut s = Sessions::default();
-        assert!(s.first_time(origin(1, 5, 2), 0));
-        assert!(s.first_time(origin(1, 5, 0), 1), "out of order is fine");
-        assert!(!s.first_time(origin(1, 5, 2), 2), "a retry is refused");
-        assert!(
-            s.first_time(origin(1, 6, 2), 3),
-            "another run of the node is another session"
-        );
-        assert!(s.first_time(origin(2, 5, 2), 4), "another node is another session");
-    }
-
-    #[test]
-    fn the_window_and_the_session_count_stay_bounded() {
-        let mut s = Sessions::default();
-        for id in 0..(SESSION_WINDOW as u64 + 10) {
-            assert!(s.first_time(origin(1, 1, id), id));
-        }
-        let session = &s.sessions[&(1, 1)];
-        assert_eq!(session.seen.len(), SESSION_WINDOW);
-        assert_eq!(session.floor, 10);
-        assert!(!s.first_time(origin(1, 1, 3), 0), "forgotten numbers count as applied");
-        for incarnation in 0..(MAX_SESSIONS as u64 + 5) {
-            s.first_time(origin(3, incarnation, 0), 10_000 + incarnation);
-        }
-        assert_eq!(s.sessions.len(), MAX_SESSIONS);
-        assert!(
-            !s.sessions.contains_key(&(1, 1)),
-            "the least recently applied session went first"
-        );
     }
 }

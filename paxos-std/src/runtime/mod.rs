@@ -55,9 +55,12 @@
 //! of any size are the next step).
 
 mod entry;
+mod sessions;
+mod state;
 mod worker;
 
-pub use entry::{Origin, Sessions, MAX_SESSIONS, SESSION_WINDOW};
+pub use entry::{Origin, SessionTag};
+pub use sessions::{MAX_CACHED_BYTES, MAX_CLIENTS, MAX_SESSIONS, MAX_UNACKED, SESSION_WINDOW};
 
 use crate::options::{NodeError, NodeOptions};
 use serde::de::DeserializeOwned;
@@ -82,7 +85,9 @@ pub trait StateMachine: Send + 'static {
     /// What clients ask for.
     type Command: Serialize + DeserializeOwned + Send + 'static;
     /// What applying a command returns to the client that proposed it.
-    type Output: Send + 'static;
+    /// Serializable: a client session keeps it, in the replicated state,
+    /// for a client that retries after a lost reply.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
 
     /// Applies one decided command.
     fn apply(&mut self, command: Self::Command) -> Self::Output;
@@ -136,6 +141,16 @@ pub enum ProposeError {
     NotLeader,
     /// The node stopped.
     Stopped,
+    /// Too many requests of this node are unfinished: try again once some
+    /// are answered.
+    Busy,
+    /// The command was applied, once, by an earlier decision whose output
+    /// this node did not see (it installed a snapshot that covered it).
+    AppliedEarlier,
+    /// The client session is unknown (never opened, or closed to make
+    /// room) or no longer keeps this request's output: its outcome is
+    /// lost, and it was not applied now. Open a new session.
+    SessionExpired,
 }
 
 impl fmt::Display for ProposeError {
@@ -148,6 +163,11 @@ impl fmt::Display for ProposeError {
             ProposeError::Timeout => write!(f, "no outcome within {DEADLINE:?}"),
             ProposeError::NotLeader => write!(f, "not the leader, or its lease does not hold"),
             ProposeError::Stopped => write!(f, "the node stopped"),
+            ProposeError::Busy => write!(f, "too many requests in progress on this node"),
+            ProposeError::AppliedEarlier => {
+                write!(f, "applied by an earlier attempt whose output this node did not see")
+            }
+            ProposeError::SessionExpired => write!(f, "the client session expired: its outcome is lost"),
         }
     }
 }
@@ -156,17 +176,34 @@ impl std::error::Error for ProposeError {}
 
 /// What one node of the runtime knows, for monitoring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeStatus {
+    /// This node.
+    pub id: u8,
     /// The leader this node knows of.
     pub leader: Option<u8>,
     /// Whether this node leads.
     pub is_leader: bool,
+    /// The ballot it promised, as `(round, node)`.
+    pub ballot: Option<(u32, u8)>,
     /// Slots decided (the next undecided slot).
     pub decided: u64,
     /// Slots applied to the state machine.
     pub applied: u64,
+    /// Commands applied and sessions opened since the node started.
+    pub commits: u64,
+    /// Leader changes this node saw since it started.
+    pub leader_changes: u64,
     /// `fdatasync` calls so far.
     pub syncs: u64,
+    /// The node lost its storage and only learns: it never votes or leads.
+    pub amnesiac: bool,
+    /// Requests this node took and has not answered.
+    pub waiting: usize,
+    /// What the replica dropped or refused, by reason.
+    pub replica: paxos_core::replica::Counters,
+    /// What the transport between nodes dropped, refused and re-opened.
+    pub transport: crate::transport::tcp::TcpCounters,
 }
 
 type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;
@@ -174,8 +211,16 @@ type ReadFn<S> = Box<dyn FnOnce(Result<&S, ProposeError>) + Send>;
 
 /// What callers hand to the worker.
 enum Call<S: StateMachine> {
-    Propose { command: Vec<u8>, reply: Reply<S::Output> },
-    Read { local: bool, read: ReadFn<S> },
+    Propose {
+        command: Vec<u8>,
+        session: Option<SessionTag>,
+        reply: Reply<S::Output>,
+    },
+    Open(Reply<u64>),
+    Read {
+        local: bool,
+        read: ReadFn<S>,
+    },
     Status(Reply<RuntimeStatus>),
 }
 
@@ -264,6 +309,58 @@ impl<S: StateMachine> Runtime<S> {
         let command = encode::<S>(&command)?;
         self.call(Call::Propose {
             command,
+            session: None,
+            reply: Box::new(done),
+        })
+    }
+
+    /// Opens a client session: the number a client gives, with a request
+    /// number of its own, to [`Runtime::propose_in_session`]. Sessions are
+    /// replicated, so a client may retry through any node.
+    ///
+    /// # Errors
+    ///
+    /// No outcome in time, or stopped.
+    pub fn open_session(&self) -> Result<u64, ProposeError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.call(Call::Open(Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        })))?;
+        rx.recv().unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// Proposes `command` as request `tag.seq` of client session
+    /// `tag.client`: applied once however often it is retried, through
+    /// whichever node; a retry gets the first application's output (as
+    /// long as the client has not acknowledged it with `tag.acked`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::propose`], and [`ProposeError::SessionExpired`].
+    pub fn propose_in_session(&self, tag: SessionTag, command: S::Command) -> Result<S::Output, ProposeError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.propose_in_session_with(tag, command, move |outcome| {
+            let _ = tx.send(outcome);
+        })?;
+        rx.recv().unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// [`Runtime::propose_in_session`] with a callback, as
+    /// [`Runtime::propose_with`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::propose_with`].
+    pub fn propose_in_session_with(
+        &self,
+        tag: SessionTag,
+        command: S::Command,
+        done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
+    ) -> Result<(), ProposeError> {
+        let command = encode::<S>(&command)?;
+        self.call(Call::Propose {
+            command,
+            session: Some(tag),
             reply: Box::new(done),
         })
     }
@@ -361,7 +458,81 @@ impl<S: StateMachine> Runtime<S> {
         let reply: Reply<S::Output> = Box::new(move |outcome| {
             let _ = tx.send(outcome);
         });
-        self.call_async(Call::Propose { command, reply }).await?;
+        self.call_async(Call::Propose {
+            command,
+            session: None,
+            reply,
+        })
+        .await?;
+        rx.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// [`Runtime::propose_in_session`], awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::propose_in_session`].
+    pub async fn propose_in_session_async(
+        &self,
+        tag: SessionTag,
+        command: S::Command,
+    ) -> Result<S::Output, ProposeError> {
+        let command = encode::<S>(&command)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reply: Reply<S::Output> = Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        });
+        self.call_async(Call::Propose {
+            command,
+            session: Some(tag),
+            reply,
+        })
+        .await?;
+        rx.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// [`Runtime::open_session`], awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::open_session`].
+    pub async fn open_session_async(&self) -> Result<u64, ProposeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reply: Reply<u64> = Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        });
+        self.call_async(Call::Open(reply)).await?;
+        rx.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// [`Runtime::read_local`], awaited (it never waits for the log).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::read_local`].
+    pub async fn read_local_async<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let read: ReadFn<S> = Box::new(move |state: Result<&S, ProposeError>| {
+            let _ = tx.send(state.map(read));
+        });
+        self.call_async(Call::Read { local: true, read }).await?;
+        rx.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// [`Runtime::status`], awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::status`].
+    pub async fn status_async(&self) -> Result<RuntimeStatus, ProposeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.call_async(Call::Status(Box::new(move |s| {
+            let _ = tx.send(s);
+        })))
+        .await?;
         rx.await.unwrap_or(Err(ProposeError::Stopped))
     }
 

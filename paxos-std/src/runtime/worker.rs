@@ -2,7 +2,9 @@
 //! wake-ups), the replica driven by `paxos_core::driver::drain`, and the
 //! state machine applied from its decided entries.
 
-use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin, Sessions};
+use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin};
+use super::sessions::SESSION_WINDOW;
+use super::state::{Decoded, Outcome, Replicated};
 use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
@@ -14,8 +16,7 @@ use crate::transport::ChannelNetwork;
 use paxos_core::driver;
 use paxos_core::replica::{Event, ProposalId, Replica};
 use paxos_core::{Bytes, Instant, NodeId};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
@@ -71,22 +72,15 @@ pub(super) enum Input<S: StateMachine> {
     Wake,
 }
 
-/// The state machine's state as a snapshot: what compaction keeps and
-/// what a node behind installs.
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    /// Every slot below this one is applied.
-    slot: u64,
-    sessions: Sessions,
-    app: Vec<u8>,
-}
-
 /// A request this node took and has not answered.
 struct Waiter<S: StateMachine> {
     entry: Vec<u8>,
     kind: Kind<S>,
     /// In this turn's batch already (so it is packed once).
     batched: bool,
+    /// Carried by a proposal of this node that is still tracked: it ends
+    /// decided or displaced, so it is not proposed again meanwhile.
+    in_flight: bool,
     next_try: Instant,
     expires: Instant,
 }
@@ -94,6 +88,7 @@ struct Waiter<S: StateMachine> {
 enum Kind<S: StateMachine> {
     Propose(Reply<S::Output>),
     Read(ReadFn<S>),
+    Open(Reply<u64>),
 }
 
 impl<S: StateMachine> Kind<S> {
@@ -101,6 +96,7 @@ impl<S: StateMachine> Kind<S> {
         match self {
             Kind::Propose(reply) => reply(Err(e)),
             Kind::Read(read) => read(Err(e)),
+            Kind::Open(reply) => reply(Err(e)),
         }
     }
 }
@@ -111,11 +107,15 @@ impl<S: StateMachine> Kind<S> {
 struct Applier<S: StateMachine> {
     me: NodeId,
     incarnation: u64,
-    machine: S,
-    sessions: Sessions,
+    state: Replicated<S>,
     /// The next slot to apply.
     applied: u64,
-    waiting: HashMap<u64, Waiter<S>>,
+    /// Entries applied since the node started.
+    commits: u64,
+    /// Leader changes seen since the node started.
+    leader_changes: u64,
+    /// By request number: the lowest is the oldest unfinished.
+    waiting: BTreeMap<u64, Waiter<S>>,
     /// The requests each proposal of this node carries.
     by_proposal: HashMap<ProposalId, Vec<u64>>,
     /// Requests to try again at once (their proposal was displaced).
@@ -141,54 +141,53 @@ impl<S: StateMachine> Applier<S> {
                 self.applied = slot + 1;
             }
             Event::Displaced { proposal } => {
-                if let Some(ids) = self.by_proposal.remove(&proposal) {
-                    self.retry.extend(ids);
+                for id in self.by_proposal.remove(&proposal).unwrap_or_default() {
+                    if let Some(w) = self.waiting.get_mut(&id) {
+                        w.in_flight = false;
+                        self.retry.push(id);
+                    }
                 }
             }
             Event::SnapshotNeeded { peer, .. } => self.behind.push(peer),
             Event::LeaderChanged { leader } => {
+                self.leader_changes += 1;
                 tracing::info!(node = %self.me, leader = ?leader.map(|l| l.0), "leader changed");
             }
             Event::LeadershipAcquired { .. } | Event::LeadershipLost => {}
         }
     }
 
-    /// Applies one decided entry (once per tag) and answers it if it is
-    /// this node's.
+    /// Applies one decided entry and answers it if it is this node's.
     fn apply(&mut self, slot: u64, entry: &Entry<'_>) {
         let ours = entry.origin.node == self.me.0 && entry.origin.incarnation == self.incarnation;
-        match entry.body {
-            Body::Command(bytes) => {
-                if !self.sessions.first_time(entry.origin, slot) {
-                    return;
-                }
-                // Every node decodes the same bytes alike: a command that
-                // does not decode is skipped everywhere.
-                let Ok(command) = postcard::from_bytes::<S::Command>(bytes) else {
-                    tracing::warn!(node = %self.me, slot, "a command that does not decode, skipped");
-                    return;
-                };
-                let output = self.machine.apply(command);
-                if ours {
-                    if let Some(Waiter {
-                        kind: Kind::Propose(reply),
-                        ..
-                    }) = self.waiting.remove(&entry.origin.id)
-                    {
-                        reply(Ok(output));
-                    }
-                }
+        let outcome = self.state.apply(slot, entry, ours);
+        if matches!(outcome, Outcome::Output(_) | Outcome::Opened(_)) {
+            self.commits += 1;
+        }
+        if matches!(outcome, Outcome::Undecodable) {
+            tracing::warn!(node = %self.me, slot, "a command that does not decode, skipped");
+        }
+        if !ours {
+            return;
+        }
+        let Some(waiter) = self.waiting.remove(&entry.origin.id) else {
+            return;
+        };
+        match (waiter.kind, outcome) {
+            (Kind::Propose(reply), Outcome::Output(output)) => reply(Ok(output)),
+            // Decided again after this node installed a snapshot covering
+            // the first decision: applied once, its output not seen here.
+            (Kind::Propose(reply), Outcome::Repeated) => reply(Err(ProposeError::AppliedEarlier)),
+            (Kind::Open(reply), Outcome::Repeated) => reply(Err(ProposeError::AppliedEarlier)),
+            (Kind::Propose(reply), Outcome::Expired) => reply(Err(ProposeError::SessionExpired)),
+            (Kind::Propose(reply), Outcome::Undecodable) => {
+                reply(Err(ProposeError::Encode("the command does not decode".into())));
             }
-            Body::Read => {
-                if ours {
-                    if let Some(Waiter {
-                        kind: Kind::Read(read), ..
-                    }) = self.waiting.remove(&entry.origin.id)
-                    {
-                        read(Ok(&self.machine));
-                    }
-                }
-            }
+            (Kind::Read(read), Outcome::Read) => read(Ok(&self.state.machine)),
+            (Kind::Open(reply), Outcome::Opened(client)) => reply(Ok(client)),
+            // The outcome belongs to the entry's body, which the waiter's
+            // kind made: no other pairing occurs.
+            (kind, _) => kind.fail(ProposeError::Stopped),
         }
     }
 }
@@ -272,7 +271,7 @@ pub(super) fn run<S: StateMachine>(
     }
     stop.store(true, Ordering::Relaxed);
     // Whoever still waits learns that the node stopped.
-    for (_, waiter) in worker.app.waiting.drain() {
+    for (_, waiter) in std::mem::take(&mut worker.app.waiting) {
         waiter.kind.fail(ProposeError::Stopped);
     }
     // The transport's threads stop with it.
@@ -285,18 +284,19 @@ pub(super) fn run<S: StateMachine>(
 impl<S: StateMachine> Worker<S> {
     fn start(
         options: &NodeOptions,
-        mut machine: S,
+        machine: S,
         link: Arc<TcpTransport>,
         wake: crate::storage::Wake,
     ) -> Result<Self, NodeError> {
         let (log, recovered) = FileLog::open(&options.data_dir).map_err(NodeError::Storage)?;
         let config = replica_config(options)?;
         let clock = Clock::new();
-        let (mut sessions, mut applied) = (Sessions::default(), 0);
+        let mut state = Replicated::new(machine);
+        let mut applied = 0;
         if let Some(bytes) = &recovered.snapshot {
-            let snapshot: Snapshot = postcard::from_bytes(bytes).map_err(|_| NodeError::Snapshot)?;
-            machine.restore(&snapshot.app).map_err(|_| NodeError::Snapshot)?;
-            (sessions, applied) = (snapshot.sessions, snapshot.slot);
+            let snapshot = Decoded::new(bytes).ok_or(NodeError::Snapshot)?;
+            applied = snapshot.slot();
+            state.restore(snapshot).map_err(|_| NodeError::Snapshot)?;
         }
         let batches = recovered.batches.iter().map(Vec::as_slice);
         let (mut next, mut gap) = (applied, None);
@@ -315,13 +315,8 @@ impl<S: StateMachine> Worker<S> {
                     .flat_map(|v| unpack(v.as_slice()))
                     .filter_map(Entry::decode)
                 {
-                    if let Body::Command(bytes) = entry.body {
-                        if sessions.first_time(entry.origin, slot) {
-                            if let Ok(command) = postcard::from_bytes::<S::Command>(bytes) {
-                                machine.apply(command);
-                            }
-                        }
-                    }
+                    // No request of this run exists yet: nothing to answer.
+                    state.apply(slot, &entry, false);
                 }
             })
         };
@@ -336,17 +331,19 @@ impl<S: StateMachine> Worker<S> {
         }
         let applied = replica.delivered();
         tracing::info!(node = %options.id, decided = replica.decided(), applied, "started");
-        let incarnation = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        // Request numbers start again at 0 in every run: the run's number
+        // must differ from every earlier run's, or the session table would
+        // take this run's requests for the last run's and skip them.
+        let incarnation = crate::storage::next_incarnation(&options.data_dir).map_err(NodeError::Storage)?;
         Ok(Worker {
             app: Applier {
                 me: options.id,
                 incarnation,
-                machine,
-                sessions,
+                state,
                 applied,
-                waiting: HashMap::new(),
+                commits: 0,
+                leader_changes: 0,
+                waiting: BTreeMap::new(),
                 by_proposal: HashMap::new(),
                 retry: Vec::new(),
                 behind: Vec::new(),
@@ -385,35 +382,70 @@ impl<S: StateMachine> Worker<S> {
     fn on_call(&mut self, call: Call<S>) {
         let now = self.clock.now();
         match call {
-            Call::Propose { command, reply } => self.submit(Body::Command(&command), Kind::Propose(reply), now),
+            Call::Propose {
+                command,
+                session: None,
+                reply,
+            } => self.submit(Body::Command(&command), Kind::Propose(reply), now),
+            Call::Propose {
+                command,
+                session: Some(tag),
+                reply,
+            } => self.submit(Body::Session { tag, command: &command }, Kind::Propose(reply), now),
+            Call::Open(reply) => self.submit(Body::OpenSession, Kind::Open(reply), now),
             Call::Read { local: false, read } => self.submit(Body::Read, Kind::Read(read), now),
             Call::Read { local: true, read } => {
                 if self.replica.can_read_locally(now) {
-                    read(Ok(&self.app.machine));
+                    read(Ok(&self.app.state.machine));
                 } else {
                     read(Err(ProposeError::NotLeader));
                 }
             }
-            Call::Status(reply) => reply(Ok(RuntimeStatus {
-                leader: self.replica.leader().map(|l| l.0),
-                is_leader: self.replica.is_leader(),
-                decided: self.replica.decided(),
-                applied: self.app.applied,
-                syncs: self.log.stats().syncs,
-            })),
+            Call::Status(reply) => reply(Ok(self.status())),
+        }
+    }
+
+    fn status(&self) -> RuntimeStatus {
+        let r = &self.replica;
+        RuntimeStatus {
+            id: self.app.me.0,
+            leader: r.leader().map(|l| l.0),
+            is_leader: r.is_leader(),
+            ballot: r.promised().map(|b| (b.round, b.node.0)),
+            decided: r.decided(),
+            applied: self.app.applied,
+            commits: self.app.commits,
+            leader_changes: self.app.leader_changes,
+            syncs: self.log.stats().syncs,
+            amnesiac: r.is_amnesiac(),
+            waiting: self.app.waiting.len(),
+            replica: r.counters(),
+            transport: self.link.tcp_counters(),
         }
     }
 
     /// Tags a request, registers it and tries it at once.
     fn submit(&mut self, body: Body<'_>, kind: Kind<S>, now: Instant) {
         let id = self.next_id;
+        // The session table forgets nothing this run has not finished, so
+        // the oldest unfinished request must stay within its window.
+        let done_below = self.app.waiting.first_key_value().map_or(id, |(&oldest, _)| oldest);
+        if id - done_below >= SESSION_WINDOW as u64 {
+            return kind.fail(ProposeError::Busy);
+        }
         self.next_id += 1;
         let origin = Origin {
             node: self.app.me.0,
             incarnation: self.app.incarnation,
             id,
         };
-        let entry = match (Entry { origin, body }).encode() {
+        let entry = match (Entry {
+            origin,
+            done_below,
+            body,
+        })
+        .encode()
+        {
             Ok(entry) => entry,
             Err(e) => return kind.fail(ProposeError::Encode(e.to_string())),
         };
@@ -424,6 +456,7 @@ impl<S: StateMachine> Worker<S> {
                 entry,
                 kind,
                 batched: false,
+                in_flight: false,
                 next_try: now,
                 expires,
             },
@@ -437,7 +470,7 @@ impl<S: StateMachine> Worker<S> {
             self.app
                 .waiting
                 .iter()
-                .filter(|(_, w)| w.next_try <= now)
+                .filter(|(_, w)| (w.next_try <= now && !w.in_flight) || w.expires <= now)
                 .map(|(id, _)| *id),
         );
         for &id in &due {
@@ -456,6 +489,9 @@ impl<S: StateMachine> Worker<S> {
             if let Some(w) = self.app.waiting.remove(&id) {
                 w.kind.fail(ProposeError::Timeout);
             }
+            return;
+        }
+        if w.in_flight {
             return;
         }
         w.next_try = now + RETRY;
@@ -508,6 +544,11 @@ impl<S: StateMachine> Worker<S> {
             };
             match self.replica.propose(now, payload) {
                 Ok(proposal) => {
+                    for id in &carried {
+                        if let Some(w) = self.app.waiting.get_mut(id) {
+                            w.in_flight = true;
+                        }
+                    }
                     self.app.by_proposal.insert(proposal, carried);
                 }
                 // The window is full: the next turn (a vote frees room).
@@ -574,12 +615,7 @@ impl<S: StateMachine> Worker<S> {
     }
 
     fn snapshot_bytes(&self) -> Vec<u8> {
-        let snapshot = Snapshot {
-            slot: self.app.applied,
-            sessions: self.app.sessions.clone(),
-            app: self.app.machine.snapshot(),
-        };
-        postcard::to_allocvec(&snapshot).unwrap_or_default()
+        self.app.state.snapshot(self.app.applied)
     }
 
     /// Replaces the log by the state machine's snapshot and a checkpoint
@@ -634,27 +670,27 @@ impl<S: StateMachine> Worker<S> {
         let Some(bytes) = self.receiving.offer(id, index, count, data, 1 << 20) else {
             return;
         };
-        let Ok(snapshot) = postcard::from_bytes::<Snapshot>(&bytes) else {
+        let Some(snapshot) = Decoded::new(&bytes) else {
             tracing::warn!(node = %self.app.me, "a snapshot that does not decode");
             return;
         };
-        if snapshot.slot <= self.replica.decided() {
+        let slot = snapshot.slot();
+        if slot <= self.replica.decided() {
             return;
         }
-        if let Err(e) = self.replica.install_snapshot(now, snapshot.slot) {
+        if let Err(e) = self.replica.install_snapshot(now, slot) {
             tracing::warn!(node = %self.app.me, "snapshot not installed: {e}");
             return;
         }
         // The replica has moved past the snapshot's slots: a state machine
         // that cannot follow would diverge, so the node stops instead.
-        if let Err(e) = self.app.machine.restore(&snapshot.app) {
+        if let Err(e) = self.app.state.restore(snapshot) {
             tracing::error!(node = %self.app.me, "{e}: stopping");
             self.fatal = Some(NodeError::Snapshot);
             return;
         }
-        self.app.sessions = snapshot.sessions;
-        self.app.applied = snapshot.slot;
-        tracing::info!(node = %self.app.me, slot = snapshot.slot, "installed a snapshot");
+        self.app.applied = slot;
+        tracing::info!(node = %self.app.me, slot, "installed a snapshot");
         // The replica's log now starts at the snapshot, and its record of
         // that goes in this turn's batch: the application's state must be
         // on disk first. The compaction is queued now, before the drain

@@ -126,6 +126,7 @@
 
 mod dir;
 mod error;
+mod incarnation;
 mod lock;
 mod pipeline;
 mod record;
@@ -140,6 +141,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::{Corruption, StorageError};
+pub use incarnation::next_incarnation;
 pub use pipeline::{SyncPipeline, Wake, BATCH_BUFFER, MAX_QUEUED_BYTES};
 pub use record::MAX_BATCH_LEN;
 pub use segment::{DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE};
