@@ -34,6 +34,10 @@ pub struct Answer {
     pub key: String,
     /// The value decided for it; `None` when nobody wrote it.
     pub value: Option<String>,
+    /// For an ask with a value: whether this ask's value is the one
+    /// decided (absent for a read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub won: Option<bool>,
 }
 
 /// A node's status.
@@ -58,6 +62,24 @@ pub struct Status {
     /// (started with `--storage-lost` on an empty data directory).
     #[serde(default)]
     pub amnesiac: bool,
+    /// Whether this node leads.
+    #[serde(default)]
+    pub is_leader: bool,
+    /// Commands applied (and sessions opened) since the node started.
+    #[serde(default)]
+    pub commits: u64,
+    /// Leader changes this node saw since it started.
+    #[serde(default)]
+    pub leader_changes: u64,
+    /// Requests this node took and has not answered yet.
+    #[serde(default)]
+    pub waiting: u64,
+    /// Registers written (gen_paxos's ask).
+    #[serde(default)]
+    pub registers: u64,
+    /// Keys in the map.
+    #[serde(default)]
+    pub keys: u64,
 }
 
 /// A reply line: an answer, a status or an error.

@@ -1,24 +1,34 @@
 //! # paxos-service
 //!
-//! The `paxos` program's library: gen_paxos's keyed write-once registers
-//! ([`app`]: `ask(key, value)` returns the value decided for the key) as a
-//! service on [`paxos_std`]'s storage and transport, driven through
-//! `paxos_core::driver` by one [`engine::Engine`] and two drivers around it
-//! (the blocking [`node`] and, with the `tokio` feature, `async_node`), a
-//! JSON client protocol ([`client`], [`server`], [`request`]) and the
-//! messages nodes exchange besides Paxos ([`forward`]).
+//! The `paxos` program's library: a replicated key-value store with
+//! gen_paxos's write-once registers beside it ([`store`]: `ask(key, value)`
+//! returns the value decided for the key and whether yours won; `put`,
+//! `get`, `delete` and compare-and-set on a map), replicated by
+//! [`paxos_std::runtime`]. Around it:
+//!
+//! - [`service`]: one node — the runtime, the client server and the
+//!   metrics endpoint;
+//! - [`server`] and [`protocol`]: the client protocol, binary and
+//!   pipelined (many requests in flight per connection, answered out of
+//!   order), and the JSON line protocol for scripts ([`client`]);
+//! - [`cluster`]: the Rust [`Client`] (async, and [`BlockingClient`]),
+//!   which finds the leader, carries on through leader changes and node
+//!   deaths, and makes retried writes exactly-once with a client session;
+//! - [`config`]: a node's settings from a TOML file and flags, and cluster
+//!   keys; [`metrics`]: the Prometheus endpoint.
 //!
 //! To replicate an application of your own, use [`paxos_std::runtime`]
-//! instead: this crate is the program built on the same parts.
+//! directly: this crate is one application built on it.
 
 #![forbid(unsafe_code)]
 
-pub mod app;
-#[cfg(feature = "tokio")]
-pub mod async_node;
 pub mod client;
-pub mod engine;
-pub mod forward;
-pub mod node;
-pub mod request;
+pub mod cluster;
+pub mod config;
+pub mod metrics;
+pub mod protocol;
 pub mod server;
+pub mod service;
+pub mod store;
+
+pub use cluster::{BlockingClient, Client, ClientOptions};

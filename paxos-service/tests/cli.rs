@@ -7,7 +7,7 @@
 mod process;
 
 use paxos_service::client::{self, ClientReply, ClientRequest};
-use process::{free_tcp, free_udp, run_paxos, status_binary, wait_for, ChildGuard, Output, KEY_HEX, PAXOS};
+use process::{free_peer, free_tcp, run_paxos, status_binary, wait_for, ChildGuard, Output, KEY_HEX, PAXOS};
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 /// Runs `paxos node` with the given extra arguments after a valid
 /// `--id/--listen/--peer` set, expecting a prompt failure.
 fn node_fails(extra: &[&str]) -> Output {
-    let udp = free_udp(2);
-    let (listen, peer) = (udp[0].to_string(), format!("2={}", udp[1]));
+    let peer = free_peer(2);
+    let (listen, peer) = (peer[0].to_string(), format!("2={}", peer[1]));
     let mut args = vec!["node", "--id", "1", "--listen", &listen, "--peer", &peer];
     args.extend_from_slice(extra);
     let out = run_paxos(&args, Duration::from_secs(10));
@@ -71,7 +71,7 @@ fn missing_arguments_are_usage_errors() {
 
 /// A malformed `--peer` is a usage error that says what is wrong.
 fn malformed_peers_are_usage_errors(data_s: &str) {
-    let udp = free_udp(1)[0].to_string();
+    let listen = free_peer(1)[0].to_string();
     for (peer, says) in [
         ("127.0.0.1:9000", "expected ID=ADDR"),
         ("x=127.0.0.1:9000", "bad node id"),
@@ -84,7 +84,7 @@ fn malformed_peers_are_usage_errors(data_s: &str) {
                 "--id",
                 "1",
                 "--listen",
-                &udp,
+                &listen,
                 "--data-dir",
                 data_s,
                 "--peer",
@@ -160,13 +160,13 @@ fn a_data_directory_that_is_a_file_is_named(dir: &Path, good_key_s: &str) {
 }
 
 /// A node alone of a cluster of three: it holds its data directory, its
-/// UDP and its client address, and never reaches a decision, so `paxos
+/// peer address and its client address, and never reaches a decision, so `paxos
 /// ask` gives up after its timeout.
 fn a_lone_node_holds_its_paths_and_ask_times_out(dir: &Path, data_s: &str, good_key_s: &str) {
-    let udp = free_udp(3);
+    let peer = free_peer(3);
     let client = free_tcp(1)[0];
-    let (listen, client_s) = (udp[0].to_string(), client.to_string());
-    let (peer2, peer3) = (format!("2={}", udp[1]), format!("3={}", udp[2]));
+    let (listen, client_s) = (peer[0].to_string(), client.to_string());
+    let (peer2, peer3) = (format!("2={}", peer[1]), format!("3={}", peer[2]));
     let log = File::create(dir.join("lone.log")).unwrap();
     let child = Command::new(PAXOS)
         .args([
@@ -217,9 +217,9 @@ fn its_paths_are_taken(dir: &Path, data_s: &str, good_key_s: &str, listen: &str,
         out.stderr
     );
 
-    // Its UDP address is taken.
+    // Its peer address is taken.
     let other = dir.join("other").display().to_string();
-    let peer = format!("2={}", free_udp(1)[0]);
+    let peer = format!("2={}", free_peer(1)[0]);
     let out = run_paxos(
         &[
             "node",
@@ -299,12 +299,12 @@ fn a_closed_port_is_named(closed: &str) {
 /// Keys and values too long, and a bad timeout: refused before any
 /// connection (the port is closed, so the message tells which).
 fn oversized_arguments_are_refused_before_connecting(closed: &str) {
-    let long_key = "k".repeat(33);
-    let long_value = "v".repeat(129);
+    let long_key = "k".repeat(paxos_service::protocol::MAX_KEY + 1);
+    let long_value = "v".repeat(paxos_service::protocol::MAX_VALUE + 1);
     for (args, says) in [
-        (vec!["ask", "--node", closed, &long_key], "key of 33 bytes"),
-        (vec!["ask", "--node", closed, &long_key, "v"], "key of 33 bytes"),
-        (vec!["ask", "--node", closed, "k", &long_value], "value of 129 bytes"),
+        (vec!["ask", "--node", closed, &long_key], "key of 1025 bytes"),
+        (vec!["ask", "--node", closed, &long_key, "v"], "key of 1025 bytes"),
+        (vec!["ask", "--node", closed, "k", &long_value], "value of 1025 bytes"),
         (vec!["ask", "--node", closed, "--timeout", "0", "k"], "--timeout"),
         (vec!["ask", "--node", closed, "--timeout=-1", "k"], "--timeout"),
     ] {
@@ -317,12 +317,14 @@ fn oversized_arguments_are_refused_before_connecting(closed: &str) {
             out.stderr
         );
     }
-    // Exactly 32 bytes is a key (and the closed port the only problem).
-    let out = run_paxos(&["ask", "--node", closed, &"k".repeat(32)], Duration::from_secs(10));
+    // Exactly the longest key is a key (and the closed port the only
+    // problem).
+    let longest = "k".repeat(paxos_service::protocol::MAX_KEY);
+    let out = run_paxos(&["ask", "--node", closed, &longest], Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         !out.stderr.contains("longer than") && out.stderr.contains("refused"),
-        "a 32-byte key was refused: {}",
+        "the longest key was refused: {}",
         out.stderr
     );
 }

@@ -203,11 +203,17 @@ fn check_one_value_per_key<'a>(asked: &'a [Asked], statuses: &[Status]) -> (Prop
         "{unanswered} of {} keys never answered",
         proposed.len()
     );
-    let decided_slots = statuses[0].decided.expect("decided slots") + 1;
+    // Several asks share a slot: count the registers every node holds.
+    let registers = statuses[0].registers as usize;
     assert!(
-        decided_slots as usize >= told.len(),
-        "{decided_slots} slots decided for {} keys",
-        told.len()
+        registers >= told.len() && registers <= proposed.len(),
+        "{registers} registers written for {} keys answered of {} asked",
+        told.len(),
+        proposed.len()
+    );
+    assert!(
+        statuses.iter().all(|s| s.registers == statuses[0].registers),
+        "nodes hold different numbers of registers: {statuses:?}"
     );
     (proposed, told)
 }

@@ -2,7 +2,7 @@
 //! stopped and restarted from their data directories, with their logs
 //! kept for failure messages.
 
-use super::{free_tcp, free_udp, wait_exit, wait_for, KEY_HEX, PAXOS};
+use super::{free_peer, free_tcp, wait_exit, wait_for, KEY_HEX, PAXOS};
 use paxos_service::client::{self, ClientReply, ClientRequest, Status};
 use std::fs::File;
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use std::time::Duration;
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub key_file: PathBuf,
-    pub udp: Vec<SocketAddr>,
+    pub peer: Vec<SocketAddr>,
     pub clients: Vec<SocketAddr>,
     pub children: Vec<Option<Child>>,
     /// How many times each node was started (names its log files).
@@ -30,7 +30,7 @@ impl Cluster {
         std::fs::write(&key_file, KEY_HEX).expect("write the key file");
         Cluster {
             key_file,
-            udp: free_udp(n),
+            peer: free_peer(n),
             clients: free_tcp(n),
             children: (0..n).map(|_| None).collect(),
             starts: vec![0; n],
@@ -49,7 +49,7 @@ impl Cluster {
     }
 
     pub fn len(&self) -> usize {
-        self.udp.len()
+        self.peer.len()
     }
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
@@ -63,7 +63,7 @@ impl Cluster {
             "--id".into(),
             (i + 1).to_string(),
             "--listen".into(),
-            self.udp[i].to_string(),
+            self.peer[i].to_string(),
             "--data-dir".into(),
             self.data_dir(i).display().to_string(),
             "--client-listen".into(),
@@ -71,7 +71,7 @@ impl Cluster {
             "--key-file".into(),
             self.key_file.display().to_string(),
         ];
-        for (j, addr) in self.udp.iter().enumerate().filter(|(j, _)| *j != i) {
+        for (j, addr) in self.peer.iter().enumerate().filter(|(j, _)| *j != i) {
             args.push("--peer".into());
             args.push(format!("{}={addr}", j + 1));
         }

@@ -16,7 +16,7 @@ pub mod cluster;
 
 use paxos_service::client::{self, Answer, ClientError, ClientReply, ClientRequest, Status};
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,13 +46,10 @@ pub fn wait_for<T>(limit: Duration, step: Duration, mut f: impl FnMut() -> Optio
     None
 }
 
-/// `n` distinct free loopback addresses for UDP (bound together, then
-/// released).
-pub fn free_udp(n: usize) -> Vec<SocketAddr> {
-    let sockets: Vec<UdpSocket> = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket"))
-        .collect();
-    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+/// `n` distinct loopback addresses free for both TCP and UDP: what
+/// nodes listen on for each other.
+pub fn free_peer(n: usize) -> Vec<SocketAddr> {
+    paxos_std::transport::free_loopback_addrs(n).expect("free loopback addresses")
 }
 
 /// `n` distinct free loopback addresses for TCP (bound together, then

@@ -209,6 +209,17 @@ pub struct RuntimeStatus {
 type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;
 type ReadFn<S> = Box<dyn FnOnce(Result<&S, ProposeError>) + Send>;
 
+/// How a read is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadHow {
+    /// Behind a read barrier through the log: linearizable.
+    Log,
+    /// On the leader under its lease.
+    Lease,
+    /// This node's state as applied so far.
+    Stale,
+}
+
 /// What callers hand to the worker.
 enum Call<S: StateMachine> {
     Propose {
@@ -218,7 +229,7 @@ enum Call<S: StateMachine> {
     },
     Open(Reply<u64>),
     Read {
-        local: bool,
+        how: ReadHow,
         read: ReadFn<S>,
     },
     Status(Reply<RuntimeStatus>),
@@ -373,7 +384,7 @@ impl<S: StateMachine> Runtime<S> {
     ///
     /// No outcome in time, or stopped.
     pub fn read<T: Send + 'static>(&self, read: impl FnOnce(&S) -> T + Send + 'static) -> Result<T, ProposeError> {
-        self.read_via(false, read)
+        self.read_via(ReadHow::Log, read)
     }
 
     /// Reads the state on the leader under its lease, without a log round
@@ -387,7 +398,7 @@ impl<S: StateMachine> Runtime<S> {
         &self,
         read: impl FnOnce(&S) -> T + Send + 'static,
     ) -> Result<T, ProposeError> {
-        self.read_via(true, read)
+        self.read_via(ReadHow::Lease, read)
     }
 
     /// What this node knows, for monitoring.
@@ -412,14 +423,28 @@ impl<S: StateMachine> Runtime<S> {
         self.stop_thread()
     }
 
+    /// Reads this node's state as applied so far, at once: not
+    /// linearizable (a follower may lag), for monitoring and for reads that
+    /// tolerate staleness.
+    ///
+    /// # Errors
+    ///
+    /// [`ProposeError::Stopped`].
+    pub fn read_stale<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
+        self.read_via(ReadHow::Stale, read)
+    }
+
     fn read_via<T: Send + 'static>(
         &self,
-        local: bool,
+        how: ReadHow,
         read: impl FnOnce(&S) -> T + Send + 'static,
     ) -> Result<T, ProposeError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.call(Call::Read {
-            local,
+            how,
             read: Box::new(move |state: Result<&S, ProposeError>| {
                 let _ = tx.send(state.map(read));
             }),
@@ -514,11 +539,31 @@ impl<S: StateMachine> Runtime<S> {
         &self,
         read: impl FnOnce(&S) -> T + Send + 'static,
     ) -> Result<T, ProposeError> {
+        self.read_async_via(ReadHow::Lease, read).await
+    }
+
+    /// [`Runtime::read_stale`], awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::read_stale`].
+    pub async fn read_stale_async<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
+        self.read_async_via(ReadHow::Stale, read).await
+    }
+
+    async fn read_async_via<T: Send + 'static>(
+        &self,
+        how: ReadHow,
+        read: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, ProposeError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let read: ReadFn<S> = Box::new(move |state: Result<&S, ProposeError>| {
             let _ = tx.send(state.map(read));
         });
-        self.call_async(Call::Read { local: true, read }).await?;
+        self.call_async(Call::Read { how, read }).await?;
         rx.await.unwrap_or(Err(ProposeError::Stopped))
     }
 
@@ -549,7 +594,11 @@ impl<S: StateMachine> Runtime<S> {
         let read: ReadFn<S> = Box::new(move |state: Result<&S, ProposeError>| {
             let _ = tx.send(state.map(read));
         });
-        self.call_async(Call::Read { local: false, read }).await?;
+        self.call_async(Call::Read {
+            how: ReadHow::Log,
+            read,
+        })
+        .await?;
         rx.await.unwrap_or(Err(ProposeError::Stopped))
     }
 

@@ -5,7 +5,7 @@
 use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin};
 use super::sessions::SESSION_WINDOW;
 use super::state::{Decoded, Outcome, Replicated};
-use super::{Call, ProposeError, ReadFn, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
+use super::{Call, ProposeError, ReadFn, ReadHow, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
 use crate::pieces::{self, Pieces, Sends};
@@ -393,14 +393,24 @@ impl<S: StateMachine> Worker<S> {
                 reply,
             } => self.submit(Body::Session { tag, command: &command }, Kind::Propose(reply), now),
             Call::Open(reply) => self.submit(Body::OpenSession, Kind::Open(reply), now),
-            Call::Read { local: false, read } => self.submit(Body::Read, Kind::Read(read), now),
-            Call::Read { local: true, read } => {
+            Call::Read {
+                how: ReadHow::Log,
+                read,
+            } => self.submit(Body::Read, Kind::Read(read), now),
+            Call::Read {
+                how: ReadHow::Lease,
+                read,
+            } => {
                 if self.replica.can_read_locally(now) {
                     read(Ok(&self.app.state.machine));
                 } else {
                     read(Err(ProposeError::NotLeader));
                 }
             }
+            Call::Read {
+                how: ReadHow::Stale,
+                read,
+            } => read(Ok(&self.app.state.machine)),
             Call::Status(reply) => reply(Ok(self.status())),
         }
     }

@@ -1,71 +1,83 @@
-//! `paxos demo`: three nodes on loopback UDP with their logs in a fresh
-//! temporary folder, clients asking keys, the leader killed and restarted,
-//! and a summary that checks every node agrees.
+//! `paxos demo`: three nodes in this process on loopback TCP, their logs
+//! in a fresh temporary folder; clients ask keys (each twice: the first
+//! writer wins) and put to the map through the Rust client; the leader is
+//! stopped and restarted from its log; a summary checks that every node
+//! agrees with what the clients were told.
 
-use paxos_service::app;
-use paxos_service::node::{self, NodeOptions, Reply, Request, Requests};
-use paxos_std::transport::free_loopback_addrs;
+use paxos_core::NodeId;
+use paxos_service::cluster::{BlockingClient, ClientOptions};
+use paxos_service::config::NodeConfig;
+use paxos_service::service::Service;
+use paxos_std::transport::{free_loopback_addrs, ClusterKey};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const NODES: u8 = 3;
+const NODES: usize = 3;
 const CLIENTS: usize = 4;
 /// Every key is asked twice, by whichever clients draw it: the first
 /// writer wins and the second learns the winner.
 const ASKS_PER_KEY: u64 = 2;
 
-/// A node running in a thread.
-struct Running {
-    requests: Requests,
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<(), node::NodeError>>,
-}
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 struct Cluster {
-    addrs: Vec<SocketAddr>,
-    dir: PathBuf,
-    nodes: Vec<Option<Running>>,
+    configs: Vec<NodeConfig>,
+    nodes: Vec<Option<Service>>,
 }
 
 impl Cluster {
-    fn options(&self, i: usize) -> NodeOptions {
-        NodeOptions::local_member(i, &self.addrs, &self.dir)
+    fn new(dir: &Path) -> AnyResult<Cluster> {
+        let addrs = free_loopback_addrs(2 * NODES)?;
+        let (peer_addrs, client_addrs) = addrs.split_at(NODES);
+        let configs = (0..NODES)
+            .map(|i| NodeConfig {
+                id: NodeId(i as u8 + 1),
+                listen: peer_addrs[i],
+                peers: (0..NODES)
+                    .filter(|&j| j != i)
+                    .map(|j| (NodeId(j as u8 + 1), peer_addrs[j]))
+                    .collect(),
+                data_dir: dir.join(format!("node{}", i + 1)),
+                client_listen: Some(client_addrs[i]),
+                metrics_listen: None,
+                key_file: None,
+                storage_lost: false,
+                heartbeat: Duration::from_millis(50),
+                election_timeout: Duration::from_millis(300),
+                lease: None,
+            })
+            .collect();
+        Ok(Cluster {
+            configs,
+            nodes: (0..NODES).map(|_| None).collect(),
+        })
     }
 
-    fn start(&mut self, i: usize) -> Result<(), String> {
-        let options = self.options(i);
-        std::fs::create_dir_all(&options.data_dir).map_err(|e| e.to_string())?;
-        let (requests, inbox) = node::inbox();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = node::spawn(options, inbox, Arc::clone(&stop)).map_err(|e| e.to_string())?;
-        self.nodes[i] = Some(Running { requests, stop, thread });
+    fn start(&mut self, i: usize) -> AnyResult<()> {
+        self.nodes[i] = Some(Service::start(&self.configs[i], ClusterKey::insecure_default())?);
         Ok(())
     }
 
-    fn kill(&mut self, i: usize) {
-        if let Some(n) = self.nodes[i].take() {
-            n.stop.store(true, Ordering::Relaxed);
-            let _ = n.thread.join();
+    fn stop(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].take() {
+            let _ = node.shutdown();
         }
     }
 
-    fn request(&self, i: usize, make: impl FnOnce(node::ReplyTo) -> Request) -> Option<Reply> {
-        let node = self.nodes[i].as_ref()?;
-        let (tx, rx) = mpsc::sync_channel(1);
-        node.requests.send(make(tx.into())).ok()?;
-        rx.recv_timeout(Duration::from_secs(5)).ok()
+    fn client_addrs(&self) -> Vec<SocketAddr> {
+        self.configs.iter().filter_map(|c| c.client_listen).collect()
     }
 
     fn leader(&self) -> Option<usize> {
-        (0..NODES as usize).find(|&i| {
-            matches!(self.request(i, |reply| Request::Status { reply }),
-                Some(Reply::Status(s)) if s.leader == Some(s.id))
+        (0..NODES).find(|&i| {
+            self.nodes[i]
+                .as_ref()
+                .and_then(|n| n.runtime().status().ok())
+                .is_some_and(|s| s.is_leader)
         })
     }
 }
@@ -74,25 +86,26 @@ impl Cluster {
 #[derive(Default)]
 struct Observed {
     latencies: Vec<Duration>,
-    values: BTreeMap<String, String>,
+    /// The value each asked key was decided to.
+    registers: BTreeMap<String, String>,
+    /// The last value each client put to its own keys.
+    map: BTreeMap<String, String>,
+    /// Keys a put to was given up on: it may still apply later, so their
+    /// final value is not known.
+    unknown: std::collections::BTreeSet<String>,
     conflicts: Vec<String>,
-    errors: u64,
+    errors: Vec<String>,
 }
 
-pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn run(duration: Duration) -> AnyResult<()> {
     let tmp = tempfile::tempdir()?;
-    let mut cluster = Cluster {
-        addrs: free_loopback_addrs(NODES as usize).map_err(|e| e.to_string())?,
-        dir: tmp.path().to_path_buf(),
-        nodes: Vec::new(),
-    };
-    cluster.nodes.resize_with(NODES as usize, || None);
+    let mut cluster = Cluster::new(tmp.path())?;
     println!(
-        "paxos demo: {NODES} nodes on {:?}, data in {}",
-        cluster.addrs,
+        "paxos demo: {NODES} nodes, clients at {:?}, data in {}",
+        cluster.client_addrs(),
         tmp.path().display()
     );
-    for i in 0..NODES as usize {
+    for i in 0..NODES {
         cluster.start(i)?;
     }
     let started = Instant::now();
@@ -111,21 +124,21 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
         first_leader + 1
     );
 
-    let cluster = Arc::new(Mutex::new(cluster));
+    let client = Arc::new(BlockingClient::connect(ClientOptions::new(cluster.client_addrs()))?);
     let observed = Arc::new(Mutex::new(Observed::default()));
     let answered = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let next_key = Arc::new(AtomicU64::new(0));
-    let clients: Vec<JoinHandle<()>> = (0..CLIENTS)
+    let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (cluster, observed, answered, next_key, done) = (
-                Arc::clone(&cluster),
+            let (client, observed, answered, next_key, done) = (
+                Arc::clone(&client),
                 Arc::clone(&observed),
                 Arc::clone(&answered),
                 Arc::clone(&next_key),
                 Arc::clone(&done),
             );
-            std::thread::spawn(move || client(c, &cluster, &observed, &answered, &next_key, &done))
+            std::thread::spawn(move || run_client(c, &client, &observed, &answered, &next_key, &done))
         })
         .collect();
 
@@ -139,28 +152,27 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
         std::thread::sleep(Duration::from_millis(1000));
         let t = t0.elapsed();
         if killed.is_none() && t >= kill_at {
-            let mut c = cluster.lock().map_err(|_| "poisoned")?;
-            if let Some(l) = c.leader() {
-                c.kill(l);
+            if let Some(l) = cluster.leader() {
+                cluster.stop(l);
                 killed = Some(l);
-                println!("  {:>5.1}s  killed the leader, node {}", t.as_secs_f64(), l + 1);
+                println!("  {:>5.1}s  stopped the leader, node {}", t.as_secs_f64(), l + 1);
             }
         }
         if let (Some(k), false) = (killed, restarted) {
             if t >= restart_at {
-                cluster.lock().map_err(|_| "poisoned")?.start(k)?;
+                cluster.start(k)?;
                 restarted = true;
                 println!("  {:>5.1}s  restarted node {} from its log", t.as_secs_f64(), k + 1);
             }
         }
-        let leader = cluster.lock().map_err(|_| "poisoned")?.leader();
+        let leader = cluster.leader();
         if let Some(l) = leader {
             if leaders.last() != Some(&l) {
                 leaders.push(l);
             }
         }
         println!(
-            "  {:>5.1}s  {:>7} asks answered, leader: {}",
+            "  {:>5.1}s  {:>7} requests answered, leader: {}",
             t.as_secs_f64(),
             answered.load(Ordering::Relaxed),
             leader.map_or("none".to_string(), |l| format!("node {}", l + 1))
@@ -172,21 +184,43 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
     }
     let elapsed = t0.elapsed();
 
-    // Let the restarted node catch up, then compare every node's registers
+    // Let the restarted node catch up, then compare every node's state
     // with what the clients were told.
-    std::thread::sleep(Duration::from_millis(1500));
-    let cluster = cluster.lock().map_err(|_| "poisoned")?;
     let observed = observed.lock().map_err(|_| "poisoned")?;
-    let mut disagreements = 0;
-    let mut missing = 0;
-    for (key, value) in &observed.values {
-        let k = app::key(key)?;
-        for i in 0..NODES as usize {
-            match cluster.request(i, |reply| Request::Local { key: k.clone(), reply }) {
-                Some(Reply::Answer { value: v, .. }) if v.as_ref().map(app::text).as_ref() == Some(value) => {}
-                Some(Reply::Answer { value: None, .. }) => missing += 1,
-                _ => disagreements += 1,
+    let (mut disagreements, mut behind) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for i in 0..NODES {
+        let Some(node) = cluster.nodes[i].as_ref() else {
+            continue;
+        };
+        let registers = observed.registers.clone();
+        let mut map = observed.map.clone();
+        map.retain(|k, _| !observed.unknown.contains(k));
+        loop {
+            let check = {
+                let (registers, map) = (registers.clone(), map.clone());
+                node.runtime().read_stale(move |store| {
+                    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+                    let regs = registers
+                        .iter()
+                        .filter(|(k, v)| text(store.register(k.as_bytes())).as_ref() != Some(v))
+                        .count();
+                    let keys = map
+                        .iter()
+                        .filter(|(k, v)| text(store.get(k.as_bytes())).as_ref() != Some(v))
+                        .count();
+                    regs + keys
+                })?
+            };
+            if check == 0 || Instant::now() >= deadline {
+                if check > 0 {
+                    // Behind, or different: a linearizable read says which.
+                    behind += check;
+                    disagreements += check;
+                }
+                break;
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
     let mut lat = observed.latencies.clone();
@@ -198,13 +232,14 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
     };
     println!();
     println!("summary");
-    println!("  asks answered      {}", lat.len());
+    println!("  requests answered  {}", lat.len());
     println!(
         "  keys decided       {} (each asked twice: first writer wins)",
-        observed.values.len()
+        observed.registers.len()
     );
+    println!("  map keys written   {}", observed.map.len());
     println!(
-        "  throughput         {:.0} asks/s",
+        "  throughput         {:.0} requests/s",
         lat.len() as f64 / elapsed.as_secs_f64()
     );
     println!(
@@ -221,33 +256,36 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
             .join(" -> ")
     );
     println!(
-        "  client errors      {} (asks that failed or timed out)",
-        observed.errors
+        "  client errors      {} (requests the client gave up on)",
+        observed.errors.len()
     );
+    for e in observed.errors.iter().take(3) {
+        println!("    {e}");
+    }
     println!("  conflicting answers {}", observed.conflicts.len());
     println!(
-        "  replicas agree     {} ({} key copies checked, {} not yet applied, {} different)",
+        "  replicas agree     {} ({} copies checked on {} nodes, {} behind or different)",
         if disagreements == 0 && observed.conflicts.is_empty() {
             "yes"
         } else {
             "NO"
         },
-        observed.values.len() * NODES as usize,
-        missing,
-        disagreements
+        (observed.registers.len() + observed.map.len()) * NODES,
+        NODES,
+        behind
     );
-    for i in 0..NODES as usize {
-        if let Some(Reply::Status(st)) = cluster.request(i, |reply| Request::Status { reply }) {
-            let dropped: Vec<String> = st
-                .dropped
-                .iter()
-                .filter(|(_, n)| **n > 0)
+    for node in cluster.nodes.iter().flatten() {
+        if let Ok(s) = node.runtime().status() {
+            let dropped: Vec<String> = paxos_service::server::dropped(&s)
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
             println!(
-                "  node {}             applied up to slot {}, dropped: {}",
-                st.id,
-                st.applied.map_or(-1, |a| a as i64),
+                "  node {}             applied {} slots, {} syncs, dropped: {}",
+                s.id,
+                s.applied,
+                s.syncs,
                 if dropped.is_empty() {
                     "none".to_string()
                 } else {
@@ -256,77 +294,73 @@ pub(crate) fn run(duration: Duration) -> Result<(), Box<dyn std::error::Error>> 
             );
         }
     }
-    drop(cluster);
-    if disagreements > 0 || !observed.conflicts.is_empty() {
+    drop(observed);
+    for i in 0..NODES {
+        cluster.stop(i);
+    }
+    if disagreements > 0 {
         return Err("replicas disagree".into());
     }
     Ok(())
 }
 
-/// One client: asks keys with its own values through any live node and
-/// records what it was told.
-fn client(
+/// One client thread: asks keys with its own values, and puts to keys of
+/// its own, recording what it was told.
+fn run_client(
     c: usize,
-    cluster: &Mutex<Cluster>,
+    client: &BlockingClient,
     observed: &Mutex<Observed>,
     answered: &AtomicU64,
     next_key: &AtomicU64,
     done: &AtomicBool,
 ) {
     let mut i: u64 = 0;
-    let mut state = (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     while !done.load(Ordering::Relaxed) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let key = format!(
-            "k{}",
-            next_key.fetch_add(1, Ordering::Relaxed) / ASKS_PER_KEY % app::REGISTERS as u64
-        );
-        let value = format!("c{c}-{i}");
         i += 1;
-        let (Ok(k), Ok(v)) = (app::key(&key), app::value(&value)) else {
-            continue;
-        };
-        // Any live node: a stopped one is not asked.
-        let live = match cluster.lock() {
-            Ok(cl) => cl
-                .nodes
-                .iter()
-                .flatten()
-                .map(|n| n.requests.clone())
-                .collect::<Vec<_>>(),
-            Err(_) => return,
-        };
-        let Some(node) = live.get((state >> 32) as usize % live.len().max(1)).cloned() else {
-            continue;
-        };
         let start = Instant::now();
-        let reply = Some(node).and_then(|tx| {
-            let (rtx, rrx) = mpsc::sync_channel(1);
-            tx.send(Request::Ask {
-                key: k,
-                value: Some(v),
-                reply: rtx.into(),
-            })
-            .ok()?;
-            rrx.recv_timeout(Duration::from_secs(5)).ok()
-        });
-        let Ok(mut o) = observed.lock() else { return };
-        match reply {
-            Some(Reply::Answer { value, .. }) => {
-                let got = value.as_ref().map(app::text).unwrap_or_default();
-                o.latencies.push(start.elapsed());
-                answered.fetch_add(1, Ordering::Relaxed);
-                match o.values.get(&key).cloned() {
-                    Some(prev) if prev != got => o.conflicts.push(format!("{key}: {prev} vs {got}")),
-                    Some(_) => {}
-                    None => {
-                        o.values.insert(key, got);
+        if i.is_multiple_of(2) {
+            let key = format!("k{}", next_key.fetch_add(1, Ordering::Relaxed) / ASKS_PER_KEY);
+            let value = format!("c{c}-{i}");
+            let outcome = client.ask(key.as_bytes(), value.as_bytes());
+            let Ok(mut o) = observed.lock() else { return };
+            match outcome {
+                Ok(asked) => {
+                    let got = String::from_utf8_lossy(&asked.value).into_owned();
+                    if asked.won && got != value {
+                        o.conflicts.push(format!("{key}: won with {got}, asked {value}"));
+                    }
+                    o.latencies.push(start.elapsed());
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    match o.registers.get(&key) {
+                        Some(prev) if *prev != got => {
+                            let conflict = format!("{key}: {prev} vs {got}");
+                            o.conflicts.push(conflict);
+                        }
+                        Some(_) => {}
+                        None => {
+                            o.registers.insert(key, got);
+                        }
                     }
                 }
+                Err(e) => o.errors.push(format!("ask {key}: {e}")),
             }
-            _ => o.errors += 1,
+        } else {
+            // Each client overwrites its own 16 keys: the last put wins.
+            let key = format!("c{c}/{}", i % 16);
+            let value = format!("{i}");
+            let outcome = client.put(key.as_bytes(), value.as_bytes());
+            let Ok(mut o) = observed.lock() else { return };
+            match outcome {
+                Ok(_) => {
+                    o.latencies.push(start.elapsed());
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    o.map.insert(key, value);
+                }
+                Err(e) => {
+                    o.errors.push(format!("put {key}: {e}"));
+                    o.unknown.insert(key);
+                }
+            }
         }
     }
 }
