@@ -181,9 +181,11 @@ fn op(request: &Request) -> &'static str {
 
 /// Serves one request.
 pub async fn answer(node: &Node, request: Request) -> Reply {
+    use tracing::Instrument;
     let started = Instant::now();
     let name = op(&request);
-    let reply = match execute(node, request).await {
+    let span = tracing::debug_span!("request", op = name);
+    let reply = match execute(node, request).instrument(span).await {
         Ok(reply) => reply,
         Err(e) => Reply::Error(e),
     };

@@ -372,6 +372,7 @@ impl<S: StateMachine> Worker<S> {
             Input::Datagram(d) => self.on_datagram(d.from, d.payload()),
             Input::Wake => {}
         });
+        let _span = tracing::trace_span!("turn", node = self.app.me.0).entered();
         let now = self.clock.now();
         driver::tick(&mut *self.replica, now);
         self.retry_due(now);

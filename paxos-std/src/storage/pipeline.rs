@@ -248,6 +248,7 @@ fn run(mut log: FileLog, shared: &Shared, wake: &Wake) {
             mem::swap(&mut group, &mut state.jobs);
         }
         let bytes: usize = group.iter().map(Job::len).sum();
+        let _span = tracing::trace_span!("sync", jobs = group.len(), bytes).entered();
         let mut last = None;
         let mut free = Vec::new();
         let result = group.drain(..).try_for_each(|job| match job {
