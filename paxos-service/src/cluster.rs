@@ -1,5 +1,5 @@
 //! The Rust client of a paxos cluster, over the binary
-//! [`protocol`](crate::protocol).
+//! [`protocol`].
 //!
 //! A [`Client`] keeps one connection, to one node at a time (the leader
 //! when a status says which node leads; any node otherwise, as followers

@@ -1,11 +1,11 @@
 //! The client side of a node: one tokio task per connection (no thread),
-//! speaking the binary [`protocol`](crate::protocol) — many requests in
+//! speaking the binary [`protocol`] — many requests in
 //! flight, answered out of order — or, when the first byte says so, the
 //! JSON line protocol of [`client`](crate::client) for scripts.
 //!
 //! Bounds: at most [`MAX_CONNECTIONS`] connections (more are closed at
 //! once), [`MAX_IN_FLIGHT`] requests in flight per connection (the reader
-//! stops reading until one is answered), frames of [`MAX_FRAME`] bytes
+//! stops reading until one is answered), frames of [`MAX_FRAME`](crate::protocol::MAX_FRAME) bytes
 //! and JSON lines of [`MAX_LINE`] bytes. A frame or a line must arrive
 //! whole within [`FRAME_TIMEOUT`] of its first byte. Whatever a client
 //! sends gets a typed error or a closed connection; the node keeps

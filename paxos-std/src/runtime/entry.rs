@@ -58,7 +58,7 @@ pub enum Body<'a> {
 /// A client's request within its session (as Raft's client sessions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionTag {
-    /// The session, as [`Body::OpenSession`] allocated it.
+    /// The session, as [`Runtime::open_session`](super::Runtime::open_session) opened it.
     pub client: u64,
     /// The request's number in the session. A retry keeps its number.
     pub seq: u64,

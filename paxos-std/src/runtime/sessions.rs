@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Request numbers one node run may have applied above its floor. A node
 /// refuses new requests (`Busy`) rather than let its oldest unfinished
 /// request fall this far behind its newest, so for a correct node the
-/// window never overflows (see [`Sessions::first_time`]).
+/// window never overflows (docs/safety.md, "each request applied once").
 pub const SESSION_WINDOW: usize = 4096;
 /// Node runs remembered; the one applied to least recently is dropped
 /// first.
