@@ -7,7 +7,11 @@
 //! once), [`MAX_IN_FLIGHT`] requests in flight per connection (the reader
 //! stops reading until one is answered), frames of [`MAX_FRAME`](crate::protocol::MAX_FRAME) bytes
 //! and JSON lines of [`MAX_LINE`] bytes. A frame or a line must arrive
-//! whole within [`FRAME_TIMEOUT`] of its first byte. Whatever a client
+//! whole within [`FRAME_TIMEOUT`] of its first byte; a new connection
+//! must send its first byte within [`FRAME_TIMEOUT`], and a connection
+//! with nothing in flight is closed after [`IDLE_TIMEOUT`] of silence (the
+//! Rust client reconnects), so silent connections cannot hold every slot
+//! for long. Whatever a client
 //! sends gets a typed error or a closed connection; the node keeps
 //! serving everyone else.
 
@@ -31,6 +35,8 @@ pub const MAX_IN_FLIGHT: usize = 256;
 pub const MAX_LINE: usize = 64 * 1024;
 /// How long a frame or a line may take to arrive once it started.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may stay silent between requests.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the server serves: the node's runtime and its metrics.
 #[derive(Clone)]
@@ -71,8 +77,9 @@ pub async fn serve(listener: TcpListener, node: Node) {
 
 async fn connection(stream: TcpStream, node: &Node) -> std::io::Result<()> {
     let mut first = [0u8; 1];
-    if stream.peek(&mut first).await? == 0 {
-        return Ok(());
+    match tokio::time::timeout(FRAME_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return Ok(()),
     }
     if first[0] == protocol::MAGIC[0] {
         binary(stream, node).await
@@ -108,10 +115,18 @@ async fn binary(stream: TcpStream, node: &Node) -> std::io::Result<()> {
     let mut body = Vec::new();
     let refusal = loop {
         let mut prefix = [0u8; 4];
-        // Waiting for the next frame has no deadline: connections persist.
-        match reader.read_exact(&mut prefix[..1]).await {
-            Ok(_) => {}
-            Err(_) => break None,
+        // Connections persist between requests, up to the idle timeout
+        // (never closed while a request is in flight: its client waits).
+        // A one-byte read that timed out read nothing, so it is retried.
+        let started = loop {
+            match tokio::time::timeout(IDLE_TIMEOUT, reader.read_exact(&mut prefix[..1])).await {
+                Ok(result) => break result.is_ok(),
+                Err(_) if in_flight.available_permits() < MAX_IN_FLIGHT => continue,
+                Err(_) => break false,
+            }
+        };
+        if !started {
+            break None;
         }
         if read_within(&mut reader, &mut prefix[1..]).await.is_err() {
             break None;
@@ -289,6 +304,12 @@ async fn lines(stream: TcpStream, node: &Node) -> std::io::Result<()> {
     let mut line = Vec::new();
     loop {
         line.clear();
+        // Idle between lines up to the idle timeout; a line, once started,
+        // must end within the frame timeout.
+        match tokio::time::timeout(IDLE_TIMEOUT, reader.fill_buf()).await {
+            Ok(Ok(buf)) if !buf.is_empty() => {}
+            _ => return Ok(()),
+        }
         let limited = (&mut reader).take(MAX_LINE as u64 + 1);
         let read = tokio::time::timeout(FRAME_TIMEOUT, read_line(limited, &mut line)).await;
         match read {

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 
 /// What applying one entry did.
 pub(super) enum Outcome<O> {
-    /// The command was applied now (its output), or, for a client
-    /// session's retry on the node that took it, applied before (the
-    /// output it cached).
+    /// The command was applied now: its output.
     Output(O),
+    /// A client session's retry, on the node that took it: applied before,
+    /// the output it cached.
+    Cached(O),
     /// A client session was opened.
     Opened(u64),
     /// A read barrier: nothing applied.
@@ -88,7 +89,7 @@ impl<S: StateMachine> Replicated<S> {
             Body::Session { tag, command } => match self.clients.check(tag) {
                 Check::Expired => Outcome::Expired,
                 Check::Done(output) if ours => match postcard::from_bytes(output) {
-                    Ok(output) => Outcome::Output(output),
+                    Ok(output) => Outcome::Cached(output),
                     Err(_) => Outcome::Undecodable,
                 },
                 Check::Done(_) => Outcome::Repeated,

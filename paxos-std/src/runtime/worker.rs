@@ -174,7 +174,7 @@ impl<S: StateMachine> Applier<S> {
             return;
         };
         match (waiter.kind, outcome) {
-            (Kind::Propose(reply), Outcome::Output(output)) => reply(Ok(output)),
+            (Kind::Propose(reply), Outcome::Output(output) | Outcome::Cached(output)) => reply(Ok(output)),
             // Decided again after this node installed a snapshot covering
             // the first decision: applied once, its output not seen here.
             (Kind::Propose(reply), Outcome::Repeated) => reply(Err(ProposeError::AppliedEarlier)),
