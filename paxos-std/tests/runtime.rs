@@ -229,9 +229,9 @@ fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
     use paxos_std::options::{replica_config, NodeError};
     use paxos_std::runtime::StateMachine;
     use paxos_std::storage::FileLog;
-    // The runtime's replica: 8 nodes, a 256-slot window, entries of up to
-    // MAX_COMMAND bytes with their tag.
-    type Node = Replica<Bytes<{ MAX_COMMAND + 32 }>, 8, 256>;
+    // The runtime's replica: 8 nodes, a 256-slot window, slots of a
+    // MAX_COMMAND-byte command with its widest tag and length.
+    type Node = Replica<Bytes<{ MAX_COMMAND + 66 }>, 8, 256>;
     // The runtime's snapshot with empty session tables: in postcard an
     // empty map is a zero length, and the client table is its next
     // session number, its map and its byte count, all zero.
@@ -322,6 +322,12 @@ fn a_session_request_retried_through_another_node_applies_once() {
             "a retry gets the first output"
         );
     }
+    // The same number with another command is refused, not answered with
+    // the first command's output.
+    assert_eq!(
+        nodes[2].propose_in_session(tag(1, 0), put("y", "5")),
+        Err(ProposeError::SessionConflict)
+    );
     // Had the retry applied again, x's previous value would now be "2".
     assert_eq!(
         nodes[2].propose_in_session(tag(2, 2), put("x", "3")).unwrap(),

@@ -41,9 +41,13 @@ pub enum Body<'a> {
     /// A read barrier: applies nothing; the asking node answers its read
     /// once everything decided before it is applied (a linearizable read).
     Read,
-    /// Opens a client session: its number is allocated when the entry is
-    /// applied, the same on every node.
-    OpenSession,
+    /// Opens a client session: its number is derived, when the entry is
+    /// applied, from the opening node's secret `nonce`, the same on every
+    /// node and not guessable by other clients.
+    OpenSession {
+        /// Drawn at random by the node that took the request.
+        nonce: u64,
+    },
     /// A command of a client session: applied once per (client, seq),
     /// however often the client retries it and through whichever node;
     /// a retry gets the first application's output.
@@ -143,7 +147,7 @@ mod tests {
             Body::Command(b"put x 1"),
             Body::Command(b""),
             Body::Read,
-            Body::OpenSession,
+            Body::OpenSession { nonce: 77 },
             Body::Session {
                 tag: SessionTag {
                     client: 3,

@@ -151,6 +151,10 @@ pub enum ProposeError {
     /// room) or no longer keeps this request's output: its outcome is
     /// lost, and it was not applied now. Open a new session.
     SessionExpired,
+    /// This session's request number was used before for another command:
+    /// the command was not applied (a client must give each command its
+    /// own number, and keep it for retries).
+    SessionConflict,
 }
 
 impl fmt::Display for ProposeError {
@@ -168,6 +172,9 @@ impl fmt::Display for ProposeError {
                 write!(f, "applied by an earlier attempt whose output this node did not see")
             }
             ProposeError::SessionExpired => write!(f, "the client session expired: its outcome is lost"),
+            ProposeError::SessionConflict => {
+                write!(f, "this session request number was used for another command")
+            }
         }
     }
 }

@@ -111,19 +111,53 @@ pub const MAX_UNACKED: usize = 256;
 /// Bytes of cached outputs across all sessions; beyond it the least
 /// recently used sessions are closed.
 pub const MAX_CACHED_BYTES: usize = 64 << 20;
+/// Bytes of cached outputs one session keeps; beyond it its lowest
+/// outputs are dropped, their requests still known as applied (a retry
+/// is told it was applied earlier), so one session cannot push the
+/// others out.
+pub const MAX_SESSION_BYTES: usize = MAX_CACHED_BYTES / 8;
 
-/// One client session: the outputs of its unacknowledged requests.
+/// A request applied in a session: the digest of its command (a retry
+/// must carry the same command) and its output, unless dropped to keep
+/// the byte bounds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Applied {
+    digest: u64,
+    output: Option<Vec<u8>>,
+}
+
+impl Applied {
+    fn bytes(&self) -> usize {
+        self.output.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// One client session: its unacknowledged requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Client {
     /// Requests below this are acknowledged or dropped.
     floor: u64,
-    outputs: BTreeMap<u64, Vec<u8>>,
+    applied: BTreeMap<u64, Applied>,
+    /// Bytes of its cached outputs.
+    bytes: usize,
     last_slot: u64,
 }
 
 impl Client {
-    fn bytes(&self) -> usize {
-        self.outputs.values().map(Vec::len).sum()
+    /// Drops the outputs of the lowest requests until at most `max` bytes
+    /// remain, keeping the requests known as applied. The bytes freed.
+    fn shed(&mut self, max: usize) -> usize {
+        let mut freed = 0;
+        for applied in self.applied.values_mut() {
+            if self.bytes <= max {
+                break;
+            }
+            let n = applied.bytes();
+            applied.output = None;
+            self.bytes -= n;
+            freed += n;
+        }
+        freed
     }
 }
 
@@ -132,35 +166,53 @@ impl Client {
 pub enum Check<'a> {
     /// Not applied yet: apply it, then [`Clients::record`] its output.
     New,
-    /// Applied before: its output, encoded.
-    Done(&'a [u8]),
+    /// Applied before: its output, encoded, if still kept.
+    Done(Option<&'a [u8]>),
     /// The session is unknown (never opened, or closed to make room), or
     /// the request is below what the session keeps: its outcome is lost,
     /// and it must not be applied.
     Expired,
+    /// Applied before with another command: this one must not be applied.
+    Conflict,
 }
 
 /// The replicated table of client sessions (as in Raft's client
 /// sessions): each client opens a session, numbers its requests, and
 /// says with each which outputs it holds. A request applies once per
-/// (session, number).
+/// (session, number). Session numbers are derived from a secret the
+/// opening node drew, so one client cannot guess another's session.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clients {
-    /// The next session number.
-    next: u64,
+    /// Sessions opened so far.
+    opened: u64,
     clients: BTreeMap<u64, Client>,
     /// Bytes of cached outputs.
     bytes: usize,
 }
 
+/// The digest of a session command's bytes: a retry must carry the same.
+pub fn digest(command: &[u8]) -> u64 {
+    let hash = blake3::hash(command);
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default())
+}
+
 impl Clients {
-    /// Opens a session at `slot`; its number.
-    pub fn open(&mut self, slot: u64) -> u64 {
+    /// Opens a session at `slot` with the opener's secret `nonce`; its
+    /// number (never 0, never one in use).
+    pub fn open(&mut self, slot: u64, nonce: u64) -> u64 {
         if self.clients.len() >= MAX_CLIENTS {
             self.close_least_recent(None);
         }
-        self.next += 1;
-        let client = self.next;
+        let client = loop {
+            self.opened += 1;
+            let mut input = [0u8; 16];
+            input[..8].copy_from_slice(&self.opened.to_le_bytes());
+            input[8..].copy_from_slice(&nonce.to_le_bytes());
+            let id = digest(&input);
+            if id != 0 && !self.clients.contains_key(&id) {
+                break id;
+            }
+        };
         self.clients.insert(
             client,
             Client {
@@ -171,44 +223,55 @@ impl Clients {
         client
     }
 
-    /// Whether `tag`'s request was applied; drops the outputs the client
-    /// acknowledged.
-    pub fn check(&mut self, tag: SessionTag) -> Check<'_> {
+    /// Whether `tag`'s request, whose command has `digest`, was applied;
+    /// drops what the client acknowledged.
+    pub fn check(&mut self, tag: SessionTag, digest: u64) -> Check<'_> {
         let Some(client) = self.clients.get_mut(&tag.client) else {
             return Check::Expired;
         };
         if tag.acked > client.floor {
             client.floor = tag.acked;
-            let kept = client.outputs.split_off(&tag.acked);
-            self.bytes -= client.bytes();
-            client.outputs = kept;
+            let kept = client.applied.split_off(&tag.acked);
+            let dropped: usize = client.applied.values().map(Applied::bytes).sum();
+            client.bytes -= dropped;
+            self.bytes -= dropped;
+            client.applied = kept;
         }
         if tag.seq < client.floor {
             return Check::Expired;
         }
-        match client.outputs.get(&tag.seq) {
-            Some(output) => Check::Done(output),
+        match client.applied.get(&tag.seq) {
+            Some(applied) if applied.digest != digest => Check::Conflict,
+            Some(applied) => Check::Done(applied.output.as_deref()),
             None => Check::New,
         }
     }
 
-    /// Records the output of `tag`'s request, applied at `slot` (after a
-    /// [`Check::New`]).
-    pub fn record(&mut self, tag: SessionTag, slot: u64, output: Vec<u8>) {
+    /// Records the output of `tag`'s request, whose command has `digest`,
+    /// applied at `slot` (after a [`Check::New`]).
+    pub fn record(&mut self, tag: SessionTag, digest: u64, slot: u64, output: Vec<u8>) {
         let Some(client) = self.clients.get_mut(&tag.client) else {
             return;
         };
         client.last_slot = slot;
+        client.bytes += output.len();
         self.bytes += output.len();
-        if let Some(old) = client.outputs.insert(tag.seq, output) {
-            self.bytes -= old.len();
+        let applied = Applied {
+            digest,
+            output: Some(output),
+        };
+        if let Some(old) = client.applied.insert(tag.seq, applied) {
+            client.bytes -= old.bytes();
+            self.bytes -= old.bytes();
         }
-        while client.outputs.len() > MAX_UNACKED {
-            if let Some((seq, old)) = client.outputs.pop_first() {
+        while client.applied.len() > MAX_UNACKED {
+            if let Some((seq, old)) = client.applied.pop_first() {
                 client.floor = seq + 1;
-                self.bytes -= old.len();
+                client.bytes -= old.bytes();
+                self.bytes -= old.bytes();
             }
         }
+        self.bytes -= client.shed(MAX_SESSION_BYTES);
         while self.bytes > MAX_CACHED_BYTES && self.clients.len() > 1 {
             self.close_least_recent(Some(tag.client));
         }
@@ -223,7 +286,7 @@ impl Clients {
             .min_by_key(|(id, c)| (c.last_slot, **id))
             .map(|(id, _)| *id);
         if let Some(client) = oldest.and_then(|id| self.clients.remove(&id)) {
-            self.bytes -= client.bytes();
+            self.bytes -= client.bytes;
         }
     }
 }
@@ -318,55 +381,122 @@ mod tests {
         SessionTag { client, seq, acked }
     }
 
+    /// Every node's table answers a retry with the first output.
     #[test]
     fn a_client_retry_gets_the_first_output() {
         let mut c = Clients::default();
-        let a = c.open(0);
-        let b = c.open(1);
+        let a = c.open(0, 7);
+        let b = c.open(1, 7);
         assert_ne!(a, b);
-        assert_eq!(c.check(tag(a, 0, 0)), Check::New);
-        c.record(tag(a, 0, 0), 2, b"first".to_vec());
-        assert_eq!(c.check(tag(a, 0, 0)), Check::Done(b"first"));
-        assert_eq!(c.check(tag(b, 0, 0)), Check::New, "sessions are separate");
-        assert_eq!(c.check(tag(99, 0, 0)), Check::Expired, "never opened");
+        let d = digest(b"put x 1");
+        assert_eq!(c.check(tag(a, 0, 0), d), Check::New);
+        c.record(tag(a, 0, 0), d, 2, b"first".to_vec());
+        assert_eq!(c.check(tag(a, 0, 0), d), Check::Done(Some(&b"first"[..])));
+        assert_eq!(c.check(tag(b, 0, 0), d), Check::New, "sessions are separate");
+        assert_eq!(c.check(tag(a ^ 1, 0, 0), d), Check::Expired, "never opened");
         // Acknowledging drops the output: a retry below is refused.
-        assert_eq!(c.check(tag(a, 1, 1)), Check::New);
-        assert_eq!(c.check(tag(a, 0, 1)), Check::Expired);
+        assert_eq!(c.check(tag(a, 1, 1), d), Check::New);
+        assert_eq!(c.check(tag(a, 0, 1), d), Check::Expired);
         assert_eq!(c.bytes, 0);
+    }
+
+    /// A request number reused for another command is refused, not taken
+    /// for a retry of the first (whose output would be returned for a
+    /// command never applied).
+    #[test]
+    fn a_request_number_is_bound_to_its_command() {
+        let mut c = Clients::default();
+        let a = c.open(0, 1);
+        c.record(tag(a, 0, 0), digest(b"put x 1"), 1, b"out".to_vec());
+        assert_eq!(c.check(tag(a, 0, 0), digest(b"put y 2")), Check::Conflict);
+        assert_eq!(
+            c.check(tag(a, 0, 0), digest(b"put x 1")),
+            Check::Done(Some(&b"out"[..]))
+        );
+    }
+
+    /// Session numbers depend on the opener's secret: knowing how many
+    /// sessions were opened does not give another client's number.
+    #[test]
+    fn session_numbers_depend_on_the_openers_secret() {
+        let (mut c, mut d) = (Clients::default(), Clients::default());
+        let (a, b) = (c.open(0, 1), d.open(0, 2));
+        assert_ne!(a, b, "the same position, another secret");
+        assert!(a > 1 << 8 && b > 1 << 8, "not a small counter: {a} {b}");
+        // Replicas that open with the same secrets agree.
+        let mut e = Clients::default();
+        assert_eq!(e.open(0, 1), a);
     }
 
     #[test]
     fn client_tables_stay_bounded() {
         let mut c = Clients::default();
-        let a = c.open(0);
+        let d = digest(b"");
+        let a = c.open(0, 0);
         for seq in 0..(MAX_UNACKED as u64 + 3) {
-            assert_eq!(c.check(tag(a, seq, 0)), Check::New);
-            c.record(tag(a, seq, 0), seq, vec![1; 10]);
+            assert_eq!(c.check(tag(a, seq, 0), d), Check::New);
+            c.record(tag(a, seq, 0), d, seq, vec![1; 10]);
         }
-        assert_eq!(c.clients[&a].outputs.len(), MAX_UNACKED);
-        assert_eq!(c.check(tag(a, 0, 0)), Check::Expired, "dropped, so refused");
+        assert_eq!(c.clients[&a].applied.len(), MAX_UNACKED);
+        assert_eq!(c.check(tag(a, 0, 0), d), Check::Expired, "dropped, so refused");
         assert_eq!(c.bytes, MAX_UNACKED * 10);
         for slot in 0..(MAX_CLIENTS as u64) {
-            c.open(1000 + slot);
+            c.open(1000 + slot, slot);
         }
         assert_eq!(c.clients.len(), MAX_CLIENTS);
         assert_eq!(
-            c.check(tag(a, 300, 0)),
+            c.check(tag(a, 300, 0), d),
             Check::Expired,
             "the least recent session closed"
         );
         assert_eq!(c.bytes, 0, "its outputs went with it");
         // Outputs beyond the byte budget close the least recent sessions.
-        let big = vec![0; MAX_CACHED_BYTES / 4 + 1];
+        let big = vec![0; MAX_SESSION_BYTES];
         let mut ids = Vec::new();
-        for i in 0..5 {
-            let id = c.open(5000 + i);
-            c.record(tag(id, 0, 0), 5000 + i, big.clone());
+        for i in 0..9 {
+            let id = c.open(5000 + i, i);
+            c.record(tag(id, 0, 0), d, 5000 + i, big.clone());
             ids.push(id);
         }
         assert!(c.bytes <= MAX_CACHED_BYTES);
-        assert_eq!(c.check(tag(ids[0], 0, 0)), Check::Expired, "the least recent went");
-        let kept = matches!(c.check(tag(ids[4], 0, 0)), Check::Done(o) if o.len() == big.len());
+        assert_eq!(c.check(tag(ids[0], 0, 0), d), Check::Expired, "the least recent went");
+        let kept = matches!(c.check(tag(ids[8], 0, 0), d), Check::Done(Some(o)) if o.len() == big.len());
         assert!(kept, "the newest output is kept");
+    }
+
+    /// One session's outputs beyond its share are dropped, lowest first,
+    /// and their requests stay known as applied: it closes no other
+    /// session, and a retry is never applied again.
+    #[test]
+    fn one_session_cannot_push_the_others_out() {
+        let mut c = Clients::default();
+        let d = digest(b"");
+        let others: Vec<u64> = (0..10).map(|i| c.open(i, i)).collect();
+        for &o in &others {
+            c.record(tag(o, 0, 0), d, 20, vec![1; 100]);
+        }
+        let greedy = c.open(30, 99);
+        for seq in 0..(MAX_UNACKED as u64) {
+            c.record(tag(greedy, seq, 0), d, 40 + seq, vec![2; 1 << 20]);
+        }
+        assert!(c.bytes <= MAX_CACHED_BYTES, "{} bytes cached", c.bytes);
+        assert_eq!(
+            c.clients[&greedy].bytes,
+            c.clients[&greedy].applied.values().map(Applied::bytes).sum::<usize>()
+        );
+        for &o in &others {
+            assert_eq!(
+                c.check(tag(o, 0, 0), d),
+                Check::Done(Some(&[1u8; 100][..])),
+                "another session closed"
+            );
+        }
+        assert_eq!(
+            c.check(tag(greedy, 0, 0), d),
+            Check::Done(None),
+            "applied, its output dropped"
+        );
+        let newest = MAX_UNACKED as u64 - 1;
+        assert!(matches!(c.check(tag(greedy, newest, 0), d), Check::Done(Some(_))));
     }
 }

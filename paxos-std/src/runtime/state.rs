@@ -4,7 +4,7 @@
 //! and when it applies what was just decided, so the two cannot drift.
 
 use super::entry::{Body, Entry};
-use super::sessions::{Check, Clients, Sessions};
+use super::sessions::{self, Check, Clients, Sessions};
 use super::{RestoreError, StateMachine};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,9 @@ pub(super) enum Outcome<O> {
     /// A client session's request whose outcome is lost (the session was
     /// closed, or the request is below what it keeps): not applied.
     Expired,
+    /// A client session's request number used before for another
+    /// command: not applied.
+    Conflict,
     /// The command's bytes do not decode: skipped on every node alike.
     Undecodable,
 }
@@ -80,31 +83,36 @@ impl<S: StateMachine> Replicated<S> {
                     Err(_) => Outcome::Undecodable,
                 }
             }
-            Body::OpenSession => {
+            Body::OpenSession { nonce } => {
                 if !self.sessions.first_time(entry.origin, entry.done_below, slot) {
                     return Outcome::Repeated;
                 }
-                Outcome::Opened(self.clients.open(slot))
+                Outcome::Opened(self.clients.open(slot, nonce))
             }
-            Body::Session { tag, command } => match self.clients.check(tag) {
-                Check::Expired => Outcome::Expired,
-                Check::Done(output) if ours => match postcard::from_bytes(output) {
-                    Ok(output) => Outcome::Cached(output),
-                    Err(_) => Outcome::Undecodable,
-                },
-                Check::Done(_) => Outcome::Repeated,
-                Check::New => {
-                    let Ok(command) = postcard::from_bytes::<S::Command>(command) else {
-                        return Outcome::Undecodable;
-                    };
-                    let output = self.machine.apply(command);
-                    // An output that does not encode is cached empty: a
-                    // retry then reports it undecodable, on every node alike.
-                    let encoded = postcard::to_allocvec(&output).unwrap_or_default();
-                    self.clients.record(tag, slot, encoded);
-                    Outcome::Output(output)
+            Body::Session { tag, command } => {
+                let digest = sessions::digest(command);
+                match self.clients.check(tag, digest) {
+                    Check::Expired => Outcome::Expired,
+                    Check::Conflict => Outcome::Conflict,
+                    // The output was dropped to keep the bounds, or does not
+                    // decode: applied earlier, its output lost.
+                    Check::Done(Some(output)) if ours => {
+                        postcard::from_bytes(output).map_or(Outcome::Repeated, Outcome::Cached)
+                    }
+                    Check::Done(_) => Outcome::Repeated,
+                    Check::New => {
+                        let Ok(command) = postcard::from_bytes::<S::Command>(command) else {
+                            return Outcome::Undecodable;
+                        };
+                        let output = self.machine.apply(command);
+                        // An output that does not encode is kept empty: a
+                        // retry is then told it was applied earlier.
+                        let encoded = postcard::to_allocvec(&output).unwrap_or_default();
+                        self.clients.record(tag, digest, slot, encoded);
+                        Outcome::Output(output)
+                    }
                 }
-            },
+            }
         }
     }
 

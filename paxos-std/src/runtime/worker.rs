@@ -17,6 +17,7 @@ use paxos_core::driver;
 use paxos_core::replica::{Event, ProposalId, Replica};
 use paxos_core::{Bytes, Instant, NodeId};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
@@ -32,14 +33,17 @@ const MAX_NODES: usize = 8;
 /// Slots in flight and retained in memory. A promise carries up to this
 /// many entries and must fit one stream frame (checked below).
 const WINDOW: usize = 256;
-/// A slot's value: entries, each a command and its tag (at most 24 bytes
-/// of postcard) behind its length (at most 2 bytes). Entries waiting in
-/// the same turn share slots: one slot carries as many as fit.
-type Payload = Bytes<{ MAX_COMMAND + 32 }>;
-/// The room of one slot's value.
-const PACK: usize = MAX_COMMAND + 32;
-/// The longest entry: a command and its tag.
-const MAX_ENTRY: usize = MAX_COMMAND + 24;
+/// A slot's value: entries, each a command and its tag behind its length.
+/// Entries waiting in the same turn share slots: one slot carries as many
+/// as fit.
+type Payload = Bytes<PACK>;
+/// The room of one slot's value: the longest entry behind its length (at
+/// most 2 bytes).
+pub(super) const PACK: usize = MAX_ENTRY + 2;
+/// The longest entry: a command and, at most, 64 bytes of tag (every
+/// varint at its widest: origin 21, done_below 10, body 1, a session tag
+/// 30, the command's length 2; checked by a test).
+pub(super) const MAX_ENTRY: usize = MAX_COMMAND + 64;
 type R = Replica<Payload, MAX_NODES, WINDOW>;
 
 // The largest message the replica writes fits one stream frame with its
@@ -81,6 +85,8 @@ struct Waiter<S: StateMachine> {
     /// Carried by a proposal of this node that is still tracked: it ends
     /// decided or displaced, so it is not proposed again meanwhile.
     in_flight: bool,
+    /// Times it was forwarded to a leader (each wait doubles).
+    forwards: u32,
     next_try: Instant,
     expires: Instant,
 }
@@ -180,6 +186,7 @@ impl<S: StateMachine> Applier<S> {
             (Kind::Propose(reply), Outcome::Repeated) => reply(Err(ProposeError::AppliedEarlier)),
             (Kind::Open(reply), Outcome::Repeated) => reply(Err(ProposeError::AppliedEarlier)),
             (Kind::Propose(reply), Outcome::Expired) => reply(Err(ProposeError::SessionExpired)),
+            (Kind::Propose(reply), Outcome::Conflict) => reply(Err(ProposeError::SessionConflict)),
             (Kind::Propose(reply), Outcome::Undecodable) => {
                 reply(Err(ProposeError::Encode("the command does not decode".into())));
             }
@@ -202,6 +209,8 @@ struct Worker<S: StateMachine> {
     frame: Vec<u8>,
     datagram: Vec<u8>,
     next_id: u64,
+    /// Draws the secret of each client session this node opens.
+    nonces: std::collections::hash_map::RandomState,
     /// This turn's requests to propose, packed into slots at its end.
     batch: Vec<u64>,
     /// Entries other nodes forwarded this turn, packed with `batch`.
@@ -355,6 +364,7 @@ impl<S: StateMachine> Worker<S> {
             frame: vec![0; 1 + R::MAX_MESSAGE_SIZE],
             datagram: Vec::new(),
             next_id: 0,
+            nonces: std::collections::hash_map::RandomState::new(),
             batch: Vec::new(),
             forwarded: Vec::new(),
             compacted_at: applied,
@@ -393,7 +403,10 @@ impl<S: StateMachine> Worker<S> {
                 session: Some(tag),
                 reply,
             } => self.submit(Body::Session { tag, command: &command }, Kind::Propose(reply), now),
-            Call::Open(reply) => self.submit(Body::OpenSession, Kind::Open(reply), now),
+            Call::Open(reply) => {
+                let nonce = self.nonces.hash_one(self.next_id);
+                self.submit(Body::OpenSession { nonce }, Kind::Open(reply), now);
+            }
             Call::Read {
                 how: ReadHow::Log,
                 read,
@@ -457,6 +470,12 @@ impl<S: StateMachine> Worker<S> {
         })
         .encode()
         {
+            // Never reached for a command within MAX_COMMAND (a test
+            // checks the widest tag), but a slot must never be asked to
+            // hold what it cannot.
+            Ok(entry) if entry.len() > MAX_ENTRY => {
+                return kind.fail(ProposeError::TooLarge { len: entry.len() });
+            }
             Ok(entry) => entry,
             Err(e) => return kind.fail(ProposeError::Encode(e.to_string())),
         };
@@ -468,6 +487,7 @@ impl<S: StateMachine> Worker<S> {
                 kind,
                 batched: false,
                 in_flight: false,
+                forwards: 0,
                 next_try: now,
                 expires,
             },
@@ -512,6 +532,10 @@ impl<S: StateMachine> Worker<S> {
                 self.batch.push(id);
             }
         } else if let Some(leader) = self.replica.leader() {
+            // The leader may just be slow: wait twice as long after each
+            // forward (up to 8 times RETRY) before sending another copy.
+            w.next_try = now + RETRY.saturating_mul(1 << w.forwards.min(3));
+            w.forwards += 1;
             send_on(&self.link, &mut self.datagram, ENTRY, leader, &w.entry);
         } else {
             // No leader known yet: an election is under way.
@@ -551,6 +575,9 @@ impl<S: StateMachine> Worker<S> {
         }
         for (pack, carried) in packs {
             let Ok(payload) = Payload::from_slice(&pack) else {
+                // Entries are checked against MAX_ENTRY and packs against
+                // PACK: not reached.
+                tracing::error!(node = %self.app.me, len = pack.len(), "a pack larger than a slot, dropped");
                 continue;
             };
             match self.replica.propose(now, payload) {
@@ -707,5 +734,37 @@ impl<S: StateMachine> Worker<S> {
         // on disk first. The compaction is queued now, before the drain
         // appends that batch, and the sync thread keeps the order.
         self.compact();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::entry::SessionTag;
+
+    /// The widest tag every varint allows, on the longest command, fits
+    /// an entry, and the entry behind its length fits a slot.
+    #[test]
+    fn the_widest_entry_fits_a_slot() {
+        let command = vec![0xffu8; MAX_COMMAND];
+        let entry = Entry {
+            origin: Origin {
+                node: u8::MAX,
+                incarnation: u64::MAX,
+                id: u64::MAX,
+            },
+            done_below: u64::MAX,
+            body: Body::Session {
+                tag: SessionTag {
+                    client: u64::MAX,
+                    seq: u64::MAX,
+                    acked: u64::MAX,
+                },
+                command: &command,
+            },
+        };
+        let bytes = entry.encode().unwrap();
+        assert!(bytes.len() <= MAX_ENTRY, "{} > {MAX_ENTRY}", bytes.len());
+        assert!(packed_len(bytes.len()) <= PACK);
     }
 }
