@@ -2,7 +2,8 @@
 # Reproduces docs/benchmarks.md, docs/benchmarks.svg and the README's
 # Benchmarks section: this library, omnipaxos and raft-rs under one harness,
 # wall clock in-process and instructions per commit under valgrind; then
-# this library's durable figures (`paxos bench`, real fdatasync) and its
+# this library's durable figures (`paxos bench`, real fdatasync), the
+# service against etcd (`bench/compare.sh`), and its
 # bare-metal footprint (the example firmware for thumbv7em-none-eabihf and
 # thumbv7m-none-eabi, and the replica's size as the firmware reports it
 # under QEMU). Takes several minutes on two cores. `--quick` only tries the
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 out=target/report
 mkdir -p "$out"
-rm -f "$out/durable.md" "$out/footprint.md"
+rm -f "$out/durable.md" "$out/footprint.md" "$out/compare.md"
 cargo build --release -p paxos-bench -p paxos-service --bin paxos-bench --bin paxos
 
 seconds=3
@@ -50,5 +51,12 @@ footprint() {
 }
 echo "footprint: example firmware" >&2
 footprint > "$out/footprint.md"
+
+# The service against etcd 3.4 (bench/compare.sh installs etcd and protoc
+# when missing); skipped by --quick.
+if [ "${1:-}" != "--quick" ]; then
+  echo "against etcd: bench/compare.sh" >&2
+  COMPARE_SECONDS="$seconds" bash bench/compare.sh > "$out/compare.md" || echo "not measured: bench/compare.sh failed" > "$out/compare.md"
+fi
 
 exec target/release/paxos-bench report "$@"

@@ -487,8 +487,8 @@ fn document(
     d
 }
 
-/// The durable and bare-metal figures `bench/report.sh` measured before
-/// calling the report (`target/report/{durable,footprint}.md`).
+/// The durable, etcd and bare-metal figures `bench/report.sh` measured
+/// before calling the report (`target/report/{durable,compare,footprint}.md`).
 fn durable_and_footprint() -> String {
     let read = |name: &str| {
         std::fs::read_to_string(Path::new("target/report").join(name))
@@ -496,9 +496,13 @@ fn durable_and_footprint() -> String {
     };
     format!(
         "## Durable: the std adapter with real fdatasync\n\n`paxos bench`: three nodes in one process on \
-         loopback UDP, each with its own data directory; a commit is an ask decided through the log.\n\n{}\n\
+         loopback TCP through the replication runtime, each with its own data directory; a commit is a put \
+         decided, durable on a quorum, applied and answered.\n\n{}\n\
+         ## Against etcd 3.4\n\n`bench/compare.sh`: three `paxos node`s and three etcd nodes on loopback, \
+         real fsync, one load generator through each system's own client, rows interleaved.\n\n{}\n\
          ## Footprint: the example firmware (release, `opt-level = \"z\"`)\n\n{}",
         read("durable.md").trim_end(),
+        read("compare.md").trim_end(),
         read("footprint.md").trim_end()
     )
 }
