@@ -84,12 +84,17 @@ impl ClientOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallError {
-    /// A node refused it for a reason a retry cannot fix (a bad request, a
-    /// key or command too large, an expired session, a write applied
-    /// earlier whose output is lost): its error.
+    /// A node refused it for a reason a retry cannot fix: its error. For a
+    /// write, only [`ErrorKind::AppliedEarlier`] means it was applied (by
+    /// an earlier attempt, whose output is lost); every other kind (a bad
+    /// request, a key or command too large, a session that expired before
+    /// any attempt was sent, a [`ErrorKind::SessionConflict`], a session
+    /// that could not be opened) means it was not applied.
     Refused(Error),
-    /// No node gave an outcome within the request timeout: a write may
-    /// still be applied (once). `last` says what the last attempt saw.
+    /// No node gave an outcome within the request timeout, or the outcome
+    /// is lost (the session expired after an attempt was sent): a write
+    /// may be applied (once) or not. `last` says what the last attempt
+    /// saw.
     Unavailable {
         /// What the last attempt saw.
         last: String,
@@ -283,10 +288,20 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`CallError::Refused`] when a node refuses it for good (a key or a
-    /// command too large, or an expired session: the next write opens a
-    /// new one); [`CallError::Unavailable`] when no node gave an outcome
-    /// in time — the write may still be applied, once.
+    /// [`CallError::Refused`] when a node refuses it for good: a key or a
+    /// command too large, a session that expired before any attempt of
+    /// this write was sent (the next write opens a new one), a
+    /// [`ErrorKind::SessionConflict`] — none of these applied it — or
+    /// [`ErrorKind::AppliedEarlier`]: applied once, by an earlier attempt,
+    /// its output lost. A session that cannot be opened is also
+    /// [`CallError::Refused`], with the node's kind (never
+    /// `AppliedEarlier`: an open answered so is opened again) and a
+    /// message that says the write was not sent.
+    ///
+    /// [`CallError::Unavailable`] when no node gave an outcome in time, or
+    /// when the session expired after an attempt of this write was sent
+    /// (its outcome is lost): the write may be applied, once, or not — do
+    /// not simply issue it again.
     pub async fn write(&self, command: Command) -> Result<Output, CallError> {
         let inner = &self.inner;
         let deadline = after(inner.request_timeout);
@@ -309,7 +324,7 @@ impl Client {
         .map_err(CallError::Refused)?;
         let (session, seq) = inner.take_seq(deadline).await?;
         let _finish = Finish { session: &session, seq };
-        let result = inner
+        inner
             .call(
                 deadline,
                 || Request::Write {
@@ -324,14 +339,29 @@ impl Client {
                     Reply::Output(output) if fits(&command, &output) => Ok(output),
                     other => Err(unexpected(&other)),
                 },
+                |e, sent| {
+                    if e.kind == ErrorKind::SessionExpired {
+                        inner.expire(&session);
+                        // An earlier attempt may have been applied before
+                        // the session was dropped: the outcome is lost,
+                        // and issuing the write again could apply it
+                        // twice.
+                        if sent {
+                            return Verdict::Fail(CallError::Unavailable {
+                                last: format!(
+                                    "outcome unknown: the session expired after an attempt was sent \
+                                     (the write may or may not have been applied): {e}"
+                                ),
+                            });
+                        }
+                    }
+                    // Not applied (SessionExpired on the first attempt,
+                    // SessionConflict, a bad or too large command), or
+                    // applied once (AppliedEarlier): final either way.
+                    Verdict::Fail(CallError::Refused(e))
+                },
             )
-            .await;
-        if let Err(CallError::Refused(e)) = &result {
-            if e.kind == ErrorKind::SessionExpired {
-                inner.expire(&session);
-            }
-        }
-        result
+            .await
     }
 
     /// `node`'s status, over a connection of its own, within the attempt
@@ -375,6 +405,7 @@ impl Client {
                     Reply::Value { value } => Ok(value),
                     other => Err(unexpected(&other)),
                 },
+                |e, _| Verdict::Fail(CallError::Refused(e)),
             )
             .await
     }
@@ -737,15 +768,21 @@ impl Inner {
 
     /// Sends the request `make` builds (anew for each attempt) until a
     /// node gives an outcome or `deadline` passes; `extract` takes the
-    /// answer out of the reply (or describes a reply of the wrong kind).
+    /// answer out of the reply (or describes a reply of the wrong kind);
+    /// `refused` says what a node's error that is not
+    /// [retryable](ErrorKind::retryable) means, given whether an earlier
+    /// attempt was sent (and so may have reached a node).
     async fn call<T>(
         &self,
         deadline: Instant,
         mut make: impl FnMut() -> Request,
         extract: impl Fn(Reply) -> Result<T, String>,
+        refused: impl Fn(Error, bool) -> Verdict,
     ) -> Result<T, CallError> {
         let mut last = String::new();
         let mut pause = RETRY_BACKOFF_FIRST;
+        // Whether an attempt left the client (was queued on a connection).
+        let mut sent = false;
         loop {
             let conn = match timeout_at(deadline, self.connection(deadline)).await {
                 Ok(Ok(conn)) => conn,
@@ -755,7 +792,11 @@ impl Inner {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let bytes = protocol::encode(&Frame { id, body: make() }).map_err(CallError::Refused)?;
             let attempt_deadline = after(self.attempt_timeout).min(deadline);
-            match conn.request(id, bytes, attempt_deadline).await {
+            let sent_before = sent;
+            let mut queued = false;
+            let result = conn.request(id, bytes, attempt_deadline, &mut queued).await;
+            sent |= queued;
+            match result {
                 Ok(Reply::Error(e)) if e.kind.retryable() => {
                     last = format!("{}: {e}", conn.node);
                     // A busy node is still the right one; otherwise another
@@ -764,7 +805,13 @@ impl Inner {
                         self.leave(&conn);
                     }
                 }
-                Ok(Reply::Error(e)) => return Err(CallError::Refused(e)),
+                Ok(Reply::Error(e)) => {
+                    let said = format!("{}: {e}", conn.node);
+                    match refused(e, sent_before) {
+                        Verdict::Fail(error) => return Err(error),
+                        Verdict::Retry => last = said,
+                    }
+                }
                 Ok(reply) => match extract(reply) {
                     Ok(answer) => return Ok(answer),
                     Err(unexpected) => {
@@ -825,6 +872,11 @@ impl Inner {
             return Ok(());
         }
         // An open that times out is retried: at worst a session is wasted.
+        // Its errors are never the write's outcome (the write is not sent
+        // yet): an open the node says was applied earlier (it installed a
+        // snapshot covering it, and does not know the number) is opened
+        // again; any other refusal keeps its kind — never
+        // `AppliedEarlier` — and says the write was not sent.
         let client = self
             .call(
                 deadline,
@@ -832,6 +884,13 @@ impl Inner {
                 |reply| match reply {
                     Reply::Session { client } => Ok(client),
                     other => Err(unexpected(&other)),
+                },
+                |e, _| match e.kind {
+                    ErrorKind::AppliedEarlier => Verdict::Retry,
+                    kind => Verdict::Fail(CallError::Refused(Error::new(
+                        kind,
+                        format!("the write was not sent: opening a session failed: {}", e.message),
+                    ))),
                 },
             )
             .await?;
@@ -927,6 +986,15 @@ impl Drop for Finish<'_> {
     fn drop(&mut self) {
         self.session.finish(self.seq);
     }
+}
+
+/// What [`Inner::call`] does with a node's error that is not retryable
+/// as it is.
+enum Verdict {
+    /// Try again (after the usual pause), until the deadline.
+    Retry,
+    /// The call's outcome.
+    Fail(CallError),
 }
 
 /// Where a request waits for its reply.
@@ -1052,8 +1120,9 @@ impl Conn {
     }
 
     /// Sends request `id` (its frame `bytes`) and waits for its reply
-    /// until `deadline`; why not, if not.
-    async fn request(&self, id: u64, bytes: Vec<u8>, deadline: Instant) -> Result<Reply, String> {
+    /// until `deadline`; why not, if not. Sets `queued` once the frame is
+    /// queued for the writer (from then on it may reach the node).
+    async fn request(&self, id: u64, bytes: Vec<u8>, deadline: Instant, queued: &mut bool) -> Result<Reply, String> {
         let (waiter, reply) = oneshot::channel();
         self.pending
             .register(id, waiter)
@@ -1066,6 +1135,7 @@ impl Conn {
             if self.outbox.send(bytes).await.is_err() {
                 return Err("the connection is closed".to_string());
             }
+            *queued = true;
             match reply.await {
                 Ok(result) => result,
                 Err(_) => Err("the connection is closed".to_string()),
@@ -1260,6 +1330,12 @@ mod tests {
     struct Knobs {
         /// Apply the next write, then close the connection without a reply.
         drop_reply_of_next_write: bool,
+        /// With the dropped reply, forget every session (evicted before the
+        /// retry comes).
+        forget_sessions_with_dropped_reply: bool,
+        /// With the dropped reply, fail the next request (the retry) with
+        /// this kind.
+        fail_after_dropped_reply: Option<ErrorKind>,
         /// Fail the next requests (not statuses) with this kind.
         fail: Option<(ErrorKind, usize)>,
         /// Hold replies until this many are held, then send them in
@@ -1373,6 +1449,12 @@ mod tests {
         }
         let drop_reply =
             matches!(request, Request::Write { .. }) && std::mem::take(&mut knobs.drop_reply_of_next_write);
+        let forget_sessions = drop_reply && std::mem::take(&mut knobs.forget_sessions_with_dropped_reply);
+        if drop_reply {
+            if let Some(kind) = knobs.fail_after_dropped_reply.take() {
+                knobs.fail = Some((kind, 1));
+            }
+        }
         drop(knobs);
         let mut cluster = lock(&state.cluster);
         let reply = match request {
@@ -1408,6 +1490,9 @@ mod tests {
                 }
             }
         };
+        if forget_sessions {
+            cluster.clients.clear();
+        }
         if drop_reply {
             Action::Close
         } else {
@@ -1733,6 +1818,108 @@ mod tests {
         assert_eq!(client.put(b"k", b"3").await.unwrap(), Some(b"1".to_vec()));
         let second = client.session().unwrap();
         assert_ne!(first, second);
+    }
+
+    #[tokio::test]
+    async fn a_session_expiring_after_an_attempt_was_sent_leaves_the_outcome_unknown() {
+        let fake = Fake::start(&cluster(), 1, Some(1)).await;
+        let client = Client::connect(options(&[&fake])).await.unwrap();
+        assert_eq!(client.put(b"k", b"1").await.unwrap(), None);
+        let first = client.session().unwrap();
+        // The first attempt is applied, its reply lost, and the session
+        // evicted before the retry: the retry is told SessionExpired.
+        {
+            let mut knobs = fake.knobs();
+            knobs.drop_reply_of_next_write = true;
+            knobs.forget_sessions_with_dropped_reply = true;
+        }
+        let error = client.put(b"k", b"2").await.unwrap_err();
+        // Not "refused for good": a caller issuing it again would apply
+        // it twice.
+        assert!(
+            matches!(&error, CallError::Unavailable { last } if last.contains("outcome unknown")),
+            "{error}"
+        );
+        assert_eq!(fake.cluster().applies(b"k"), 2, "applied once, by the first attempt");
+        assert_eq!(client.session(), None, "the expired session is dropped");
+        // The next write opens a new session, and sees that it was applied.
+        assert_eq!(client.put(b"k", b"3").await.unwrap(), Some(b"2".to_vec()));
+        assert_ne!(client.session(), Some(first));
+        assert_eq!(fake.cluster().bad_acks, 0);
+    }
+
+    #[tokio::test]
+    async fn refusals_of_a_retried_write_say_whether_it_was_applied() {
+        let fake = Fake::start(&cluster(), 1, Some(1)).await;
+        let client = Client::connect(options(&[&fake])).await.unwrap();
+        assert_eq!(client.put(b"k", b"1").await.unwrap(), None);
+        // The first attempt applied (reply lost), the retry told it was
+        // applied earlier: refused, and applied.
+        {
+            let mut knobs = fake.knobs();
+            knobs.drop_reply_of_next_write = true;
+            knobs.fail_after_dropped_reply = Some(ErrorKind::AppliedEarlier);
+        }
+        let error = client.put(b"k", b"2").await.unwrap_err();
+        assert!(
+            matches!(&error, CallError::Refused(e) if e.kind == ErrorKind::AppliedEarlier),
+            "{error}"
+        );
+        assert_eq!(fake.cluster().applies(b"k"), 2);
+        // A number used for another command: refused, not retried, and
+        // the session carries on.
+        fake.knobs().fail = Some((ErrorKind::SessionConflict, 1));
+        let before = fake.requests();
+        let error = client.put(b"k", b"3").await.unwrap_err();
+        assert!(
+            matches!(&error, CallError::Refused(e) if e.kind == ErrorKind::SessionConflict),
+            "{error}"
+        );
+        assert_eq!(fake.requests() - before, 1, "not retried");
+        assert_eq!(fake.cluster().applies(b"k"), 2, "not applied");
+        {
+            let mut knobs = fake.knobs();
+            knobs.drop_reply_of_next_write = true;
+            knobs.fail_after_dropped_reply = Some(ErrorKind::SessionConflict);
+        }
+        let error = client.put(b"k", b"4").await.unwrap_err();
+        assert!(
+            matches!(&error, CallError::Refused(e) if e.kind == ErrorKind::SessionConflict),
+            "{error}"
+        );
+        assert!(client.session().is_some());
+        assert_eq!(client.put(b"k", b"5").await.unwrap(), Some(b"4".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn an_open_answered_applied_earlier_is_opened_again_not_the_writes_outcome() {
+        let fake = Fake::start(&cluster(), 1, Some(1)).await;
+        let client = Client::connect(options(&[&fake])).await.unwrap();
+        // The first request is the write's OpenSession: the node installed
+        // a snapshot covering it and says AppliedEarlier. The write was
+        // never sent: it must not be told "applied earlier".
+        fake.knobs().fail = Some((ErrorKind::AppliedEarlier, 2));
+        let before = fake.requests();
+        assert_eq!(client.put(b"k", b"1").await.unwrap(), None);
+        assert_eq!(fake.requests() - before, 4, "two refused opens, an open, the write");
+        assert_eq!(fake.cluster().applies(b"k"), 1);
+        assert!(client.session().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_open_refused_for_good_is_not_mistaken_for_the_write() {
+        let fake = Fake::start(&cluster(), 1, Some(1)).await;
+        let client = Client::connect(options(&[&fake])).await.unwrap();
+        fake.knobs().fail = Some((ErrorKind::BadRequest, 1));
+        let error = client.put(b"k", b"1").await.unwrap_err();
+        assert!(
+            matches!(&error, CallError::Refused(e) if e.kind == ErrorKind::BadRequest
+                && e.message.contains("the write was not sent")),
+            "{error}"
+        );
+        assert_eq!(fake.cluster().applies(b"k"), 0, "never sent");
+        assert_eq!(client.session(), None);
+        assert_eq!(client.put(b"k", b"2").await.unwrap(), None);
     }
 
     #[tokio::test]

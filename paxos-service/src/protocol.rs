@@ -128,6 +128,9 @@ pub enum ErrorKind {
     /// Applied once by an earlier attempt whose output the node did not
     /// see.
     AppliedEarlier,
+    /// The session's request number was used for another command: not
+    /// applied.
+    SessionConflict,
 }
 
 impl ErrorKind {
@@ -167,6 +170,7 @@ impl From<ProposeError> for Error {
             ProposeError::Busy => ErrorKind::Busy,
             ProposeError::SessionExpired => ErrorKind::SessionExpired,
             ProposeError::AppliedEarlier => ErrorKind::AppliedEarlier,
+            ProposeError::SessionConflict => ErrorKind::SessionConflict,
             ProposeError::Stopped => ErrorKind::Stopped,
             // Timeout, and any kind added later: the outcome is unknown.
             _ => ErrorKind::Timeout,

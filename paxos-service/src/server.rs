@@ -11,9 +11,16 @@
 //! must send its first byte within [`FRAME_TIMEOUT`], and a connection
 //! with nothing in flight is closed after [`IDLE_TIMEOUT`] of silence (the
 //! Rust client reconnects), so silent connections cannot hold every slot
-//! for long. Whatever a client
-//! sends gets a typed error or a closed connection; the node keeps
-//! serving everyone else.
+//! for long. A client must also read its replies: a reply (a binary frame
+//! or a JSON line) that cannot be written within [`WRITE_TIMEOUT`], or a
+//! request that waits [`WRITE_TIMEOUT`] for one of its connection's
+//! [`MAX_IN_FLIGHT`] places (answers take at most the runtime's
+//! [`DEADLINE`](paxos_std::runtime::DEADLINE), so a place not freed by then
+//! means its answers are not being read), closes the connection; a closing
+//! connection's answers in progress get [`WRITE_TIMEOUT`] to go out, and
+//! then its writer is stopped, so nothing of a closed connection outlives
+//! its slot. Whatever a client sends gets a typed error or a closed
+//! connection; the node keeps serving everyone else.
 
 use crate::client::{Answer, ClientReply, ClientRequest, Status};
 use crate::metrics::Metrics;
@@ -24,6 +31,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -37,6 +45,21 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may stay silent between requests.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long writing one reply may take: a client that reads none of its
+/// replies for this long (the socket's buffers full) is closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The bounds a server keeps that tests shorten.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// [`WRITE_TIMEOUT`].
+    write_timeout: Duration,
+}
+
+/// The bounds [`serve`] keeps.
+const LIMITS: Limits = Limits {
+    write_timeout: WRITE_TIMEOUT,
+};
 
 /// What the server serves: the node's runtime and its metrics.
 #[derive(Clone)]
@@ -49,6 +72,11 @@ pub struct Node {
 
 /// Serves clients on `listener` until the runtime it runs on stops.
 pub async fn serve(listener: TcpListener, node: Node) {
+    serve_with(listener, node, LIMITS).await;
+}
+
+/// [`serve`] with the given bounds.
+async fn serve_with(listener: TcpListener, node: Node, limits: Limits) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let stream = match listener.accept().await {
@@ -68,23 +96,23 @@ pub async fn serve(listener: TcpListener, node: Node) {
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             node.metrics.connection_opened();
-            let _ = connection(stream, &node).await;
+            let _ = connection(stream, &node, limits).await;
             node.metrics.connection_closed();
             drop(slot);
         });
     }
 }
 
-async fn connection(stream: TcpStream, node: &Node) -> std::io::Result<()> {
+async fn connection(stream: TcpStream, node: &Node, limits: Limits) -> std::io::Result<()> {
     let mut first = [0u8; 1];
     match tokio::time::timeout(FRAME_TIMEOUT, stream.peek(&mut first)).await {
         Ok(Ok(n)) if n > 0 => {}
         _ => return Ok(()),
     }
     if first[0] == protocol::MAGIC[0] {
-        binary(stream, node).await
+        binary(stream, node, limits).await
     } else {
-        lines(stream, node).await
+        lines(stream, node, limits).await
     }
 }
 
@@ -96,28 +124,74 @@ async fn read_within(reader: &mut (impl AsyncReadExt + Unpin), buf: &mut [u8]) -
     }
 }
 
-async fn binary(stream: TcpStream, node: &Node) -> std::io::Result<()> {
-    let (mut reader, mut writer) = stream.into_split();
+async fn binary(stream: TcpStream, node: &Node, limits: Limits) -> std::io::Result<()> {
+    let (mut reader, writer) = stream.into_split();
     let mut magic = [0u8; 4];
     read_within(&mut reader, &mut magic).await?;
     if magic != protocol::MAGIC {
         return Ok(());
     }
-    let (replies, mut outbox) = mpsc::channel::<Vec<u8>>(MAX_IN_FLIGHT);
-    let writing = tokio::spawn(async move {
-        while let Some(bytes) = outbox.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
+    let (replies, outbox) = mpsc::channel::<Vec<u8>>(MAX_IN_FLIGHT);
+    let mut writing = tokio::spawn(write_replies(writer, outbox, limits.write_timeout));
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // A writer that stopped (the client does not read its replies, or the
+    // connection broke) stops the reader too.
+    let refusal = tokio::select! {
+        refusal = read_requests(&mut reader, node, &replies, &in_flight, limits) => refusal,
+        () = replies.closed() => None,
+    };
+    if let Some(error) = refusal {
+        tracing::debug!("a client's frame refused: {error}");
+        if let Ok(bytes) = encode_reply(0, Reply::Error(error)) {
+            let _ = tokio::time::timeout(limits.write_timeout, replies.send(bytes)).await;
+        }
+    }
+    drop(replies);
+    // Answers still being computed go out before the connection closes,
+    // within the write timeout; then the writer (and the socket, and the
+    // replies queued for it) is stopped, not left behind the slot.
+    if tokio::time::timeout(limits.write_timeout, &mut writing).await.is_err() {
+        writing.abort();
+        let _ = writing.await;
+    }
+    Ok(())
+}
+
+/// A binary connection's writer: sends each reply, within `within`; stops
+/// (and so closes `outbox`) when one is not taken in time or the
+/// connection broke.
+async fn write_replies(mut writer: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u8>>, within: Duration) {
+    while let Some(bytes) = outbox.recv().await {
+        match tokio::time::timeout(within, writer.write_all(&bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::debug!("a client read no reply for {within:?}: closing its connection");
+                return;
             }
         }
-    });
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    }
+}
+
+/// A binary connection's reader: reads requests and starts answering each
+/// (at most [`MAX_IN_FLIGHT`] at once), until the client closes the
+/// connection, breaks a bound, or does not read its replies; the error to
+/// send it, if any.
+async fn read_requests(
+    reader: &mut OwnedReadHalf,
+    node: &Node,
+    replies: &mpsc::Sender<Vec<u8>>,
+    in_flight: &Arc<Semaphore>,
+    limits: Limits,
+) -> Option<Error> {
     let mut body = Vec::new();
-    let refusal = loop {
+    loop {
         let mut prefix = [0u8; 4];
         // Connections persist between requests, up to the idle timeout
-        // (never closed while a request is in flight: its client waits).
-        // A one-byte read that timed out read nothing, so it is retried.
+        // (never closed while a request is in flight: its client waits;
+        // each is answered within the runtime's deadline and written
+        // within the write timeout). A one-byte read that timed out read
+        // nothing, so it is retried.
         let started = loop {
             match tokio::time::timeout(IDLE_TIMEOUT, reader.read_exact(&mut prefix[..1])).await {
                 Ok(result) => break result.is_ok(),
@@ -126,45 +200,44 @@ async fn binary(stream: TcpStream, node: &Node) -> std::io::Result<()> {
             }
         };
         if !started {
-            break None;
+            return None;
         }
-        if read_within(&mut reader, &mut prefix[1..]).await.is_err() {
-            break None;
+        if read_within(reader, &mut prefix[1..]).await.is_err() {
+            return None;
         }
         let len = match protocol::frame_len(prefix) {
             Ok(len) => len,
-            Err(e) => break Some(e),
+            Err(e) => return Some(e),
         };
         body.resize(len, 0);
-        if read_within(&mut reader, &mut body).await.is_err() {
-            break None;
+        if read_within(reader, &mut body).await.is_err() {
+            return None;
         }
         let frame = match protocol::decode::<Request>(&body) {
             Ok(frame) => frame,
-            Err(e) => break Some(e),
+            Err(e) => return Some(e),
         };
-        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
-            break None;
+        // A place frees once an answer is handed to the writer; answers
+        // take at most the runtime's deadline, so none freeing within the
+        // write timeout means the client is not reading its replies.
+        let permit = match tokio::time::timeout(limits.write_timeout, Arc::clone(in_flight).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return None,
+            Err(_) => {
+                tracing::debug!("a client's replies were not read: closing its connection");
+                return None;
+            }
         };
         let (node, replies) = (node.clone(), replies.clone());
         tokio::spawn(async move {
             let reply = answer(&node, frame.body).await;
             if let Ok(bytes) = encode_reply(frame.id, reply) {
+                // Taken by the writer, or refused once it stopped.
                 let _ = replies.send(bytes).await;
             }
             drop(permit);
         });
-    };
-    if let Some(error) = refusal {
-        tracing::debug!("a client's frame refused: {error}");
-        if let Ok(bytes) = encode_reply(0, Reply::Error(error)) {
-            let _ = replies.send(bytes).await;
-        }
     }
-    drop(replies);
-    // Answers still being computed go out before the connection closes.
-    let _ = tokio::time::timeout(Duration::from_secs(30), writing).await;
-    Ok(())
 }
 
 fn encode_reply(id: u64, reply: Reply) -> Result<Vec<u8>, Error> {
@@ -298,7 +371,7 @@ pub fn dropped(s: &RuntimeStatus) -> BTreeMap<String, u64> {
 
 /// The JSON line protocol: one request per line, each answered with one
 /// line, in order.
-async fn lines(stream: TcpStream, node: &Node) -> std::io::Result<()> {
+async fn lines(stream: TcpStream, node: &Node, limits: Limits) -> std::io::Result<()> {
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     let mut line = Vec::new();
@@ -324,7 +397,11 @@ async fn lines(stream: TcpStream, node: &Node) -> std::io::Result<()> {
         };
         let mut out = serde_json::to_vec(&reply).unwrap_or_else(|_| b"{\"error\":\"internal\"}".to_vec());
         out.push(b'\n');
-        writer.write_all(&out).await?;
+        // A client that does not read its replies is closed.
+        match tokio::time::timeout(limits.write_timeout, writer.write_all(&out)).await {
+            Ok(written) => written?,
+            Err(_) => return Ok(()),
+        }
         if too_long {
             return Ok(());
         }
@@ -457,4 +534,177 @@ async fn legacy(node: &Node, request: ClientRequest) -> serde_json::Value {
         }
     };
     serde_json::to_value(reply).unwrap_or_else(|_| json_error("internal".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Client, ClientOptions};
+    use paxos_core::replica::LeaseConfig;
+    use paxos_std::options::NodeOptions;
+    use paxos_std::transport::free_loopback_addrs;
+    use std::io::Write;
+    use std::net::SocketAddr;
+
+    /// A one-node cluster (it elects itself), with a leader lease, served
+    /// with `limits`.
+    struct Single {
+        node: Node,
+        addr: SocketAddr,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn single(limits: Limits) -> Single {
+        let dir = tempfile::tempdir().unwrap();
+        let addrs = free_loopback_addrs(1).unwrap();
+        let options = NodeOptions {
+            lease: Some(LeaseConfig::new(paxos_core::Duration::from_micros(200_000), 1_000)),
+            ..NodeOptions::local_member(0, &addrs, dir.path())
+        };
+        let runtime = Runtime::start(options, Store::default()).unwrap();
+        let node = Node {
+            runtime: Arc::new(runtime),
+            metrics: Metrics::new(1),
+        };
+        let started = Instant::now();
+        while !node.runtime.status_async().await.unwrap().is_leader {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the node did not elect itself"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_with(listener, node.clone(), limits));
+        Single { node, addr, _dir: dir }
+    }
+
+    /// The `paxos_client_connections` gauge.
+    fn connections(node: &Node) -> f64 {
+        let text = node.metrics.encode();
+        text.lines()
+            .filter(|l| l.starts_with("paxos_client_connections{") || l.starts_with("paxos_client_connections "))
+            .find_map(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("no connections gauge in {text}"))
+    }
+
+    /// Waits until the gauge is `n`, for at most `within`; how long it took.
+    async fn until_connections(node: &Node, n: f64, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if connections(node) == n {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < within,
+                "the gauge stayed at {} (expected {n}) for {within:?}",
+                connections(node)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends `requests` copies of `request` in batches of 100, never
+    /// reading, until they are sent or a send stalls for a second (the
+    /// node stopped reading); the stream, kept open, and how many went.
+    fn flood(addr: SocketAddr, first: &[u8], request: &[u8], requests: usize) -> (std::net::TcpStream, usize) {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+        stream.write_all(first).unwrap();
+        let batch = request.repeat(100);
+        let mut sent = 0;
+        while sent < requests && stream.write_all(&batch).is_ok() {
+            sent += 100;
+        }
+        (stream, sent)
+    }
+
+    /// Whether the node closed `stream`, found without reading it (reading
+    /// would let a stuck writer finish): more of `request` is sent until a
+    /// send fails (the node closed its socket with requests unread, so it
+    /// was reset) or stalls (the socket is open, unread), for at most
+    /// `within`.
+    fn closed(stream: &mut std::net::TcpStream, request: &[u8], within: Duration) -> bool {
+        let started = Instant::now();
+        let batch = request.repeat(100);
+        while started.elapsed() < within {
+            match stream.write_all(&batch) {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    const SHORT: Limits = Limits {
+        write_timeout: Duration::from_millis(500),
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_binary_client_that_never_reads_its_replies_is_closed() {
+        let single = single(SHORT).await;
+        let client = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
+        let value = vec![b'v'; protocol::MAX_VALUE];
+        assert_eq!(client.put(b"k", &value).await.unwrap(), None);
+        assert_eq!(client.get_under_lease(b"k").await.unwrap(), Some(value.clone()));
+        // The client's one connection (its status probes closed).
+        let before = 1.0;
+        until_connections(&single.node, before, Duration::from_secs(5)).await;
+        // Thousands of 1 KiB replies: more than the socket buffers hold.
+        // (Read under the lease: a one-node runtime flooded with reads
+        // through the log can stall, which is not what this tests.)
+        let get = protocol::encode(&Frame {
+            id: 1,
+            body: Request::Get {
+                key: b"k".to_vec(),
+                lease: true,
+            },
+        })
+        .unwrap();
+        let (addr, request) = (single.addr, get.clone());
+        let flooding = std::thread::spawn(move || flood(addr, &protocol::MAGIC, &request, 100_000));
+        until_connections(&single.node, before + 1.0, Duration::from_secs(10)).await;
+        let (mut stream, sent) = tokio::task::spawn_blocking(move || flooding.join().unwrap())
+            .await
+            .unwrap();
+        // Closed, its slot released, within the write timeout (and the
+        // time to answer what was sent) — not held forever.
+        let took = until_connections(&single.node, before, Duration::from_secs(20)).await;
+        let closed = tokio::task::spawn_blocking(move || closed(&mut stream, &get, Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert!(closed, "the socket is closed too, not left with a detached writer");
+        eprintln!("{sent} requests sent; closed {took:?} after the sending stopped");
+        // The node serves everyone else.
+        assert_eq!(client.get(b"k").await.unwrap(), Some(value.clone()));
+        let other = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
+        assert_eq!(other.put(b"k", b"w").await.unwrap(), Some(value));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_json_client_that_never_reads_its_replies_is_closed() {
+        let single = single(SHORT).await;
+        let before = 0.0;
+        assert_eq!(connections(&single.node), before);
+        let addr = single.addr;
+        // Status lines: each answered with a few hundred bytes.
+        let line = b"{\"op\":\"status\"}\n";
+        let flooding = std::thread::spawn(move || flood(addr, b"", line, 200_000));
+        until_connections(&single.node, before + 1.0, Duration::from_secs(10)).await;
+        let (mut stream, sent) = tokio::task::spawn_blocking(move || flooding.join().unwrap())
+            .await
+            .unwrap();
+        let took = until_connections(&single.node, before, Duration::from_secs(20)).await;
+        let closed = tokio::task::spawn_blocking(move || closed(&mut stream, line, Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert!(closed, "the socket is closed too");
+        eprintln!("{sent} lines sent; closed {took:?} after the sending stopped");
+        let client = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
+        assert_eq!(client.put(b"k", b"v").await.unwrap(), None);
+    }
 }
