@@ -53,6 +53,34 @@ fn a_single_node_leader_decides_every_proposal_covered_by_one_record() {
     assert_eq!(r.decided(), 17);
 }
 
+/// The same when every proposal has a record of its own, written but not
+/// yet durable (a driver that syncs on another thread writes the next
+/// batches while one syncs): thirty records in flight (within the
+/// window's in-flight bound), more than the 16 self-vote entries, and every proposal is decided once they are
+/// durable. The leader used to drop the votes it had no entry for, and a
+/// one-node cluster (where nothing else can decide) stopped deciding for
+/// good under load.
+#[test]
+fn a_single_node_leader_counts_its_votes_from_more_records_than_it_keeps_entries() {
+    type Solo = Replica<V, 1, 64>;
+    let c = Config::builder(NodeId(1), &[NodeId(1)])
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
+    let mut r = Solo::new(c, at(0)).unwrap();
+    sync(&mut r, at(0));
+    let mut buf = vec![0u8; 4096];
+    let mut last = None;
+    for i in 0..30u8 {
+        r.propose(at(1), V::from_slice(&[i]).unwrap()).unwrap();
+        let p = r.poll_persist(&mut buf).expect("a record per proposal");
+        last = Some(p.seq);
+    }
+    assert_eq!(r.decided(), 0, "nothing is durable yet");
+    r.persisted(at(2), last.unwrap()).unwrap();
+    assert_eq!(r.decided(), 30, "every own vote counted once its record is durable");
+}
+
 #[test]
 fn many_proposals_in_one_record_all_get_the_leaders_vote() {
     type Wide = Replica<Bytes<8>, 3, 64>;

@@ -214,14 +214,26 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     fn queue_self_votes(&mut self, seq: crate::practical::PersistSeq, ballot: Ballot, first: Slot, end: Slot) {
+        let full = self.self_votes.is_full();
         if let Some(back) = self.self_votes.back_mut() {
-            if back.0 == seq && back.1 == ballot && back.3 == first {
+            if back.1 == ballot && back.3 == first && (back.0 == seq || full) {
+                // Contiguous votes of one ballot share an entry. When the
+                // queue is full (more records written than it has entries,
+                // none durable yet), the entry waits for the newer record:
+                // its votes are counted later, never earlier, and never
+                // lost: a vote dropped here would leave a one-node cluster,
+                // where nothing else decides, stalled for good.
+                back.0 = seq;
                 back.3 = end;
                 return;
             }
         }
-        // Bounded like the persist queue it mirrors.
-        let _ = self.self_votes.push_back((seq, ballot, first, end));
+        if self.self_votes.push_back((seq, ballot, first, end)).is_err() {
+            // Not contiguous with the newest entry and no room: cannot
+            // happen for a leader, whose proposals take consecutive slots
+            // under one ballot (the queue is cleared when it steps down).
+            self.counters.busy += 1;
+        }
     }
 
     /// Phase 2a for a new value: stores it in the next slot under the
