@@ -199,3 +199,43 @@ fn the_driver_is_woken_when_a_waiting_commit_record_is_due() {
     assert!(r.poll_persist(&mut buf).is_some());
     assert_eq!(r.poll_timeout(), at(70));
 }
+
+/// A one-node leader has nobody to send heartbeats or commits to: its
+/// deadline must still move on, idle and after a decision, or a driver
+/// that sleeps until `poll_timeout` spins. It stayed a heartbeat after
+/// the start for ever, and a driver ran at full CPU doing nothing.
+#[test]
+fn a_one_node_leaders_deadline_moves_on() {
+    type Solo = paxos_core::replica::Replica<V, 1, 8>;
+    let c = paxos_core::replica::Config::builder(NodeId(1), &[NodeId(1)])
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
+    let mut r = Solo::new(c, at(0)).unwrap();
+    sync(&mut r, at(0));
+    let mut buf = vec![0u8; 1024];
+    let mut settle = |r: &mut Solo, now| {
+        r.handle_timeout(now);
+        while r.poll_transmit(&mut buf).is_some() {}
+        sync(r, now);
+        while r.poll_transmit(&mut buf).is_some() {}
+        while r.poll_event().is_some() {}
+    };
+    for ms in [1_000, 2_000, 2_001] {
+        settle(&mut r, at(ms));
+        assert!(
+            r.poll_timeout() > at(ms),
+            "idle at {ms} ms: deadline {:?} passed",
+            r.poll_timeout()
+        );
+    }
+    r.propose(at(3_000), v("x")).unwrap();
+    settle(&mut r, at(3_000));
+    assert_eq!(r.decided(), 1);
+    settle(&mut r, at(3_500));
+    assert!(
+        r.poll_timeout() > at(3_500),
+        "after a decision: deadline {:?} passed",
+        r.poll_timeout()
+    );
+}

@@ -158,8 +158,20 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// a heartbeat, or a new commit watermark.
     fn leader_broadcast(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         let others = self.others();
-        if others.is_empty() || self.durable < self.lead.ready {
+        if self.durable < self.lead.ready {
             // Nothing goes out under a ballot whose promise is not durable.
+            return None;
+        }
+        if others.is_empty() {
+            // A one-node cluster: nobody to tell. What would have gone out
+            // counts as sent, so the heartbeat and commit deadlines move on
+            // instead of staying passed (a driver would spin on them).
+            let (next, decided) = (self.lead.next_slot, self.log.decided());
+            let lead = &mut self.lead;
+            lead.broadcast_from = next;
+            lead.last_broadcast = self.now;
+            lead.commit_sent = decided;
+            lead.heartbeat_due = false;
             return None;
         }
         let now = self.now;
