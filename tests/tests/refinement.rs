@@ -24,7 +24,7 @@ use paxos_tests::sim::node::{Node, Output, SimReplica, MAX_NODES};
 use paxos_tests::sim::options::env_u64;
 use paxos_tests::sim::{
     run_seed, run_seeds, scenario_for, threads_from_env, AppDurability, Failure, Options, Scenario, SimRng, Simulation,
-    Value, Violation,
+    Value, Violation, Widening,
 };
 use std::rc::Rc;
 
@@ -52,9 +52,19 @@ fn first_failure(options: &Options, seeds: u64) -> Option<Failure> {
 }
 
 /// `bug` injected: some seed of `0..seeds` fails a refinement rule.
+///
+/// Over the scenarios these tests were written against: without the
+/// one-node and deep-pipeline widenings of commit 97a2a02, which made seed
+/// 0 a deep pipeline where `AcceptBelowPromise` does not show within 2,000
+/// steps; the next seed, 3, shows it first as an `Accepted` of count 0
+/// (no vote) under a ballot below the promise, which the simulator's
+/// "votes keep promises" flags and the refinement check does not (it
+/// carries no vote). The main run holds every widened scenario to the
+/// specification.
 fn caught(bug: Bug, app: AppDurability, seeds: u64) -> Failure {
-    let failure = first_failure(&options(Some(bug), true, app, 2_000), seeds)
-        .unwrap_or_else(|| panic!("{bug:?}: no seed of {seeds} failed"));
+    let mut options = options(Some(bug), true, app, 2_000);
+    options.without = vec![Widening::OneNode, Widening::DeepPipelines];
+    let failure = first_failure(&options, seeds).unwrap_or_else(|| panic!("{bug:?}: no seed of {seeds} failed"));
     println!("{bug:?}: {failure}");
     assert!(
         failure.rule.starts_with("refinement: "),

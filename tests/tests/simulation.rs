@@ -16,7 +16,7 @@
 use paxos_core::replica::Handled;
 use paxos_core::replica::{Config, Event, Replica};
 use paxos_core::{Bytes, Instant, NodeId};
-use paxos_tests::sim::invariants::{BALLOT_REUSE, COMMIT_CLAIM, RESTART, VOTE_REPORTED};
+use paxos_tests::sim::invariants::{BALLOT_REUSE, COMMIT_CLAIM, LONE_LEADER, RESTART, VOTE_REPORTED};
 use paxos_tests::sim::options::env_u64;
 use paxos_tests::sim::{
     run_seeds, search, simulate_seed, threads_from_env, AppDurability, Failure, Options, Sabotage, Summary,
@@ -49,6 +49,18 @@ use paxos_tests::sim::{
 // inject each one back (`Bug::LeaderLearns`, `TornRecord`,
 // `UnrecordedLearnWatermark`, `AmnesiacVotes`) and require the
 // simulator's own invariants to catch it within the CI budget.
+//
+// Commit 97a2a02 fixed a liveness fault none of this found: a leader
+// dropped its own votes beyond the 16 entries of its self-vote queue (a
+// driver syncing on another thread had more records written than that,
+// none durable), and a one-node cluster, where nothing else decides,
+// stalled for good. The simulator never ran one node, and no leader of it
+// ever had more than 8 proposals in flight (4 clients, windows up to 16).
+// It was widened (one-node clusters, about one seed in ten; deep
+// pipelines: 24 to 48 clients, a 64-slot window and syncs of 3 to 40 ms,
+// in half the one-node runs and one in twenty of the others) and given a
+// liveness rule, `LONE_LEADER`; `finds_dropped_self_votes` injects the
+// fault back (`Bug::DropSelfVotesWhenFull`).
 
 fn run(name: &str, options: &Options, default_seeds: u64) -> (Summary, Vec<Failure>) {
     let first = env_u64("SIM_SEED_START").unwrap_or(0);
@@ -74,7 +86,7 @@ fn assert_no_failures(failures: &[Failure]) {
     }
 }
 
-/// The main run: thousands of seeds, 3- and 5-node clusters, every fault,
+/// The main run: thousands of seeds, 1-, 3- and 5-node clusters, every fault,
 /// every invariant, and (unless `SIM_REFINEMENT=0`) every step held to the
 /// specification's next-state relation (`paxos_tests::refinement`).
 #[test]
@@ -94,6 +106,13 @@ fn seeds() {
         "{summary}"
     );
     assert!(t.concurrent_leaders > 0 && t.leader_snapshots > 0, "{summary}");
+    // The widenings of commit 97a2a02 happen: one-node clusters, and
+    // leaders with more batches written and not durable than they keep
+    // self-vote entries.
+    assert!(
+        summary.one_node_runs > 0 && t.deep_runs > 0 && summary.backlogged_runs > 0,
+        "{summary}"
+    );
     assert!(summary.max_liveness_us <= options.liveness_bound.as_micros());
 }
 
@@ -124,7 +143,8 @@ fn replay() {
     if std::env::var("SIM_TRACE").as_deref() == Ok("0") {
         options.trace = false;
     }
-    let (scenario, _) = paxos_tests::sim::scenario_for(seed);
+    let (mut scenario, _) = paxos_tests::sim::scenario_for(seed);
+    options.shape(&mut scenario);
     println!("replay: seed {seed}, {options:?}\nreplay: {scenario:?}");
     match simulate_seed(seed, &options) {
         Ok(stats) => println!("replay: seed {seed} passed: {stats:?}"),
@@ -455,4 +475,17 @@ fn finds_amnesiac_votes() {
         paxos_core::fault_injection::Bug::AmnesiacVotes,
         &[BALLOT_REUSE, VOTE_REPORTED],
     );
+}
+
+/// The fault of commit 97a2a02: a leader whose self-vote queue is full
+/// (more records written than it keeps entries, none durable yet: a driver
+/// that syncs on another thread, under load) drops the vote; in a one-node
+/// cluster nothing else decides that slot, and every later one waits
+/// behind it for good. Needs one-node clusters and deep pipelines (dozens
+/// of clients, a 64-slot window, slow syncs); found by the lone-leader
+/// rule, a bound after the dropped vote is durable.
+#[test]
+fn finds_dropped_self_votes() {
+    let f = finds(paxos_core::fault_injection::Bug::DropSelfVotesWhenFull, &[LONE_LEADER]);
+    assert!(f.detail.contains("leads alone"), "{f}");
 }

@@ -35,4 +35,10 @@ pub enum Bug {
     /// A snapshot clears cells whose vote records are still queued, and a
     /// watermark queued over them reaches disk before the snapshot.
     SnapshotDropsPendingVotes,
+    /// A leader whose self-vote queue is full (more records written than
+    /// it keeps entries, none durable yet: a driver that syncs on another
+    /// thread) drops the vote instead of folding it into the newest entry:
+    /// re-introduces the fault of commit 97a2a02, under which a one-node
+    /// cluster, where nothing else can decide, stopped deciding for good.
+    DropSelfVotesWhenFull,
 }

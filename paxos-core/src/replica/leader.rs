@@ -214,7 +214,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     fn queue_self_votes(&mut self, seq: crate::practical::PersistSeq, ballot: Ballot, first: Slot, end: Slot) {
-        let full = self.self_votes.is_full();
+        // The injected fault skips the fold below: with no room, the vote
+        // is dropped.
+        let full = self.self_votes.is_full() && !self.config.injected(super::fault::Bug::DropSelfVotesWhenFull);
         if let Some(back) = self.self_votes.back_mut() {
             if back.1 == ballot && back.3 == first && (back.0 == seq || full) {
                 // Contiguous votes of one ballot share an entry. When the

@@ -467,7 +467,10 @@ impl Refinement {
     fn check_win(&self, i: usize, p: &NodeState, q: &NodeState) -> Check {
         let b = q.promised.unwrap_or(Ballot::new(0, id(i)));
         let f = self.nodes[i].from;
-        let Some(&(pf, until)) = self.prepares.get(&b) else {
+        // A node alone sends its prepare to no one, so no frame shows it:
+        // its range is the log from where it campaigned.
+        let alone = (self.nodes.len() == 1).then_some((f, Slot::MAX));
+        let Some((pf, until)) = self.prepares.get(&b).copied().or(alone) else {
             return fail(
                 rules::WIN_QUORUM,
                 format!("n{i} leads {b:?} without having sent a prepare"),

@@ -24,6 +24,10 @@
 //! - **Restarts**: a node can always restart from its own durable records:
 //!   every durable batch decodes, and `recover` accepts them (tried at
 //!   every restart, now and then on running nodes, and at the end).
+//! - **A lone leader decides** ([`LONE_LEADER`], checked by the
+//!   simulation): in a one-node cluster, the leader decides each slot
+//!   soon after its vote there is durable (a liveness rule, at every
+//!   step, faults or not: alone, its own votes are the only ones).
 //!
 //! A node whose storage was wiped has lost its promise: the state-based
 //! promise check skips it, and the frame-based checks (promises only rise,
@@ -49,6 +53,10 @@ pub const VOTE_REPORTED: &str = "a revealed vote is reported by every later prom
 pub const COMMIT_CLAIM: &str = "a leader's commit covers only values chosen under its ballot";
 /// The rule a leadership under a ballot that already sent appends breaks.
 pub const BALLOT_REUSE: &str = "no leadership reuses a revealed ballot";
+/// The rule a one-node cluster whose leader does not decide a slot soon
+/// after its vote there is durable breaks (a liveness rule: alone, a
+/// leader's own votes are the only ones).
+pub const LONE_LEADER: &str = "a lone leader decides each slot soon after its vote there is durable";
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,6 +151,7 @@ pub const RULES: &[&str] = &[
     VOTE_REPORTED,
     COMMIT_CLAIM,
     BALLOT_REUSE,
+    LONE_LEADER,
 ];
 
 /// The global record the invariants are checked against.

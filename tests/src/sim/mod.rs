@@ -1,7 +1,7 @@
 //! A deterministic simulator for the Multi-Paxos replica.
 //!
 //! Many replicas run in one process on virtual time. One seeded PRNG
-//! ([`SimRng`]) makes every choice: the scenario (3 or 5 nodes, window,
+//! ([`SimRng`]) makes every choice: the scenario (1, 3 or 5 nodes, window,
 //! timeouts, fault rates, persist buffer sizes, drivers), network fates
 //! (loss, duplication, variable delay and so reordering, copies held back
 //! for seconds, symmetric, one-way and bridged partitions, healing), node
@@ -36,6 +36,27 @@
 //!   other recovers. A wiped node only learns once fixed, so wipes count
 //!   against the nodes that may stay down after healing (at most a
 //!   minority: one of three, two of five).
+//!
+//! # And after commit 97a2a02
+//!
+//! A leader kept its own votes in a 16-entry queue until their records
+//! were durable and dropped the rest silently; a driver syncing on another
+//! thread writes more records than that before the first is durable, and
+//! a one-node cluster, where nothing else decides, stalled for good. The
+//! simulator never ran one node and no leader of it had more than 8
+//! proposals in flight. Drawn from a generator of their own (every other
+//! seed's run is unchanged), and each can be turned off:
+//!
+//! - **one-node clusters** (about one seed in ten): node 0 alone; its
+//!   faults are crashes (nothing to partition), and a liveness rule holds
+//!   at every step: the leader decides each slot within a few syncs of its
+//!   vote there being durable ([`invariants::LONE_LEADER`]);
+//! - **deep pipelines** ([`DeepLoad`]; half the one-node runs, one in
+//!   twenty of the others): 24 to 48 clients, a 64-slot window (32
+//!   proposals in flight) and syncs of 3 to 40 ms, a one-node leader's
+//!   driver writing a batch after every input whatever syncs (as
+//!   `paxos-std`'s `SyncPipeline`): leaders hold dozens of batches written
+//!   and not durable ([`Stats::leader_backlog`]).
 //!
 //! - [`network`]: links, fates, partitions;
 //! - [`disk`] and [`durable`]: storage that makes batches durable only
@@ -113,7 +134,7 @@ pub type Value = paxos_core::Bytes<16>;
 /// The simulator's name for the crate's one generator.
 pub use crate::rng::TestRng as SimRng;
 pub use invariants::{Checker, Violation};
-pub use options::{AppDurability, Options, Sabotage, Scenario, Widening};
+pub use options::{AppDurability, DeepLoad, Options, Sabotage, Scenario, Widening};
 pub use runner::{run_seed, run_seeds, scenario_for, search, simulate_seed, threads_from_env, Failure, Search};
 pub use simulation::Simulation;
 pub use stats::{Stats, Summary};

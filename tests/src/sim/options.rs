@@ -53,6 +53,7 @@ pub fn bug_named(name: &str) -> Option<paxos_core::fault_injection::Bug> {
         Bug::UnrecordedLearnWatermark,
         Bug::AmnesiacVotes,
         Bug::SnapshotDropsPendingVotes,
+        Bug::DropSelfVotesWhenFull,
     ]
     .into_iter()
     .find(|bug| format!("{bug:?}") == name)
@@ -77,17 +78,26 @@ pub enum Widening {
     SplitBrain,
     /// Snapshots offered to a node (a leader, often) that is behind.
     SnapshotOffers,
+    /// One-node clusters, where the leader's own votes are the only ones
+    /// (after commit 97a2a02: nothing else decides there).
+    OneNode,
+    /// Deep pipelines ([`DeepLoad`]): dozens of clients, a 64-slot window
+    /// and slow syncs, so that a leader's driver writes dozens of batches
+    /// while one syncs (after commit 97a2a02).
+    DeepPipelines,
 }
 
 impl Widening {
     /// Every widening.
-    pub const ALL: [Widening; 6] = [
+    pub const ALL: [Widening; 8] = [
         Widening::Wipes,
         Widening::TinyBuffers,
         Widening::LazyPersist,
         Widening::LongHolds,
         Widening::SplitBrain,
         Widening::SnapshotOffers,
+        Widening::OneNode,
+        Widening::DeepPipelines,
     ];
 
     /// Its name in `SIM_WITHOUT`.
@@ -99,6 +109,8 @@ impl Widening {
             Widening::LongHolds => "long-holds",
             Widening::SplitBrain => "split-brain",
             Widening::SnapshotOffers => "snapshot-offers",
+            Widening::OneNode => "one-node",
+            Widening::DeepPipelines => "deep-pipelines",
         }
     }
 }
@@ -271,8 +283,28 @@ impl Options {
         !self.without.contains(&widening)
     }
 
-    /// Turns off, in a drawn scenario, what [`Options::without`] excludes.
+    /// Turns off, in a drawn scenario, what [`Options::without`] excludes,
+    /// and applies the one-node and deep-pipeline widenings the seed drew
+    /// ([`Scenario::one_node`], [`Scenario::deep`]).
     pub fn shape(&self, scenario: &mut Scenario) {
+        if scenario.one_node && self.widened(Widening::OneNode) {
+            scenario.nodes = 1;
+            scenario.initial_leader = scenario.initial_leader.map(|_| 0);
+            scenario.persist_buffers.truncate(1);
+            scenario.lazy_persist.truncate(1);
+            scenario.clocks.truncate(1);
+            scenario.calm_minority_down = false;
+        }
+        if let Some(deep) = scenario.deep.filter(|_| self.widened(Widening::DeepPipelines)) {
+            scenario.window = DeepLoad::WINDOW;
+            scenario.clients = deep.clients;
+            scenario.sync_us = deep.sync_us;
+            if scenario.nodes == 1 {
+                // The pipelined driver: a batch written at every input,
+                // whatever syncs.
+                scenario.lazy_persist.iter_mut().for_each(|l| *l = false);
+            }
+        }
         if !self.widened(Widening::TinyBuffers) {
             scenario.persist_buffers.iter_mut().for_each(|b| *b = 4096);
         }
@@ -300,9 +332,12 @@ impl Options {
 /// Everything a seed decides about a run before it starts.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    /// Cluster size: 3 or 5.
+    /// Cluster size: 3 or 5, or 1 once [`Options::shape`] applied
+    /// [`Scenario::one_node`].
     pub nodes: usize,
-    /// The log window `W` of every replica: 4, 8 or 16.
+    /// The log window `W` of every replica: 4, 8 or 16, or
+    /// [`DeepLoad::WINDOW`] once [`Options::shape`] applied
+    /// [`Scenario::deep`].
     pub window: usize,
     /// Concurrent clients.
     pub clients: usize,
@@ -340,9 +375,58 @@ pub struct Scenario {
     /// Each node's clock, drifting within the lease's bound (or 1,000 ppm
     /// without a lease).
     pub clocks: Vec<super::clock::Clock>,
+    /// The run is a one-node cluster (about one seed in ten): node 0 alone,
+    /// with the other fields drawn for the first node. Drawn by
+    /// [`Scenario::draw_widenings`]; applied by [`Options::shape`].
+    pub one_node: bool,
+    /// The run is under a deep pipeline (half the one-node runs, one run in
+    /// twenty of the others). Drawn by [`Scenario::draw_widenings`];
+    /// applied by [`Options::shape`].
+    pub deep: Option<DeepLoad>,
+}
+
+/// A deep pipeline: enough clients and a window wide enough that a
+/// leader keeps more than 16 proposals undecided (the entries a leader's
+/// queues of records and of its own votes hold), and syncs slow enough
+/// that its driver, which writes a batch after every input whatever syncs
+/// (a sync thread pipelining writes, as `paxos-std`'s `SyncPipeline`),
+/// has dozens written before the first is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeepLoad {
+    /// Concurrent clients: 24 to 48.
+    pub clients: usize,
+    /// The time one sync takes, `min..=max` microseconds: at least 3 ms,
+    /// up to 40 ms.
+    pub sync_us: (u64, u64),
+}
+
+impl DeepLoad {
+    /// The log window of a deep pipeline: 32 proposals in flight.
+    pub const WINDOW: usize = 64;
 }
 
 impl Scenario {
+    /// Draws the widenings of commit 97a2a02 ([`Scenario::one_node`],
+    /// [`Scenario::deep`]) from `side`, a generator of their own: the
+    /// seed's main generator, and so every seed's run where they are not
+    /// drawn, stays as it was.
+    pub fn draw_widenings(&mut self, side: &mut SimRng) {
+        self.one_node = side.ratio(1, 10);
+        let deep = if self.one_node {
+            side.ratio(1, 2)
+        } else {
+            side.ratio(1, 20)
+        };
+        self.deep = deep.then(|| {
+            let clients = side.between(24, 48) as usize;
+            let min = side.between(3_000, 10_000);
+            DeepLoad {
+                clients,
+                sync_us: (min, min + side.between(0, 30_000)),
+            }
+        });
+    }
+
     /// Draws a scenario; `min_persist` is the replica's smallest usable
     /// persist buffer for the chosen window.
     pub fn draw(rng: &mut SimRng, min_persist: impl Fn(usize) -> usize) -> Self {
@@ -384,6 +468,8 @@ impl Scenario {
             })
             .collect();
         Scenario {
+            one_node: false,
+            deep: None,
             nodes,
             window,
             clients,

@@ -3,7 +3,7 @@
 
 use super::invariants::Violation;
 use super::node::SimReplica;
-use super::options::{env_u64, Options, Scenario};
+use super::options::{env_u64, DeepLoad, Options, Scenario};
 use super::simulation::Simulation;
 use super::stats::{Stats, Summary};
 use super::SimRng;
@@ -41,14 +41,22 @@ fn min_persist_buffer(window: usize) -> usize {
     match window {
         4 => SimReplica::<4>::MIN_PERSIST_BUFFER,
         8 => SimReplica::<8>::MIN_PERSIST_BUFFER,
-        _ => SimReplica::<16>::MIN_PERSIST_BUFFER,
+        16 => SimReplica::<16>::MIN_PERSIST_BUFFER,
+        _ => SimReplica::<{ DeepLoad::WINDOW }>::MIN_PERSIST_BUFFER,
     }
 }
 
-/// The scenario `seed` draws, and the generator positioned after it.
+/// Seeds the generator of the widenings drawn beside the scenario
+/// ([`Scenario::draw_widenings`]) with `seed ^ WIDENINGS_STREAM`.
+const WIDENINGS_STREAM: u64 = 0x0005_eed0_f97a_2a02;
+
+/// The scenario `seed` draws, and the generator positioned after it. The
+/// one-node and deep-pipeline widenings are drawn, not applied: see
+/// [`Options::shape`].
 pub fn scenario_for(seed: u64) -> (Scenario, SimRng) {
     let mut rng = SimRng::new(seed);
-    let scenario = Scenario::draw(&mut rng, min_persist_buffer);
+    let mut scenario = Scenario::draw(&mut rng, min_persist_buffer);
+    scenario.draw_widenings(&mut SimRng::new(seed ^ WIDENINGS_STREAM));
     (scenario, rng)
 }
 
@@ -63,7 +71,8 @@ pub fn simulate_seed(seed: u64, options: &Options) -> Result<Stats, Violation> {
     match scenario.window {
         4 => simulate::<4>(seed, options, scenario, rng),
         8 => simulate::<8>(seed, options, scenario, rng),
-        _ => simulate::<16>(seed, options, scenario, rng),
+        16 => simulate::<16>(seed, options, scenario, rng),
+        _ => simulate::<{ DeepLoad::WINDOW }>(seed, options, scenario, rng),
     }
 }
 

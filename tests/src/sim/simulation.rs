@@ -3,7 +3,7 @@
 
 use super::client::{Client, ClientOp, ClientState};
 use super::fasthash::FastMap as HashMap;
-use super::invariants::{Checker, Violation, RESTART};
+use super::invariants::{Checker, Violation, LONE_LEADER, RESTART};
 use super::network::{Kind, Network, Weather};
 use super::node::{Node, NodeEvent, Output, SimReplica, MAX_NODES};
 use super::options::{AppDurability, Options, Sabotage, Scenario, Widening};
@@ -154,6 +154,10 @@ pub struct Simulation<const W: usize> {
     refinement: Option<Box<Refinement>>,
     /// The input the next drain follows, noted for the refinement check.
     input: Input,
+    /// In a one-node cluster: the leader's first undecided slot, the
+    /// ballot it leads with, and since when its vote there has been
+    /// durable (see [`Simulation::check_lone_leader`]).
+    lone_wait: Option<(Slot, paxos_core::Ballot, Instant)>,
 }
 
 /// Node `i` is `NodeId(i)`, so traces and reports name every node the
@@ -212,6 +216,7 @@ impl<const W: usize> Simulation<W> {
             stats: Stats {
                 nodes: n as u64,
                 lazy_nodes: scenario.lazy_persist.iter().filter(|l| **l).count() as u64,
+                deep_runs: u64::from(scenario.deep.is_some() && scenario.window == super::options::DeepLoad::WINDOW),
                 ..Stats::default()
             },
             phase: Phase::Chaos,
@@ -224,6 +229,7 @@ impl<const W: usize> Simulation<W> {
             leader_jump: vec![None; n],
             refinement: None,
             input: Input::Unknown,
+            lone_wait: None,
             scenario,
         };
         if sim.options.refinement {
@@ -466,7 +472,62 @@ impl<const W: usize> Simulation<W> {
                 self.checker.after_step(node.index, r)?;
             }
         }
+        if self.nodes.len() == 1 {
+            self.check_lone_leader()?;
+        }
         Ok(())
+    }
+
+    /// How long a one-node cluster's leader may take to decide a slot
+    /// once its vote there is durable: the vote may wait for a newer
+    /// record's sync (the leader's self-vote queue, when full, counts a
+    /// vote with a newer record's), which takes two syncs at most; twice
+    /// that, and two heartbeats, to spare.
+    fn lone_bound(&self) -> Duration {
+        Duration::from_micros(4 * self.scenario.sync_us.1 + 2 * self.scenario.heartbeat.as_micros())
+    }
+
+    /// A leader alone (a one-node cluster) decides each slot soon after
+    /// its vote there is durable: its own votes are the only ones, so a
+    /// vote it loses track of stalls the cluster for good (commit
+    /// 97a2a02). Checked after every step: the vote at its first undecided
+    /// slot, under the ballot it leads with, must not stay durable and
+    /// undecided longer than [`Simulation::lone_bound`].
+    fn check_lone_leader(&mut self) -> Result<(), Violation> {
+        let node = &self.nodes[0];
+        let waiting = node
+            .replica
+            .as_ref()
+            .filter(|r| r.is_leader())
+            .and_then(|r| Some((r.decided(), r.promised()?)))
+            .filter(|key| node.disk.view.votes.contains_key(key));
+        let Some((slot, ballot)) = waiting else {
+            self.lone_wait = None;
+            return Ok(());
+        };
+        let since = match self.lone_wait {
+            Some((s, b, since)) if (s, b) == (slot, ballot) => since,
+            _ => {
+                self.lone_wait = Some((slot, ballot, self.now));
+                return Ok(());
+            }
+        };
+        let bound = self.lone_bound();
+        if self.now <= since + bound {
+            return Ok(());
+        }
+        // Reported once per slot.
+        self.lone_wait = Some((slot, ballot, Instant::from_micros(u64::MAX / 2)));
+        let detail = format!(
+            "n0 leads alone with {ballot:?}; its vote at slot {slot} has been durable since t={:.3} ms \
+             and the slot is still undecided {} ms later (bound {} ms: syncs take at most {} us):\n{}",
+            since.as_micros() as f64 / 1e3,
+            (self.now - since).as_millis(),
+            bound.as_millis(),
+            self.scenario.sync_us.1,
+            self.describe()
+        );
+        self.checker.report(LONE_LEADER, detail)
     }
 
     fn fire_timer(&mut self, i: usize) -> Result<(), Violation> {
@@ -669,6 +730,10 @@ impl<const W: usize> Simulation<W> {
                 }
                 Output::Event(event) => self.on_event(i, event)?,
             }
+        }
+        if self.nodes[i].replica.as_ref().is_some_and(|r| r.is_leader()) {
+            let backlog = self.nodes[i].disk.unsynced() as u64;
+            self.stats.leader_backlog = self.stats.leader_backlog.max(backlog);
         }
         if let Some(token) = self.nodes[i].disk.start_sync() {
             let (lo, hi) = self.scenario.sync_us;

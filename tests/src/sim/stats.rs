@@ -70,6 +70,11 @@ pub struct Stats {
     pub lease_runs: u64,
     /// Syncs completed.
     pub syncs: u64,
+    /// Runs under a deep pipeline ([`super::options::DeepLoad`]).
+    pub deep_runs: u64,
+    /// The most batches a leader had written and not yet durable at once
+    /// (in a summary's total: the most of any run).
+    pub leader_backlog: u64,
     /// Inputs the replicas dropped as busy.
     pub busy: u64,
     /// Leaderships taken with a ballot an earlier leadership used.
@@ -92,6 +97,11 @@ pub struct Stats {
     pub digest: u64,
 }
 
+/// The entries a leader keeps for its own votes until their records are
+/// durable (`paxos-core`'s queue bound): a run whose leader had more
+/// batches than that written and not durable exercised a full queue.
+pub const SELF_VOTE_ENTRIES: u64 = 16;
+
 /// Totals over many runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -101,6 +111,12 @@ pub struct Summary {
     pub three_node_runs: u64,
     /// Runs with 5 nodes.
     pub five_node_runs: u64,
+    /// Runs with 1 node.
+    pub one_node_runs: u64,
+    /// Runs in which a leader had more batches written and not yet
+    /// durable than it keeps self-vote entries
+    /// ([`SELF_VOTE_ENTRIES`]).
+    pub backlogged_runs: u64,
     /// Sums of every counter (`liveness_us` summed too).
     pub total: Stats,
     /// The longest time to recover liveness.
@@ -122,10 +138,13 @@ impl Summary {
     /// Adds one run.
     pub fn add(&mut self, s: &Stats) {
         self.seeds += 1;
-        if s.nodes == 3 {
-            self.three_node_runs += 1;
-        } else {
-            self.five_node_runs += 1;
+        match s.nodes {
+            1 => self.one_node_runs += 1,
+            3 => self.three_node_runs += 1,
+            _ => self.five_node_runs += 1,
+        }
+        if s.leader_backlog > SELF_VOTE_ENTRIES {
+            self.backlogged_runs += 1;
         }
         self.max_liveness_us = self.max_liveness_us.max(s.liveness_us);
         self.max_rejoin_us = self.max_rejoin_us.max(s.rejoin_us);
@@ -167,6 +186,8 @@ impl Summary {
         t.lease_reads += s.lease_reads;
         t.lease_runs += s.lease_runs;
         t.syncs += s.syncs;
+        t.deep_runs += s.deep_runs;
+        t.leader_backlog = t.leader_backlog.max(s.leader_backlog);
         t.busy += s.busy;
         t.reused_ballots += s.reused_ballots;
         t.refined_steps += s.refined_steps;
@@ -189,6 +210,8 @@ impl Summary {
         merged.seeds = self.seeds + other.seeds;
         merged.three_node_runs = self.three_node_runs + other.three_node_runs;
         merged.five_node_runs = self.five_node_runs + other.five_node_runs;
+        merged.one_node_runs = self.one_node_runs + other.one_node_runs;
+        merged.backlogged_runs = self.backlogged_runs + other.backlogged_runs;
         merged.max_liveness_us = self.max_liveness_us.max(other.max_liveness_us);
         merged.max_steps = self.max_steps.max(other.max_steps);
         merged.clean_runs = self.clean_runs + other.clean_runs;
@@ -205,16 +228,18 @@ impl fmt::Display for Summary {
         let n = self.seeds.max(1);
         write!(
             f,
-            "{} seeds ({} with 3 nodes, {} with 5): {} steps ({} per seed on average, at most {}), \
+            "{} seeds ({} with 1 node, {} with 3 nodes, {} with 5): {} steps ({} per seed on average, at most {}), \
              {:.1} s virtual; {} leader changes, {} crashes ({} unsynced batches lost, {} flushed, {} torn), \
              {} partitions, {} slots decided, {} deliveries, {} values completed, {} proposals accepted, \
              {} refused, {} displaced, {} lost with a crash, {} abandoned ({} outcomes came late), {} snapshots ({} offered to a leader), {} catch-up answers delivered to a leader ({} moved its watermark), {} syncs, {} busy drops, \
+             {} deep-pipeline runs ({} with a leader holding more than {} batches written and not durable, at most {}), \
              {} runs with a lease and drifting clocks, {} lease reads, \
              {} reused ballots, {} leaderships while another node led ({} split-brain nemeses), {} storage wipes, {} lazy-persist nodes, \
              {} recovery probes, {} steps held to the spec; messages: {} sent, {} lost, {} duplicated ({} held back for long), {} cut; \
              liveness after healing: mean {:.0} ms, max {:.0} ms ({} runs without waived violations: \
              mean {:.0} ms, max {:.0} ms); every node following one leader after healing: max {:.0} ms",
             self.seeds,
+            self.one_node_runs,
             self.three_node_runs,
             self.five_node_runs,
             t.steps,
@@ -242,6 +267,10 @@ impl fmt::Display for Summary {
             t.leader_learned,
             t.syncs,
             t.busy,
+            t.deep_runs,
+            self.backlogged_runs,
+            SELF_VOTE_ENTRIES,
+            t.leader_backlog,
             t.lease_runs,
             t.lease_reads,
             t.reused_ballots,

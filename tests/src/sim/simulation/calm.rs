@@ -102,7 +102,21 @@ impl<const W: usize> Simulation<W> {
                 }
             }
         }
-        for c in &self.clients {
+        // Deep pipelines run dozens of clients: the first few tell enough.
+        const SHOWN: usize = 8;
+        if self.clients.len() > SHOWN {
+            let waiting = self.clients[SHOWN..]
+                .iter()
+                .filter(|c| matches!(c.state, ClientState::Waiting { .. }))
+                .count();
+            let _ = writeln!(
+                s,
+                "  {} clients, {} of the ones not shown waiting for an outcome; the first {SHOWN}:",
+                self.clients.len(),
+                waiting
+            );
+        }
+        for c in self.clients.iter().take(SHOWN) {
             let recent: Vec<String> = c
                 .history
                 .iter()
