@@ -159,6 +159,27 @@ fn a_new_leader_overwrites_an_undecided_vote() {
     assert_eq!(r.decided_value(0), Some(Some(&Bytes::try_from("b").unwrap())));
 }
 
+/// A vote whose cell a newer ballot rewrote before the record was written
+/// is never revealed: the record made durable holds the newer vote only.
+/// Found by the simulator beyond the CI's seeds (seed 2452 and ten others
+/// in 30,000: an Accepted for an old ballot sent once its batch was
+/// durable, over a slot the new leader's append had since cleared).
+#[test]
+fn a_vote_rewritten_before_its_record_was_written_is_not_revealed() {
+    let mut r = R::new(config(2, Some(1)), at(0)).unwrap();
+    let old = Ballot::new(0, NodeId(1));
+    let new = Ballot::new(1, NodeId(3));
+    append(&mut r, at(1), old, 0, 0, &["a"]);
+    append(&mut r, at(2), new, 0, 0, &["b"]);
+    sync(&mut r, at(2));
+    let v = votes(&sent(&mut r));
+    assert!(
+        !v.iter().any(|&(b, _, n)| b == old && n > 0),
+        "the old ballot's vote was revealed though the record holds the new one: {v:?}"
+    );
+    assert!(v.contains(&(new, 0, 1)), "{v:?}");
+}
+
 /// Votes for consecutive slots to one leader under one ballot leave as a
 /// single reply; a vote under another ballot, even from the same leader
 /// for the next slot, gets its own.

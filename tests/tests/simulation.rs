@@ -127,6 +127,19 @@ fn application_durable_on_apply() {
     assert_no_failures(&failures);
 }
 
+/// Seeds beyond the CI's range that once broke a rule, run every time:
+/// 2452 and 31427 revealed a vote whose cell a newer ballot rewrote before
+/// its record was written (fault G, docs/safety.md).
+#[test]
+fn regressions() {
+    let options = Options::from_env();
+    for seed in [2452, 31427] {
+        if let Err(v) = simulate_seed(seed, &options) {
+            panic!("seed {seed} failed again: {v}");
+        }
+    }
+}
+
 /// Replays `SIM_SEED` (with the other `SIM_*` options it was run with),
 /// tracing every step.
 #[test]

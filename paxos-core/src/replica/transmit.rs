@@ -91,6 +91,20 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 count,
                 stamp,
             } => {
+                // The votes go out once their record is durable, but the
+                // record is encoded from the cells when it is written: a
+                // newer ballot that rewrote or cleared a cell in between
+                // left a durable record without this vote. Only the prefix
+                // whose cells still hold the vote is revealed (a reply
+                // shortened or dropped costs its leader a retransmission,
+                // never safety).
+                let held = (first..first.saturating_add(u64::from(count)))
+                    .take_while(|&slot| self.log.get(slot).is_some_and(|e| e.ballot == Some(ballot)))
+                    .count();
+                let count = u32::try_from(held).unwrap_or(count);
+                if count == 0 && ballot != self.promised.unwrap_or(ballot) {
+                    return Ok(None);
+                }
                 w.put_compact(&Header::Accepted {
                     ballot,
                     first,
