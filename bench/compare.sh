@@ -13,7 +13,7 @@
 #   SECONDS=3 bench/compare.sh       # or COMPARE_SECONDS=3, or --seconds 3
 #
 # Other settings (environment): CLIENT_LEVELS="1 16 256", OPS="put get",
-# SYSTEMS="etcd paxos" (one alone runs that half), COMPARE_BASE_PORT=43100
+# SYSTEMS="etcd paxos" (one alone runs that half), COMPARE_BASE_PORT=23100
 # (uses BASE..BASE+32), COMPARE_TMPDIR=/var/tmp (where the data directories
 # go: a real disk, never tmpfs), CARGO_TARGET_DIR (default target/compare),
 # PAXOS_BIN (a prebuilt `paxos` instead of building one).
@@ -44,7 +44,7 @@ done
 client_levels=${CLIENT_LEVELS:-1 16 256}
 ops=${OPS:-put get}
 systems=${SYSTEMS:-etcd paxos}
-base=${COMPARE_BASE_PORT:-43100}
+base=${COMPARE_BASE_PORT:-23100}
 
 cd "$(dirname "$0")/.."
 root=$PWD

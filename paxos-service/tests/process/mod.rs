@@ -16,7 +16,7 @@ pub mod cluster;
 
 use paxos_service::client::{self, Answer, ClientError, ClientReply, ClientRequest, Status};
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,10 +55,9 @@ pub fn free_peer(n: usize) -> Vec<SocketAddr> {
 /// `n` distinct free loopback addresses for TCP (bound together, then
 /// released).
 pub fn free_tcp(n: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a TCP socket"))
-        .collect();
-    listeners.iter().map(|l| l.local_addr().unwrap()).collect()
+    // Below the ephemeral range: the nodes' connections to each other
+    // never take these ports before the node meant to listen starts.
+    paxos_std::transport::free_loopback_addrs(n).expect("free loopback addresses")
 }
 
 /// A finished process's result.

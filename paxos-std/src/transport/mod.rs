@@ -120,7 +120,32 @@ pub use tokio_udp::TokioUdpTransport;
 /// is bound with both (all held together, so all differ), then released
 /// for the nodes to bind with either transport. For clusters on one
 /// machine.
+///
+/// The ports come from below the kernel's ephemeral range (read from
+/// `/proc/sys/net/ipv4/ip_local_port_range` where there is one): a port
+/// the kernel picked for `:0` is one it also hands to outgoing
+/// connections, and the nodes' own connections to each other could take
+/// a port released here before the node meant to listen on it starts.
+/// Successive calls in one process walk on from a random start, so they
+/// do not hand out the same port twice.
 pub fn free_loopback_addrs(n: usize) -> io::Result<Vec<SocketAddr>> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&start| start > LOW + 1_000)
+        .unwrap_or(32_768);
+    let span = high - LOW;
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        // A start of its own per process: parallel test binaries spread out.
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+        let _ = NEXT.compare_exchange(0, seed % span + 1, Ordering::Relaxed, Ordering::Relaxed);
+    }
     let mut held = Vec::with_capacity(n);
     let mut tries = 0;
     while held.len() < n {
@@ -131,8 +156,11 @@ pub fn free_loopback_addrs(n: usize) -> io::Result<Vec<SocketAddr>> {
                 "no port free for both UDP and TCP",
             ));
         }
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = tcp.local_addr()?;
+        let port = LOW + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let addr = SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).unwrap_or(0)));
+        let Ok(tcp) = std::net::TcpListener::bind(addr) else {
+            continue;
+        };
         if let Ok(udp) = UdpSocket::bind(addr) {
             held.push((tcp, udp));
         }
