@@ -94,17 +94,24 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 // The votes go out once their record is durable, but the
                 // record is encoded from the cells when it is written: a
                 // newer ballot that rewrote or cleared a cell in between
-                // left a durable record without this vote. Only the prefix
-                // whose cells still hold the vote is revealed (a reply
-                // shortened or dropped costs its leader a retransmission,
-                // never safety).
-                let held = (first..first.saturating_add(u64::from(count)))
-                    .take_while(|&slot| self.log.get(slot).is_some_and(|e| e.ballot == Some(ballot)))
-                    .count();
-                let count = u32::try_from(held).unwrap_or(count);
-                if count == 0 && ballot != self.promised.unwrap_or(ballot) {
-                    return Ok(None);
-                }
+                // left a durable record without this vote. Under a ballot
+                // since superseded, only the prefix whose cells still hold
+                // the vote is revealed (its leader has been replaced: a
+                // shorter reply costs nothing). Votes under the promised
+                // ballot are never shortened: a cell that later learned its
+                // decided value no longer shows the ballot, and the leader
+                // still needs the vote (it never learns from a peer).
+                let count = if self.promised > Some(ballot) {
+                    let held = (first..first.saturating_add(u64::from(count)))
+                        .take_while(|&slot| self.log.get(slot).is_some_and(|e| e.ballot == Some(ballot)))
+                        .count();
+                    match u32::try_from(held) {
+                        Ok(0) | Err(_) => return Ok(None),
+                        Ok(held) => held,
+                    }
+                } else {
+                    count
+                };
                 w.put_compact(&Header::Accepted {
                     ballot,
                     first,
