@@ -485,18 +485,7 @@ impl<S: StateMachine> Runtime<S> {
     ///
     /// As [`Runtime::propose`].
     pub async fn propose_async(&self, command: S::Command) -> Result<S::Output, ProposeError> {
-        let command = encode::<S>(&command)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let reply: Reply<S::Output> = Box::new(move |outcome| {
-            let _ = tx.send(outcome);
-        });
-        self.call_async(Call::Propose {
-            command,
-            session: None,
-            reply,
-        })
-        .await?;
-        rx.await.unwrap_or(Err(ProposeError::Stopped))
+        self.propose_async_in(None, command).await
     }
 
     /// [`Runtime::propose_in_session`], awaited.
@@ -509,6 +498,15 @@ impl<S: StateMachine> Runtime<S> {
         tag: SessionTag,
         command: S::Command,
     ) -> Result<S::Output, ProposeError> {
+        self.propose_async_in(Some(tag), command).await
+    }
+
+    /// A proposal, in a client session or not, awaited.
+    async fn propose_async_in(
+        &self,
+        session: Option<SessionTag>,
+        command: S::Command,
+    ) -> Result<S::Output, ProposeError> {
         let command = encode::<S>(&command)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let reply: Reply<S::Output> = Box::new(move |outcome| {
@@ -516,7 +514,7 @@ impl<S: StateMachine> Runtime<S> {
         });
         self.call_async(Call::Propose {
             command,
-            session: Some(tag),
+            session,
             reply,
         })
         .await?;
@@ -597,16 +595,7 @@ impl<S: StateMachine> Runtime<S> {
         &self,
         read: impl FnOnce(&S) -> T + Send + 'static,
     ) -> Result<T, ProposeError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let read: ReadFn<S> = Box::new(move |state: Result<&S, ProposeError>| {
-            let _ = tx.send(state.map(read));
-        });
-        self.call_async(Call::Read {
-            how: ReadHow::Log,
-            read,
-        })
-        .await?;
-        rx.await.unwrap_or(Err(ProposeError::Stopped))
+        self.read_async_via(ReadHow::Log, read).await
     }
 
     /// Queues `call` without blocking the thread: a full queue makes the
