@@ -14,13 +14,11 @@ use paxos_service::store::{Command, Output};
 use paxos_service::BlockingClient;
 use paxos_std::runtime::SessionTag;
 use process::cluster::Cluster;
-use process::{free_tcp, run_paxos, status_binary, wait_for, PAXOS};
+use process::{free_tcp, run_paxos, status_binary, wait_for};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind as IoKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1080,31 +1078,6 @@ fn hostile_clients_get_errors_or_closed_connections_and_the_node_keeps_serving()
 // 5. The operator's commands
 // ---------------------------------------------------------------------------
 
-/// Starts node `i` of `cluster` as `paxos ARGS` (instead of the cluster's
-/// usual flags) and waits until it answers status.
-fn spawn_node(cluster: &mut Cluster, i: usize, args: &[&str]) {
-    assert!(cluster.children[i].is_none(), "node {} is already running", i + 1);
-    cluster.starts[i] += 1;
-    let log = File::create(cluster.log_path(i, cluster.starts[i])).expect("create a log file");
-    let child = Process::new(PAXOS)
-        .args(args)
-        .env("PAXOS_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn paxos node");
-    cluster.children[i] = Some(child);
-    let up = wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
-        if let Some(Ok(Some(exit))) = cluster.children[i].as_mut().map(|c| c.try_wait()) {
-            panic!("node {} exited at start with {exit}:\n{}", i + 1, cluster.logs());
-        }
-        cluster.status(i)
-    });
-    assert!(up.is_some(), "node {} did not answer status within 10 s", i + 1);
-}
-
 /// `paxos ARGS` that must succeed and print one JSON line.
 fn paxos_json(args: &[&str]) -> serde_json::Value {
     let out = run_paxos(args, Duration::from_secs(20));
@@ -1193,7 +1166,7 @@ fn operator_commands_work_end_to_end() {
         "a config with heartbeat_ms above the election timeout was not refused: {refused:?}"
     );
     for (i, config) in configs.iter().enumerate() {
-        spawn_node(&mut cluster, i, &["node", "--config", config, "--heartbeat-ms", "50"]);
+        cluster.start_as(i, &["node", "--config", config, "--heartbeat-ms", "50"]);
     }
     let leader = cluster.wait_leader(None, Duration::from_secs(10));
     eprintln!(
@@ -1333,8 +1306,7 @@ fn operator_commands_work_end_to_end() {
     let exit = cluster.terminate(odd).expect("node stops on SIGTERM");
     assert!(exit.success(), "node {} exited with {exit} on SIGTERM", odd + 1);
     let other_s = other.display().to_string();
-    spawn_node(
-        &mut cluster,
+    cluster.start_as(
         odd,
         &[
             "node",

@@ -90,12 +90,19 @@ impl Cluster {
 
     /// Starts node `i` with `extra` arguments after the usual ones.
     pub fn start_with(&mut self, i: usize, extra: &[&str]) {
+        let mut args = self.args(i);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        self.start_as(i, &args);
+    }
+
+    /// Starts node `i` as `paxos ARGS` (instead of its usual arguments)
+    /// and waits until it answers `status`.
+    pub fn start_as(&mut self, i: usize, args: &[impl AsRef<std::ffi::OsStr>]) {
         assert!(self.children[i].is_none(), "node {} is already running", i + 1);
         self.starts[i] += 1;
         let log = File::create(self.log_path(i, self.starts[i])).expect("create a log file");
         let child = Command::new(PAXOS)
-            .args(self.args(i))
-            .args(extra)
+            .args(args)
             .env("PAXOS_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
