@@ -4,7 +4,7 @@
 
 use paxos_core::codec::encode;
 use paxos_core::replica::wire::Header;
-use paxos_core::replica::{Config, Replica};
+use paxos_core::replica::Replica;
 use paxos_core::{Ballot, Bytes, NodeId};
 
 mod common;
@@ -38,13 +38,7 @@ fn a_leader_counts_its_own_vote_only_once_that_record_is_durable() {
 /// accident (twenty do not show it).
 #[test]
 fn a_single_node_leader_decides_every_proposal_covered_by_one_record() {
-    type Solo = Replica<V, 1, 64>;
-    let c = Config::builder(NodeId(1), &[NodeId(1)])
-        .initial_leader(NodeId(1))
-        .build()
-        .unwrap();
-    let mut r = Solo::new(c, at(0)).unwrap();
-    sync(&mut r, at(0));
+    let mut r = solo_leader::<64>();
     for i in 0..17u8 {
         r.propose(at(1), V::from_slice(&[i]).unwrap()).unwrap();
     }
@@ -56,19 +50,13 @@ fn a_single_node_leader_decides_every_proposal_covered_by_one_record() {
 /// The same when every proposal has a record of its own, written but not
 /// yet durable (a driver that syncs on another thread writes the next
 /// batches while one syncs): thirty records in flight (within the
-/// window's in-flight bound), more than the 16 self-vote entries, and every proposal is decided once they are
-/// durable. The leader used to drop the votes it had no entry for, and a
+/// window's in-flight bound), more than the 16 self-vote entries, and
+/// every proposal is decided once they are durable. The leader used to drop the votes it had no entry for, and a
 /// one-node cluster (where nothing else can decide) stopped deciding for
 /// good under load.
 #[test]
 fn a_single_node_leader_counts_its_votes_from_more_records_than_it_keeps_entries() {
-    type Solo = Replica<V, 1, 64>;
-    let c = Config::builder(NodeId(1), &[NodeId(1)])
-        .initial_leader(NodeId(1))
-        .build()
-        .unwrap();
-    let mut r = Solo::new(c, at(0)).unwrap();
-    sync(&mut r, at(0));
+    let mut r = solo_leader::<64>();
     let mut buf = vec![0u8; 4096];
     let mut last = None;
     for i in 0..30u8 {

@@ -207,12 +207,7 @@ fn the_driver_is_woken_when_a_waiting_commit_record_is_due() {
 #[test]
 fn a_one_node_leaders_deadline_moves_on() {
     type Solo = paxos_core::replica::Replica<V, 1, 8>;
-    let c = paxos_core::replica::Config::builder(NodeId(1), &[NodeId(1)])
-        .initial_leader(NodeId(1))
-        .build()
-        .unwrap();
-    let mut r = Solo::new(c, at(0)).unwrap();
-    sync(&mut r, at(0));
+    let mut r: Solo = solo_leader();
     let mut buf = vec![0u8; 1024];
     let mut settle = |r: &mut Solo, now| {
         r.handle_timeout(now);

@@ -47,6 +47,18 @@ pub fn leader() -> (R, Ballot) {
     (r, ballot)
 }
 
+/// The only node of a one-node cluster, leading round 0 with its promise
+/// durable, with a window of `W` slots.
+pub fn solo_leader<const W: usize>() -> Replica<V, 1, W> {
+    let c = Config::builder(NodeId(1), &[NodeId(1)])
+        .initial_leader(NodeId(1))
+        .build()
+        .unwrap();
+    let mut r = Replica::new(c, at(0)).unwrap();
+    sync(&mut r, at(0));
+    r
+}
+
 /// Node `id` (the initial leader being node 1) restarted at 10 ms from
 /// `batches`, its application having applied `applied` slots.
 pub fn recover(id: u8, batches: &[Vec<u8>], applied: u64) -> Result<R, RecoverError> {
