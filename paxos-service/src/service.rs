@@ -215,7 +215,7 @@ async fn sample(node: Node) {
             }
         }
         let failed = |t: &RuntimeStatus| t.transport.bad_handshake + t.transport.bad_tag;
-        let new_failures = failed(&s) - before.map_or(0, failed);
+        let new_failures = failed(&s).saturating_sub(before.map_or(0, failed));
         if new_failures > 0 {
             tracing::warn!(
                 node = s.id,
