@@ -19,11 +19,10 @@ use crate::replica::{Config, ConfigError, Event, ProposalId, ProposeError, Repli
 use crate::time::Instant;
 use core::hash::Hash;
 use heapless::index_map::FnvIndexMap;
-use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
 /// What the log of a keyed node carries.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Command<K, V> {
     /// Write `value` under `key` unless the key already has a value.
@@ -38,6 +37,12 @@ pub enum Command<K, V> {
         /// The key.
         key: K,
     },
+}
+
+/// A command is a variant index (one byte for two variants) and its
+/// fields: as wide as a `Set`.
+impl<K: Value, V: Value> Value for Command<K, V> {
+    const MAX_ENCODED_LEN: usize = 1 + K::MAX_ENCODED_LEN + V::MAX_ENCODED_LEN;
 }
 
 /// The answer to an ask.

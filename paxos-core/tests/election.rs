@@ -104,6 +104,8 @@ fn a_candidate_behind_a_promiser_gives_up_and_catches_up_from_it() {
             ballot,
             decided,
             beyond,
+            first: 0,
+            complete: true,
         };
         r.handle_message(at(1_001), NodeId(3), &frame(&promise, &[]))
             .into_result()

@@ -77,6 +77,8 @@ fn node_1_leads_with_an_unchosen_proposal(bug: bool) -> (R5, R5) {
         ballot,
         decided: 0,
         beyond: false,
+        first: 0,
+        complete: true,
     };
     assert_eq!(
         n1.handle_message(at(1_000), NodeId(3), &frame(&promise, &[])),

@@ -31,6 +31,8 @@ fn widest() -> (usize, usize, usize, usize) {
             ballot,
             decided: u64::MAX,
             beyond: true,
+            first: u64::MAX,
+            complete: true,
         },
         Header::Append {
             ballot,
@@ -84,14 +86,16 @@ mod erased {
     }
 }
 
-/// `MAX_MESSAGE_SIZE` is exactly the widest frame's parts, each measured
-/// from a real encoding: the version byte, the widest header, a five-byte
-/// item count and a promise's worth (`W`) of the widest entries. Smaller,
-/// a promise could be dropped; larger, every buffer wastes memory.
+/// `MAX_MESSAGE_SIZE` is exactly the widest one-item frame's parts, each
+/// measured from a real encoding: the version byte, the widest header, a
+/// five-byte item count and the widest entry. Smaller, a value could never
+/// leave; larger, every buffer wastes memory (a promise longer than a frame
+/// continues in the next: `promise_parts.rs`).
 #[test]
-fn max_message_size_is_the_widest_frame() {
+fn max_message_size_is_the_widest_one_item_frame() {
     let (header, entry, ..) = widest();
-    assert_eq!(R::MAX_MESSAGE_SIZE, 1 + header + 5 + 8 * entry);
+    assert_eq!(R::MAX_MESSAGE_SIZE, 1 + header + 5 + entry);
+    assert_eq!(R::message_buffer_for(8 + 1), R::MAX_MESSAGE_SIZE);
 }
 
 /// `MIN_PERSIST_BUFFER` is exactly one widest record holding one widest

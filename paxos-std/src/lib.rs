@@ -93,6 +93,7 @@
 
 pub mod clock;
 pub mod options;
+pub mod payload;
 pub mod pieces;
 pub mod receiver;
 pub mod runtime;
@@ -100,3 +101,4 @@ pub mod storage;
 pub mod transport;
 
 pub use paxos_core as core;
+pub use payload::Payload;

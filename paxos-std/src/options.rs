@@ -43,6 +43,12 @@ pub struct NodeOptions {
     /// place of the records) once this many slots were applied since the
     /// last compaction.
     pub compact_every: u64,
+    /// The largest command's encoding in bytes (at most
+    /// [`MAX_COMMAND_LIMIT`](crate::runtime::MAX_COMMAND_LIMIT)); a larger
+    /// one is refused with
+    /// [`ProposeError::TooLarge`](crate::runtime::ProposeError::TooLarge).
+    /// Use the same on every node: buffers and frames are sized from it.
+    pub max_command: usize,
 }
 
 impl NodeOptions {
@@ -70,6 +76,7 @@ impl NodeOptions {
             storage_lost: false,
             lease: None,
             compact_every: DEFAULT_COMPACT_EVERY,
+            max_command: crate::runtime::MAX_COMMAND,
         }
     }
 }
@@ -97,6 +104,12 @@ pub enum NodeError {
     Config(paxos_core::replica::ConfigError),
     /// The socket could not be opened, or the sync thread started.
     Io(std::io::Error),
+    /// `max_command` is above
+    /// [`MAX_COMMAND_LIMIT`](crate::runtime::MAX_COMMAND_LIMIT).
+    MaxCommand {
+        /// The value asked for.
+        max_command: usize,
+    },
 }
 
 impl std::fmt::Display for NodeError {
@@ -112,6 +125,11 @@ impl std::fmt::Display for NodeError {
             ),
             NodeError::Config(e) => write!(f, "configuration: {e}"),
             NodeError::Io(e) => write!(f, "socket: {e}"),
+            NodeError::MaxCommand { max_command } => write!(
+                f,
+                "max_command {max_command} is above the most a node takes, {}",
+                crate::runtime::MAX_COMMAND_LIMIT
+            ),
         }
     }
 }

@@ -135,6 +135,66 @@ fn an_oversized_command_is_refused_before_it_is_proposed() {
     assert_eq!(map["k"].len(), MAX_COMMAND - 16);
 }
 
+/// Commands of every size up to the maximum replicate: an empty value
+/// and one of about 1 MiB (the default maximum), proposed through a
+/// follower (forwarded, then packed alone in a slot), reach every node,
+/// and come back from disk after a restart of the whole cluster.
+#[test]
+fn empty_and_one_mib_commands_replicate_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(3).unwrap();
+    let big: String = (0..MAX_COMMAND - 16)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    {
+        let nodes: Vec<_> = (0..3).map(|i| start(i, &addrs, dir.path())).collect();
+        let follower = (0..3).find(|&i| !nodes[i].status().unwrap().is_leader).unwrap();
+        assert_eq!(nodes[follower].propose(put("empty", "")).unwrap(), Ok(None));
+        assert_eq!(nodes[follower].propose(put("big", &big)).unwrap(), Ok(None));
+        assert_eq!(nodes[0].propose(put("after", "1")).unwrap(), Ok(None));
+        let decided = nodes[0].status().unwrap().decided;
+        for node in &nodes {
+            wait_applied(node, decided);
+            let map = node.read_stale(|kv| kv.0.clone()).unwrap();
+            assert_eq!(map.get("empty").map(String::len), Some(0));
+            assert!(map.get("big") == Some(&big), "the 1 MiB value differs");
+        }
+        for node in nodes {
+            node.shutdown().unwrap();
+        }
+    }
+    let nodes: Vec<_> = (0..3).map(|i| start(i, &addrs, dir.path())).collect();
+    let map = map_of(&nodes[2]);
+    assert!(map.get("big") == Some(&big), "the 1 MiB value was not replayed");
+    assert_eq!(map.len(), 3);
+}
+
+/// A node configured for smaller commands refuses larger ones; a maximum
+/// above the limit is refused at start with the limit in the message.
+#[test]
+fn the_command_maximum_is_configurable_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(1).unwrap();
+    let mut options = NodeOptions::local_member(0, &addrs, dir.path());
+    options.max_command = 100;
+    let node = Runtime::start(options.clone(), Kv::default()).unwrap();
+    assert!(matches!(
+        node.propose(put("k", &"x".repeat(200))),
+        Err(ProposeError::TooLarge { .. })
+    ));
+    assert_eq!(node.propose(put("k", "small")).unwrap(), Ok(None));
+    node.shutdown().unwrap();
+    options.max_command = paxos_std::runtime::MAX_COMMAND_LIMIT + 1;
+    match Runtime::start(options, Kv::default()) {
+        Err(e) => assert!(
+            e.to_string()
+                .contains(&paxos_std::runtime::MAX_COMMAND_LIMIT.to_string()),
+            "{e}"
+        ),
+        Ok(_) => panic!("a maximum above the limit started"),
+    }
+}
+
 #[path = "../examples/lock/machine.rs"]
 mod lock;
 
@@ -225,13 +285,13 @@ fn a_node_behind_the_retained_log_catches_up_from_a_snapshot() {
 #[test]
 fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
     use paxos_core::replica::Replica;
-    use paxos_core::{Bytes, Instant};
+    use paxos_core::Instant;
     use paxos_std::options::{replica_config, NodeError};
     use paxos_std::runtime::StateMachine;
     use paxos_std::storage::FileLog;
     // The runtime's replica: 8 nodes, a 256-slot window, slots of a
     // MAX_COMMAND-byte command with its widest tag and length.
-    type Node = Replica<Bytes<{ MAX_COMMAND + 66 }>, 8, 256>;
+    type Node = Replica<paxos_std::Payload, 8, 256>;
     // The runtime's snapshot with empty session tables: in postcard an
     // empty map is a zero length, and the client table is its next
     // session number, its map and its byte count, all zero.
@@ -248,7 +308,9 @@ fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
         let (mut log, _) = FileLog::open(&options.data_dir).unwrap();
         let mut replica = Node::new(replica_config(&options).unwrap(), Instant::ZERO).unwrap();
         replica.install_snapshot(Instant::ZERO, 100).unwrap();
-        let mut checkpoint = vec![0; Node::MAX_CHECKPOINT_SIZE];
+        // An empty window: a few bytes (the bound is for 256 of the
+        // largest payloads).
+        let mut checkpoint = vec![0; 1 << 16];
         let len = replica.write_checkpoint(&mut checkpoint).unwrap();
         let state = Snapshot {
             slot: 100,
@@ -267,19 +329,6 @@ fn a_log_that_starts_past_the_applications_snapshot_is_refused() {
             log.sync().unwrap();
         }
         options
-    };
-    // The replica is about 1 MiB, built on the stack: craft on a thread
-    // that has room for it.
-    let craft = |dir: &Path, jump: Option<u64>| {
-        let dir = dir.to_path_buf();
-        std::thread::scope(|scope| {
-            std::thread::Builder::new()
-                .stack_size(128 << 20)
-                .spawn_scoped(scope, || craft(&dir, jump))
-                .unwrap()
-                .join()
-                .unwrap()
-        })
     };
     let fine = tempfile::tempdir().unwrap();
     let node = Runtime::start(craft(fine.path(), None), Kv::default()).expect("a consistent directory starts");

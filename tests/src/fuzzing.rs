@@ -13,6 +13,7 @@ use paxos_core::practical::DurableState;
 use paxos_core::replica::wire::{decode_header, Items};
 use paxos_core::replica::{Config, Dropped, Event, Header, PromisedEntry, Record, RecoverError, Replica, Slot, Value};
 use paxos_core::{decode, encode, max_encoded_size, Bytes, Duration, Instant, Message, NodeId, NodeSet, PersistSeq};
+use postcard::experimental::max_size::MaxSize;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// The value type of the decoding target.
@@ -109,7 +110,7 @@ fn buffers() -> (Vec<u8>, Vec<u8>) {
 /// again and decoding gives the same value.
 fn round_trip<M>(frame: &[u8])
 where
-    M: Value + core::fmt::Debug,
+    M: Value + MaxSize + core::fmt::Debug,
 {
     let Ok(value) = decode::<M>(frame) else {
         return;
@@ -127,7 +128,7 @@ where
 /// `finish`.
 fn drain_items<T>(items: Items<'_, T>)
 where
-    T: Value + core::fmt::Debug,
+    T: Value + MaxSize + core::fmt::Debug,
 {
     let mut items = items;
     for item in items.by_ref() {

@@ -154,6 +154,12 @@ fn bug_table() {
         (Bug::RevealBeforeDurable, AppDurability::Checkpoint),
         (Bug::ForgetOnRestart, AppDurability::Checkpoint),
         (Bug::ReuseBallotAfterRestart, AppDurability::Checkpoint),
+        // Not caught by this check in 300 seeds: a win is matched against
+        // any quorum of the promises sent, not the ones the candidate
+        // received, and another quorum usually explains it. The
+        // simulator's agreement rule finds it (`finds_partial_promises`),
+        // and TLC (`bug_count_partial_promise.cfg`).
+        (Bug::CountPartialPromise, AppDurability::Checkpoint),
     ];
     let only = std::env::var("REFINE_BUGS").unwrap_or_default();
     for (bug, app) in bugs {
@@ -246,6 +252,7 @@ fn every_path_is_taken() {
                 snapshots,
                 messages,
                 promises,
+                promise_parts,
                 renewals_past_own_vote,
                 chosen
             );
@@ -266,6 +273,7 @@ fn every_path_is_taken() {
         ("learned", total.learned),
         ("snapshots", total.snapshots),
         ("promises", total.promises),
+        ("promises in parts", total.promise_parts),
         ("chosen", total.chosen),
     ] {
         assert!(n > 0, "no {path}: {total:?}");

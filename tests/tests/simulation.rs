@@ -490,6 +490,19 @@ fn finds_amnesiac_votes() {
     );
 }
 
+/// A candidate that counts a promise on its first part (`Header::Promise`
+/// in parts, for promises longer than a frame) misses the votes the later
+/// parts report, and re-proposes something else where a value may have
+/// been chosen. Needs transmit buffers that split promises (the
+/// tiny-buffers widening) and elections over slots holding votes.
+#[test]
+fn finds_partial_promises() {
+    finds(
+        paxos_core::fault_injection::Bug::CountPartialPromise,
+        &["agreement", "one value per ballot and slot", COMMIT_CLAIM],
+    );
+}
+
 /// The fault of commit 97a2a02: a leader whose self-vote queue is full
 /// (more records written than it keeps entries, none durable yet: a driver
 /// that syncs on another thread, under load) drops the vote; in a one-node

@@ -41,4 +41,8 @@ pub enum Bug {
     /// re-introduces the fault of commit 97a2a02, under which a one-node
     /// cluster, where nothing else can decide, stopped deciding for good.
     DropSelfVotesWhenFull,
+    /// A candidate counts a peer's promise on its first part, before the
+    /// parts answer for every slot of the campaign: votes reported in the
+    /// later parts are missed.
+    CountPartialPromise,
 }

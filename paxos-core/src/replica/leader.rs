@@ -69,6 +69,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         campaign.promises = 0;
         campaign.nacks = 0;
         campaign.self_seq = self_seq;
+        campaign.covered = [from; N];
         for cell in campaign.best.iter_mut() {
             *cell = None;
         }
@@ -78,13 +79,22 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         self.maybe_win();
     }
 
-    /// Phase 1b.
+    /// Phase 1b: a promise, or one part of one. A peer's promise counts
+    /// once its parts, taken in order, answer for every slot of the
+    /// campaign; a part that does not start where the last one ended (a
+    /// duplicate, or a part of another answer arriving out of order) is
+    /// ignored. Parts of different answers to the same ballot may combine:
+    /// once a node promised the ballot, its votes below it never change,
+    /// so every part reports what one whole promise would have.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_promise(
         &mut self,
         peer: usize,
         ballot: Ballot,
         decided: Slot,
         beyond: bool,
+        first: Slot,
+        complete: bool,
         rest: &[u8],
     ) -> Result<(), Dropped> {
         let items = Items::<PromisedEntry<V>>::new(rest).map_err(Dropped::Malformed)?;
@@ -105,14 +115,19 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
             return Ok(());
         }
+        if self.campaign.covered.get(peer) != Some(&first) {
+            return Ok(());
+        }
+        let mut end = first;
         for item in items {
             // Merging part of a bad promise is harmless (every reported
             // value was really accepted); counting it would not be.
             let PromisedEntry { slot, ballot: b, value } = item.map_err(Dropped::Malformed)?;
-            if slot < from || slot >= until {
+            if slot < first || slot >= until {
                 self.counters.invalid += 1;
                 continue;
             }
+            end = end.max(slot + 1);
             let index = usize::try_from(slot - from).unwrap_or(usize::MAX);
             if let Some(cell) = self.campaign.best.get_mut(index) {
                 if cell.as_ref().is_none_or(|(best, _)| b > *best) {
@@ -120,8 +135,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 }
             }
         }
-        self.campaign.promises |= Self::bit(peer);
-        self.maybe_win();
+        if complete || self.config.injected(super::fault::Bug::CountPartialPromise) {
+            self.campaign.promises |= Self::bit(peer);
+            self.maybe_win();
+        } else if let Some(covered) = self.campaign.covered.get_mut(peer) {
+            // Answered up to its last entry; an empty part that is not
+            // the last answers for nothing.
+            *covered = end;
+        }
         Ok(())
     }
 

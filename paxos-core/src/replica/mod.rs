@@ -110,9 +110,24 @@ use state::{Campaign, Lead, Notice, Pending, PersistItem, Role, NOTICES, OUTBOX,
 
 /// What a replica can replicate: any value that can be cloned, compared,
 /// encoded with a known maximum size, and decoded without borrowing.
-/// [`crate::Bytes`] is the ready-made one.
-pub trait Value: Clone + Eq + Serialize + DeserializeOwned + MaxSize {}
-impl<T: Clone + Eq + Serialize + DeserializeOwned + MaxSize> Value for T {}
+///
+/// A value is held by the replica as it is: [`crate::Bytes`], the
+/// ready-made one, stores its bytes inline (no allocation, the same on a
+/// microcontroller), so every move costs its capacity. A type that is a
+/// handle — a reference-counted buffer on std, an index into the
+/// application's own storage — costs a handle's move and its *size* only
+/// where it is encoded (once per record, once per frame) and decoded: the
+/// replica never copies a payload otherwise. Every type with postcard's
+/// [`MaxSize`] is a value; any other implements this trait itself.
+pub trait Value: Clone + Eq + Serialize + DeserializeOwned {
+    /// The most bytes one value encodes to. The buffer constants
+    /// ([`Replica::MAX_MESSAGE_SIZE`] and the others) are computed from it;
+    /// decoding a longer one must fail.
+    const MAX_ENCODED_LEN: usize;
+}
+impl<T: Clone + Eq + Serialize + DeserializeOwned + MaxSize> Value for T {
+    const MAX_ENCODED_LEN: usize = T::POSTCARD_MAX_SIZE;
+}
 
 /// A message to send: `len` bytes at the start of the caller's buffer, to
 /// every node in `to`.
@@ -375,7 +390,7 @@ pub struct Replica<V, const N: usize, const W: usize> {
     catch_up: Option<(Slot, Instant)>,
     /// The highest ballot seen anywhere: the next campaign goes above it.
     seen: Option<Ballot>,
-    campaign: Campaign<V, W>,
+    campaign: Campaign<V, N, W>,
     lead: Lead<N>,
     issued: PersistSeq,
     durable: PersistSeq,
@@ -395,19 +410,40 @@ pub struct Replica<V, const N: usize, const W: usize> {
 }
 
 impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
-    /// The largest frame [`Replica::poll_transmit`] writes: a promise
-    /// carrying the whole window. Buffers of this size never drop a message.
-    pub const MAX_MESSAGE_SIZE: usize =
-        1 + Header::POSTCARD_MAX_SIZE + 5 + W * <PromisedEntry<V> as MaxSize>::POSTCARD_MAX_SIZE;
+    /// The smallest buffer [`Replica::poll_transmit`] never drops a message
+    /// for: a frame holding one item of the widest kind (a promised entry).
+    /// Larger buffers carry more: an append or a learn takes as many
+    /// values as fit, and a promise that does not fit one frame continues
+    /// in the next ones (see [`Header::Promise`]).
+    pub const MAX_MESSAGE_SIZE: usize = Self::message_buffer_for(V::MAX_ENCODED_LEN);
 
     /// The smallest buffer [`Replica::poll_persist`] can always fill: one
     /// record with one value.
-    pub const MIN_PERSIST_BUFFER: usize = 1 + Record::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE;
+    pub const MIN_PERSIST_BUFFER: usize = Self::persist_buffer_for(V::MAX_ENCODED_LEN);
 
-    /// The largest checkpoint [`Replica::write_checkpoint`] writes.
-    pub const MAX_CHECKPOINT_SIZE: usize = 1
-        + 4 * <Record as MaxSize>::POSTCARD_MAX_SIZE
-        + W * (<Record as MaxSize>::POSTCARD_MAX_SIZE + 5 + <Option<V> as MaxSize>::POSTCARD_MAX_SIZE);
+    /// The largest checkpoint [`Replica::write_checkpoint`] writes: every
+    /// slot of the window holding a value of the widest encoding. For a
+    /// handle type whose values are rarely that wide, size the buffer from
+    /// what the values really take, and grow it on
+    /// [`EncodeError::BufferTooSmall`].
+    pub const MAX_CHECKPOINT_SIZE: usize = (4 * <Record as MaxSize>::POSTCARD_MAX_SIZE + 1).saturating_add(
+        W.saturating_mul((<Record as MaxSize>::POSTCARD_MAX_SIZE + 5 + 1).saturating_add(V::MAX_ENCODED_LEN)),
+    );
+
+    /// [`Replica::MAX_MESSAGE_SIZE`] for a driver that knows no value it
+    /// proposes or receives encodes to more than `value_len` bytes (an
+    /// application limit below the type's): a frame of one promised entry
+    /// (slot, ballot, option tag, value) behind the widest header.
+    pub const fn message_buffer_for(value_len: usize) -> usize {
+        let entry = <Slot as MaxSize>::POSTCARD_MAX_SIZE + <Ballot as MaxSize>::POSTCARD_MAX_SIZE + 1;
+        (1 + <Header as MaxSize>::POSTCARD_MAX_SIZE + 5 + entry).saturating_add(value_len)
+    }
+
+    /// [`Replica::MIN_PERSIST_BUFFER`] for values of at most `value_len`
+    /// encoded bytes (see [`Replica::message_buffer_for`]).
+    pub const fn persist_buffer_for(value_len: usize) -> usize {
+        (1 + <Record as MaxSize>::POSTCARD_MAX_SIZE + 5 + 1).saturating_add(value_len)
+    }
 
     /// The most undecided slots a leader keeps in flight: half the window,
     /// so that a follower still holding the previous half (decided, not yet

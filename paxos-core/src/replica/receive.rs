@@ -39,7 +39,9 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 ballot,
                 decided,
                 beyond,
-            } => self.on_promise(peer, ballot, decided, beyond, rest),
+                first,
+                complete,
+            } => self.on_promise(peer, ballot, decided, beyond, first, complete, rest),
             Header::Append {
                 ballot,
                 commit,

@@ -104,6 +104,8 @@ fn promise(ballot: Ballot, entries: &[PromisedEntry<V>]) -> Vec<u8> {
         ballot,
         decided: 0,
         beyond: false,
+        first: 0,
+        complete: true,
     })
     .unwrap();
     w.put_count(entries.len() as u32).unwrap();

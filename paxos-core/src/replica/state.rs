@@ -75,7 +75,7 @@ pub(super) enum Notice {
 
 /// Phase 1 in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Campaign<V, const W: usize> {
+pub(super) struct Campaign<V, const N: usize, const W: usize> {
     pub(super) ballot: Ballot,
     pub(super) from: Slot,
     pub(super) until: Slot,
@@ -83,6 +83,9 @@ pub(super) struct Campaign<V, const W: usize> {
     pub(super) nacks: u64,
     /// The self-promise counts once this persist is durable.
     pub(super) self_seq: PersistSeq,
+    /// Per member, the first slot its promise has not answered for yet:
+    /// its next part must start there (see `Header::Promise`).
+    pub(super) covered: [Slot; N],
     /// Per slot `from + i`, the highest-ballot value reported so far.
     pub(super) best: [Option<(Ballot, Option<V>)>; W],
 }
@@ -224,6 +227,7 @@ impl<V: super::Value, const N: usize, const W: usize> Replica<V, N, W> {
                 promises: 0,
                 nacks: 0,
                 self_seq: PersistSeq(0),
+                covered: [0; N],
                 best: core::array::from_fn(|_| None),
             },
             lead: Lead {

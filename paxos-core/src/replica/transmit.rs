@@ -3,7 +3,7 @@
 
 use super::fault::Bug;
 use super::state::{Pending, Role};
-use super::wire::{Header, PromisedEntry, Slot, Writer};
+use super::wire::{Header, Slot, Writer};
 use super::{Replica, Transmit, Value};
 use crate::ballot::{NodeId, NodeSet};
 use crate::codec::EncodeError;
@@ -20,7 +20,14 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
             self.outbox.pop_front();
             match self.encode_pending(pending, buf) {
-                Ok(Some(t)) => return Some(t),
+                Ok(Some((t, rest))) => {
+                    if let Some(rest) = rest {
+                        // The rest of a promise goes next: the slot just
+                        // freed takes it, so this cannot fail.
+                        let _ = self.outbox.push_front((needs, rest));
+                    }
+                    return Some(t);
+                }
                 Ok(None) => {}
                 Err(_) => self.counters.buffer_too_small += 1,
             }
@@ -46,9 +53,15 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         set
     }
 
-    /// Encodes a queued message as of now; `None` if it went stale.
-    fn encode_pending(&self, pending: Pending, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+    /// Encodes a queued message as of now; `None` if it went stale. With
+    /// the frame, what is left to send of it (the rest of a promise).
+    fn encode_pending(
+        &self,
+        pending: Pending,
+        buf: &mut [u8],
+    ) -> Result<Option<(Transmit, Option<Pending>)>, EncodeError> {
         let mut w = Writer::frame(buf)?;
+        let mut rest = None;
         let to = match pending {
             Pending::Prepare { ballot, from, until } => {
                 if self.role != Role::Candidate || self.campaign.ballot != ballot {
@@ -66,22 +79,39 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 if self.promised != Some(ballot) {
                     return Ok(None);
                 }
-                let beyond = self.holds_beyond(until);
                 w.put_compact(&Header::Promise {
                     ballot,
                     decided: self.log.decided(),
-                    beyond,
+                    beyond: self.holds_beyond(until),
+                    first: from,
+                    complete: true,
                 })?;
-                let entries = self.promised_entries(from, until, ballot);
-                let n = u32::try_from(self.promised_entries(from, until, ballot).count()).unwrap_or(u32::MAX);
-                w.put_count(n)?;
-                for (slot, ballot, value) in entries {
-                    w.put(&PromisedEntry {
-                        slot,
-                        ballot,
-                        value: value.clone(),
-                    })?;
+                let complete_at = w.len() - 1;
+                let at = w.reserve_count()?;
+                let mut n = 0u32;
+                let mut last = None;
+                for (slot, vote, value) in self.promised_entries(from, until, ballot) {
+                    // A PromisedEntry, field by field: the same bytes,
+                    // without a copy of the value.
+                    let mark = w.len();
+                    if let Err(e) = w.put(&slot).and_then(|()| w.put(&vote)).and_then(|()| w.put(value)) {
+                        // Not one entry fits: the buffer is below
+                        // MAX_MESSAGE_SIZE for this value.
+                        let next = last.ok_or(e)?;
+                        w.truncate(mark);
+                        w.patch_byte(complete_at, 0);
+                        rest = Some(Pending::Promise {
+                            to,
+                            ballot,
+                            from: next,
+                            until,
+                        });
+                        break;
+                    }
+                    n += 1;
+                    last = Some(slot + 1);
                 }
+                w.patch_count(at, n);
                 Self::one(to)
             }
             Pending::Accepted {
@@ -146,7 +176,7 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 Self::one(to)
             }
         };
-        Ok(Some(Transmit { to, len: w.len() }))
+        Ok(Some((Transmit { to, len: w.len() }, rest)))
     }
 
     /// Writes a count and then the values of `from..to` while they exist,

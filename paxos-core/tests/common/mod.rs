@@ -248,6 +248,8 @@ pub fn promise<const N: usize, const W: usize>(
         ballot,
         decided,
         beyond: false,
+        first: r.decided(),
+        complete: true,
     };
     r.handle_message(now, from, &frame_of(&header, entries))
         .into_result()

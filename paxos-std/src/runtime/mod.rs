@@ -48,11 +48,16 @@
 //!
 //! Nodes talk over the authenticated TCP transport
 //! ([`transport::tcp`](crate::transport::tcp)): a window of 256 slots,
-//! promises of up to the whole window in one frame, snapshots streamed in
-//! 1 MiB pieces. Entries waiting in the same turn share slots. The limit
-//! of this version: a command's encoding is at most [`MAX_COMMAND`] bytes,
-//! since the core holds each slot's value inline at its capacity (values
-//! of any size are the next step).
+//! promises that do not fit a frame sent in parts, snapshots streamed in
+//! 1 MiB pieces. Entries waiting in the same turn share slots, up to
+//! 64 KiB a slot; a larger command takes a slot of its own. A slot's value
+//! is a [`Payload`](crate::Payload), held by reference: the core moves a
+//! pointer, and a command's bytes are copied only into its records and
+//! frames. Commands encode to at most
+//! [`NodeOptions::max_command`](crate::options::NodeOptions::max_command)
+//! bytes ([`MAX_COMMAND`], 1 MiB, by default; up to
+//! [`MAX_COMMAND_LIMIT`]). Memory: a node holds up to its window of slots
+//! (256) in memory, so up to 256 times the largest slot.
 
 mod entry;
 mod sessions;
@@ -72,8 +77,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The largest encoded command (postcard), in bytes.
-pub const MAX_COMMAND: usize = 4000;
+/// The largest encoded command (postcard), in bytes, unless
+/// [`NodeOptions::max_command`](crate::options::NodeOptions::max_command)
+/// says otherwise: 1 MiB.
+pub const MAX_COMMAND: usize = 1 << 20;
+
+/// The most `NodeOptions::max_command` may be: 16 MiB (a frame between
+/// nodes holds at least one slot, and a checkpoint a window of them).
+pub const MAX_COMMAND_LIMIT: usize = 16 << 20;
 
 /// How long a proposal or a read may wait for its outcome.
 pub const DEADLINE: Duration = Duration::from_secs(10);

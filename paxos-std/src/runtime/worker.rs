@@ -5,7 +5,7 @@
 use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin};
 use super::sessions::SESSION_WINDOW;
 use super::state::{Decoded, Outcome, Replicated};
-use super::{Call, ProposeError, ReadFn, ReadHow, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND};
+use super::{Call, ProposeError, ReadFn, ReadHow, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND_LIMIT};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
 use crate::pieces::{self, Pieces, Sends};
@@ -15,43 +15,74 @@ use crate::transport::tcp::{TcpOptions, TcpTransport};
 use crate::transport::ChannelNetwork;
 use paxos_core::driver;
 use paxos_core::replica::{Event, ProposalId, Replica};
-use paxos_core::{Bytes, Instant, NodeId};
+use paxos_core::{Instant, NodeId};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
-/// The runtime thread's stack: the replica (about 1 MiB: 256 slots of
-/// values held inline) is built on the stack before it is boxed, several
-/// times over in debug builds. Only what is touched is ever committed.
-pub(super) const STACK: usize = 128 << 20;
+/// The runtime thread's stack. The replica holds its slots' values by
+/// reference (a few KiB of handles), but is built on the stack before it is
+/// boxed, several times over in debug builds. Only what is touched is ever
+/// committed.
+pub(super) const STACK: usize = 16 << 20;
 /// Calls and datagrams queued for the loop at most.
 pub(super) const INBOX: usize = 1024;
 /// The largest cluster.
 const MAX_NODES: usize = 8;
-/// Slots in flight and retained in memory. A promise carries up to this
-/// many entries and must fit one stream frame (checked below).
+/// Slots in flight and retained in memory.
 const WINDOW: usize = 256;
-/// A slot's value: entries, each a command and its tag behind its length.
-/// Entries waiting in the same turn share slots: one slot carries as many
-/// as fit.
-type Payload = Bytes<PACK>;
-/// The room of one slot's value: the longest entry behind its length (at
-/// most 2 bytes).
-pub(super) const PACK: usize = MAX_ENTRY + 2;
-/// The longest entry: a command and, at most, 64 bytes of tag (every
-/// varint at its widest: origin 21, done_below 10, body 1, a session tag
-/// 30, the command's length 2; checked by a test).
-pub(super) const MAX_ENTRY: usize = MAX_COMMAND + 64;
+/// A slot's value: entries, each a command and its tag behind its length,
+/// held by reference.
+type Payload = crate::Payload;
+/// Entries waiting in the same turn share a slot up to this many bytes; a
+/// longer entry takes a slot of its own.
+const PACK_TARGET: usize = 64 << 10;
+/// The most bytes an entry's tag adds to its command: every varint at its
+/// widest (origin 21, done_below 10, body 1, a session tag 30, the
+/// command's length up to 5: checked by a test) rounded up.
+const ENTRY_OVERHEAD: usize = 72;
 type R = Replica<Payload, MAX_NODES, WINDOW>;
 
-// The largest message the replica writes fits one stream frame with its
-// channel byte: no promise or append is ever dropped for its size.
-const _: () = assert!(R::MAX_MESSAGE_SIZE < TcpTransport::MAX_FRAME_LEN);
-// The sync thread's batch buffers hold the smallest batch the replica
-// needs.
-const _: () = assert!(R::MIN_PERSIST_BUFFER <= crate::storage::BATCH_BUFFER);
+/// The sizes that follow from the largest command a node accepts: every
+/// buffer and frame limit comes from here, so that none is too small for
+/// a command the node took.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// The longest entry (a command and its tag).
+    max_entry: usize,
+    /// The buffer `poll_transmit` writes into: one slot of the longest
+    /// entry always fits (promises longer than it leave in parts).
+    frame: usize,
+    /// The buffer `poll_persist` writes into: one record of one slot.
+    batch: usize,
+}
+
+impl Limits {
+    fn new(max_command: usize) -> Limits {
+        let max_entry = max_command + ENTRY_OVERHEAD;
+        let max_slot = PACK_TARGET.max(packed_len(max_entry));
+        let value = packed_len(max_slot);
+        Limits {
+            max_entry,
+            frame: R::message_buffer_for(value),
+            batch: R::persist_buffer_for(value).max(crate::storage::BATCH_BUFFER),
+        }
+    }
+
+    /// The transport's options: frames large enough for the largest
+    /// message (with its channel byte), queues for several of them.
+    fn tcp(&self) -> TcpOptions {
+        let default = TcpOptions::DEFAULT;
+        let max_frame_len = default.max_frame_len.max(1 + self.frame);
+        TcpOptions {
+            max_frame_len,
+            queue_bytes: default.queue_bytes.max(4 * max_frame_len),
+            ..default
+        }
+    }
+}
 
 /// Channel bytes: what a frame between nodes carries.
 const CONSENSUS: u8 = 0;
@@ -205,6 +236,7 @@ struct Worker<S: StateMachine> {
     log: SyncPipeline,
     link: Arc<TcpTransport>,
     clock: Clock,
+    limits: Limits,
     /// The channel byte, then a consensus frame.
     frame: Vec<u8>,
     datagram: Vec<u8>,
@@ -243,12 +275,17 @@ pub(super) fn run<S: StateMachine>(
     stop: Arc<AtomicBool>,
     started: SyncSender<Result<(), NodeError>>,
 ) -> Result<(), NodeError> {
+    if options.max_command > MAX_COMMAND_LIMIT {
+        return Err(NodeError::MaxCommand {
+            max_command: options.max_command,
+        });
+    }
     let net = TcpTransport::start_into(
         options.listen,
         options.id,
         &options.peers,
         options.key.clone(),
-        TcpOptions::DEFAULT,
+        Limits::new(options.max_command).tcp(),
         calls.clone(),
         Input::Datagram,
     )
@@ -297,6 +334,7 @@ impl<S: StateMachine> Worker<S> {
         link: Arc<TcpTransport>,
         wake: crate::storage::Wake,
     ) -> Result<Self, NodeError> {
+        let limits = Limits::new(options.max_command);
         let (log, recovered) = FileLog::open(&options.data_dir).map_err(NodeError::Storage)?;
         let config = replica_config(options)?;
         let clock = Clock::new();
@@ -358,10 +396,11 @@ impl<S: StateMachine> Worker<S> {
                 behind: Vec::new(),
             },
             replica,
-            log: SyncPipeline::start(log, wake).map_err(NodeError::Io)?,
+            log: SyncPipeline::with_batch_buffer(log, wake, limits.batch).map_err(NodeError::Io)?,
             link,
             clock,
-            frame: vec![0; 1 + R::MAX_MESSAGE_SIZE],
+            limits,
+            frame: vec![0; 1 + limits.frame],
             datagram: Vec::new(),
             next_id: 0,
             nonces: std::collections::hash_map::RandomState::new(),
@@ -470,10 +509,10 @@ impl<S: StateMachine> Worker<S> {
         })
         .encode()
         {
-            // Never reached for a command within MAX_COMMAND (a test
+            // Never reached for a command within max_command (a test
             // checks the widest tag), but a slot must never be asked to
             // hold what it cannot.
-            Ok(entry) if entry.len() > MAX_ENTRY => {
+            Ok(entry) if entry.len() > self.limits.max_entry => {
                 return kind.fail(ProposeError::TooLarge { len: entry.len() });
             }
             Ok(entry) => entry,
@@ -551,7 +590,7 @@ impl<S: StateMachine> Worker<S> {
         }
         let ids = std::mem::take(&mut self.batch);
         let forwarded = std::mem::take(&mut self.forwarded);
-        let mut pack = Vec::with_capacity(PACK);
+        let mut pack = Vec::new();
         let mut carried = Vec::new();
         for id in &ids {
             if let Some(w) = self.app.waiting.get_mut(id) {
@@ -564,7 +603,7 @@ impl<S: StateMachine> Worker<S> {
             .chain(forwarded.iter().map(|e| (None, e.as_slice())));
         let mut packs = Vec::new();
         for (id, entry) in entries {
-            if !pack.is_empty() && pack.len() + packed_len(entry.len()) > PACK {
+            if !pack.is_empty() && pack.len() + packed_len(entry.len()) > PACK_TARGET {
                 packs.push((std::mem::take(&mut pack), std::mem::take(&mut carried)));
             }
             pack_push(&mut pack, entry);
@@ -574,10 +613,10 @@ impl<S: StateMachine> Worker<S> {
             packs.push((pack, carried));
         }
         for (pack, carried) in packs {
-            let Ok(payload) = Payload::from_slice(&pack) else {
-                // Entries are checked against MAX_ENTRY and packs against
-                // PACK: not reached.
-                tracing::error!(node = %self.app.me, len = pack.len(), "a pack larger than a slot, dropped");
+            let Ok(payload) = Payload::from_vec(pack) else {
+                // Entries are checked against the limits, far below a
+                // payload's: not reached.
+                tracing::error!(node = %self.app.me, "a pack larger than a payload, dropped");
                 continue;
             };
             match self.replica.propose(now, payload) {
@@ -616,7 +655,7 @@ impl<S: StateMachine> Worker<S> {
             ENTRY => {
                 // A forwarded entry: propose it this turn if leading;
                 // otherwise its node tries again.
-                if self.replica.is_leader() && body.len() <= MAX_ENTRY && Entry::decode(body).is_some() {
+                if self.replica.is_leader() && body.len() <= self.limits.max_entry && Entry::decode(body).is_some() {
                     self.forwarded.push(body.to_vec());
                 }
             }
@@ -659,11 +698,27 @@ impl<S: StateMachine> Worker<S> {
     /// Replaces the log by the state machine's snapshot and a checkpoint
     /// of the replica, behind every batch already queued.
     fn compact(&mut self) {
-        let mut checkpoint = vec![0u8; R::MAX_CHECKPOINT_SIZE];
-        let Ok(len) = self.replica.write_checkpoint(&mut checkpoint) else {
-            return;
+        // Values are held by reference and rarely the widest: start from a
+        // window of average slots and grow until the checkpoint fits.
+        let mut size = WINDOW * 1024;
+        let checkpoint = loop {
+            let mut checkpoint = vec![0u8; size];
+            match self.replica.write_checkpoint(&mut checkpoint) {
+                Ok(len) => {
+                    checkpoint.truncate(len);
+                    break checkpoint;
+                }
+                Err(_) if size < crate::storage::MAX_BATCH_LEN => {
+                    size = (size * 4).min(crate::storage::MAX_BATCH_LEN);
+                }
+                Err(e) => {
+                    // Compaction waits: the log keeps growing, nothing is
+                    // lost. Seen only with a window of the largest slots.
+                    tracing::warn!(node = %self.app.me, "no compaction: checkpoint: {e}");
+                    return;
+                }
+            }
         };
-        checkpoint.truncate(len);
         let snapshot = self.snapshot_bytes();
         match self.log.compact(snapshot, checkpoint) {
             Ok(()) => self.compacted_at = self.app.applied,
@@ -746,7 +801,7 @@ mod tests {
     /// an entry, and the entry behind its length fits a slot.
     #[test]
     fn the_widest_entry_fits_a_slot() {
-        let command = vec![0xffu8; MAX_COMMAND];
+        let command = vec![0xffu8; MAX_COMMAND_LIMIT];
         let entry = Entry {
             origin: Origin {
                 node: u8::MAX,
@@ -764,7 +819,18 @@ mod tests {
             },
         };
         let bytes = entry.encode().unwrap();
-        assert!(bytes.len() <= MAX_ENTRY, "{} > {MAX_ENTRY}", bytes.len());
-        assert!(packed_len(bytes.len()) <= PACK);
+        let limits = Limits::new(MAX_COMMAND_LIMIT);
+        assert!(
+            bytes.len() <= limits.max_entry,
+            "{} > {}",
+            bytes.len(),
+            limits.max_entry
+        );
+        // One slot of it fits the frame, and one record of it the batch.
+        let slot = Payload::from_vec(bytes).unwrap();
+        let mut frame = vec![0u8; limits.frame];
+        assert!(limits.frame < limits.tcp().max_frame_len);
+        assert!(postcard::to_slice(&slot, &mut frame[limits.frame - slot.encoded_len()..]).is_ok());
+        assert!(limits.batch >= R::persist_buffer_for(slot.encoded_len()));
     }
 }

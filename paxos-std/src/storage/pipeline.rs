@@ -36,9 +36,10 @@ pub type Wake = Arc<dyn Fn() + Send + Sync>;
 /// Spare batch buffers kept for reuse, at most.
 const FREE_BUFFERS: usize = 64;
 
-/// The size of each batch buffer lent to the core: a batch is at most
-/// this long (the core splits what does not fit), and a replica whose
-/// `MIN_PERSIST_BUFFER` exceeds it cannot use the pipeline.
+/// The size of each batch buffer [`SyncPipeline::start`] lends the core: a
+/// batch is at most this long (the core splits what does not fit). A
+/// replica whose `MIN_PERSIST_BUFFER` exceeds it needs
+/// [`SyncPipeline::with_batch_buffer`].
 pub const BATCH_BUFFER: usize = 64 << 10;
 
 enum Job {
@@ -104,6 +105,8 @@ impl Shared {
 /// Dropping the pipeline finishes the queued work and joins the thread.
 pub struct SyncPipeline {
     shared: Arc<Shared>,
+    /// The size of each buffer lent.
+    batch_buffer: usize,
     /// The buffer lent to the core for the next batch.
     lent: Vec<u8>,
     thread: Option<JoinHandle<()>>,
@@ -126,6 +129,17 @@ impl SyncPipeline {
     ///
     /// The thread could not be spawned.
     pub fn start(log: FileLog, wake: Wake) -> std::io::Result<SyncPipeline> {
+        Self::with_batch_buffer(log, wake, BATCH_BUFFER)
+    }
+
+    /// [`SyncPipeline::start`] lending the core buffers of `batch_buffer`
+    /// bytes (at least its `MIN_PERSIST_BUFFER` for the values it holds:
+    /// one record of the largest value).
+    ///
+    /// # Errors
+    ///
+    /// The thread could not be spawned.
+    pub fn with_batch_buffer(log: FileLog, wake: Wake, batch_buffer: usize) -> std::io::Result<SyncPipeline> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 stats: log.stats(),
@@ -142,7 +156,8 @@ impl SyncPipeline {
         };
         Ok(SyncPipeline {
             shared,
-            lent: vec![0; BATCH_BUFFER],
+            batch_buffer,
+            lent: vec![0; batch_buffer],
             thread: Some(thread),
             reported: PersistSeq(0),
         })
@@ -206,7 +221,12 @@ impl driver::Storage for SyncPipeline {
     }
 
     fn append(&mut self, seq: PersistSeq, len: usize) -> Result<(), StorageError> {
-        let next = self.shared.lock().free.pop().unwrap_or_else(|| vec![0; BATCH_BUFFER]);
+        let next = self
+            .shared
+            .lock()
+            .free
+            .pop()
+            .unwrap_or_else(|| vec![0; self.batch_buffer]);
         let batch = std::mem::replace(&mut self.lent, next);
         let len = len.min(batch.len());
         self.queue(Job::Batch(seq, batch, len))

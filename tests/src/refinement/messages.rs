@@ -22,8 +22,9 @@ pub enum Msg {
         /// One past the last slot it asks about.
         until: Slot,
     },
-    /// `Promise{bal, dec, beyond, ent}`; the range `from..until` is the
-    /// prepare's.
+    /// `Promise{bal, dec, beyond, ent}`, or a part of one: it answers
+    /// for `first..` the prepare's `until` when `complete`, else for
+    /// `first..=` its last entry's slot.
     Promise {
         /// The ballot promised.
         ballot: Ballot,
@@ -31,6 +32,10 @@ pub enum Msg {
         decided: Slot,
         /// It holds votes at or beyond the prepare's `until`.
         beyond: bool,
+        /// The first slot this part answers for.
+        first: Slot,
+        /// The last part.
+        complete: bool,
         /// The votes reported: `(slot, ballot, value)`.
         entries: Vec<(Slot, Ballot, Val)>,
     },
@@ -112,6 +117,8 @@ impl Msg {
                 ballot,
                 decided,
                 beyond,
+                first,
+                complete,
             } => {
                 let mut items = Items::<PromisedEntry<Value>>::new(rest).map_err(|e| format!("count: {e}"))?;
                 let entries = items
@@ -124,6 +131,8 @@ impl Msg {
                     ballot,
                     decided,
                     beyond,
+                    first,
+                    complete,
                     entries,
                 }
             }

@@ -342,6 +342,8 @@ pub struct Coverage {
     pub messages: u64,
     /// Promises checked against every vote their sender revealed.
     pub promises: u64,
+    /// ... of which parts that are not the last of their promise.
+    pub promise_parts: u64,
     /// Renewed promises that no longer report a revealed vote because the
     /// acceptor since voted under the promised ballot itself.
     pub renewals_past_own_vote: u64,
@@ -366,6 +368,10 @@ struct PromiseMsg {
     src: usize,
     decided: Slot,
     beyond: bool,
+    /// The slots it answers for: `first..end` (a whole promise, or a
+    /// chain of parts, answers for the prepare's `from..until`).
+    first: Slot,
+    end: Slot,
     entries: Vec<(Slot, Ballot, Val)>,
 }
 

@@ -483,16 +483,31 @@ impl Refinement {
             );
         }
         let own = self.nodes[i].disk.prom >= Some(b);
-        // GoodPromises(n), one list per sender.
-        let mut senders: BTreeMap<usize, Vec<&PromiseMsg>> = BTreeMap::new();
+        // GoodPromises(n), one list of parts per sender, then every chain
+        // of them that answers for f..until (the candidate takes a part
+        // that starts where the last ended; parts of different answers to
+        // the same ballot may chain).
+        let mut parts: BTreeMap<usize, Vec<&PromiseMsg>> = BTreeMap::new();
         for m in self.promises.get(&(i, b)).into_iter().flatten() {
             if m.src != i && m.decided <= f && !m.beyond {
-                let list = senders.entry(m.src).or_default();
-                if !list.contains(&m) {
+                // Parts that answer the same way for the same slots are
+                // one part to a chain.
+                let list = parts.entry(m.src).or_default();
+                if !list
+                    .iter()
+                    .any(|p| (p.first, p.end, &p.entries) == (m.first, m.end, &m.entries))
+                {
                     list.push(m);
                 }
             }
         }
+        let chains: BTreeMap<usize, Vec<PromiseMsg>> = parts
+            .iter()
+            .map(|(&src, list)| (src, chains(list, f, until)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        let senders: BTreeMap<usize, Vec<&PromiseMsg>> =
+            chains.iter().map(|(&src, c)| (src, c.iter().collect())).collect();
         let need = self.quorum.saturating_sub(usize::from(own));
         if senders.len() < need {
             return fail(
@@ -504,6 +519,17 @@ impl Refinement {
                 ),
             );
         }
+        // Every vote any good part reported: the candidate merges the
+        // parts of a peer whose promise it has not counted (yet) too. A
+        // vote reported at a ballot at least the quorum's best is as safe
+        // to re-propose (docs/safety.md, promises in parts), so a choice
+        // among them is allowed beside the quorum's.
+        let mut extras: BTreeMap<Slot, Vec<(Ballot, &Val)>> = BTreeMap::new();
+        for part in parts.values().flatten() {
+            for (s, eb, v) in &part.entries {
+                extras.entry(*s).or_default().push((*eb, v));
+            }
+        }
         let lists: Vec<&Vec<&PromiseMsg>> = senders.values().collect();
         for mask in 0u32..(1 << lists.len()) {
             if (mask.count_ones() as usize) < need {
@@ -514,7 +540,7 @@ impl Refinement {
             let mut pick = vec![0usize; members.len()];
             loop {
                 let chosen: Vec<&PromiseMsg> = members.iter().zip(&pick).map(|(k, j)| lists[*k][*j]).collect();
-                if self.win_matches(p, q, b, f, until, &chosen) {
+                if self.win_matches(p, q, b, f, until, &chosen, &extras) {
                     return Ok(());
                 }
                 let mut k = 0;
@@ -532,17 +558,26 @@ impl Refinement {
             }
         }
         let cells: Vec<(Slot, &Cell)> = q.slots().filter(|(s, _)| *s >= f).collect();
+        // Per sender, its parts as (first, end, entries).
+        type Shapes = Vec<(usize, Vec<(Slot, Slot, usize)>)>;
+        let shapes: Shapes = parts
+            .iter()
+            .map(|(src, l)| (*src, l.iter().map(|p| (p.first, p.end, p.entries.len())).collect()))
+            .collect();
         fail(
             rules::WIN_VALUES,
             format!(
-                "n{i} won {b:?} (from {f}, until {until}) holding {cells:?}; no quorum of its {} good promises picks that",
+                "n{i} won {b:?} (from {f}, until {until}) holding {cells:?}; no quorum of its {} good promises picks that (parts by sender, as first..end with entries: {shapes:?})",
                 senders.values().map(Vec::len).sum::<usize>()
             ),
         )
     }
 
     /// `DoWin` for the promises `chosen` of the others: the expected cells
-    /// against `q`'s.
+    /// against `q`'s. Where `extras` (votes other parts reported) hold a
+    /// vote at least as high as the quorum's best for a slot, its value is
+    /// also accepted there, and the re-proposed range may reach past the
+    /// quorum's to the extras' last slot (no-ops between).
     #[allow(clippy::too_many_arguments)]
     fn win_matches(
         &self,
@@ -552,6 +587,7 @@ impl Refinement {
         f: Slot,
         until: Slot,
         chosen: &[&PromiseMsg],
+        extras: &BTreeMap<Slot, Vec<(Ballot, &Val)>>,
     ) -> bool {
         // Best(s): the highest-ballot report.
         let mut best: BTreeMap<Slot, (Ballot, &Val)> = BTreeMap::new();
@@ -575,25 +611,52 @@ impl Refinement {
                 end = end.max(s + 1);
             }
         }
+        let reach = extras.range(f..until).next_back().map_or(end, |(s, _)| end.max(s + 1));
         if end > until {
             return false;
         }
-        for s in f..end {
+        // The range re-proposed: every cell from f under b.
+        let mut q_end = end;
+        while q_end < reach && q.cell(q_end).is_some_and(|c| c.ballot == Some(b)) {
+            q_end += 1;
+        }
+        for s in f..q_end {
             let own = p.cell(s);
             let rep = best.get(&s);
-            let value = match (own, rep) {
-                (Some(o), _) if s < p.decided => o.value.clone(),
-                (Some(o), Some((rb, _))) if o.is_vote() && o.ballot >= Some(*rb) => o.value.clone(),
-                (_, Some((_, rv))) => (*rv).clone(),
-                (Some(o), None) => o.value.clone(),
-                (None, None) => None,
+            let expected = if s < end {
+                match (own, rep) {
+                    (Some(o), _) if s < p.decided => o.value.clone(),
+                    (Some(o), Some((rb, _))) if o.is_vote() && o.ballot >= Some(*rb) => o.value.clone(),
+                    (_, Some((_, rv))) => (*rv).clone(),
+                    (Some(o), None) => o.value.clone(),
+                    (None, None) => None,
+                }
+            } else {
+                None
             };
-            let expected = Cell { ballot: Some(b), value };
-            if q.cell(s) != Some(&expected) {
+            let Some(cell) = q.cell(s) else { return false };
+            if cell.ballot != Some(b) {
+                return false;
+            }
+            if cell.value == expected {
+                continue;
+            }
+            // An extra report as high as what the quorum's choice rests on.
+            let floor = match (own, rep) {
+                (Some(_), _) if s < p.decided => return false,
+                (Some(o), Some((rb, _))) if o.is_vote() => o.ballot.max(Some(*rb)),
+                (_, Some((rb, _))) => Some(*rb),
+                (Some(o), None) if o.is_vote() => o.ballot,
+                _ => None,
+            };
+            let allowed = extras
+                .get(&s)
+                .is_some_and(|reports| reports.iter().any(|(eb, v)| Some(*eb) >= floor && **v == cell.value));
+            if !allowed {
                 return false;
             }
         }
-        (end.max(q.start)..q.limit()).all(|s| q.cell(s) == p.cell(s))
+        (q_end.max(q.start)..q.limit()).all(|s| q.cell(s) == p.cell(s))
     }
 
     /// The frames node `i` sent in this step: each must be one the spec's
@@ -637,16 +700,29 @@ impl Refinement {
                     ballot,
                     decided,
                     beyond,
+                    first,
+                    complete,
                     entries,
                 } => {
                     let dst = to.iter().next().map_or(usize::MAX, |n| usize::from(n.0));
-                    let renewal = self.check_promise(i, q, ballot, decided, beyond, &entries)?;
+                    let part = Part {
+                        ballot,
+                        decided,
+                        beyond,
+                        first,
+                        complete,
+                        entries: &entries,
+                    };
+                    let (renewal, end) = self.check_promise(i, q, part)?;
                     self.coverage.promises += 1;
+                    self.coverage.promise_parts += u64::from(!complete);
                     self.coverage.renewals_past_own_vote += u64::from(renewal);
                     self.promises.entry((dst, ballot)).or_default().push(PromiseMsg {
                         src: i,
                         decided,
                         beyond,
+                        first,
+                        end,
                         entries,
                     });
                 }
@@ -780,19 +856,20 @@ impl Refinement {
         Ok(())
     }
 
-    /// A promise: `Encode` of `PromiseD`, `Implied`, and
-    /// `PromisesReportVotes`. Returns whether it is a renewal that no
-    /// longer reports a revealed vote because the acceptor since voted
-    /// under the promised ballot.
-    fn check_promise(
-        &self,
-        i: usize,
-        q: &NodeState,
-        ballot: Ballot,
-        decided: Slot,
-        beyond: bool,
-        entries: &[(Slot, Ballot, Val)],
-    ) -> Result<bool, Violation> {
+    /// A promise or a part of one: `Encode` of `PromiseD`, `Implied`, and
+    /// `PromisesReportVotes`, over the slots the part answers for. Returns
+    /// whether it is a renewal that no longer reports a revealed vote
+    /// because the acceptor since voted under the promised ballot, and the
+    /// end of the slots it answers for.
+    fn check_promise(&self, i: usize, q: &NodeState, part: Part<'_>) -> Result<(bool, Slot), Violation> {
+        let Part {
+            ballot,
+            decided,
+            beyond,
+            first,
+            complete,
+            entries,
+        } = part;
         let mut renewal = false;
         if q.role == Role::Amnesiac {
             return fail(rules::AMNESIAC, format!("n{i} promised {ballot:?}"));
@@ -810,9 +887,32 @@ impl Refinement {
                 format!("n{i} sent Promise {ballot:?} with decided {decided} as {}", show(q)),
             );
         }
-        let Some(&(from, until)) = self.prepares.get(&ballot) else {
+        let Some(&(prepared_from, until)) = self.prepares.get(&ballot) else {
             return fail(rules::MSG_STATE, format!("n{i} promised {ballot:?}, never prepared"));
         };
+        // The part answers for `from..end`: to the prepare's `until` if it
+        // is the last, else through its last entry (which it must have).
+        let from = first;
+        let end = if complete {
+            until
+        } else {
+            match entries.iter().map(|(s, _, _)| s + 1).max() {
+                Some(end) => end,
+                None => {
+                    return fail(
+                        rules::MSG_STATE,
+                        format!("n{i} sent an empty partial promise {ballot:?}"),
+                    )
+                }
+            }
+        };
+        if from < prepared_from || from > end {
+            return fail(
+                rules::MSG_STATE,
+                format!("n{i} sent a part of promise {ballot:?} from {from}; prepared {prepared_from}..{until}"),
+            );
+        }
+        let (prepared_until, until) = (until, end);
         for (s, eb, v) in entries {
             if *eb >= ballot || *s < from || *s >= until {
                 return fail(
@@ -844,10 +944,12 @@ impl Refinement {
             if !c.is_vote() {
                 continue;
             }
-            if s >= until && !beyond {
+            if s >= prepared_until && !beyond {
                 return fail(
                     rules::MSG_STATE,
-                    format!("n{i} promised {ballot:?} until {until} without `beyond`, holding {c:?} at slot {s}"),
+                    format!(
+                        "n{i} promised {ballot:?} until {prepared_until} without `beyond`, holding {c:?} at slot {s}"
+                    ),
                 );
             }
             let reported = entries
@@ -860,7 +962,7 @@ impl Refinement {
                 );
             }
         }
-        // PromisesReportVotes, for the slots this promise covers.
+        // PromisesReportVotes, for the slots this part covers.
         for s in from.max(decided)..until {
             let reported = entries.iter().filter(|(es, _, _)| *es == s).map(|(_, eb, _)| *eb).max();
             // A renewal sent after the acceptor voted under the promised
@@ -879,7 +981,7 @@ impl Refinement {
                 }
             }
         }
-        Ok(renewal)
+        Ok((renewal, end))
     }
 
     /// The invariants on node `i`'s state after a step (`p` before, if it
@@ -945,4 +1047,49 @@ impl Refinement {
         }
         Ok(())
     }
+}
+
+/// A promise frame, or one part of one, as `check_promise` takes it.
+pub(super) struct Part<'a> {
+    pub(super) ballot: Ballot,
+    pub(super) decided: Slot,
+    pub(super) beyond: bool,
+    pub(super) first: Slot,
+    pub(super) complete: bool,
+    pub(super) entries: &'a [(Slot, Ballot, Val)],
+}
+
+/// The most chains assembled per sender: more would only repeat the same
+/// votes (every part reports what the acceptor held below the ballot).
+const MAX_CHAINS: usize = 64;
+
+/// Every chain of `parts` (one sender's, for one ballot) that answers for
+/// `from..until`, each assembled as one promise.
+fn chains(parts: &[&PromiseMsg], from: Slot, until: Slot) -> Vec<PromiseMsg> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(Slot, Vec<&PromiseMsg>)> = vec![(from, Vec::new())];
+    while let Some((at, chain)) = stack.pop() {
+        if out.len() >= MAX_CHAINS {
+            break;
+        }
+        if at >= until {
+            if let Some(head) = chain.first() {
+                out.push(PromiseMsg {
+                    src: head.src,
+                    decided: chain.iter().map(|p| p.decided).max().unwrap_or(0),
+                    beyond: false,
+                    first: from,
+                    end: until,
+                    entries: chain.iter().flat_map(|p| p.entries.iter().cloned()).collect(),
+                });
+            }
+            continue;
+        }
+        for part in parts.iter().filter(|p| p.first == at && p.end > at) {
+            let mut next = chain.clone();
+            next.push(part);
+            stack.push((part.end, next));
+        }
+    }
+    out
 }

@@ -400,7 +400,13 @@ impl Checker {
                     );
                 }
             }
-            Header::Promise { ballot, decided, .. } => {
+            Header::Promise {
+                ballot,
+                decided,
+                first,
+                complete,
+                ..
+            } => {
                 self.check_promise(node, id, ballot, view)?;
                 let items = Items::<PromisedEntry<Value>>::new(rest)
                     .map_err(|e| Violation::new("frames decode", format!("{id:?} promise: {e}")))?;
@@ -434,7 +440,14 @@ impl Checker {
                     self.check_ballot_value(entry.ballot, entry.slot, &entry.value, id)?;
                     reported.push((entry.slot, entry.ballot));
                 }
-                self.check_votes_reported(node, id, ballot, decided, &reported)?;
+                // A part answers for `first..` the prepare's end if it is
+                // the last, else through its last entry.
+                let end = if complete {
+                    None
+                } else {
+                    Some(reported.iter().map(|(s, _)| s + 1).max().unwrap_or(first))
+                };
+                self.check_votes_reported(node, id, ballot, decided, (first, end), &reported)?;
             }
             Header::Accepted {
                 ballot, first, count, ..
@@ -650,10 +663,11 @@ impl Checker {
         })
     }
 
-    /// A promise of `ballot` from node `node` reported `reported` (slot,
-    /// ballot) with watermark `decided`: every vote the node revealed below
-    /// `ballot` in the prepare's range above the watermark must be among
-    /// them (or a later vote of the slot). A promise sent after its
+    /// A promise of `ballot` (or a part of one, answering for `first..end`,
+    /// `None` for the prepare's end) from node `node` reported `reported`
+    /// (slot, ballot) with watermark `decided`: every vote the node
+    /// revealed below `ballot` in the range the part answers for, above
+    /// the watermark, must be among them (or a later vote of the slot). A promise sent after its
     /// candidate already won (appended) counts for nothing and may have
     /// been encoded after the node voted for the winner: skipped.
     fn check_votes_reported(
@@ -662,11 +676,14 @@ impl Checker {
         id: NodeId,
         ballot: Ballot,
         decided: Slot,
+        (first, end): (Slot, Option<Slot>),
         reported: &[(Slot, Ballot)],
     ) -> Check {
-        let Some(&(from, until)) = self.prepared.get(&ballot) else {
+        let Some(&(prepared_from, prepared_until)) = self.prepared.get(&ballot) else {
             return Ok(());
         };
+        let from = prepared_from.max(first);
+        let until = end.map_or(prepared_until, |end| end.min(prepared_until));
         if self.appended.contains_key(&ballot) {
             return Ok(());
         }

@@ -140,6 +140,13 @@ impl<const W: usize> Node<W> {
         }
     }
 
+    /// Gives `poll_transmit` a buffer of `size` bytes (the smallest that
+    /// never drops a message, [`Replica::MAX_MESSAGE_SIZE`], by default):
+    /// a small one splits promises into parts and appends into more frames.
+    pub fn set_transmit_buffer(&mut self, size: usize) {
+        self.transmit_buf = vec![0; size];
+    }
+
     /// Its identity.
     pub fn id(&self) -> NodeId {
         self.config.id()

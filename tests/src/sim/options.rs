@@ -66,7 +66,8 @@ pub fn bug_named(name: &str) -> Option<paxos_core::fault_injection::Bug> {
 pub enum Widening {
     /// Storage wipes: a node restarts with an empty disk.
     Wipes,
-    /// Persist buffers of a few dozen bytes (else every node gets 4,096).
+    /// Persist and transmit buffers of a few dozen bytes (else every node
+    /// gets 4,096): batches torn anywhere, promises in parts.
     TinyBuffers,
     /// Drivers that write a batch only while no sync is in flight.
     LazyPersist,
@@ -291,6 +292,7 @@ impl Options {
             scenario.nodes = 1;
             scenario.initial_leader = scenario.initial_leader.map(|_| 0);
             scenario.persist_buffers.truncate(1);
+            scenario.transmit_buffers.truncate(1);
             scenario.lazy_persist.truncate(1);
             scenario.clocks.truncate(1);
             scenario.calm_minority_down = false;
@@ -307,6 +309,7 @@ impl Options {
         }
         if !self.widened(Widening::TinyBuffers) {
             scenario.persist_buffers.iter_mut().for_each(|b| *b = 4096);
+            scenario.transmit_buffers.iter_mut().for_each(|b| *b = 4096);
         }
         if !self.widened(Widening::LazyPersist) {
             scenario.lazy_persist.iter_mut().for_each(|l| *l = false);
@@ -363,6 +366,12 @@ pub struct Scenario {
     /// minimum to 47 bytes more equally likely, so that every way a batch
     /// can fill up is tried.
     pub persist_buffers: Vec<usize>,
+    /// Per node, the size of the buffer given to `poll_transmit`: the
+    /// smallest that never drops a message (a promised entry: promises
+    /// leave in parts), a few dozen bytes more, or 4,096. Drawn beside the
+    /// scenario ([`Scenario::draw_widenings`]) so that the other draws of a
+    /// seed stay as they were.
+    pub transmit_buffers: Vec<usize>,
     /// Per node, whether its driver writes the next batch only while no
     /// sync is in flight (see [`super::node::Node::lazy_persist`]).
     pub lazy_persist: Vec<bool>,
@@ -425,6 +434,14 @@ impl Scenario {
                 sync_us: (min, min + side.between(0, 30_000)),
             }
         });
+        let min = super::node::SimReplica::<4>::MAX_MESSAGE_SIZE;
+        self.transmit_buffers = (0..self.nodes)
+            .map(|_| match side.below(4) {
+                0 => min,
+                1 => min + side.below(96) as usize,
+                _ => 4096,
+            })
+            .collect();
     }
 
     /// Draws a scenario; `min_persist` is the replica's smallest usable
@@ -482,6 +499,7 @@ impl Scenario {
             partial_flush_ppm,
             fault_every,
             persist_buffers,
+            transmit_buffers: vec![4096; nodes],
             lazy_persist,
             think_us,
             calm_minority_down,

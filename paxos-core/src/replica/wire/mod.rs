@@ -35,8 +35,15 @@ pub enum Header {
         /// One past the last slot the candidate can hold.
         until: Slot,
     },
-    /// Phase 1b. Items: [`PromisedEntry`] for every accepted slot in
-    /// `from..until` of the prepare.
+    /// Phase 1b, or one part of it. Items: [`PromisedEntry`] for every
+    /// slot from `first` in which the acceptor holds a vote below `ballot`,
+    /// in slot order. A promise too long for one frame leaves in parts:
+    /// the first has `first` = the prepare's `from`, each next one starts
+    /// one past the last entry of the one before, and only the last is
+    /// `complete`. A part that is not complete carries at least one entry
+    /// and answers for `first..=` its last entry's slot; a complete one for
+    /// `first..until`. The candidate counts the promise once its parts
+    /// cover `from..until`.
     Promise {
         /// The ballot promised.
         ballot: Ballot,
@@ -45,6 +52,11 @@ pub enum Header {
         /// The acceptor holds accepted values at or beyond `until`: the
         /// candidate is too far behind to lead.
         beyond: bool,
+        /// The first slot this part answers for.
+        first: Slot,
+        /// This part ends the promise. Last in the encoding: the sender
+        /// writes it after the entries, when it knows whether they all fit.
+        complete: bool,
     },
     /// Phase 2a from the leader, and its heartbeat when it carries no
     /// values. Items: `Option<V>` (a value, or a no-op) for the slots
@@ -191,7 +203,8 @@ impl<'b> Writer<'b> {
         Ok(())
     }
 
-    /// Appends a count as a varint.
+    /// Appends a count as a varint (tests build frames by hand with it).
+    #[cfg(test)]
     pub(crate) fn put_count(&mut self, count: u32) -> Result<(), EncodeError> {
         self.put(&count)
     }
@@ -222,6 +235,14 @@ impl<'b> Writer<'b> {
         }
         self.len += 5;
         Ok(at)
+    }
+
+    /// Overwrites the byte at `at`, written earlier (a header's last
+    /// flag, known only once the items after it are written).
+    pub(crate) fn patch_byte(&mut self, at: usize, byte: u8) {
+        if let Some(b) = self.buf.get_mut(at) {
+            *b = byte;
+        }
     }
 
     /// Patches a count written with [`Writer::reserve_count`].
@@ -379,7 +400,7 @@ mod tests {
         let mut buf = [0u8; 64];
         let mut w = Writer::frame(&mut buf).unwrap();
         w.put(&h).unwrap();
-        w.put_count(2).unwrap();
+        w.put(&2u32).unwrap();
         w.put(&Some(5u8)).unwrap();
         // A bad Option tag as the second item.
         w.put(&9u8).unwrap();
@@ -413,11 +434,15 @@ impl Compact for Header {
                 ballot,
                 decided,
                 beyond,
+                first,
+                complete,
             } => {
                 o.byte(1);
                 o.ballot(ballot);
                 o.varint(decided);
                 o.byte(u8::from(beyond));
+                o.varint(first);
+                o.byte(u8::from(complete));
             }
             Header::Append {
                 ballot,
@@ -482,6 +507,8 @@ impl Compact for Header {
                 ballot: i.ballot()?,
                 decided: i.u64()?,
                 beyond: i.bool()?,
+                first: i.u64()?,
+                complete: i.bool()?,
             },
             2 => Header::Append {
                 ballot: i.ballot()?,
@@ -571,11 +598,15 @@ mod compact_tests {
                 from,
                 until
             }),
-            (ballot(), any::<u64>(), any::<bool>()).prop_map(|(ballot, decided, beyond)| Header::Promise {
-                ballot,
-                decided,
-                beyond
-            }),
+            (ballot(), any::<u64>(), any::<bool>(), any::<u64>(), any::<bool>()).prop_map(
+                |(ballot, decided, beyond, first, complete)| Header::Promise {
+                    ballot,
+                    decided,
+                    beyond,
+                    first,
+                    complete,
+                }
+            ),
             (ballot(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(ballot, commit, first, stamp)| {
                 Header::Append {
                     ballot,
