@@ -80,6 +80,7 @@ pub fn node_options(config: &NodeConfig, key: ClusterKey) -> NodeOptions {
             LeaseConfig::new(paxos_core::Duration::from_micros(micros), LEASE_DRIFT_PPM)
         }),
         compact_every: DEFAULT_COMPACT_EVERY,
+        max_command: paxos_std::runtime::MAX_COMMAND,
     }
 }
 

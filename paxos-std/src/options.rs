@@ -2,6 +2,7 @@
 //! and the replica configuration both derive: shared by the runtime and
 //! every driver built on this crate.
 
+use crate::runtime::MAX_COMMAND;
 use crate::storage::StorageError;
 use crate::transport::ClusterKey;
 use paxos_core::replica::Config;
@@ -43,6 +44,13 @@ pub struct NodeOptions {
     /// place of the records) once this many slots were applied since the
     /// last compaction.
     pub compact_every: u64,
+    /// The largest command (its postcard encoding, in bytes) a proposal
+    /// may carry: larger ones are refused with
+    /// [`ProposeError::TooLarge`](crate::runtime::ProposeError::TooLarge)
+    /// before anything is queued. Default
+    /// [`MAX_COMMAND`](crate::runtime::MAX_COMMAND); set it with
+    /// [`NodeOptions::max_command()`].
+    pub max_command: usize,
 }
 
 impl NodeOptions {
@@ -70,7 +78,20 @@ impl NodeOptions {
             storage_lost: false,
             lease: None,
             compact_every: DEFAULT_COMPACT_EVERY,
+            max_command: MAX_COMMAND,
         }
+    }
+
+    /// These options with commands of up to `bytes` (encoded) accepted
+    /// (the field of the same name). An
+    /// application whose commands hold values of a configured size derives
+    /// it from that size. Until entries of any size replicate, a command
+    /// must also fit one slot of the log (about [`MAX_COMMAND`] bytes) to
+    /// be decided: one larger than that is accepted here and then refused
+    /// by the log with the same error.
+    pub fn max_command(mut self, bytes: usize) -> NodeOptions {
+        self.max_command = bytes;
+        self
     }
 }
 

@@ -135,6 +135,27 @@ fn an_oversized_command_is_refused_before_it_is_proposed() {
     assert_eq!(map["k"].len(), MAX_COMMAND - 16);
 }
 
+#[test]
+fn the_configured_command_maximum_is_the_one_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(1).unwrap();
+    let options = NodeOptions::local_member(0, &addrs, dir.path()).max_command(64);
+    assert_eq!(options.max_command, 64);
+    assert_eq!(
+        NodeOptions::local_member(0, &addrs, dir.path()).max_command,
+        MAX_COMMAND
+    );
+    let node = Runtime::start(options, Kv::default()).expect("node starts");
+    // Far below MAX_COMMAND, above the node's 64 bytes.
+    let refused = node.propose(put("k", &"x".repeat(100))).unwrap_err();
+    assert!(
+        matches!(refused, ProposeError::TooLarge { len } if len > 100),
+        "{refused:?}"
+    );
+    assert_eq!(node.propose(put("k", &"x".repeat(40))).unwrap(), Ok(None));
+    assert_eq!(map_of(&node)["k"].len(), 40);
+}
+
 #[path = "../examples/lock/machine.rs"]
 mod lock;
 

@@ -49,10 +49,12 @@
 //! Nodes talk over the authenticated TCP transport
 //! ([`transport::tcp`](crate::transport::tcp)): a window of 256 slots,
 //! promises of up to the whole window in one frame, snapshots streamed in
-//! 1 MiB pieces. Entries waiting in the same turn share slots. The limit
-//! of this version: a command's encoding is at most [`MAX_COMMAND`] bytes,
-//! since the core holds each slot's value inline at its capacity (values
-//! of any size are the next step).
+//! 1 MiB pieces. Entries waiting in the same turn share slots. A command's
+//! encoding is at most [`NodeOptions::max_command`](crate::options::NodeOptions::max_command())
+//! bytes (default [`MAX_COMMAND`]). The limit of this version: whatever
+//! that setting, a command must also fit one slot, about [`MAX_COMMAND`]
+//! bytes, since the core holds each slot's value inline at its capacity
+//! (values of any size are the next step).
 
 mod entry;
 mod sessions;
@@ -72,7 +74,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The largest encoded command (postcard), in bytes.
+/// The largest encoded command (postcard), in bytes, unless
+/// [`NodeOptions::max_command`](crate::options::NodeOptions::max_command())
+/// says otherwise; also, for now, what one slot of the log holds.
 pub const MAX_COMMAND: usize = 4000;
 
 /// How long a proposal or a read may wait for its outcome.
@@ -126,7 +130,9 @@ impl std::error::Error for RestoreError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProposeError {
-    /// The command encodes to more than [`MAX_COMMAND`] bytes.
+    /// The command encodes to more than the node accepts
+    /// ([`NodeOptions::max_command`](crate::options::NodeOptions::max_command()),
+    /// or what one slot of the log holds).
     TooLarge {
         /// Its encoded length.
         len: usize,
@@ -160,8 +166,11 @@ pub enum ProposeError {
 impl fmt::Display for ProposeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The maximum is the node's setting (or a slot's room), which
+            // the error does not carry: the caller that configured it
+            // names it.
             ProposeError::TooLarge { len } => {
-                write!(f, "the command encodes to {len} bytes, more than {MAX_COMMAND}")
+                write!(f, "the command encodes to {len} bytes, more than this node accepts")
             }
             ProposeError::Encode(e) => write!(f, "the command does not encode: {e}"),
             ProposeError::Timeout => write!(f, "no outcome within {DEADLINE:?}"),
@@ -246,6 +255,8 @@ enum Call<S: StateMachine> {
 /// Cheap to share across threads by reference: every method takes `&self`.
 pub struct Runtime<S: StateMachine> {
     calls: SyncSender<worker::Input<S>>,
+    /// [`NodeOptions::max_command()`], checked before a command is queued.
+    max_command: usize,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), NodeError>>>,
 }
@@ -266,6 +277,7 @@ impl<S: StateMachine> Runtime<S> {
     /// [`NodeError`] if the data directory, the socket or the
     /// configuration cannot be used, or the log does not replay.
     pub fn start(options: NodeOptions, machine: S) -> Result<Self, NodeError> {
+        let max_command = options.max_command;
         let stop = Arc::new(AtomicBool::new(false));
         let (calls, inbox) = mpsc::sync_channel(worker::INBOX);
         let (started_tx, started_rx) = mpsc::sync_channel(1);
@@ -281,6 +293,7 @@ impl<S: StateMachine> Runtime<S> {
         match started_rx.recv() {
             Ok(Ok(())) => Ok(Runtime {
                 calls,
+                max_command,
                 stop,
                 thread: Some(thread),
             }),
@@ -324,7 +337,7 @@ impl<S: StateMachine> Runtime<S> {
         command: S::Command,
         done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
     ) -> Result<(), ProposeError> {
-        let command = encode::<S>(&command)?;
+        let command = encode::<S>(&command, self.max_command)?;
         self.call(Call::Propose {
             command,
             session: None,
@@ -375,7 +388,7 @@ impl<S: StateMachine> Runtime<S> {
         command: S::Command,
         done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
     ) -> Result<(), ProposeError> {
-        let command = encode::<S>(&command)?;
+        let command = encode::<S>(&command, self.max_command)?;
         self.call(Call::Propose {
             command,
             session: Some(tag),
@@ -507,7 +520,7 @@ impl<S: StateMachine> Runtime<S> {
         session: Option<SessionTag>,
         command: S::Command,
     ) -> Result<S::Output, ProposeError> {
-        let command = encode::<S>(&command)?;
+        let command = encode::<S>(&command, self.max_command)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let reply: Reply<S::Output> = Box::new(move |outcome| {
             let _ = tx.send(outcome);
@@ -615,10 +628,11 @@ impl<S: StateMachine> Runtime<S> {
     }
 }
 
-/// A command's bytes, checked against [`MAX_COMMAND`].
-fn encode<S: StateMachine>(command: &S::Command) -> Result<Vec<u8>, ProposeError> {
+/// A command's bytes, checked against `max` (the node's
+/// [`NodeOptions::max_command()`]).
+fn encode<S: StateMachine>(command: &S::Command, max: usize) -> Result<Vec<u8>, ProposeError> {
     let bytes = postcard::to_allocvec(command).map_err(|e| ProposeError::Encode(e.to_string()))?;
-    if bytes.len() > MAX_COMMAND {
+    if bytes.len() > max {
         return Err(ProposeError::TooLarge { len: bytes.len() });
     }
     Ok(bytes)
@@ -627,5 +641,40 @@ fn encode<S: StateMachine>(command: &S::Command) -> Result<Vec<u8>, ProposeError
 impl<S: StateMachine> Drop for Runtime<S> {
     fn drop(&mut self) {
         let _ = self.stop_thread();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine whose commands are byte strings.
+    struct Log;
+
+    impl StateMachine for Log {
+        type Command = Vec<u8>;
+        type Output = ();
+        fn apply(&mut self, _: Vec<u8>) {}
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), RestoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn commands_are_checked_against_the_given_maximum() {
+        // 100 bytes behind their one-byte length.
+        let command = vec![7u8; 100];
+        assert_eq!(encode::<Log>(&command, 101).unwrap().len(), 101);
+        assert_eq!(encode::<Log>(&command, 100), Err(ProposeError::TooLarge { len: 101 }));
+        // Not bound to MAX_COMMAND either way.
+        let big = vec![7u8; 2 * MAX_COMMAND];
+        assert!(encode::<Log>(&big, 3 * MAX_COMMAND).is_ok());
+        assert!(matches!(
+            encode::<Log>(&big, MAX_COMMAND),
+            Err(ProposeError::TooLarge { .. })
+        ));
     }
 }
