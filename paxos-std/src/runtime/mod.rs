@@ -56,11 +56,13 @@
 //! bytes, since the core holds each slot's value inline at its capacity
 //! (values of any size are the next step).
 
+mod contact;
 mod entry;
 mod sessions;
 mod state;
 mod worker;
 
+pub use contact::PeerContact;
 pub use entry::{Origin, SessionTag};
 pub use sessions::{MAX_CACHED_BYTES, MAX_CLIENTS, MAX_SESSIONS, MAX_UNACKED, SESSION_WINDOW};
 
@@ -191,7 +193,7 @@ impl fmt::Display for ProposeError {
 impl std::error::Error for ProposeError {}
 
 /// What one node of the runtime knows, for monitoring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RuntimeStatus {
     /// This node.
@@ -220,6 +222,9 @@ pub struct RuntimeStatus {
     pub replica: paxos_core::replica::Counters,
     /// What the transport between nodes dropped, refused and re-opened.
     pub transport: crate::transport::tcp::TcpCounters,
+    /// How recently a frame arrived from each peer, in the order of
+    /// [`NodeOptions::peers`].
+    pub peers: Vec<PeerContact>,
 }
 
 type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;
