@@ -5,8 +5,8 @@
 //!
 //! Bounds: at most [`MAX_CONNECTIONS`] connections (more are closed at
 //! once), [`MAX_IN_FLIGHT`] requests in flight per connection (the reader
-//! stops reading until one is answered), frames of [`MAX_FRAME`](crate::protocol::MAX_FRAME) bytes
-//! and JSON lines of [`MAX_LINE`] bytes. A frame or a line must arrive
+//! stops reading until one is answered), frames of the node's
+//! [`SizeLimits::max_frame`] bytes and JSON lines of [`MAX_LINE`] bytes. A frame or a line must arrive
 //! whole within [`FRAME_TIMEOUT`] of its first byte; a new connection
 //! must send its first byte within [`FRAME_TIMEOUT`], and a connection
 //! with nothing in flight is closed after [`IDLE_TIMEOUT`] of silence (the
@@ -24,7 +24,7 @@
 
 use crate::client::{Answer, ClientReply, ClientRequest, Status};
 use crate::metrics::Metrics;
-use crate::protocol::{self, Error, Frame, Reply, Request};
+use crate::protocol::{self, Error, Frame, Reply, Request, SizeLimits};
 use crate::store::{Command, Output, Store};
 use paxos_std::runtime::{ProposeError, Runtime, RuntimeStatus};
 use std::collections::BTreeMap;
@@ -61,13 +61,18 @@ const LIMITS: Limits = Limits {
     write_timeout: WRITE_TIMEOUT,
 };
 
-/// What the server serves: the node's runtime and its metrics.
+/// What the server serves: the node's runtime and its metrics, and the
+/// sizes it accepts.
 #[derive(Clone)]
 pub struct Node {
     /// The replicated store.
     pub runtime: Arc<Runtime<Store>>,
     /// Where requests are counted.
     pub metrics: Metrics,
+    /// The longest key and value accepted, and so the longest frame.
+    /// The runtime must accept commands of its
+    /// [`max_command`](SizeLimits::max_command).
+    pub sizes: SizeLimits,
 }
 
 /// Serves clients on `listener` until the runtime it runs on stops.
@@ -142,7 +147,7 @@ async fn binary(stream: TcpStream, node: &Node, limits: Limits) -> std::io::Resu
     };
     if let Some(error) = refusal {
         tracing::debug!("a client's frame refused: {error}");
-        if let Ok(bytes) = encode_reply(0, Reply::Error(error)) {
+        if let Ok(bytes) = encode_reply(0, Reply::Error(error), node.sizes.max_frame()) {
             let _ = tokio::time::timeout(limits.write_timeout, replies.send(bytes)).await;
         }
     }
@@ -184,6 +189,7 @@ async fn read_requests(
     in_flight: &Arc<Semaphore>,
     limits: Limits,
 ) -> Option<Error> {
+    let max_frame = node.sizes.max_frame();
     let mut body = Vec::new();
     loop {
         let mut prefix = [0u8; 4];
@@ -205,7 +211,7 @@ async fn read_requests(
         if read_within(reader, &mut prefix[1..]).await.is_err() {
             return None;
         }
-        let len = match protocol::frame_len(prefix) {
+        let len = match protocol::frame_len(prefix, max_frame) {
             Ok(len) => len,
             Err(e) => return Some(e),
         };
@@ -231,7 +237,7 @@ async fn read_requests(
         let (node, replies) = (node.clone(), replies.clone());
         tokio::spawn(async move {
             let reply = answer(&node, frame.body).await;
-            if let Ok(bytes) = encode_reply(frame.id, reply) {
+            if let Ok(bytes) = encode_reply(frame.id, reply, max_frame) {
                 // Taken by the writer, or refused once it stopped.
                 let _ = replies.send(bytes).await;
             }
@@ -240,13 +246,17 @@ async fn read_requests(
     }
 }
 
-fn encode_reply(id: u64, reply: Reply) -> Result<Vec<u8>, Error> {
-    match protocol::encode(&Frame { id, body: reply }) {
-        // A reply too large for a frame (a status, a value) says so.
-        Err(e) => protocol::encode(&Frame {
-            id,
-            body: Reply::Error(e),
-        }),
+fn encode_reply(id: u64, reply: Reply, max_frame: usize) -> Result<Vec<u8>, Error> {
+    match protocol::encode(&Frame { id, body: reply }, max_frame) {
+        // A reply too large for a frame (a value stored under larger
+        // maxima) says so.
+        Err(e) => protocol::encode(
+            &Frame {
+                id,
+                body: Reply::Error(e),
+            },
+            max_frame,
+        ),
         ok => ok,
     }
 }
@@ -290,7 +300,7 @@ async fn execute(node: &Node, request: Request) -> Result<Reply, Error> {
             client: runtime.open_session_async().await?,
         }),
         Request::Get { key, lease } => {
-            protocol::check_key(&key)?;
+            node.sizes.check_key(&key)?;
             let read = move |s: &Store| s.get(&key).map(<[u8]>::to_vec);
             let value = if lease {
                 runtime.read_local_async(read).await?
@@ -300,14 +310,14 @@ async fn execute(node: &Node, request: Request) -> Result<Reply, Error> {
             Ok(Reply::Value { value })
         }
         Request::Register { key } => {
-            protocol::check_key(&key)?;
+            node.sizes.check_key(&key)?;
             let value = runtime
                 .read_async(move |s: &Store| s.register(&key).map(<[u8]>::to_vec))
                 .await?;
             Ok(Reply::Value { value })
         }
         Request::Write { command, session } => {
-            protocol::check_command(&command)?;
+            node.sizes.check_command(&command)?;
             let output = match session {
                 Some(tag) => runtime.propose_in_session_async(tag, command).await?,
                 None => runtime.propose_async(command).await?,
@@ -555,25 +565,35 @@ mod tests {
     }
 
     async fn single(limits: Limits) -> Single {
-        let dir = tempfile::tempdir().unwrap();
-        let addrs = free_loopback_addrs(1).unwrap();
-        let options = NodeOptions {
-            lease: Some(LeaseConfig::new(paxos_core::Duration::from_micros(200_000), 1_000)),
-            ..NodeOptions::local_member(0, &addrs, dir.path())
-        };
-        let runtime = Runtime::start(options, Store::default()).unwrap();
-        let node = Node {
-            runtime: Arc::new(runtime),
-            metrics: Metrics::new(1),
-        };
+        let single = member(1, limits).await;
         let started = Instant::now();
-        while !node.runtime.status_async().await.unwrap().is_leader {
+        while !single.node.runtime.status_async().await.unwrap().is_leader {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "the node did not elect itself"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        single
+    }
+
+    /// The first node of a cluster of `n` (none of the others started),
+    /// with the default sizes, served with `limits`. With `n` above 1 it
+    /// has no quorum: writes wait until the runtime's deadline.
+    async fn member(n: usize, limits: Limits) -> Single {
+        let dir = tempfile::tempdir().unwrap();
+        let addrs = free_loopback_addrs(n).unwrap();
+        let sizes = SizeLimits::DEFAULT;
+        let options = NodeOptions {
+            lease: Some(LeaseConfig::new(paxos_core::Duration::from_micros(200_000), 1_000)),
+            ..NodeOptions::local_member(0, &addrs, dir.path()).max_command(sizes.max_command())
+        };
+        let runtime = Runtime::start(options, Store::default()).unwrap();
+        let node = Node {
+            runtime: Arc::new(runtime),
+            metrics: Metrics::new(1),
+            sizes,
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(serve_with(listener, node.clone(), limits));
@@ -644,11 +664,15 @@ mod tests {
         write_timeout: Duration::from_millis(500),
     };
 
+    fn frame(id: u64, body: Request) -> Vec<u8> {
+        protocol::encode(&Frame { id, body }, SizeLimits::DEFAULT.max_frame()).unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_binary_client_that_never_reads_its_replies_is_closed() {
         let single = single(SHORT).await;
         let client = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
-        let value = vec![b'v'; protocol::MAX_VALUE];
+        let value = vec![b'v'; 1024];
         assert_eq!(client.put(b"k", &value).await.unwrap(), None);
         assert_eq!(client.get_under_lease(b"k").await.unwrap(), Some(value.clone()));
         // The client's one connection (its status probes closed).
@@ -657,14 +681,13 @@ mod tests {
         // Thousands of 1 KiB replies: more than the socket buffers hold.
         // (Read under the lease: a one-node runtime flooded with reads
         // through the log can stall, which is not what this tests.)
-        let get = protocol::encode(&Frame {
-            id: 1,
-            body: Request::Get {
+        let get = frame(
+            1,
+            Request::Get {
                 key: b"k".to_vec(),
                 lease: true,
             },
-        })
-        .unwrap();
+        );
         let (addr, request) = (single.addr, get.clone());
         let flooding = std::thread::spawn(move || flood(addr, &protocol::MAGIC, &request, 100_000));
         until_connections(&single.node, before + 1.0, Duration::from_secs(10)).await;

@@ -8,7 +8,7 @@
 mod process;
 
 use paxos_service::cluster::{CallError, Client, ClientOptions};
-use paxos_service::protocol::{self, ErrorKind, Frame, Reply, Request, MAGIC, MAX_FRAME};
+use paxos_service::protocol::{self, ErrorKind, Frame, Reply, Request, SizeLimits, MAGIC};
 use paxos_service::server::{FRAME_TIMEOUT, MAX_IN_FLIGHT, MAX_LINE};
 use paxos_service::store::{Command, Output};
 use paxos_service::BlockingClient;
@@ -22,6 +22,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The frame limit of nodes with the default sizes (as the cluster's are).
+const MAX_FRAME: usize = SizeLimits::DEFAULT.max_frame();
 
 // ---------------------------------------------------------------------------
 // Speaking the binary protocol by hand
@@ -46,7 +49,7 @@ impl Wire {
     }
 
     fn frame(id: u64, body: Request) -> Vec<u8> {
-        protocol::encode(&Frame { id, body }).expect("a request encodes")
+        protocol::encode(&Frame { id, body }, MAX_FRAME).expect("a request encodes")
     }
 
     fn send(&mut self, id: u64, body: Request) {
@@ -58,7 +61,7 @@ impl Wire {
     fn recv(&mut self) -> std::io::Result<Frame<Reply>> {
         let mut prefix = [0u8; 4];
         self.stream.read_exact(&mut prefix)?;
-        let len = protocol::frame_len(prefix).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let len = protocol::frame_len(prefix, MAX_FRAME).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body)?;
         protocol::decode::<Reply>(&body).map_err(|e| std::io::Error::other(e.to_string()))
@@ -139,7 +142,7 @@ fn frames(bytes: &[u8]) -> Vec<Frame<Reply>> {
     let mut rest = bytes;
     while !rest.is_empty() {
         assert!(rest.len() >= 4, "a partial length prefix from the node: {rest:?}");
-        let len = protocol::frame_len(rest[..4].try_into().unwrap()).expect("a node frame within MAX_FRAME");
+        let len = protocol::frame_len(rest[..4].try_into().unwrap(), MAX_FRAME).expect("a node frame within MAX_FRAME");
         assert!(rest.len() >= 4 + len, "a partial frame from the node");
         out.push(protocol::decode::<Reply>(&rest[4..4 + len]).expect("a node frame decodes"));
         rest = &rest[4 + len..];

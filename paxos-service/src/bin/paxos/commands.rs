@@ -5,7 +5,7 @@ use crate::Target;
 use paxos_service::client::{self, ClientError, ClientReply, ClientRequest, Status};
 use paxos_service::cluster::{BlockingClient, CallError, ClientOptions};
 use paxos_service::config::{self, ConfigError, NodeConfig, NodeFlags};
-use paxos_service::protocol;
+use paxos_service::protocol::SizeLimits;
 use paxos_service::service::Service;
 use paxos_std::transport::ClusterKey;
 use serde_json::json;
@@ -90,10 +90,17 @@ fn text(bytes: Option<Vec<u8>>) -> Option<String> {
     bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// Refuses, before connecting, a key or value longer than the nodes'
+/// default maxima (what this command's client sends).
 fn check_sizes(key: &str, values: &[&str]) -> Outcome {
-    protocol::check_key(key.as_bytes()).map_err(|e| Failure::Other(e.message.into()))?;
+    let sizes = SizeLimits::DEFAULT;
+    sizes
+        .check_key(key.as_bytes())
+        .map_err(|e| Failure::Other(e.message.into()))?;
     for v in values {
-        protocol::check_value(v.as_bytes()).map_err(|e| Failure::Other(e.message.into()))?;
+        sizes
+            .check_value(v.as_bytes())
+            .map_err(|e| Failure::Other(e.message.into()))?;
     }
     Ok(())
 }
