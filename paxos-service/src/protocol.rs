@@ -693,6 +693,36 @@ mod tests {
         );
     }
 
+    /// Replies without a key or value fit [`MIN_FRAME`]: a status of the
+    /// largest cluster with every number at its widest.
+    #[test]
+    fn a_status_fits_the_smallest_frame_limit() {
+        let status = Status {
+            id: u8::MAX,
+            leader: Some(u8::MAX),
+            ballot: Some((u32::MAX, u8::MAX)),
+            decided: Some(u64::MAX),
+            applied: Some(u64::MAX),
+            dropped: (0..32).map(|i| (format!("some_drop_reason_{i}"), u64::MAX)).collect(),
+            syncs: u64::MAX,
+            commits: u64::MAX,
+            peers: (0..crate::config::MAX_NODES as u8)
+                .map(|id| crate::client::PeerContact {
+                    id,
+                    last_heard_ms: Some(u64::MAX),
+                })
+                .collect(),
+            ..Status::default()
+        };
+        let frame = Frame {
+            id: u64::MAX,
+            body: Reply::Status(status),
+        };
+        let bytes = encode(&frame, MIN_FRAME).unwrap();
+        assert!(bytes.len() < MIN_FRAME / 16, "{}", bytes.len());
+        assert_eq!(decode::<Reply>(&bytes[4..]).unwrap(), frame);
+    }
+
     proptest! {
         /// Whatever bytes arrive, decoding returns (never panics).
         #[test]

@@ -28,7 +28,7 @@
 //! a typed error or a closed connection; the node keeps serving everyone
 //! else.
 
-use crate::client::{Answer, ClientReply, ClientRequest, Status};
+use crate::client::{Answer, ClientReply, ClientRequest, PeerContact, Status};
 use crate::metrics::Metrics;
 use crate::protocol::{self, Error, Frame, Reply, Request, SizeLimits};
 use crate::store::{Command, Output, Store};
@@ -398,6 +398,14 @@ pub fn to_status(s: &RuntimeStatus, registers: usize, keys: usize) -> Status {
         waiting: s.waiting as u64,
         registers: registers as u64,
         keys: keys as u64,
+        peers: s
+            .peers
+            .iter()
+            .map(|p| PeerContact {
+                id: p.id,
+                last_heard_ms: p.last_heard_ms,
+            })
+            .collect(),
     }
 }
 

@@ -1260,6 +1260,25 @@ fn operator_commands_work_end_to_end() {
         );
         assert_eq!(row.len(), rows[0].len(), "row {} has every column: {stdout}", i + 1);
     }
+    // The leader heard from every node within a few seconds.
+    let contact = rows[0]
+        .iter()
+        .position(|c| c == "last-contact")
+        .expect("a last-contact column");
+    for row in &rows[1..] {
+        let cell = row[contact].as_str();
+        let heard_ms = match (row[2].as_str(), cell.strip_suffix("ms"), cell.strip_suffix('s')) {
+            ("leader", ..) => {
+                assert_eq!(cell, "-", "{stdout}");
+                continue;
+            }
+            (_, Some(ms), _) => ms.parse::<f64>().ok(),
+            (_, None, Some(s)) => s.parse::<f64>().ok().map(|s| s * 1000.0),
+            _ => None,
+        };
+        let heard_ms = heard_ms.unwrap_or_else(|| panic!("last contact {cell:?}: {stdout}"));
+        assert!(heard_ms < 3000.0, "last contact {cell}: {stdout}");
+    }
     let out = run_paxos(&["status", "--nodes", n, "--json"], Duration::from_secs(20));
     assert!(out.status.success(), "`paxos status --json` failed: {out:?}");
     let lines: Vec<serde_json::Value> = out
@@ -1271,6 +1290,18 @@ fn operator_commands_work_end_to_end() {
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["node"], json!(cluster.clients[i].to_string()), "{line}");
         assert_eq!(line["status"]["id"], json!(i + 1), "{line}");
+        // Its two peers, each with the milliseconds since it last heard
+        // from it (or null).
+        let peers = line["status"]["peers"].as_array().expect("peers");
+        let ids: BTreeSet<u64> = peers.iter().filter_map(|p| p["id"].as_u64()).collect();
+        let others: BTreeSet<u64> = (1..=3).filter(|&id| id != i as u64 + 1).collect();
+        assert_eq!(ids, others, "{line}");
+        assert!(
+            peers
+                .iter()
+                .all(|p| p["last_heard_ms"].is_u64() || p["last_heard_ms"].is_null()),
+            "{line}"
+        );
     }
 
     // Metrics, scraped with a raw HTTP/1.1 request.
