@@ -47,8 +47,7 @@ pub struct NodeOptions {
     /// The largest command (its postcard encoding, in bytes) a proposal
     /// may carry: larger ones are refused with
     /// [`ProposeError::TooLarge`](crate::runtime::ProposeError::TooLarge)
-    /// before anything is queued. Default
-    /// [`MAX_COMMAND`](crate::runtime::MAX_COMMAND); set it with
+    /// before anything is queued. Default [`MAX_COMMAND`]; set it with
     /// [`NodeOptions::max_command()`].
     pub max_command: usize,
 }
