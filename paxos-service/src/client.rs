@@ -80,6 +80,20 @@ pub struct Status {
     /// Keys in the map.
     #[serde(default)]
     pub keys: u64,
+    /// How recently a frame from each of its peers arrived, in the order
+    /// of its `--peer`s.
+    #[serde(default)]
+    pub peers: Vec<PeerContact>,
+}
+
+/// How recently a node heard from one of its peers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerContact {
+    /// The peer.
+    pub id: u8,
+    /// Milliseconds since a frame from it last arrived; `None` (`null`)
+    /// when none has since the node started.
+    pub last_heard_ms: Option<u64>,
 }
 
 /// A reply line: an answer, a status or an error.

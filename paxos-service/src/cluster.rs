@@ -16,7 +16,7 @@
 //! [`BlockingClient`] is the same client for code without an async runtime.
 
 use crate::client::Status;
-use crate::protocol::{self, Error, ErrorKind, Frame, Reply, Request, MAGIC};
+use crate::protocol::{self, Error, ErrorKind, Frame, Reply, Request, SizeLimits, MAGIC};
 use crate::store::{Command, Output};
 use paxos_std::runtime::SessionTag;
 use std::collections::{BTreeSet, HashMap};
@@ -66,6 +66,11 @@ pub struct ClientOptions {
     /// Calls in flight at once; more wait (default 128, clamped to
     /// `1..=128`).
     pub max_in_flight: usize,
+    /// The longest key and value (default [`SizeLimits::DEFAULT`], the
+    /// nodes' default): longer ones are refused before they are sent, and
+    /// replies are read up to its [`max_frame`](SizeLimits::max_frame).
+    /// Give the nodes' own settings.
+    pub sizes: SizeLimits,
 }
 
 impl ClientOptions {
@@ -76,6 +81,7 @@ impl ClientOptions {
             request_timeout: Duration::from_secs(20),
             attempt_timeout: Duration::from_secs(3),
             max_in_flight: MAX_IN_FLIGHT,
+            sizes: SizeLimits::DEFAULT,
         }
     }
 }
@@ -84,7 +90,9 @@ impl ClientOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallError {
-    /// A node refused it for a reason a retry cannot fix: its error. For a
+    /// A node refused it for a reason a retry cannot fix, or the client
+    /// did before sending it (a key or value longer than
+    /// [`ClientOptions::sizes`] allows): its error. For a
     /// write, only [`ErrorKind::AppliedEarlier`] means it was applied (by
     /// an earlier attempt, whose output is lost); every other kind (a bad
     /// request, a key or command too large, a session that expired before
@@ -306,7 +314,7 @@ impl Client {
         let inner = &self.inner;
         let deadline = after(inner.request_timeout);
         let _permit = inner.permit(deadline).await?;
-        protocol::check_command(&command).map_err(CallError::Refused)?;
+        inner.sizes.check_command(&command).map_err(CallError::Refused)?;
         // The largest this request's frame can be, checked before it takes
         // a number.
         let largest = Request::Write {
@@ -317,10 +325,13 @@ impl Client {
                 acked: u64::MAX,
             }),
         };
-        protocol::encode(&Frame {
-            id: u64::MAX,
-            body: largest,
-        })
+        protocol::encode(
+            &Frame {
+                id: u64::MAX,
+                body: largest,
+            },
+            inner.sizes.max_frame(),
+        )
         .map_err(CallError::Refused)?;
         let (session, seq) = inner.take_seq(deadline).await?;
         let _finish = Finish { session: &session, seq };
@@ -372,7 +383,7 @@ impl Client {
     /// [`CallError::Unavailable`] when it did not answer;
     /// [`CallError::Refused`] when it refused.
     pub async fn status(&self, node: SocketAddr) -> Result<Status, CallError> {
-        fetch_status(node, self.inner.attempt_timeout).await
+        fetch_status(node, self.inner.attempt_timeout, self.inner.sizes.max_frame()).await
     }
 
     /// Every node's status, asked concurrently, in the order of the nodes.
@@ -381,7 +392,15 @@ impl Client {
         nodes
             .iter()
             .copied()
-            .zip(probe(nodes, self.inner.attempt_timeout, |_, _| false).await)
+            .zip(
+                probe(
+                    nodes,
+                    self.inner.attempt_timeout,
+                    self.inner.sizes.max_frame(),
+                    |_, _| false,
+                )
+                .await,
+            )
             .collect()
     }
 
@@ -393,7 +412,7 @@ impl Client {
     /// A read: retried through the nodes until the request timeout.
     async fn read(&self, request: Request) -> Result<Option<Vec<u8>>, CallError> {
         if let Request::Get { key, .. } | Request::Register { key } = &request {
-            protocol::check_key(key).map_err(CallError::Refused)?;
+            self.inner.sizes.check_key(key).map_err(CallError::Refused)?;
         }
         let deadline = after(self.inner.request_timeout);
         let _permit = self.inner.permit(deadline).await?;
@@ -589,6 +608,7 @@ fn mismatch(output: &Output) -> CallError {
 /// What a client shares between its clones.
 struct Inner {
     nodes: Vec<SocketAddr>,
+    sizes: SizeLimits,
     request_timeout: Duration,
     attempt_timeout: Duration,
     permits: Semaphore,
@@ -624,6 +644,7 @@ impl Inner {
     fn new(options: ClientOptions) -> Self {
         Inner {
             nodes: options.nodes,
+            sizes: options.sizes,
             request_timeout: options.request_timeout,
             attempt_timeout: options.attempt_timeout,
             permits: Semaphore::new(options.max_in_flight.clamp(1, MAX_IN_FLIGHT)),
@@ -741,7 +762,8 @@ impl Inner {
         let avoid = lock(&self.current).avoid;
         // A leader answering is enough, unless it is the node that failed.
         let enough = |index: usize, status: &Status| status.leader == Some(status.id) && avoid != Some(index);
-        let statuses = probe(&self.nodes, self.attempt_timeout.min(PROBE_TIMEOUT), enough).await;
+        let max_frame = self.sizes.max_frame();
+        let statuses = probe(&self.nodes, self.attempt_timeout.min(PROBE_TIMEOUT), max_frame, enough).await;
         let n = self.nodes.len();
         let start = avoid.map_or(0, |i| i + 1);
         let mut failures = Vec::new();
@@ -758,7 +780,7 @@ impl Inner {
         }
         candidates.sort_unstable();
         for (_, _, _, index) in candidates {
-            match Conn::open(self.nodes[index], index, self.attempt_timeout).await {
+            match Conn::open(self.nodes[index], index, self.attempt_timeout, max_frame).await {
                 Ok(conn) => return Ok(Arc::new(conn)),
                 Err(e) => failures.push(e),
             }
@@ -790,7 +812,8 @@ impl Inner {
                 Err(_) => return Err(self.unavailable(last)),
             };
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let bytes = protocol::encode(&Frame { id, body: make() }).map_err(CallError::Refused)?;
+            let bytes =
+                protocol::encode(&Frame { id, body: make() }, self.sizes.max_frame()).map_err(CallError::Refused)?;
             let attempt_deadline = after(self.attempt_timeout).min(deadline);
             let sent_before = sent;
             let mut queued = false;
@@ -1092,8 +1115,9 @@ struct Conn {
 }
 
 impl Conn {
-    /// Connects to `node` and sends [`MAGIC`], within `within`.
-    async fn open(node: SocketAddr, index: usize, within: Duration) -> Result<Conn, String> {
+    /// Connects to `node` and sends [`MAGIC`], within `within`; its
+    /// replies are read up to `max_frame` bytes.
+    async fn open(node: SocketAddr, index: usize, within: Duration, max_frame: usize) -> Result<Conn, String> {
         let connecting = async {
             let mut stream = TcpStream::connect(node).await?;
             stream.set_nodelay(true)?;
@@ -1108,7 +1132,12 @@ impl Conn {
         let (reader, writer) = stream.into_split();
         let pending = Arc::new(Pending::new());
         let (outbox, queued) = mpsc::channel(OUTBOX);
-        let reading = tokio::spawn(read_replies(BufReader::new(reader), Arc::clone(&pending), node));
+        let reading = tokio::spawn(read_replies(
+            BufReader::new(reader),
+            Arc::clone(&pending),
+            node,
+            max_frame,
+        ));
         let writing = tokio::spawn(write_requests(writer, queued, Arc::clone(&pending), node));
         Ok(Conn {
             node,
@@ -1185,9 +1214,9 @@ async fn write_requests(
 
 /// A connection's reader: hands each reply to its request until the
 /// connection ends or the node says something wrong, then closes it.
-async fn read_replies(mut reader: BufReader<OwnedReadHalf>, pending: Arc<Pending>, node: SocketAddr) {
+async fn read_replies(mut reader: BufReader<OwnedReadHalf>, pending: Arc<Pending>, node: SocketAddr, max_frame: usize) {
     let reason = loop {
-        match read_frame(&mut reader).await {
+        match read_frame(&mut reader, max_frame).await {
             Ok(Frame {
                 id: 0,
                 body: Reply::Error(e),
@@ -1201,15 +1230,15 @@ async fn read_replies(mut reader: BufReader<OwnedReadHalf>, pending: Arc<Pending
     pending.close(reason);
 }
 
-/// Reads one reply frame, its length checked before anything is
-/// allocated.
-async fn read_frame(reader: &mut (impl AsyncRead + Unpin)) -> Result<Frame<Reply>, String> {
+/// Reads one reply frame, its length checked against `max_frame` before
+/// anything is allocated.
+async fn read_frame(reader: &mut (impl AsyncRead + Unpin), max_frame: usize) -> Result<Frame<Reply>, String> {
     let mut prefix = [0u8; 4];
     reader.read_exact(&mut prefix).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => "the node closed the connection".to_string(),
         _ => format!("reading: {e}"),
     })?;
-    let len = protocol::frame_len(prefix).map_err(|e| e.to_string())?;
+    let len = protocol::frame_len(prefix, max_frame).map_err(|e| e.to_string())?;
     let mut body = vec![0; len];
     reader
         .read_exact(&mut body)
@@ -1224,11 +1253,12 @@ async fn read_frame(reader: &mut (impl AsyncRead + Unpin)) -> Result<Frame<Reply
 async fn probe(
     nodes: &[SocketAddr],
     within: Duration,
+    max_frame: usize,
     enough: impl Fn(usize, &Status) -> bool,
 ) -> Vec<Result<Status, CallError>> {
     let mut asking = JoinSet::new();
     for (index, &node) in nodes.iter().enumerate() {
-        asking.spawn(async move { (index, fetch_status(node, within).await) });
+        asking.spawn(async move { (index, fetch_status(node, within, max_frame).await) });
     }
     let mut statuses: Vec<Result<Status, CallError>> = nodes
         .iter()
@@ -1251,8 +1281,8 @@ async fn probe(
 }
 
 /// `node`'s status, over a connection of its own, within `within`.
-async fn fetch_status(node: SocketAddr, within: Duration) -> Result<Status, CallError> {
-    match timeout(within, status_once(node)).await {
+async fn fetch_status(node: SocketAddr, within: Duration, max_frame: usize) -> Result<Status, CallError> {
+    match timeout(within, status_once(node, max_frame)).await {
         Ok(result) => result,
         Err(_) => Err(CallError::Unavailable {
             last: format!("{node}: no status within {within:?}"),
@@ -1260,7 +1290,7 @@ async fn fetch_status(node: SocketAddr, within: Duration) -> Result<Status, Call
     }
 }
 
-async fn status_once(node: SocketAddr) -> Result<Status, CallError> {
+async fn status_once(node: SocketAddr, max_frame: usize) -> Result<Status, CallError> {
     let unavailable = |e: String| CallError::Unavailable {
         last: format!("{node}: {e}"),
     };
@@ -1268,14 +1298,17 @@ async fn status_once(node: SocketAddr) -> Result<Status, CallError> {
     let _ = stream.set_nodelay(true);
     let mut bytes = MAGIC.to_vec();
     bytes.extend(
-        protocol::encode(&Frame {
-            id: 1,
-            body: Request::Status,
-        })
+        protocol::encode(
+            &Frame {
+                id: 1,
+                body: Request::Status,
+            },
+            max_frame,
+        )
         .map_err(CallError::Refused)?,
     );
     stream.write_all(&bytes).await.map_err(|e| unavailable(e.to_string()))?;
-    let frame = read_frame(&mut stream).await.map_err(unavailable)?;
+    let frame = read_frame(&mut stream, max_frame).await.map_err(unavailable)?;
     match frame.body {
         Reply::Status(status) => Ok(status),
         Reply::Error(e) if e.kind.retryable() => Err(unavailable(e.to_string())),
@@ -1503,7 +1536,7 @@ mod tests {
     async fn read_request(stream: &mut TcpStream) -> Option<Frame<Request>> {
         let mut prefix = [0u8; 4];
         stream.read_exact(&mut prefix).await.ok()?;
-        let mut body = vec![0; protocol::frame_len(prefix).ok()?];
+        let mut body = vec![0; protocol::frame_len(prefix, SizeLimits::DEFAULT.max_frame()).ok()?];
         stream.read_exact(&mut body).await.ok()?;
         protocol::decode(&body).ok()
     }
@@ -1532,10 +1565,13 @@ mod tests {
                 Action::Ignore => continue,
                 Action::Garbage(bytes) => bytes,
                 Action::Reply(reply) => {
-                    let bytes = protocol::encode(&Frame {
-                        id: frame.id,
-                        body: reply,
-                    })
+                    let bytes = protocol::encode(
+                        &Frame {
+                            id: frame.id,
+                            body: reply,
+                        },
+                        SizeLimits::DEFAULT.max_frame(),
+                    )
                     .unwrap();
                     let hold = lock(&state.knobs).out_of_order;
                     if hold > 0 {
@@ -1749,14 +1785,55 @@ mod tests {
 
         // Too large to send: refused without asking a node.
         let before = fake.requests();
-        let refused = client.put(&[0; protocol::MAX_KEY + 1], b"").await.unwrap_err();
+        let refused = client.put(&[0; protocol::DEFAULT_MAX_KEY + 1], b"").await.unwrap_err();
         assert!(matches!(&refused, CallError::Refused(e) if e.kind == ErrorKind::TooLarge));
-        let refused = client.put(b"big", &vec![0; protocol::MAX_FRAME + 1]).await.unwrap_err();
+        let refused = client
+            .put(b"big", &vec![0; protocol::DEFAULT_MAX_VALUE + 1])
+            .await
+            .unwrap_err();
         assert!(matches!(&refused, CallError::Refused(e) if e.kind == ErrorKind::TooLarge));
         assert_eq!(fake.requests(), before);
         // The session carries on.
         assert_eq!(client.put(b"k", b"4").await.unwrap(), Some(b"2".to_vec()));
         assert_eq!(fake.cluster().bad_acks, 0);
+    }
+
+    #[tokio::test]
+    async fn the_configured_sizes_are_checked_before_sending() {
+        let fake = Fake::start(&cluster(), 1, Some(1)).await;
+        let sizes = SizeLimits::new(8, 3000).unwrap();
+        let client = Client::connect(ClientOptions {
+            sizes,
+            ..options(&[&fake])
+        })
+        .await
+        .unwrap();
+        // Values of 3,000 bytes, above the 1 KiB of old, are sent.
+        let value = vec![7; 3000];
+        assert_eq!(client.put(b"12345678", &value).await.unwrap(), None);
+        assert_eq!(client.get(b"12345678").await.unwrap(), Some(value));
+        let before = fake.requests();
+        let refusals = [
+            client.put(b"k", &[0; 3001]).await.unwrap_err(),
+            client.cas(b"k", Some(&[0; 3001]), None).await.unwrap_err(),
+            client.ask(b"123456789", b"v").await.unwrap_err(),
+            client.get(b"123456789").await.unwrap_err(),
+            client.register(b"123456789").await.unwrap_err(),
+            client.delete(b"123456789").await.unwrap_err(),
+        ];
+        for (i, refused) in refusals.iter().enumerate() {
+            let CallError::Refused(e) = refused else {
+                panic!("{i}: {refused}");
+            };
+            assert_eq!(e.kind, ErrorKind::TooLarge, "{i}");
+            let maximum = if i < 2 {
+                "maximum, 3000 bytes"
+            } else {
+                "maximum, 8 bytes"
+            };
+            assert!(e.message.contains(maximum), "{i}: {e}");
+        }
+        assert_eq!(fake.requests(), before, "none was sent");
     }
 
     #[tokio::test]
@@ -2001,16 +2078,20 @@ mod tests {
         let fake = Fake::start(&cluster(), 1, Some(1)).await;
         let client = Client::connect(options(&[&fake])).await.unwrap();
         assert_eq!(client.put(b"k", b"0").await.unwrap(), None);
-        let node_error = protocol::encode(&Frame {
-            id: 0,
-            body: Reply::Error(Error::new(ErrorKind::BadRequest, "a frame that does not decode")),
-        })
+        let max_frame = SizeLimits::DEFAULT.max_frame();
+        let node_error = protocol::encode(
+            &Frame {
+                id: 0,
+                body: Reply::Error(Error::new(ErrorKind::BadRequest, "a frame that does not decode")),
+            },
+            max_frame,
+        )
         .unwrap();
         let garbage = [
             // A frame whose bytes do not decode.
             vec![3, 0, 0, 0, 0xff, 0xff, 0xff],
-            // A length over MAX_FRAME.
-            (protocol::MAX_FRAME as u32 + 1).to_le_bytes().to_vec(),
+            // A length over the frame limit.
+            (max_frame as u32 + 1).to_le_bytes().to_vec(),
             u32::MAX.to_le_bytes().to_vec(),
             // The node's error about the connection.
             node_error,

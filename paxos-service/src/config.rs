@@ -19,7 +19,16 @@
 //! heartbeat_ms = 50                       # --heartbeat-ms (default 50)
 //! election_timeout_ms = 300               # --election-timeout-ms (default 300)
 //! lease_ms = 200                          # --lease-ms (default: no lease)
+//! max_key_bytes = 1024                    # --max-key-bytes (default 1024)
+//! max_value_bytes = 1048576               # --max-value-bytes (default 1 MiB)
 //! ```
+//!
+//! Keys and values are bytes of at most `max_key_bytes` and
+//! `max_value_bytes` (see [`SizeLimits`] for the floor and the
+//! ceilings). Give every node of a cluster the same maxima, and clients
+//! too ([`ClientOptions::sizes`](crate::cluster::ClientOptions::sizes)): a
+//! node refuses what is larger than its own, and a value stored under
+//! larger maxima cannot be read through a node with smaller ones.
 //!
 //! Peers are an array of `"ID=ADDR"` strings, the same text as `--peer`.
 //! Any `--peer` flag replaces the file's whole `peers` list (the lists are
@@ -37,6 +46,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::protocol::{SizeLimitError, SizeLimits, DEFAULT_MAX_KEY, DEFAULT_MAX_VALUE};
 use paxos_core::NodeId;
 use paxos_std::transport::KEY_LEN;
 use serde::{Deserialize, Serialize};
@@ -80,6 +90,10 @@ pub struct FileConfig {
     pub election_timeout_ms: Option<u64>,
     /// Leader lease in milliseconds (`--lease-ms`).
     pub lease_ms: Option<u64>,
+    /// The longest key in bytes (`--max-key-bytes`).
+    pub max_key_bytes: Option<usize>,
+    /// The longest value in bytes (`--max-value-bytes`).
+    pub max_value_bytes: Option<usize>,
 }
 
 impl FileConfig {
@@ -151,6 +165,12 @@ pub struct NodeFlags {
     /// Leader lease in milliseconds, shorter than the election timeout (default: no lease).
     #[arg(long, value_name = "MS")]
     pub lease_ms: Option<u64>,
+    /// The longest key clients may use, in bytes: 1 to 65536 (default 1024).
+    #[arg(long, value_name = "BYTES")]
+    pub max_key_bytes: Option<usize>,
+    /// The longest value clients may store, in bytes: 0 to 67108864 (default 1048576, 1 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_value_bytes: Option<usize>,
 }
 
 /// A node's settings after the file and the flags are merged and checked.
@@ -179,6 +199,9 @@ pub struct NodeConfig {
     /// The leader lease (default none; when set, non-zero and below
     /// `election_timeout`).
     pub lease: Option<Duration>,
+    /// The longest key and value clients may use (default
+    /// [`SizeLimits::DEFAULT`]).
+    pub sizes: SizeLimits,
 }
 
 impl NodeConfig {
@@ -295,6 +318,15 @@ impl NodeConfig {
             }
         }
 
+        let sizes = SizeLimits::new(
+            flags.max_key_bytes.or(file.max_key_bytes).unwrap_or(DEFAULT_MAX_KEY),
+            flags
+                .max_value_bytes
+                .or(file.max_value_bytes)
+                .unwrap_or(DEFAULT_MAX_VALUE),
+        )
+        .map_err(ConfigError::Sizes)?;
+
         Ok(NodeConfig {
             id,
             listen,
@@ -307,6 +339,7 @@ impl NodeConfig {
             heartbeat,
             election_timeout,
             lease,
+            sizes,
         })
     }
 }
@@ -402,6 +435,8 @@ pub enum ConfigError {
         /// The election timeout.
         election_timeout: Duration,
     },
+    /// `max_key_bytes` or `max_value_bytes` is out of bounds.
+    Sizes(SizeLimitError),
     /// The operating system gave no randomness for a key.
     Random(getrandom::Error),
     /// The key file exists already; it is never overwritten.
@@ -489,6 +524,15 @@ impl fmt::Display for ConfigError {
                 lease.as_millis(),
                 election_timeout.as_millis()
             ),
+            ConfigError::Sizes(e) => {
+                let setting = match e {
+                    SizeLimitError::ZeroKey | SizeLimitError::KeyAboveCeiling { .. } => {
+                        "--max-key-bytes / `max_key_bytes`"
+                    }
+                    SizeLimitError::ValueAboveCeiling { .. } => "--max-value-bytes / `max_value_bytes`",
+                };
+                write!(f, "{setting}: {e}")
+            }
             ConfigError::Random(e) => write!(f, "no randomness from the operating system for a new key: {e}"),
             ConfigError::KeyFileExists { path } => {
                 write!(
@@ -509,6 +553,7 @@ impl std::error::Error for ConfigError {
         match self {
             ConfigError::ReadFile { source, .. } | ConfigError::WriteKey { source, .. } => Some(source),
             ConfigError::Random(e) => Some(e),
+            ConfigError::Sizes(e) => Some(e),
             _ => None,
         }
     }
@@ -625,6 +670,8 @@ storage_lost = false
 heartbeat_ms = 50
 election_timeout_ms = 300
 lease_ms = 200
+max_key_bytes = 1024
+max_value_bytes = 1048576
 "#;
 
     /// The smallest valid file.
@@ -683,6 +730,7 @@ data_dir = "data1"
                 heartbeat: Duration::from_millis(50),
                 election_timeout: Duration::from_millis(300),
                 lease: Some(Duration::from_millis(200)),
+                sizes: SizeLimits::DEFAULT,
             }
         );
     }
@@ -701,6 +749,8 @@ data_dir = "data1"
         assert_eq!(config.heartbeat, Duration::from_millis(50));
         assert_eq!(config.election_timeout, Duration::from_millis(300));
         assert_eq!(config.lease, None);
+        assert_eq!(config.sizes, SizeLimits::DEFAULT);
+        assert_eq!((config.sizes.max_key(), config.sizes.max_value()), (1024, 1 << 20));
     }
 
     #[test]
@@ -739,6 +789,10 @@ data_dir = "data1"
                 "1000",
                 "--lease-ms",
                 "500",
+                "--max-key-bytes",
+                "16",
+                "--max-value-bytes",
+                "3000",
             ],
         )
         .unwrap();
@@ -757,6 +811,7 @@ data_dir = "data1"
                 heartbeat: Duration::from_millis(20),
                 election_timeout: Duration::from_millis(1000),
                 lease: Some(Duration::from_millis(500)),
+                sizes: SizeLimits::new(16, 3000).unwrap(),
             }
         );
     }
@@ -804,6 +859,10 @@ data_dir = "data1"
             "100",
             "--lease-ms",
             "50",
+            "--max-key-bytes",
+            "64",
+            "--max-value-bytes",
+            "0",
         ]);
         assert_eq!(flags.config, Some(PathBuf::from("node.toml")));
         assert_eq!(flags.id, Some(1));
@@ -816,6 +875,7 @@ data_dir = "data1"
             (flags.heartbeat_ms, flags.election_timeout_ms, flags.lease_ms),
             (Some(10), Some(100), Some(50))
         );
+        assert_eq!((flags.max_key_bytes, flags.max_value_bytes), (Some(64), Some(0)));
         let none = cli(&[]);
         assert!(none.id.is_none() && none.peers.is_empty() && !none.storage_lost && none.config.is_none());
         assert!(Cli::try_parse_from(["node", "--peer", "2"]).is_err());
@@ -1022,6 +1082,73 @@ data_dir = "data1"
             merge(MINIMAL, &["--lease-ms", "299"]).unwrap().lease,
             Some(Duration::from_millis(299))
         );
+    }
+
+    #[test]
+    fn sizes_come_from_the_file_and_each_flag_overrides_its_own() {
+        let text = format!("{MINIMAL}max_key_bytes = 32\nmax_value_bytes = 4096\n");
+        let sizes = |args: &[&str]| merge(&text, args).unwrap().sizes;
+        assert_eq!(sizes(&[]), SizeLimits::new(32, 4096).unwrap());
+        assert_eq!(sizes(&["--max-value-bytes", "100"]), SizeLimits::new(32, 100).unwrap());
+        assert_eq!(sizes(&["--max-key-bytes", "7"]), SizeLimits::new(7, 4096).unwrap());
+        // One given, the other's default.
+        assert_eq!(
+            merge(MINIMAL, &["--max-value-bytes", "0"]).unwrap().sizes,
+            SizeLimits::new(DEFAULT_MAX_KEY, 0).unwrap()
+        );
+        let text = format!("{MINIMAL}max_key_bytes = 2048\n");
+        assert_eq!(
+            merge(&text, &[]).unwrap().sizes,
+            SizeLimits::new(2048, DEFAULT_MAX_VALUE).unwrap()
+        );
+    }
+
+    #[test]
+    fn sizes_out_of_bounds_are_refused_naming_the_setting_and_the_bound() {
+        let err = merge(MINIMAL, &["--max-key-bytes", "0"]).unwrap_err();
+        assert!(matches!(err, ConfigError::Sizes(SizeLimitError::ZeroKey)), "{err:?}");
+        assert!(
+            err.to_string().starts_with("--max-key-bytes / `max_key_bytes`: "),
+            "{err}"
+        );
+        let text = format!("{MINIMAL}max_key_bytes = 65537\n");
+        let err = merge(&text, &[]).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("--max-key-bytes") && message.contains("65537") && message.contains("65536"),
+            "{message}"
+        );
+        let err = merge(MINIMAL, &["--max-value-bytes", "4194305"]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Sizes(SizeLimitError::ValueAboveCeiling { max_value: 4194305 })
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with("--max-value-bytes / `max_value_bytes`: ") && message.contains("4194304"),
+            "{message}"
+        );
+        // A flag within bounds mends a file out of them.
+        let text = format!("{MINIMAL}max_value_bytes = 100000000\n");
+        assert!(merge(&text, &[]).is_err());
+        assert_eq!(
+            merge(&text, &["--max-value-bytes", "10"]).unwrap().sizes.max_value(),
+            10
+        );
+        // Not numbers of bytes: refused by the parsers.
+        for text in [
+            "max_value_bytes = -1",
+            "max_key_bytes = \"1k\"",
+            "max_value_bytes = 1.5",
+        ] {
+            let err = FileConfig::from_toml(text, Path::new("node.toml")).unwrap_err();
+            assert!(matches!(err, ConfigError::ParseFile { .. }), "{text}: {err:?}");
+        }
+        assert!(Cli::try_parse_from(["node", "--max-value-bytes", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["node", "--max-key-bytes", "lots"]).is_err());
     }
 
     #[test]

@@ -5,8 +5,14 @@
 //! [`MAGIC`]. From then on both sides send frames: a `u32` little-endian
 //! length, then that many bytes of postcard — a [`Frame<Request>`] from
 //! the client, a [`Frame<Reply>`] from the node, with the request's `id`.
-//! A frame longer than [`MAX_FRAME`], or one that does not decode, gets a
-//! [`Reply::Error`] with id 0 and the connection is closed.
+//! A frame longer than the node's [`SizeLimits::max_frame`], or one that
+//! does not decode, gets a [`Reply::Error`] with id 0 and the connection
+//! is closed.
+//!
+//! Keys and values are bytes of a configured maximum size
+//! ([`SizeLimits`]: by default keys of up to [`DEFAULT_MAX_KEY`] and
+//! values of up to [`DEFAULT_MAX_VALUE`] bytes); the frame limit and the
+//! largest command the runtime must accept follow from those maxima.
 //!
 //! The same address also speaks the line protocol of [`crate::client`]
 //! (JSON, one request per line) for scripts: the node tells them apart by
@@ -14,25 +20,207 @@
 
 use crate::client::Status;
 use crate::store::{Command, Output};
-use paxos_std::runtime::{ProposeError, SessionTag, MAX_COMMAND};
+use paxos_std::runtime::{ProposeError, SessionTag};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a binary client sends first.
 pub const MAGIC: [u8; 4] = *b"PXC1";
-/// The largest frame either side sends, in bytes (its length prefix not
-/// counted).
-pub const MAX_FRAME: usize = 64 * 1024;
-/// The longest key, in bytes.
-pub const MAX_KEY: usize = 1024;
-/// The longest value, in bytes. Until the runtime carries values of any
-/// size, a command (a compare-and-set holds a key and two values) must fit
-/// one slot of [`MAX_COMMAND`] bytes.
-pub const MAX_VALUE: usize = 1024;
+/// The longest key, in bytes, unless configured otherwise.
+pub const DEFAULT_MAX_KEY: usize = 1024;
+/// The longest value, in bytes, unless configured otherwise (1 MiB).
+pub const DEFAULT_MAX_VALUE: usize = 1 << 20;
+/// The largest maximum key length a node or a client may be configured
+/// with (64 KiB).
+pub const KEY_CEILING: usize = 64 << 10;
+/// The largest maximum value length a node or a client may be configured
+/// with (4 MiB): a compare-and-set carries a key and two values, and the
+/// runtime takes commands of up to
+/// [`MAX_COMMAND_LIMIT`](paxos_std::runtime::MAX_COMMAND_LIMIT).
+pub const VALUE_CEILING: usize = 4 << 20;
+/// The smallest frame limit, whatever the maxima: room for the frames that
+/// carry no key or value (a status, an error and its message).
+pub const MIN_FRAME: usize = 64 << 10;
 
-// A compare-and-set of the largest key and values, with postcard's
-// lengths and tags, fits a command.
-const _: () = assert!(MAX_KEY + 2 * MAX_VALUE + 16 <= MAX_COMMAND);
+/// What a compare-and-set's encoding adds to its key and two values: the
+/// command's tag, the key's length, and each value's `Some` and length,
+/// every length at its widest for keys and values up to the ceilings.
+/// Measured with the real encoding by a test.
+const CAS_OVERHEAD: usize = 14;
+/// What a write's request frame adds to its command: the request id, the
+/// request's tag and a session tag, each number at its widest. Measured
+/// with the real encoding by a test; every reply adds less to its one
+/// value.
+const WRITE_FRAME_OVERHEAD: usize = 42;
+
+// The largest command the ceilings allow is one the runtime takes.
+const _: () = assert!(KEY_CEILING + 2 * VALUE_CEILING + CAS_OVERHEAD <= paxos_std::runtime::MAX_COMMAND_LIMIT);
+
+/// The largest key and value a node accepts or a client sends, and what
+/// follows from them: the largest command and the largest frame. Always
+/// within the ceilings ([`SizeLimits::new`] checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeLimits {
+    max_key: usize,
+    max_value: usize,
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        SizeLimits::DEFAULT
+    }
+}
+
+impl SizeLimits {
+    /// Keys of up to [`DEFAULT_MAX_KEY`] bytes and values of up to
+    /// [`DEFAULT_MAX_VALUE`].
+    pub const DEFAULT: SizeLimits = SizeLimits {
+        max_key: DEFAULT_MAX_KEY,
+        max_value: DEFAULT_MAX_VALUE,
+    };
+
+    /// Keys of up to `max_key` bytes and values of up to `max_value`.
+    ///
+    /// # Errors
+    ///
+    /// [`SizeLimitError`]: a zero `max_key` (no key would fit; an empty
+    /// value is a value, so `max_value` may be 0), or either above its
+    /// ceiling ([`KEY_CEILING`], [`VALUE_CEILING`]).
+    pub fn new(max_key: usize, max_value: usize) -> Result<SizeLimits, SizeLimitError> {
+        if max_key == 0 {
+            return Err(SizeLimitError::ZeroKey);
+        }
+        if max_key > KEY_CEILING {
+            return Err(SizeLimitError::KeyAboveCeiling { max_key });
+        }
+        if max_value > VALUE_CEILING {
+            return Err(SizeLimitError::ValueAboveCeiling { max_value });
+        }
+        Ok(SizeLimits { max_key, max_value })
+    }
+
+    /// The longest key, in bytes.
+    pub const fn max_key(self) -> usize {
+        self.max_key
+    }
+
+    /// The longest value, in bytes.
+    pub const fn max_value(self) -> usize {
+        self.max_value
+    }
+
+    /// The longest encoded command: a compare-and-set of the longest key
+    /// and two of the longest values. What the runtime must accept
+    /// ([`NodeOptions::max_command`](paxos_std::options::NodeOptions::max_command())).
+    pub const fn max_command(self) -> usize {
+        self.max_key + 2 * self.max_value + CAS_OVERHEAD
+    }
+
+    /// The longest frame either side sends or reads (its length prefix
+    /// not counted): a write of [`SizeLimits::max_command`] in a session,
+    /// and at least [`MIN_FRAME`].
+    pub const fn max_frame(self) -> usize {
+        let write = self.max_command() + WRITE_FRAME_OVERHEAD;
+        if write > MIN_FRAME {
+            write
+        } else {
+            MIN_FRAME
+        }
+    }
+
+    /// Checks a key's length.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooLarge`], naming the maximum.
+    pub fn check_key(self, key: &[u8]) -> Result<(), Error> {
+        if key.len() > self.max_key {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "a key of {} bytes is longer than the maximum, {} bytes",
+                    key.len(),
+                    self.max_key
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a value's length.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooLarge`], naming the maximum.
+    pub fn check_value(self, value: &[u8]) -> Result<(), Error> {
+        if value.len() > self.max_value {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "a value of {} bytes is longer than the maximum, {} bytes",
+                    value.len(),
+                    self.max_value
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a command's key and values.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooLarge`], naming the maximum.
+    pub fn check_command(self, command: &Command) -> Result<(), Error> {
+        match command {
+            Command::Ask { key, value } | Command::Put { key, value } => {
+                self.check_key(key)?;
+                self.check_value(value)
+            }
+            Command::Delete { key } => self.check_key(key),
+            Command::Cas { key, expected, new } => {
+                self.check_key(key)?;
+                expected.iter().chain(new).try_for_each(|v| self.check_value(v))
+            }
+        }
+    }
+}
+
+/// Why [`SizeLimits::new`] refused a maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SizeLimitError {
+    /// The longest key would be 0 bytes: no key would fit.
+    ZeroKey,
+    /// The longest key is above [`KEY_CEILING`].
+    KeyAboveCeiling {
+        /// The maximum asked for.
+        max_key: usize,
+    },
+    /// The longest value is above [`VALUE_CEILING`].
+    ValueAboveCeiling {
+        /// The maximum asked for.
+        max_value: usize,
+    },
+}
+
+impl fmt::Display for SizeLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SizeLimitError::ZeroKey => f.write_str("a maximum key length of 0 bytes: a key needs at least 1 byte"),
+            SizeLimitError::KeyAboveCeiling { max_key } => write!(
+                f,
+                "a maximum key length of {max_key} bytes is more than the ceiling, {KEY_CEILING} bytes (64 KiB)"
+            ),
+            SizeLimitError::ValueAboveCeiling { max_value } => write!(
+                f,
+                "a maximum value length of {max_value} bytes is more than the ceiling, {VALUE_CEILING} bytes (4 MiB)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SizeLimitError {}
 
 /// A request or a reply with its id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,36 +371,42 @@ impl From<ProposeError> for Error {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::TooLarge`] when it is longer than [`MAX_FRAME`].
-pub fn encode<T: Serialize>(frame: &Frame<T>) -> Result<Vec<u8>, Error> {
+/// [`ErrorKind::TooLarge`] when it is longer than `max_frame` (a side's
+/// [`SizeLimits::max_frame`]).
+pub fn encode<T: Serialize>(frame: &Frame<T>, max_frame: usize) -> Result<Vec<u8>, Error> {
     let bytes = vec![0; 4];
     let bytes = postcard::to_extend(frame, bytes).map_err(|e| Error::new(ErrorKind::BadRequest, e.to_string()))?;
     let len = bytes.len() - 4;
-    if len > MAX_FRAME {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            format!("a frame of {len} bytes, more than {MAX_FRAME}"),
-        ));
-    }
+    check_frame_len(len, max_frame)?;
     let mut bytes = bytes;
+    // Checked: at most u32::MAX.
     bytes[..4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(bytes)
 }
 
-/// The length a frame's prefix announces, checked against [`MAX_FRAME`].
+/// The length a frame's prefix announces, checked against `max_frame` (a
+/// side's [`SizeLimits::max_frame`]).
 ///
 /// # Errors
 ///
 /// [`ErrorKind::TooLarge`] for a longer frame.
-pub fn frame_len(prefix: [u8; 4]) -> Result<usize, Error> {
+pub fn frame_len(prefix: [u8; 4], max_frame: usize) -> Result<usize, Error> {
     let len = u32::from_le_bytes(prefix) as usize;
-    if len > MAX_FRAME {
+    check_frame_len(len, max_frame)?;
+    Ok(len)
+}
+
+/// Checks a frame's length against `max_frame`, and against what its
+/// `u32` prefix can say.
+fn check_frame_len(len: usize, max_frame: usize) -> Result<(), Error> {
+    let max_frame = max_frame.min(u32::MAX as usize);
+    if len > max_frame {
         return Err(Error::new(
             ErrorKind::TooLarge,
-            format!("a frame of {len} bytes, more than {MAX_FRAME}"),
+            format!("a frame of {len} bytes, more than {max_frame}"),
         ));
     }
-    Ok(len)
+    Ok(())
 }
 
 /// A frame's body decoded.
@@ -232,63 +426,93 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Frame<T>, E
     }
 }
 
-/// Checks a key's length against [`MAX_KEY`].
-///
-/// # Errors
-///
-/// [`ErrorKind::TooLarge`].
-pub fn check_key(key: &[u8]) -> Result<(), Error> {
-    if key.len() > MAX_KEY {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            format!("a key of {} bytes is longer than {MAX_KEY}", key.len()),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a value's length against [`MAX_VALUE`].
-///
-/// # Errors
-///
-/// [`ErrorKind::TooLarge`].
-pub fn check_value(value: &[u8]) -> Result<(), Error> {
-    if value.len() > MAX_VALUE {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            format!("a value of {} bytes is longer than {MAX_VALUE}", value.len()),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a command's key and values against [`MAX_KEY`] and
-/// [`MAX_VALUE`].
-///
-/// # Errors
-///
-/// [`ErrorKind::TooLarge`].
-pub fn check_command(command: &Command) -> Result<(), Error> {
-    match command {
-        Command::Ask { key, value } | Command::Put { key, value } => {
-            check_key(key)?;
-            check_value(value)
-        }
-        Command::Delete { key } => check_key(key),
-        Command::Cas { key, expected, new } => {
-            check_key(key)?;
-            expected.iter().chain(new).try_for_each(|v| check_value(v))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const WIDEST_TAG: SessionTag = SessionTag {
+        client: u64::MAX,
+        seq: u64::MAX,
+        acked: u64::MAX,
+    };
+
+    /// A compare-and-set of the longest key and values `limits` allow.
+    fn largest_cas(limits: SizeLimits) -> Command {
+        Command::Cas {
+            key: vec![0xff; limits.max_key()],
+            expected: Some(vec![0xff; limits.max_value()]),
+            new: Some(vec![0xff; limits.max_value()]),
+        }
+    }
+
+    /// Every request at its largest for `limits`, with the widest id.
+    fn largest_requests(limits: SizeLimits) -> Vec<Frame<Request>> {
+        let key = vec![0xff; limits.max_key()];
+        let value = vec![0xff; limits.max_value()];
+        let writes = [
+            largest_cas(limits),
+            Command::Ask {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            Command::Put {
+                key: key.clone(),
+                value,
+            },
+            Command::Delete { key: key.clone() },
+        ];
+        writes
+            .into_iter()
+            .map(|command| Request::Write {
+                command,
+                session: Some(WIDEST_TAG),
+            })
+            .chain([
+                Request::Get {
+                    key: key.clone(),
+                    lease: true,
+                },
+                Request::Register { key },
+            ])
+            .map(|body| Frame { id: u64::MAX, body })
+            .collect()
+    }
+
+    /// Every reply carrying the longest value `limits` allow.
+    fn largest_replies(limits: SizeLimits) -> Vec<Frame<Reply>> {
+        let value = vec![0xff; limits.max_value()];
+        [
+            Reply::Value {
+                value: Some(value.clone()),
+            },
+            Reply::Output(Output::Asked {
+                value: value.clone(),
+                won: true,
+            }),
+            Reply::Output(Output::Put {
+                previous: Some(value.clone()),
+            }),
+            Reply::Output(Output::Deleted {
+                previous: Some(value.clone()),
+            }),
+            Reply::Output(Output::Cas {
+                ok: true,
+                current: Some(value),
+            }),
+        ]
+        .into_iter()
+        .map(|body| Frame { id: u64::MAX, body })
+        .collect()
+    }
+
+    fn encoded_len<T: Serialize>(value: &T) -> usize {
+        postcard::to_allocvec(value).unwrap().len()
+    }
+
     #[test]
     fn frames_round_trip() {
+        let max = SizeLimits::DEFAULT.max_frame();
         let requests = [
             Request::Status,
             Request::OpenSession,
@@ -312,8 +536,8 @@ mod tests {
         ];
         for (id, body) in requests.into_iter().enumerate() {
             let frame = Frame { id: id as u64, body };
-            let bytes = encode(&frame).unwrap();
-            let len = frame_len(bytes[..4].try_into().unwrap()).unwrap();
+            let bytes = encode(&frame, max).unwrap();
+            let len = frame_len(bytes[..4].try_into().unwrap(), max).unwrap();
             assert_eq!(len, bytes.len() - 4);
             assert_eq!(decode::<Request>(&bytes[4..]).unwrap(), frame);
         }
@@ -321,47 +545,186 @@ mod tests {
 
     #[test]
     fn oversized_and_garbage_frames_are_typed_errors() {
+        let max = SizeLimits::DEFAULT.max_frame();
         assert_eq!(
-            frame_len((MAX_FRAME as u32 + 1).to_le_bytes()).unwrap_err().kind,
+            frame_len((max as u32 + 1).to_le_bytes(), max).unwrap_err().kind,
             ErrorKind::TooLarge
         );
+        assert_eq!(frame_len((max as u32).to_le_bytes(), max), Ok(max));
+        // A limit past what the prefix can say is the prefix's.
+        assert_eq!(frame_len(u32::MAX.to_le_bytes(), usize::MAX), Ok(u32::MAX as usize));
         let big = Frame {
             id: 1,
-            body: Request::Register {
-                key: vec![0; MAX_FRAME],
-            },
+            body: Request::Register { key: vec![0; max] },
         };
-        assert_eq!(encode(&big).unwrap_err().kind, ErrorKind::TooLarge);
+        let refused = encode(&big, max).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::TooLarge);
+        assert!(refused.message.contains(&max.to_string()), "{refused}");
         assert_eq!(decode::<Request>(&[0xff; 9]).unwrap_err().kind, ErrorKind::BadRequest);
-        let mut trailing = encode(&Frame {
-            id: 1,
-            body: Request::Status,
-        })
+        let mut trailing = encode(
+            &Frame {
+                id: 1,
+                body: Request::Status,
+            },
+            max,
+        )
         .unwrap();
         trailing.push(0);
         assert_eq!(
             decode::<Request>(&trailing[4..]).unwrap_err().kind,
             ErrorKind::BadRequest
         );
-        assert_eq!(check_key(&[0; MAX_KEY + 1]).unwrap_err().kind, ErrorKind::TooLarge);
-        assert!(check_key(&[0; MAX_KEY]).is_ok());
+    }
+
+    #[test]
+    fn checks_refuse_what_is_longer_than_the_configured_maximum_and_name_it() {
+        let limits = SizeLimits::new(8, 3000).unwrap();
+        assert!(limits.check_key(&[0; 8]).is_ok());
+        let refused = limits.check_key(&[0; 9]).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::TooLarge);
+        assert_eq!(refused.message, "a key of 9 bytes is longer than the maximum, 8 bytes");
+        assert!(limits.check_value(&[0; 3000]).is_ok());
+        let refused = limits.check_value(&[0; 3001]).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::TooLarge);
+        assert!(refused.message.contains("maximum, 3000 bytes"), "{refused}");
         let cas = |expected: usize, new: usize| Command::Cas {
-            key: vec![0; MAX_KEY],
+            key: vec![0; 8],
             expected: Some(vec![0; expected]),
             new: Some(vec![0; new]),
         };
-        assert!(check_command(&cas(MAX_VALUE, MAX_VALUE)).is_ok());
+        assert!(limits.check_command(&cas(3000, 3000)).is_ok());
+        for command in [
+            cas(3001, 0),
+            cas(0, 3001),
+            Command::Put {
+                key: vec![0; 9],
+                value: vec![],
+            },
+            Command::Ask {
+                key: vec![0; 1],
+                value: vec![0; 3001],
+            },
+            Command::Delete { key: vec![0; 9] },
+        ] {
+            assert_eq!(limits.check_command(&command).unwrap_err().kind, ErrorKind::TooLarge);
+        }
+        // The defaults: 1 KiB keys, 1 MiB values.
+        assert!(SizeLimits::DEFAULT.check_value(&vec![0; 1 << 20]).is_ok());
+        assert!(SizeLimits::DEFAULT.check_value(&vec![0; (1 << 20) + 1]).is_err());
+        assert!(SizeLimits::DEFAULT.check_key(&[0; 1025]).is_err());
+    }
+
+    #[test]
+    fn limits_are_checked_against_their_floor_and_ceilings() {
+        assert_eq!(SizeLimits::new(0, 10), Err(SizeLimitError::ZeroKey));
         assert_eq!(
-            check_command(&cas(MAX_VALUE + 1, 0)).unwrap_err().kind,
-            ErrorKind::TooLarge
+            SizeLimits::new(KEY_CEILING + 1, 10),
+            Err(SizeLimitError::KeyAboveCeiling {
+                max_key: KEY_CEILING + 1
+            })
         );
+        let refused = SizeLimits::new(1, VALUE_CEILING + 1).unwrap_err();
         assert_eq!(
-            check_command(&cas(0, MAX_VALUE + 1)).unwrap_err().kind,
-            ErrorKind::TooLarge
+            refused,
+            SizeLimitError::ValueAboveCeiling {
+                max_value: VALUE_CEILING + 1
+            }
         );
-        // The largest command the checks allow fits the runtime's slot.
-        let largest = postcard::to_allocvec(&cas(MAX_VALUE, MAX_VALUE)).unwrap();
-        assert!(largest.len() <= MAX_COMMAND, "{}", largest.len());
+        let message = refused.to_string();
+        assert!(
+            message.contains("4194305") && message.contains("4194304"),
+            "{message}"
+        );
+        // The extremes allowed: a one-byte key, an empty value, the ceilings.
+        let least = SizeLimits::new(1, 0).unwrap();
+        assert_eq!((least.max_key(), least.max_value()), (1, 0));
+        assert!(SizeLimits::new(KEY_CEILING, VALUE_CEILING).is_ok());
+        assert_eq!(
+            SizeLimits::new(DEFAULT_MAX_KEY, DEFAULT_MAX_VALUE),
+            Ok(SizeLimits::DEFAULT)
+        );
+        assert_eq!(SizeLimits::default(), SizeLimits::DEFAULT);
+    }
+
+    /// The overheads are the real encoding's, at the widest lengths the
+    /// ceilings allow: keys from 2^14 bytes and values from 2^21 bytes have
+    /// the varint lengths (3 and 4 bytes) of the ceilings themselves.
+    #[test]
+    fn the_command_and_frame_overheads_are_the_encodings() {
+        let varint = |n: usize| encoded_len(&n);
+        assert_eq!(varint(1 << 14), varint(KEY_CEILING));
+        assert_eq!(varint(1 << 21), varint(VALUE_CEILING));
+        let widest = SizeLimits::new(1 << 14, 1 << 21).unwrap();
+        assert_eq!(encoded_len(&largest_cas(widest)), widest.max_command());
+        let write = &largest_requests(widest)[0];
+        assert_eq!(encoded_len(write), widest.max_command() + WRITE_FRAME_OVERHEAD);
+        assert_eq!(widest.max_frame(), widest.max_command() + WRITE_FRAME_OVERHEAD);
+        // At the ceilings, the frame's length still fits its prefix.
+        let ceilings = SizeLimits::new(KEY_CEILING, VALUE_CEILING).unwrap();
+        assert!(ceilings.max_frame() < u32::MAX as usize / 16);
+    }
+
+    /// For any maxima, every request and every reply at its largest fits
+    /// the frame limit, and every command the runtime's budget.
+    #[test]
+    fn the_largest_requests_and_replies_fit_the_frame_limit() {
+        let limits = [
+            SizeLimits::new(1, 0).unwrap(),
+            SizeLimits::new(100, 3000).unwrap(),
+            SizeLimits::DEFAULT,
+            SizeLimits::new(KEY_CEILING, 1 << 14).unwrap(),
+        ];
+        for limits in limits {
+            let max = limits.max_frame();
+            assert!(max >= MIN_FRAME);
+            assert!(encoded_len(&largest_cas(limits)) <= limits.max_command(), "{limits:?}");
+            for frame in largest_requests(limits) {
+                let bytes = encode(&frame, max).unwrap_or_else(|e| panic!("{limits:?}: {e}"));
+                if let Request::Write { command, .. } = &frame.body {
+                    assert!(limits.check_command(command).is_ok());
+                    assert!(encoded_len(command) <= limits.max_command());
+                }
+                assert_eq!(decode::<Request>(&bytes[4..]).unwrap(), frame);
+            }
+            for frame in largest_replies(limits) {
+                encode(&frame, max).unwrap_or_else(|e| panic!("{limits:?}: {e}"));
+            }
+        }
+        // The defaults' limit: two 1 MiB values, a key and the envelope.
+        assert_eq!(
+            SizeLimits::DEFAULT.max_frame(),
+            (2 << 20) + 1024 + CAS_OVERHEAD + WRITE_FRAME_OVERHEAD
+        );
+    }
+
+    /// Replies without a key or value fit [`MIN_FRAME`]: a status of the
+    /// largest cluster with every number at its widest.
+    #[test]
+    fn a_status_fits_the_smallest_frame_limit() {
+        let status = Status {
+            id: u8::MAX,
+            leader: Some(u8::MAX),
+            ballot: Some((u32::MAX, u8::MAX)),
+            decided: Some(u64::MAX),
+            applied: Some(u64::MAX),
+            dropped: (0..32).map(|i| (format!("some_drop_reason_{i}"), u64::MAX)).collect(),
+            syncs: u64::MAX,
+            commits: u64::MAX,
+            peers: (0..crate::config::MAX_NODES as u8)
+                .map(|id| crate::client::PeerContact {
+                    id,
+                    last_heard_ms: Some(u64::MAX),
+                })
+                .collect(),
+            ..Status::default()
+        };
+        let frame = Frame {
+            id: u64::MAX,
+            body: Reply::Status(status),
+        };
+        let bytes = encode(&frame, MIN_FRAME).unwrap();
+        assert!(bytes.len() < MIN_FRAME / 16, "{}", bytes.len());
+        assert_eq!(decode::<Reply>(&bytes[4..]).unwrap(), frame);
     }
 
     proptest! {

@@ -4,27 +4,33 @@
 //! JSON line protocol of [`client`](crate::client) for scripts.
 //!
 //! Bounds: at most [`MAX_CONNECTIONS`] connections (more are closed at
-//! once), [`MAX_IN_FLIGHT`] requests in flight per connection (the reader
-//! stops reading until one is answered), frames of [`MAX_FRAME`](crate::protocol::MAX_FRAME) bytes
-//! and JSON lines of [`MAX_LINE`] bytes. A frame or a line must arrive
-//! whole within [`FRAME_TIMEOUT`] of its first byte; a new connection
-//! must send its first byte within [`FRAME_TIMEOUT`], and a connection
-//! with nothing in flight is closed after [`IDLE_TIMEOUT`] of silence (the
-//! Rust client reconnects), so silent connections cannot hold every slot
-//! for long. A client must also read its replies: a reply (a binary frame
-//! or a JSON line) that cannot be written within [`WRITE_TIMEOUT`], or a
-//! request that waits [`WRITE_TIMEOUT`] for one of its connection's
-//! [`MAX_IN_FLIGHT`] places (answers take at most the runtime's
-//! [`DEADLINE`](paxos_std::runtime::DEADLINE), so a place not freed by then
-//! means its answers are not being read), closes the connection; a closing
-//! connection's answers in progress get [`WRITE_TIMEOUT`] to go out, and
-//! then its writer is stopped, so nothing of a closed connection outlives
-//! its slot. Whatever a client sends gets a typed error or a closed
-//! connection; the node keeps serving everyone else.
+//! once); per binary connection, [`MAX_IN_FLIGHT`] requests in flight and
+//! [`CONNECTION_BUDGET`] bytes of requests unanswered and replies
+//! unwritten (the reader stops reading until an answer or a write frees
+//! room; a frame larger than the budget is read alone); frames of the
+//! node's [`SizeLimits::max_frame`] bytes and JSON lines of [`MAX_LINE`]
+//! bytes. So a binary connection holds at most its budget and one frame,
+//! besides the replies of its requests in flight that wait for room. A
+//! frame or a line must arrive whole within [`FRAME_TIMEOUT`] of its first
+//! byte; a new connection must send its first byte within
+//! [`FRAME_TIMEOUT`], and a connection with nothing in flight is closed
+//! after [`IDLE_TIMEOUT`] of silence (the Rust client reconnects), so
+//! silent connections cannot hold every slot for long. A client must also
+//! read its replies: a reply (a binary frame or a JSON line) that cannot
+//! be written within [`WRITE_TIMEOUT`], or a request that waits
+//! [`WRITE_TIMEOUT`] for one of its connection's [`MAX_IN_FLIGHT`] places
+//! or for room in its budget (answers take at most the runtime's
+//! [`DEADLINE`](paxos_std::runtime::DEADLINE), so a place or room not
+//! freed by then means its answers are not being read), closes the
+//! connection; a closing connection's answers in progress get
+//! [`WRITE_TIMEOUT`] to go out, and then its writer is stopped, so nothing
+//! of a closed connection outlives its slot. Whatever a client sends gets
+//! a typed error or a closed connection; the node keeps serving everyone
+//! else.
 
-use crate::client::{Answer, ClientReply, ClientRequest, Status};
+use crate::client::{Answer, ClientReply, ClientRequest, PeerContact, Status};
 use crate::metrics::Metrics;
-use crate::protocol::{self, Error, Frame, Reply, Request};
+use crate::protocol::{self, Error, Frame, Reply, Request, SizeLimits};
 use crate::store::{Command, Output, Store};
 use paxos_std::runtime::{ProposeError, Runtime, RuntimeStatus};
 use std::collections::BTreeMap;
@@ -35,10 +41,17 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
+mod budget;
+
+use budget::{Budget, Held};
+
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 4096;
 /// Requests in flight on one connection.
 pub const MAX_IN_FLIGHT: usize = 256;
+/// Bytes of one connection's requests read and not yet answered, and of
+/// its replies not yet written, beyond which its reader pauses (8 MiB).
+pub const CONNECTION_BUDGET: usize = 8 << 20;
 /// The longest JSON request line, in bytes.
 pub const MAX_LINE: usize = 64 * 1024;
 /// How long a frame or a line may take to arrive once it started.
@@ -54,20 +67,35 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 struct Limits {
     /// [`WRITE_TIMEOUT`].
     write_timeout: Duration,
+    /// [`CONNECTION_BUDGET`].
+    budget: usize,
 }
 
 /// The bounds [`serve`] keeps.
 const LIMITS: Limits = Limits {
     write_timeout: WRITE_TIMEOUT,
+    budget: CONNECTION_BUDGET,
 };
 
-/// What the server serves: the node's runtime and its metrics.
+/// What the server serves: the node's runtime and its metrics, and the
+/// sizes it accepts.
 #[derive(Clone)]
 pub struct Node {
     /// The replicated store.
     pub runtime: Arc<Runtime<Store>>,
     /// Where requests are counted.
     pub metrics: Metrics,
+    /// The longest key and value accepted, and so the longest frame.
+    /// The runtime must accept commands of its
+    /// [`max_command`](SizeLimits::max_command).
+    pub sizes: SizeLimits,
+}
+
+/// A reply on its way to the writer, and the budget its bytes hold until
+/// they are written.
+struct Outgoing {
+    bytes: Vec<u8>,
+    _held: Option<Held>,
 }
 
 /// Serves clients on `listener` until the runtime it runs on stops.
@@ -131,19 +159,21 @@ async fn binary(stream: TcpStream, node: &Node, limits: Limits) -> std::io::Resu
     if magic != protocol::MAGIC {
         return Ok(());
     }
-    let (replies, outbox) = mpsc::channel::<Vec<u8>>(MAX_IN_FLIGHT);
+    let (replies, outbox) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
     let mut writing = tokio::spawn(write_replies(writer, outbox, limits.write_timeout));
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let budget = Budget::new(limits.budget);
     // A writer that stopped (the client does not read its replies, or the
     // connection broke) stops the reader too.
     let refusal = tokio::select! {
-        refusal = read_requests(&mut reader, node, &replies, &in_flight, limits) => refusal,
+        refusal = read_requests(&mut reader, node, &replies, &in_flight, &budget, limits) => refusal,
         () = replies.closed() => None,
     };
     if let Some(error) = refusal {
         tracing::debug!("a client's frame refused: {error}");
-        if let Ok(bytes) = encode_reply(0, Reply::Error(error)) {
-            let _ = tokio::time::timeout(limits.write_timeout, replies.send(bytes)).await;
+        if let Ok(bytes) = encode_reply(0, Reply::Error(error), node.sizes.max_frame()) {
+            let refusal = Outgoing { bytes, _held: None };
+            let _ = tokio::time::timeout(limits.write_timeout, replies.send(refusal)).await;
         }
     }
     drop(replies);
@@ -160,9 +190,10 @@ async fn binary(stream: TcpStream, node: &Node, limits: Limits) -> std::io::Resu
 /// A binary connection's writer: sends each reply, within `within`; stops
 /// (and so closes `outbox`) when one is not taken in time or the
 /// connection broke.
-async fn write_replies(mut writer: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u8>>, within: Duration) {
-    while let Some(bytes) = outbox.recv().await {
-        match tokio::time::timeout(within, writer.write_all(&bytes)).await {
+async fn write_replies(mut writer: OwnedWriteHalf, mut outbox: mpsc::Receiver<Outgoing>, within: Duration) {
+    // Each reply's budget is let go once it is written.
+    while let Some(reply) = outbox.recv().await {
+        match tokio::time::timeout(within, writer.write_all(&reply.bytes)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,
             Err(_) => {
@@ -174,16 +205,18 @@ async fn write_replies(mut writer: OwnedWriteHalf, mut outbox: mpsc::Receiver<Ve
 }
 
 /// A binary connection's reader: reads requests and starts answering each
-/// (at most [`MAX_IN_FLIGHT`] at once), until the client closes the
-/// connection, breaks a bound, or does not read its replies; the error to
-/// send it, if any.
+/// (at most [`MAX_IN_FLIGHT`] at once, within the byte `budget`), until
+/// the client closes the connection, breaks a bound, or does not read its
+/// replies; the error to send it, if any.
 async fn read_requests(
     reader: &mut OwnedReadHalf,
     node: &Node,
-    replies: &mpsc::Sender<Vec<u8>>,
+    replies: &mpsc::Sender<Outgoing>,
     in_flight: &Arc<Semaphore>,
+    budget: &Budget,
     limits: Limits,
 ) -> Option<Error> {
+    let max_frame = node.sizes.max_frame();
     let mut body = Vec::new();
     loop {
         let mut prefix = [0u8; 4];
@@ -205,9 +238,28 @@ async fn read_requests(
         if read_within(reader, &mut prefix[1..]).await.is_err() {
             return None;
         }
-        let len = match protocol::frame_len(prefix) {
+        let len = match protocol::frame_len(prefix, max_frame) {
             Ok(len) => len,
             Err(e) => return Some(e),
+        };
+        // A place, then room for the body, before it is read. A place
+        // frees once an answer is handed to the writer, and room once
+        // requests are answered and replies written; answers take at most
+        // the runtime's deadline, so neither freeing within the write
+        // timeout means the client is not reading its replies.
+        let admitted = tokio::time::timeout(limits.write_timeout, async {
+            let place = Arc::clone(in_flight).acquire_owned().await.ok()?;
+            let held = budget.hold(len).await?;
+            Some((place, held))
+        })
+        .await;
+        let (place, held) = match admitted {
+            Ok(Some(admitted)) => admitted,
+            Ok(None) => return None,
+            Err(_) => {
+                tracing::debug!("a client's replies were not read: closing its connection");
+                return None;
+            }
         };
         body.resize(len, 0);
         if read_within(reader, &mut body).await.is_err() {
@@ -217,36 +269,39 @@ async fn read_requests(
             Ok(frame) => frame,
             Err(e) => return Some(e),
         };
-        // A place frees once an answer is handed to the writer; answers
-        // take at most the runtime's deadline, so none freeing within the
-        // write timeout means the client is not reading its replies.
-        let permit = match tokio::time::timeout(limits.write_timeout, Arc::clone(in_flight).acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return None,
-            Err(_) => {
-                tracing::debug!("a client's replies were not read: closing its connection");
-                return None;
-            }
-        };
-        let (node, replies) = (node.clone(), replies.clone());
+        let (node, replies, budget) = (node.clone(), replies.clone(), budget.clone());
         tokio::spawn(async move {
             let reply = answer(&node, frame.body).await;
-            if let Ok(bytes) = encode_reply(frame.id, reply) {
-                // Taken by the writer, or refused once it stopped.
-                let _ = replies.send(bytes).await;
+            // Answered: the request's bytes go before the reply's are
+            // asked for (never holding some while waiting for more).
+            drop(held);
+            if let Ok(bytes) = encode_reply(frame.id, reply, max_frame) {
+                if let Some(held) = budget.hold(bytes.len()).await {
+                    // Taken by the writer, or refused once it stopped.
+                    let _ = replies
+                        .send(Outgoing {
+                            bytes,
+                            _held: Some(held),
+                        })
+                        .await;
+                }
             }
-            drop(permit);
+            drop(place);
         });
     }
 }
 
-fn encode_reply(id: u64, reply: Reply) -> Result<Vec<u8>, Error> {
-    match protocol::encode(&Frame { id, body: reply }) {
-        // A reply too large for a frame (a status, a value) says so.
-        Err(e) => protocol::encode(&Frame {
-            id,
-            body: Reply::Error(e),
-        }),
+fn encode_reply(id: u64, reply: Reply, max_frame: usize) -> Result<Vec<u8>, Error> {
+    match protocol::encode(&Frame { id, body: reply }, max_frame) {
+        // A reply too large for a frame (a value stored under larger
+        // maxima) says so.
+        Err(e) => protocol::encode(
+            &Frame {
+                id,
+                body: Reply::Error(e),
+            },
+            max_frame,
+        ),
         ok => ok,
     }
 }
@@ -290,7 +345,7 @@ async fn execute(node: &Node, request: Request) -> Result<Reply, Error> {
             client: runtime.open_session_async().await?,
         }),
         Request::Get { key, lease } => {
-            protocol::check_key(&key)?;
+            node.sizes.check_key(&key)?;
             let read = move |s: &Store| s.get(&key).map(<[u8]>::to_vec);
             let value = if lease {
                 runtime.read_local_async(read).await?
@@ -300,14 +355,14 @@ async fn execute(node: &Node, request: Request) -> Result<Reply, Error> {
             Ok(Reply::Value { value })
         }
         Request::Register { key } => {
-            protocol::check_key(&key)?;
+            node.sizes.check_key(&key)?;
             let value = runtime
                 .read_async(move |s: &Store| s.register(&key).map(<[u8]>::to_vec))
                 .await?;
             Ok(Reply::Value { value })
         }
         Request::Write { command, session } => {
-            protocol::check_command(&command)?;
+            node.sizes.check_command(&command)?;
             let output = match session {
                 Some(tag) => runtime.propose_in_session_async(tag, command).await?,
                 None => runtime.propose_async(command).await?,
@@ -343,6 +398,14 @@ pub fn to_status(s: &RuntimeStatus, registers: usize, keys: usize) -> Status {
         waiting: s.waiting as u64,
         registers: registers as u64,
         keys: keys as u64,
+        peers: s
+            .peers
+            .iter()
+            .map(|p| PeerContact {
+                id: p.id,
+                last_heard_ms: p.last_heard_ms,
+            })
+            .collect(),
     }
 }
 
@@ -555,25 +618,35 @@ mod tests {
     }
 
     async fn single(limits: Limits) -> Single {
-        let dir = tempfile::tempdir().unwrap();
-        let addrs = free_loopback_addrs(1).unwrap();
-        let options = NodeOptions {
-            lease: Some(LeaseConfig::new(paxos_core::Duration::from_micros(200_000), 1_000)),
-            ..NodeOptions::local_member(0, &addrs, dir.path())
-        };
-        let runtime = Runtime::start(options, Store::default()).unwrap();
-        let node = Node {
-            runtime: Arc::new(runtime),
-            metrics: Metrics::new(1),
-        };
+        let single = member(1, limits).await;
         let started = Instant::now();
-        while !node.runtime.status_async().await.unwrap().is_leader {
+        while !single.node.runtime.status_async().await.unwrap().is_leader {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "the node did not elect itself"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        single
+    }
+
+    /// The first node of a cluster of `n` (none of the others started),
+    /// with the default sizes, served with `limits`. With `n` above 1 it
+    /// has no quorum: writes wait until the runtime's deadline.
+    async fn member(n: usize, limits: Limits) -> Single {
+        let dir = tempfile::tempdir().unwrap();
+        let addrs = free_loopback_addrs(n).unwrap();
+        let sizes = SizeLimits::DEFAULT;
+        let options = NodeOptions {
+            lease: Some(LeaseConfig::new(paxos_core::Duration::from_micros(200_000), 1_000)),
+            ..NodeOptions::local_member(0, &addrs, dir.path()).max_command(sizes.max_command())
+        };
+        let runtime = Runtime::start(options, Store::default()).unwrap();
+        let node = Node {
+            runtime: Arc::new(runtime),
+            metrics: Metrics::new(1),
+            sizes,
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(serve_with(listener, node.clone(), limits));
@@ -642,13 +715,18 @@ mod tests {
 
     const SHORT: Limits = Limits {
         write_timeout: Duration::from_millis(500),
+        budget: CONNECTION_BUDGET,
     };
+
+    fn frame(id: u64, body: Request) -> Vec<u8> {
+        protocol::encode(&Frame { id, body }, SizeLimits::DEFAULT.max_frame()).unwrap()
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_binary_client_that_never_reads_its_replies_is_closed() {
         let single = single(SHORT).await;
         let client = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
-        let value = vec![b'v'; protocol::MAX_VALUE];
+        let value = vec![b'v'; 1024];
         assert_eq!(client.put(b"k", &value).await.unwrap(), None);
         assert_eq!(client.get_under_lease(b"k").await.unwrap(), Some(value.clone()));
         // The client's one connection (its status probes closed).
@@ -657,14 +735,13 @@ mod tests {
         // Thousands of 1 KiB replies: more than the socket buffers hold.
         // (Read under the lease: a one-node runtime flooded with reads
         // through the log can stall, which is not what this tests.)
-        let get = protocol::encode(&Frame {
-            id: 1,
-            body: Request::Get {
+        let get = frame(
+            1,
+            Request::Get {
                 key: b"k".to_vec(),
                 lease: true,
             },
-        })
-        .unwrap();
+        );
         let (addr, request) = (single.addr, get.clone());
         let flooding = std::thread::spawn(move || flood(addr, &protocol::MAGIC, &request, 100_000));
         until_connections(&single.node, before + 1.0, Duration::from_secs(10)).await;
@@ -683,6 +760,134 @@ mod tests {
         assert_eq!(client.get(b"k").await.unwrap(), Some(value.clone()));
         let other = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
         assert_eq!(other.put(b"k", b"w").await.unwrap(), Some(value));
+    }
+
+    /// A 3,000-byte put of key `k{i:03}` (every one's frame as long).
+    fn put(i: u64) -> Vec<u8> {
+        frame(
+            i,
+            Request::Write {
+                command: Command::Put {
+                    key: format!("k{i:03}").into_bytes(),
+                    value: vec![i as u8; 3000],
+                },
+                session: None,
+            },
+        )
+    }
+
+    /// Sends `requests` (frames) on a new binary connection from another
+    /// thread while this one reads `n` replies; the replies by id.
+    fn exchange(addr: SocketAddr, requests: Vec<u8>, n: usize) -> BTreeMap<u64, Reply> {
+        use std::io::Read;
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            writer.write_all(&protocol::MAGIC)?;
+            writer.write_all(&requests)
+        });
+        let mut reader = std::io::BufReader::new(stream);
+        let mut replies = BTreeMap::new();
+        for _ in 0..n {
+            let mut prefix = [0u8; 4];
+            reader.read_exact(&mut prefix).unwrap();
+            let mut body = vec![0; protocol::frame_len(prefix, SizeLimits::DEFAULT.max_frame()).unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            let frame = protocol::decode::<Reply>(&body).unwrap();
+            replies.insert(frame.id, frame.body);
+        }
+        sending.join().unwrap().unwrap();
+        replies
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_pipelining_large_requests_is_paused_at_its_byte_budget() {
+        // No quorum: every write waits for the runtime's deadline, its
+        // bytes held meanwhile.
+        let budget = 16 * 1024;
+        let single = member(
+            3,
+            Limits {
+                write_timeout: WRITE_TIMEOUT,
+                budget,
+            },
+        )
+        .await;
+        let len = put(1).len() - 4;
+        let admitted = budget / len;
+        assert!(admitted >= 2, "{len}");
+        let requests: Vec<u8> = (1..=40).flat_map(put).collect();
+        let addr = single.addr;
+        // The socket buffers take what the node does not read (a send
+        // that stalls gives up; the connection stays open).
+        let sending = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = stream
+                .write_all(&protocol::MAGIC)
+                .and_then(|()| stream.write_all(&requests));
+            stream
+        });
+        let waiting = || async { single.node.runtime.status_async().await.unwrap().waiting };
+        let started = Instant::now();
+        while waiting().await < admitted {
+            assert!(started.elapsed() < Duration::from_secs(5), "{} taken", waiting().await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The reader paused at the budget's worth of requests (40 were
+        // sent; without the budget all would be taken), and stays paused.
+        let _stream = tokio::task::spawn_blocking(move || sending.join().unwrap())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(waiting().await, admitted);
+        // The node serves everyone else meanwhile.
+        let other = Client::connect(ClientOptions::new(vec![single.addr])).await.unwrap();
+        assert_eq!(other.status(single.addr).await.unwrap().waiting, admitted as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_requests_and_replies_under_a_small_budget_all_complete() {
+        // Room for one put frame or one large reply at a time.
+        let single = single(Limits {
+            write_timeout: WRITE_TIMEOUT,
+            budget: 4 * 1024,
+        })
+        .await;
+        let addr = single.addr;
+        let puts: Vec<u8> = (1..=50).flat_map(put).collect();
+        let replies = tokio::task::spawn_blocking(move || exchange(addr, puts, 50))
+            .await
+            .unwrap();
+        for i in 1..=50 {
+            assert_eq!(replies[&i], Reply::Output(Output::Put { previous: None }), "put {i}");
+        }
+        // Replies as large as the requests were: one at a time, in order
+        // of the budget, every one.
+        let gets: Vec<u8> = (1..=50)
+            .flat_map(|i: u64| {
+                frame(
+                    i,
+                    Request::Get {
+                        key: format!("k{i:03}").into_bytes(),
+                        lease: false,
+                    },
+                )
+            })
+            .collect();
+        let replies = tokio::task::spawn_blocking(move || exchange(addr, gets, 50))
+            .await
+            .unwrap();
+        for i in 1..=50 {
+            assert_eq!(
+                replies[&i],
+                Reply::Value {
+                    value: Some(vec![i as u8; 3000])
+                },
+                "get {i}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,7 +64,8 @@ impl std::fmt::Debug for Service {
     }
 }
 
-/// The runtime's options for a node configured as `config`.
+/// The runtime's options for a node configured as `config`: among them,
+/// commands as large as its key and value maxima make them.
 pub fn node_options(config: &NodeConfig, key: ClusterKey) -> NodeOptions {
     NodeOptions {
         id: config.id,
@@ -80,6 +81,7 @@ pub fn node_options(config: &NodeConfig, key: ClusterKey) -> NodeOptions {
             LeaseConfig::new(paxos_core::Duration::from_micros(micros), LEASE_DRIFT_PPM)
         }),
         compact_every: DEFAULT_COMPACT_EVERY,
+        max_command: config.sizes.max_command(),
     }
 }
 
@@ -104,6 +106,7 @@ impl Service {
         let node = Node {
             runtime: Arc::new(runtime),
             metrics: Metrics::new(config.id.0),
+            sizes: config.sizes,
         };
         let client_addr = match config.client_listen {
             Some(addr) => {

@@ -36,6 +36,7 @@ fn bad_arguments_and_unusable_paths_fail_clearly() {
 
     missing_arguments_are_usage_errors();
     malformed_peers_are_usage_errors(&data_s);
+    sizes_out_of_bounds_are_usage_errors(&data_s);
     assert!(!data.exists(), "a rejected command line created the data directory");
     unusable_key_files_are_named(dir.path(), &data_s);
     assert!(!data.exists(), "a node with a bad key created its data directory");
@@ -159,9 +160,28 @@ fn a_data_directory_that_is_a_file_is_named(dir: &Path, good_key_s: &str) {
     );
 }
 
+/// `--max-key-bytes` and `--max-value-bytes` out of bounds: usage errors
+/// naming the flag and the bound.
+fn sizes_out_of_bounds_are_usage_errors(data_s: &str) {
+    for (flag, value, says) in [
+        ("--max-key-bytes", "0", "at least 1 byte"),
+        ("--max-key-bytes", "65537", "65536"),
+        ("--max-value-bytes", "4194305", "4194304"),
+    ] {
+        let out = node_fails(&["--data-dir", data_s, flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {out:?}");
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains(says),
+            "{flag} {value}: unclear: {}",
+            out.stderr
+        );
+    }
+}
+
 /// A node alone of a cluster of three: it holds its data directory, its
 /// peer address and its client address, and never reaches a decision, so `paxos
-/// ask` gives up after its timeout.
+/// ask` gives up after its timeout; it refuses values longer than its
+/// `--max-value-bytes` at once.
 fn a_lone_node_holds_its_paths_and_ask_times_out(dir: &Path, data_s: &str, good_key_s: &str) {
     let peer = free_peer(3);
     let client = free_tcp(1)[0];
@@ -179,6 +199,8 @@ fn a_lone_node_holds_its_paths_and_ask_times_out(dir: &Path, data_s: &str, good_
             good_key_s,
             "--client-listen",
             &client_s,
+            "--max-value-bytes",
+            "100",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -202,6 +224,7 @@ fn a_lone_node_holds_its_paths_and_ask_times_out(dir: &Path, data_s: &str, good_
 
     its_paths_are_taken(dir, data_s, good_key_s, &listen, &client_s);
     ask_gives_up_without_a_quorum(&client_s);
+    a_value_longer_than_the_nodes_maximum_is_refused(&client_s);
     assert!(lone.child().try_wait().unwrap().is_none(), "the lone node exited");
 }
 
@@ -278,6 +301,31 @@ fn ask_gives_up_without_a_quorum(client_s: &str) {
     }
 }
 
+/// A node started with `--max-value-bytes 100` refuses a value of 101
+/// bytes (which the client's default maximum lets through) at once,
+/// naming its maximum, quorum or not.
+fn a_value_longer_than_the_nodes_maximum_is_refused(client_s: &str) {
+    let value = "v".repeat(101);
+    let start = Instant::now();
+    let out = run_paxos(
+        &["ask", "--node", client_s, "--timeout", "5", "k", &value],
+        Duration::from_secs(15),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "printed {:?}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("a value of 101 bytes is longer than the maximum, 100 bytes"),
+        "unclear: {}",
+        out.stderr
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "not at once: {:?}",
+        start.elapsed()
+    );
+}
+
 /// `paxos ask` and `paxos status` against a closed port.
 fn a_closed_port_is_named(closed: &str) {
     for args in [
@@ -299,12 +347,13 @@ fn a_closed_port_is_named(closed: &str) {
 /// Keys and values too long, and a bad timeout: refused before any
 /// connection (the port is closed, so the message tells which).
 fn oversized_arguments_are_refused_before_connecting(closed: &str) {
-    let long_key = "k".repeat(paxos_service::protocol::MAX_KEY + 1);
-    let long_value = "v".repeat(paxos_service::protocol::MAX_VALUE + 1);
+    // (A value longer than the default 1 MiB cannot be one argument: Linux
+    // allows 128 KiB. The nodes refuse values longer than theirs.)
+    let long_key = "k".repeat(paxos_service::protocol::DEFAULT_MAX_KEY + 1);
     for (args, says) in [
         (vec!["ask", "--node", closed, &long_key], "key of 1025 bytes"),
         (vec!["ask", "--node", closed, &long_key, "v"], "key of 1025 bytes"),
-        (vec!["ask", "--node", closed, "k", &long_value], "value of 1025 bytes"),
+        (vec!["put", "--nodes", closed, &long_key, "v"], "key of 1025 bytes"),
         (vec!["ask", "--node", closed, "--timeout", "0", "k"], "--timeout"),
         (vec!["ask", "--node", closed, "--timeout=-1", "k"], "--timeout"),
     ] {
@@ -319,7 +368,7 @@ fn oversized_arguments_are_refused_before_connecting(closed: &str) {
     }
     // Exactly the longest key is a key (and the closed port the only
     // problem).
-    let longest = "k".repeat(paxos_service::protocol::MAX_KEY);
+    let longest = "k".repeat(paxos_service::protocol::DEFAULT_MAX_KEY);
     let out = run_paxos(&["ask", "--node", closed, &longest], Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(1));
     assert!(

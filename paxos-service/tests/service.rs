@@ -8,7 +8,7 @@
 mod process;
 
 use paxos_service::cluster::{CallError, Client, ClientOptions};
-use paxos_service::protocol::{self, ErrorKind, Frame, Reply, Request, MAGIC, MAX_FRAME};
+use paxos_service::protocol::{self, ErrorKind, Frame, Reply, Request, SizeLimits, MAGIC};
 use paxos_service::server::{FRAME_TIMEOUT, MAX_IN_FLIGHT, MAX_LINE};
 use paxos_service::store::{Command, Output};
 use paxos_service::BlockingClient;
@@ -22,6 +22,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The frame limit of nodes with the default sizes (as the cluster's are).
+const MAX_FRAME: usize = SizeLimits::DEFAULT.max_frame();
 
 // ---------------------------------------------------------------------------
 // Speaking the binary protocol by hand
@@ -46,7 +49,7 @@ impl Wire {
     }
 
     fn frame(id: u64, body: Request) -> Vec<u8> {
-        protocol::encode(&Frame { id, body }).expect("a request encodes")
+        protocol::encode(&Frame { id, body }, MAX_FRAME).expect("a request encodes")
     }
 
     fn send(&mut self, id: u64, body: Request) {
@@ -58,7 +61,7 @@ impl Wire {
     fn recv(&mut self) -> std::io::Result<Frame<Reply>> {
         let mut prefix = [0u8; 4];
         self.stream.read_exact(&mut prefix)?;
-        let len = protocol::frame_len(prefix).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let len = protocol::frame_len(prefix, MAX_FRAME).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body)?;
         protocol::decode::<Reply>(&body).map_err(|e| std::io::Error::other(e.to_string()))
@@ -139,7 +142,7 @@ fn frames(bytes: &[u8]) -> Vec<Frame<Reply>> {
     let mut rest = bytes;
     while !rest.is_empty() {
         assert!(rest.len() >= 4, "a partial length prefix from the node: {rest:?}");
-        let len = protocol::frame_len(rest[..4].try_into().unwrap()).expect("a node frame within MAX_FRAME");
+        let len = protocol::frame_len(rest[..4].try_into().unwrap(), MAX_FRAME).expect("a node frame within MAX_FRAME");
         assert!(rest.len() >= 4 + len, "a partial frame from the node");
         out.push(protocol::decode::<Reply>(&rest[4..4 + len]).expect("a node frame decodes"));
         rest = &rest[4 + len..];
@@ -1257,6 +1260,25 @@ fn operator_commands_work_end_to_end() {
         );
         assert_eq!(row.len(), rows[0].len(), "row {} has every column: {stdout}", i + 1);
     }
+    // The leader heard from every node within a few seconds.
+    let contact = rows[0]
+        .iter()
+        .position(|c| c == "last-contact")
+        .expect("a last-contact column");
+    for row in &rows[1..] {
+        let cell = row[contact].as_str();
+        let heard_ms = match (row[2].as_str(), cell.strip_suffix("ms"), cell.strip_suffix('s')) {
+            ("leader", ..) => {
+                assert_eq!(cell, "-", "{stdout}");
+                continue;
+            }
+            (_, Some(ms), _) => ms.parse::<f64>().ok(),
+            (_, None, Some(s)) => s.parse::<f64>().ok().map(|s| s * 1000.0),
+            _ => None,
+        };
+        let heard_ms = heard_ms.unwrap_or_else(|| panic!("last contact {cell:?}: {stdout}"));
+        assert!(heard_ms < 3000.0, "last contact {cell}: {stdout}");
+    }
     let out = run_paxos(&["status", "--nodes", n, "--json"], Duration::from_secs(20));
     assert!(out.status.success(), "`paxos status --json` failed: {out:?}");
     let lines: Vec<serde_json::Value> = out
@@ -1268,6 +1290,18 @@ fn operator_commands_work_end_to_end() {
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["node"], json!(cluster.clients[i].to_string()), "{line}");
         assert_eq!(line["status"]["id"], json!(i + 1), "{line}");
+        // Its two peers, each with the milliseconds since it last heard
+        // from it (or null).
+        let peers = line["status"]["peers"].as_array().expect("peers");
+        let ids: BTreeSet<u64> = peers.iter().filter_map(|p| p["id"].as_u64()).collect();
+        let others: BTreeSet<u64> = (1..=3).filter(|&id| id != i as u64 + 1).collect();
+        assert_eq!(ids, others, "{line}");
+        assert!(
+            peers
+                .iter()
+                .all(|p| p["last_heard_ms"].is_u64() || p["last_heard_ms"].is_null()),
+            "{line}"
+        );
     }
 
     // Metrics, scraped with a raw HTTP/1.1 request.

@@ -2,6 +2,7 @@
 //! and the replica configuration both derive: shared by the runtime and
 //! every driver built on this crate.
 
+use crate::runtime::MAX_COMMAND;
 use crate::storage::StorageError;
 use crate::transport::ClusterKey;
 use paxos_core::replica::Config;
@@ -76,8 +77,16 @@ impl NodeOptions {
             storage_lost: false,
             lease: None,
             compact_every: DEFAULT_COMPACT_EVERY,
-            max_command: crate::runtime::MAX_COMMAND,
+            max_command: MAX_COMMAND,
         }
+    }
+
+    /// These options with commands of up to `bytes` (encoded) accepted
+    /// (the field of the same name). An application whose commands hold
+    /// values of a configured size derives it from that size.
+    pub fn max_command(mut self, bytes: usize) -> NodeOptions {
+        self.max_command = bytes;
+        self
     }
 }
 

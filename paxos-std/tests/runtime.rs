@@ -195,6 +195,51 @@ fn the_command_maximum_is_configurable_and_bounded() {
     }
 }
 
+/// Whether `node`'s status says it heard `peer` within `within_ms`.
+fn heard_within(status: &paxos_std::runtime::RuntimeStatus, peer: u8, within_ms: u64) -> bool {
+    status
+        .peers
+        .iter()
+        .any(|p| p.id == peer && p.last_heard_ms.is_some_and(|ms| ms <= within_ms))
+}
+
+#[test]
+fn the_status_says_when_each_peer_was_last_heard() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(3).unwrap();
+    let nodes: Vec<_> = (0..3).map(|i| start(i, &addrs, dir.path())).collect();
+    // Every node lists its two peers, in the options' order.
+    for (i, node) in nodes.iter().enumerate() {
+        let ids: Vec<u8> = node.status().unwrap().peers.iter().map(|p| p.id).collect();
+        let expected: Vec<u8> = (1..=3).filter(|&id| usize::from(id) != i + 1).collect();
+        assert_eq!(ids, expected);
+    }
+    // A write makes sure a leader is elected and every node has voted.
+    assert!(nodes[0].propose(put("k", "v")).expect("decided").is_ok());
+    // The leader hears from both followers (their votes and replies to
+    // its heartbeats), and each follower from the leader (its
+    // heartbeats), within a few heartbeats.
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let statuses: Vec<_> = nodes.iter().map(|n| n.status().unwrap()).collect();
+        let leader = statuses.iter().find(|s| s.is_leader).map(|s| s.id);
+        let all_heard = leader.is_some_and(|leader| {
+            statuses.iter().all(|s| {
+                if s.id == leader {
+                    s.peers.iter().all(|p| heard_within(s, p.id, 1_000))
+                } else {
+                    heard_within(s, leader, 1_000)
+                }
+            })
+        });
+        if all_heard {
+            break;
+        }
+        assert!(Instant::now() < end, "not every contact within a second: {statuses:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[path = "../examples/lock/machine.rs"]
 mod lock;
 

@@ -59,11 +59,13 @@
 //! [`MAX_COMMAND_LIMIT`]). Memory: a node holds up to its window of slots
 //! (256) in memory, so up to 256 times the largest slot.
 
+mod contact;
 mod entry;
 mod sessions;
 mod state;
 mod worker;
 
+pub use contact::PeerContact;
 pub use entry::{Origin, SessionTag};
 pub use sessions::{MAX_CACHED_BYTES, MAX_CLIENTS, MAX_SESSIONS, MAX_UNACKED, SESSION_WINDOW};
 
@@ -137,7 +139,9 @@ impl std::error::Error for RestoreError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProposeError {
-    /// The command encodes to more than [`MAX_COMMAND`] bytes.
+    /// The command encodes to more than the node accepts
+    /// ([`NodeOptions::max_command`](crate::options::NodeOptions::max_command()),
+    /// or what one slot of the log holds).
     TooLarge {
         /// Its encoded length.
         len: usize,
@@ -171,8 +175,11 @@ pub enum ProposeError {
 impl fmt::Display for ProposeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The maximum is the node's setting (or a slot's room), which
+            // the error does not carry: the caller that configured it
+            // names it.
             ProposeError::TooLarge { len } => {
-                write!(f, "the command encodes to {len} bytes, more than {MAX_COMMAND}")
+                write!(f, "the command encodes to {len} bytes, more than this node accepts")
             }
             ProposeError::Encode(e) => write!(f, "the command does not encode: {e}"),
             ProposeError::Timeout => write!(f, "no outcome within {DEADLINE:?}"),
@@ -193,7 +200,7 @@ impl fmt::Display for ProposeError {
 impl std::error::Error for ProposeError {}
 
 /// What one node of the runtime knows, for monitoring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RuntimeStatus {
     /// This node.
@@ -222,6 +229,9 @@ pub struct RuntimeStatus {
     pub replica: paxos_core::replica::Counters,
     /// What the transport between nodes dropped, refused and re-opened.
     pub transport: crate::transport::tcp::TcpCounters,
+    /// How recently a frame arrived from each peer, in the order of
+    /// [`NodeOptions::peers`].
+    pub peers: Vec<PeerContact>,
 }
 
 type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;
@@ -257,6 +267,8 @@ enum Call<S: StateMachine> {
 /// Cheap to share across threads by reference: every method takes `&self`.
 pub struct Runtime<S: StateMachine> {
     calls: SyncSender<worker::Input<S>>,
+    /// [`NodeOptions::max_command()`], checked before a command is queued.
+    max_command: usize,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), NodeError>>>,
 }
@@ -277,6 +289,7 @@ impl<S: StateMachine> Runtime<S> {
     /// [`NodeError`] if the data directory, the socket or the
     /// configuration cannot be used, or the log does not replay.
     pub fn start(options: NodeOptions, machine: S) -> Result<Self, NodeError> {
+        let max_command = options.max_command;
         let stop = Arc::new(AtomicBool::new(false));
         let (calls, inbox) = mpsc::sync_channel(worker::INBOX);
         let (started_tx, started_rx) = mpsc::sync_channel(1);
@@ -292,6 +305,7 @@ impl<S: StateMachine> Runtime<S> {
         match started_rx.recv() {
             Ok(Ok(())) => Ok(Runtime {
                 calls,
+                max_command,
                 stop,
                 thread: Some(thread),
             }),
@@ -335,7 +349,7 @@ impl<S: StateMachine> Runtime<S> {
         command: S::Command,
         done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
     ) -> Result<(), ProposeError> {
-        let command = encode::<S>(&command)?;
+        let command = encode::<S>(&command, self.max_command)?;
         self.call(Call::Propose {
             command,
             session: None,
@@ -386,7 +400,7 @@ impl<S: StateMachine> Runtime<S> {
         command: S::Command,
         done: impl FnOnce(Result<S::Output, ProposeError>) + Send + 'static,
     ) -> Result<(), ProposeError> {
-        let command = encode::<S>(&command)?;
+        let command = encode::<S>(&command, self.max_command)?;
         self.call(Call::Propose {
             command,
             session: Some(tag),
@@ -518,7 +532,7 @@ impl<S: StateMachine> Runtime<S> {
         session: Option<SessionTag>,
         command: S::Command,
     ) -> Result<S::Output, ProposeError> {
-        let command = encode::<S>(&command)?;
+        let command = encode::<S>(&command, self.max_command)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let reply: Reply<S::Output> = Box::new(move |outcome| {
             let _ = tx.send(outcome);
@@ -626,10 +640,11 @@ impl<S: StateMachine> Runtime<S> {
     }
 }
 
-/// A command's bytes, checked against [`MAX_COMMAND`].
-fn encode<S: StateMachine>(command: &S::Command) -> Result<Vec<u8>, ProposeError> {
+/// A command's bytes, checked against `max` (the node's
+/// [`NodeOptions::max_command()`]).
+fn encode<S: StateMachine>(command: &S::Command, max: usize) -> Result<Vec<u8>, ProposeError> {
     let bytes = postcard::to_allocvec(command).map_err(|e| ProposeError::Encode(e.to_string()))?;
-    if bytes.len() > MAX_COMMAND {
+    if bytes.len() > max {
         return Err(ProposeError::TooLarge { len: bytes.len() });
     }
     Ok(bytes)
@@ -638,5 +653,40 @@ fn encode<S: StateMachine>(command: &S::Command) -> Result<Vec<u8>, ProposeError
 impl<S: StateMachine> Drop for Runtime<S> {
     fn drop(&mut self) {
         let _ = self.stop_thread();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine whose commands are byte strings.
+    struct Log;
+
+    impl StateMachine for Log {
+        type Command = Vec<u8>;
+        type Output = ();
+        fn apply(&mut self, _: Vec<u8>) {}
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), RestoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn commands_are_checked_against_the_given_maximum() {
+        // 100 bytes behind their one-byte length.
+        let command = vec![7u8; 100];
+        assert_eq!(encode::<Log>(&command, 101).unwrap().len(), 101);
+        assert_eq!(encode::<Log>(&command, 100), Err(ProposeError::TooLarge { len: 101 }));
+        // Not bound to MAX_COMMAND either way.
+        let big = vec![7u8; 2 * MAX_COMMAND];
+        assert!(encode::<Log>(&big, 3 * MAX_COMMAND).is_ok());
+        assert!(matches!(
+            encode::<Log>(&big, MAX_COMMAND),
+            Err(ProposeError::TooLarge { .. })
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! wake-ups), the replica driven by `paxos_core::driver::drain`, and the
 //! state machine applied from its decided entries.
 
+use super::contact::Contacts;
 use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin};
 use super::sessions::SESSION_WINDOW;
 use super::state::{Decoded, Outcome, Replicated};
@@ -251,6 +252,8 @@ struct Worker<S: StateMachine> {
     compact_every: u64,
     snapshot_sends: Sends,
     receiving: Pieces,
+    /// When each peer's last frame arrived (for the status).
+    contacts: Contacts,
     /// Why the node must stop.
     fatal: Option<NodeError>,
 }
@@ -410,6 +413,7 @@ impl<S: StateMachine> Worker<S> {
             compact_every: options.compact_every.max(1),
             snapshot_sends: Sends::new(SNAPSHOT_INTERVAL),
             receiving: Pieces::new(),
+            contacts: Contacts::new(&options.peers),
             fatal: None,
         })
     }
@@ -484,6 +488,7 @@ impl<S: StateMachine> Worker<S> {
             waiting: self.app.waiting.len(),
             replica: r.counters(),
             transport: self.link.tcp_counters(),
+            peers: self.contacts.report(self.clock.now()),
         }
     }
 
@@ -643,6 +648,7 @@ impl<S: StateMachine> Worker<S> {
 
     fn on_datagram(&mut self, from: NodeId, payload: &[u8]) {
         let now = self.clock.now();
+        self.contacts.heard(from, now);
         let Some((&channel, body)) = payload.split_first() else {
             return;
         };

@@ -2,10 +2,10 @@
 //! how each fails (a usage error, exit code 2, or any other, 1).
 
 use crate::Target;
-use paxos_service::client::{self, ClientError, ClientReply, ClientRequest, Status};
+use paxos_service::client::{self, ClientError, ClientReply, ClientRequest, PeerContact, Status};
 use paxos_service::cluster::{BlockingClient, CallError, ClientOptions};
 use paxos_service::config::{self, ConfigError, NodeConfig, NodeFlags};
-use paxos_service::protocol;
+use paxos_service::protocol::SizeLimits;
 use paxos_service::service::Service;
 use paxos_std::transport::ClusterKey;
 use serde_json::json;
@@ -90,10 +90,17 @@ fn text(bytes: Option<Vec<u8>>) -> Option<String> {
     bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// Refuses, before connecting, a key or value longer than the nodes'
+/// default maxima (what this command's client sends).
 fn check_sizes(key: &str, values: &[&str]) -> Outcome {
-    protocol::check_key(key.as_bytes()).map_err(|e| Failure::Other(e.message.into()))?;
+    let sizes = SizeLimits::DEFAULT;
+    sizes
+        .check_key(key.as_bytes())
+        .map_err(|e| Failure::Other(e.message.into()))?;
     for v in values {
-        protocol::check_value(v.as_bytes()).map_err(|e| Failure::Other(e.message.into()))?;
+        sizes
+            .check_value(v.as_bytes())
+            .map_err(|e| Failure::Other(e.message.into()))?;
     }
     Ok(())
 }
@@ -223,13 +230,34 @@ pub(crate) fn status(target: &Target, as_json: bool) -> Outcome {
     Ok(())
 }
 
-/// The cluster-wide status table.
+/// The status table's columns.
+const COLUMNS: [&str; 12] = [
+    "node",
+    "id",
+    "role",
+    "leader",
+    "ballot",
+    "decided",
+    "applied",
+    "lag",
+    "commits",
+    "syncs",
+    "last-contact",
+    "drops",
+];
+
+/// The cluster-wide status table, a row per node. Its `last-contact`
+/// column is the leader's view: how long ago the leader last heard from
+/// the node (`-` on the leader's own row, `never` for a node it has not
+/// heard from since it started, `?` when no node that answered leads).
 fn table(statuses: &[(SocketAddr, Result<Status, String>)]) -> String {
     let slot = |s: Option<u64>| s.map_or("-".to_string(), |s| s.to_string());
-    let mut rows = vec![[
-        "node", "id", "role", "leader", "ballot", "decided", "applied", "lag", "commits", "syncs", "drops",
-    ]
-    .map(String::from)];
+    // Two nodes may say they lead during an election: the higher ballot's.
+    let leader = statuses
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok().filter(|s| s.is_leader))
+        .max_by_key(|s| s.ballot);
+    let mut rows = vec![COLUMNS.map(String::from)];
     for (addr, s) in statuses {
         let row = match s {
             Ok(s) => {
@@ -262,11 +290,12 @@ fn table(statuses: &[(SocketAddr, Result<Status, String>)]) -> String {
                     lag.to_string(),
                     s.commits.to_string(),
                     s.syncs.to_string(),
+                    last_contact(leader, s.id),
                     if drops.is_empty() { "0".into() } else { drops.join(" ") },
                 ]
             }
             Err(e) => {
-                let mut row: [String; 11] = Default::default();
+                let mut row: [String; COLUMNS.len()] = Default::default();
                 row[0] = addr.to_string();
                 row[2] = format!("unreachable: {e}");
                 row
@@ -274,7 +303,7 @@ fn table(statuses: &[(SocketAddr, Result<Status, String>)]) -> String {
         };
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..11)
+    let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -284,6 +313,34 @@ fn table(statuses: &[(SocketAddr, Result<Status, String>)]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// How long ago `leader` last heard from node `id` (see [`table`]).
+fn last_contact(leader: Option<&Status>, id: u8) -> String {
+    let Some(leader) = leader else {
+        return "?".into();
+    };
+    if leader.id == id {
+        return "-".into();
+    }
+    match leader.peers.iter().find(|p| p.id == id) {
+        Some(PeerContact {
+            last_heard_ms: Some(ms),
+            ..
+        }) => ago(*ms),
+        Some(_) => "never".into(),
+        // Not among the leader's peers (or a node too old to say).
+        None => "?".into(),
+    }
+}
+
+/// `ms` milliseconds, shortly: `850ms`, `12.3s`.
+fn ago(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
 }
 
 fn print(value: &impl serde::Serialize) -> Outcome {
@@ -305,4 +362,72 @@ fn call(node: SocketAddr, request: &ClientRequest, timeout: Duration) -> Result<
         };
         Failure::Other(message.into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(id: u8, is_leader: bool, peers: &[(u8, Option<u64>)]) -> Status {
+        Status {
+            id,
+            is_leader,
+            leader: Some(1),
+            ballot: Some((3, 1)),
+            peers: peers
+                .iter()
+                .map(|&(id, last_heard_ms)| PeerContact { id, last_heard_ms })
+                .collect(),
+            ..Status::default()
+        }
+    }
+
+    /// The table's rows split into cells (every cell here is one word).
+    fn cells(text: &str) -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect()
+    }
+
+    #[test]
+    fn last_contact_is_the_leaders_view_of_each_node() {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let statuses = vec![
+            (
+                addr(1),
+                Ok(status(1, true, &[(2, Some(12)), (3, Some(2_345)), (4, None)])),
+            ),
+            // A follower's own contacts are not what the column shows.
+            (addr(2), Ok(status(2, false, &[(1, Some(999_999))]))),
+            (addr(3), Ok(status(3, false, &[]))),
+            (addr(4), Ok(status(4, false, &[]))),
+        ];
+        let rows = cells(&table(&statuses));
+        let column = rows[0].iter().position(|c| c == "last-contact").unwrap();
+        assert_eq!(rows[0].last().map(String::as_str), Some("drops"), "drops stays last");
+        let contacts: Vec<&str> = rows[1..].iter().map(|r| r[column].as_str()).collect();
+        assert_eq!(contacts, ["-", "12ms", "2.3s", "never"]);
+        assert!(rows.iter().all(|r| r.len() == COLUMNS.len()), "{rows:?}");
+    }
+
+    #[test]
+    fn without_a_leader_or_a_status_last_contact_is_unknown() {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let statuses = vec![
+            (addr(1), Ok(status(1, false, &[(2, Some(5))]))),
+            (addr(2), Err("connection refused".to_string())),
+        ];
+        let text = table(&statuses);
+        let rows = cells(&text);
+        let column = rows[0].iter().position(|c| c == "last-contact").unwrap();
+        assert_eq!(rows[1][column], "?");
+        assert!(rows[2].join(" ").contains("unreachable: connection refused"), "{text}");
+        // Of two nodes saying they lead, the higher ballot's view.
+        let mut old = status(1, true, &[(2, Some(9_000))]);
+        old.ballot = Some((2, 1));
+        let mut new = status(2, true, &[(1, Some(40))]);
+        new.ballot = Some((3, 2));
+        let rows = cells(&table(&[(addr(1), Ok(old)), (addr(2), Ok(new))]));
+        assert_eq!((rows[1][column].as_str(), rows[2][column].as_str()), ("40ms", "-"));
+    }
 }

@@ -7,6 +7,7 @@
 use paxos_core::NodeId;
 use paxos_service::cluster::{BlockingClient, ClientOptions};
 use paxos_service::config::NodeConfig;
+use paxos_service::protocol::SizeLimits;
 use paxos_service::service::Service;
 use paxos_std::transport::{free_loopback_addrs, ClusterKey};
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ impl Cluster {
                 heartbeat: Duration::from_millis(50),
                 election_timeout: Duration::from_millis(300),
                 lease: None,
+                sizes: SizeLimits::DEFAULT,
             })
             .collect();
         Ok(Cluster {

@@ -149,7 +149,9 @@ enum Command {
         timeout: f64,
     },
     /// A node's status as one JSON line (`--node`), or a table of every
-    /// node's (`--nodes`; `--json` for one JSON line per node).
+    /// node's (`--nodes`; `--json` for one JSON line per node). The table's
+    /// last-contact column: how long ago the leader last heard from each
+    /// node.
     Status {
         #[command(flatten)]
         target: Target,
