@@ -765,9 +765,12 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     /// the replica: send it, or it is lost (which the protocol survives).
     /// Persist before reveal: a promise or a vote stays queued until
     /// [`Replica::persisted`] confirmed every record queued before it.
-    /// `buf` should hold [`Replica::MAX_MESSAGE_SIZE`] bytes; a message
-    /// that does not fit is dropped and counted (appends and catch-ups
-    /// shrink to fit instead).
+    /// `buf` should hold [`Replica::MAX_MESSAGE_SIZE`] bytes (or
+    /// [`Replica::message_buffer_for`] the driver's own value limit): then
+    /// nothing is dropped for its size — appends and catch-ups carry as
+    /// many values as fit, and a promise that does not fit leaves in
+    /// parts. In a smaller buffer, a message of which not one value fits
+    /// is dropped and counted.
     #[must_use = "a polled message has left the replica: send it, or it is lost"]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         self.next_transmit(buf)

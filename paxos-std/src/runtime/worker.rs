@@ -17,7 +17,8 @@ use crate::transport::ChannelNetwork;
 use paxos_core::driver;
 use paxos_core::replica::{Event, ProposalId, Replica};
 use paxos_core::{Instant, NodeId};
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -244,6 +245,9 @@ struct Worker<S: StateMachine> {
     next_id: u64,
     /// Draws the secret of each client session this node opens.
     nonces: std::collections::hash_map::RandomState,
+    /// When requests are due to be tried again or to expire, earliest
+    /// first (stale entries are skipped when popped).
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// This turn's requests to propose, packed into slots at its end.
     batch: Vec<u64>,
     /// Entries other nodes forwarded this turn, packed with `batch`.
@@ -407,6 +411,7 @@ impl<S: StateMachine> Worker<S> {
             datagram: Vec::new(),
             next_id: 0,
             nonces: std::collections::hash_map::RandomState::new(),
+            deadlines: BinaryHeap::new(),
             batch: Vec::new(),
             forwarded: Vec::new(),
             compacted_at: applied,
@@ -536,23 +541,41 @@ impl<S: StateMachine> Worker<S> {
                 expires,
             },
         );
+        self.deadlines.push(Reverse((expires, id)));
         self.try_request(id, now);
     }
 
+    /// Tries again the requests whose proposal was displaced and those
+    /// whose retry or deadline has come: popped from the deadlines, so a
+    /// turn costs what is due, not what waits.
     fn retry_due(&mut self, now: Instant) {
         let mut due = std::mem::take(&mut self.app.retry);
-        due.extend(
-            self.app
-                .waiting
-                .iter()
-                .filter(|(_, w)| (w.next_try <= now && !w.in_flight) || w.expires <= now)
-                .map(|(id, _)| *id),
-        );
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            // An entry left by an earlier schedule, or by a request gone:
+            // only what is due by the waiter's own times is tried.
+            if let Some(w) = self.app.waiting.get(&id) {
+                if (w.next_try <= now && !w.in_flight) || w.expires <= now {
+                    due.push(id);
+                }
+            }
+        }
         for &id in &due {
             self.try_request(id, now);
         }
         due.clear();
         self.app.retry = due;
+    }
+
+    /// Sets request `id`'s next try to `at` and schedules it.
+    fn retry_at(&mut self, id: u64, at: Instant) {
+        if let Some(w) = self.app.waiting.get_mut(&id) {
+            w.next_try = at;
+            self.deadlines.push(Reverse((at, id)));
+        }
     }
 
     /// One attempt: queue the entry for this turn's slots if leading,
@@ -585,6 +608,7 @@ impl<S: StateMachine> Worker<S> {
             // No leader known yet: an election is under way.
             w.next_try = now + paxos_core::Duration::from_millis(20);
         }
+        self.deadlines.push(Reverse((w.next_try, id)));
     }
 
     /// Proposes this turn's entries, as many to a slot as fit; what the
@@ -637,9 +661,7 @@ impl<S: StateMachine> Worker<S> {
                 // Forwarded entries are dropped; their nodes retry.
                 Err(_) => {
                     for id in carried {
-                        if let Some(w) = self.app.waiting.get_mut(&id) {
-                            w.next_try = now;
-                        }
+                        self.retry_at(id, now);
                     }
                 }
             }
