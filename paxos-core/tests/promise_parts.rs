@@ -1,6 +1,7 @@
 //! Promises longer than a frame: the acceptor sends them in parts that
 //! answer for consecutive ranges of the candidate's window, and the
-//! candidate counts a promise only once its parts answer for all of it.
+//! candidate counts a promise only once its parts, in any order, answered
+//! for all of it.
 
 use paxos_core::replica::wire::{decode_header, Header, Items, PromisedEntry};
 use paxos_core::{Ballot, NodeId};
@@ -133,9 +134,9 @@ fn part(r: &mut R, ballot: Ballot, first: u64, complete: bool, entries: &[(u64, 
 }
 
 /// The first part alone does not make a leader, nor does a repeat of it or
-/// a part that does not start where the last ended; the part that
-/// completes the chain does, and the new leader re-proposes the votes of
-/// every part (here slot 3's, reported only in the last).
+/// a last part that leaves a gap; the part that fills the gap does, and the
+/// new leader re-proposes the votes of every part (here slot 3's, reported
+/// only in the part that came last).
 #[test]
 fn a_candidate_counts_a_promise_once_its_parts_answer_for_the_window() {
     let (mut r, ballot) = candidate(false);
@@ -143,11 +144,28 @@ fn a_candidate_counts_a_promise_once_its_parts_answer_for_the_window() {
     assert!(r.is_candidate(), "counted after the first part");
     part(&mut r, ballot, 0, false, &[(0, "a")]);
     part(&mut r, ballot, 5, true, &[]);
-    assert!(r.is_candidate(), "a repeated or out-of-order part counted");
-    part(&mut r, ballot, 1, true, &[(3, "c")]);
+    assert!(r.is_candidate(), "counted with slots 1..5 unanswered");
+    part(&mut r, ballot, 1, false, &[(3, "c"), (4, "d")]);
     assert!(r.is_leader());
     let values: Vec<Option<V>> = appended(&mut r).into_iter().flat_map(|(_, v)| v).collect();
-    assert_eq!(values, vec![Some(v("a")), None, None, Some(v("c"))]);
+    assert_eq!(values, vec![Some(v("a")), None, None, Some(v("c")), Some(v("d"))]);
+}
+
+/// Parts may arrive in any order (a datagram network reorders them): the
+/// promise counts once they answered for every slot, whatever the order.
+#[test]
+fn parts_in_reverse_order_make_a_whole_promise() {
+    let (mut r, ballot) = candidate(false);
+    part(&mut r, ballot, 4, true, &[(6, "f")]);
+    part(&mut r, ballot, 2, false, &[(3, "c")]);
+    assert!(r.is_candidate());
+    part(&mut r, ballot, 0, false, &[(1, "b")]);
+    assert!(r.is_leader());
+    let values: Vec<Option<V>> = appended(&mut r).into_iter().flat_map(|(_, v)| v).collect();
+    assert_eq!(
+        values,
+        vec![None, Some(v("b")), None, Some(v("c")), None, None, Some(v("f"))]
+    );
 }
 
 /// With the candidate counting the first part (the injected fault), the

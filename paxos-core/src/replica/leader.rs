@@ -69,7 +69,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         campaign.promises = 0;
         campaign.nacks = 0;
         campaign.self_seq = self_seq;
-        campaign.covered = [from; N];
+        campaign.answered = [0; W];
+        campaign.answered_slots = [0; N];
         for cell in campaign.best.iter_mut() {
             *cell = None;
         }
@@ -80,12 +81,11 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
     }
 
     /// Phase 1b: a promise, or one part of one. A peer's promise counts
-    /// once its parts, taken in order, answer for every slot of the
-    /// campaign; a part that does not start where the last one ended (a
-    /// duplicate, or a part of another answer arriving out of order) is
-    /// ignored. Parts of different answers to the same ballot may combine:
-    /// once a node promised the ballot, its votes below it never change,
-    /// so every part reports what one whole promise would have.
+    /// once its parts, in whatever order they came, answered for every
+    /// slot of the campaign. Parts of different answers to the same ballot
+    /// may combine: once a node promised the ballot, its votes below it
+    /// never change, so every part reports what one whole promise would
+    /// have for its slots.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_promise(
         &mut self,
@@ -115,7 +115,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
             }
             return Ok(());
         }
-        if self.campaign.covered.get(peer) != Some(&first) {
+        if first < from {
+            self.counters.invalid += 1;
             return Ok(());
         }
         let mut end = first;
@@ -135,15 +136,37 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                 }
             }
         }
-        if complete || self.config.injected(super::fault::Bug::CountPartialPromise) {
+        // The last part answers up to the campaign's end, any other
+        // through its last entry.
+        let end = if complete { until } else { end };
+        if self.answer_for(peer, first, end) || self.config.injected(super::fault::Bug::CountPartialPromise) {
             self.campaign.promises |= Self::bit(peer);
             self.maybe_win();
-        } else if let Some(covered) = self.campaign.covered.get_mut(peer) {
-            // Answered up to its last entry; an empty part that is not
-            // the last answers for nothing.
-            *covered = end;
         }
         Ok(())
+    }
+
+    /// Notes that `peer`'s promise answered for `first..end`; whether it
+    /// has now answered for every slot of the campaign.
+    fn answer_for(&mut self, peer: usize, first: Slot, end: Slot) -> bool {
+        let campaign = &mut self.campaign;
+        let (from, until) = (campaign.from, campaign.until);
+        let bit = Self::bit(peer);
+        let mut newly = 0;
+        for slot in first.max(from)..end.min(until) {
+            let index = usize::try_from(slot - from).unwrap_or(usize::MAX);
+            if let Some(cell) = campaign.answered.get_mut(index) {
+                if *cell & bit == 0 {
+                    *cell |= bit;
+                    newly += 1;
+                }
+            }
+        }
+        let Some(count) = campaign.answered_slots.get_mut(peer) else {
+            return false;
+        };
+        *count += newly;
+        *count >= until - from
     }
 
     fn member(&self, index: usize) -> Option<NodeId> {

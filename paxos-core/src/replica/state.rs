@@ -83,9 +83,13 @@ pub(super) struct Campaign<V, const N: usize, const W: usize> {
     pub(super) nacks: u64,
     /// The self-promise counts once this persist is durable.
     pub(super) self_seq: PersistSeq,
-    /// Per member, the first slot its promise has not answered for yet:
-    /// its next part must start there (see `Header::Promise`).
-    pub(super) covered: [Slot; N],
+    /// Per slot `from + i`, the members whose promise parts answered for
+    /// it (a bit per member index), and per member how many slots its
+    /// parts answered for: parts may arrive in any order (a datagram
+    /// network reorders them), and a promise counts once it answered for
+    /// every slot of the campaign (see `Header::Promise`).
+    pub(super) answered: [u64; W],
+    pub(super) answered_slots: [u64; N],
     /// Per slot `from + i`, the highest-ballot value reported so far.
     pub(super) best: [Option<(Ballot, Option<V>)>; W],
 }
@@ -227,7 +231,8 @@ impl<V: super::Value, const N: usize, const W: usize> Replica<V, N, W> {
                 promises: 0,
                 nacks: 0,
                 self_seq: PersistSeq(0),
-                covered: [0; N],
+                answered: [0; W],
+                answered_slots: [0; N],
                 best: core::array::from_fn(|_| None),
             },
             lead: Lead {

@@ -501,13 +501,15 @@ impl Refinement {
                 }
             }
         }
-        let chains: BTreeMap<usize, Vec<PromiseMsg>> = parts
+        // The senders whose good parts answered for every slot of f..until
+        // (in any order: a datagram network reorders them).
+        let senders: BTreeMap<usize, &Vec<&PromiseMsg>> = parts
             .iter()
-            .map(|(&src, list)| (src, chains(list, f, until)))
-            .filter(|(_, c)| !c.is_empty())
+            .filter(|(_, list)| {
+                (f..until.min(f.saturating_add(1 << 20))).all(|s| list.iter().any(|m| m.first <= s && s < m.end))
+            })
+            .map(|(&src, list)| (src, list))
             .collect();
-        let senders: BTreeMap<usize, Vec<&PromiseMsg>> =
-            chains.iter().map(|(&src, c)| (src, c.iter().collect())).collect();
         let need = self.quorum.saturating_sub(usize::from(own));
         if senders.len() < need {
             return fail(
@@ -530,31 +532,17 @@ impl Refinement {
                 extras.entry(*s).or_default().push((*eb, v));
             }
         }
-        let lists: Vec<&Vec<&PromiseMsg>> = senders.values().collect();
+        let lists: Vec<&Vec<&PromiseMsg>> = senders.values().copied().collect();
         for mask in 0u32..(1 << lists.len()) {
             if (mask.count_ones() as usize) < need {
                 continue;
             }
-            let members: Vec<usize> = (0..lists.len()).filter(|k| mask & (1 << k) != 0).collect();
-            // One promise per sender: every combination (almost always one).
-            let mut pick = vec![0usize; members.len()];
-            loop {
-                let chosen: Vec<&PromiseMsg> = members.iter().zip(&pick).map(|(k, j)| lists[*k][*j]).collect();
-                if self.win_matches(p, q, b, f, until, &chosen, &extras) {
-                    return Ok(());
-                }
-                let mut k = 0;
-                while k < pick.len() {
-                    pick[k] += 1;
-                    if pick[k] < lists[members[k]].len() {
-                        break;
-                    }
-                    pick[k] = 0;
-                    k += 1;
-                }
-                if k == pick.len() {
-                    break;
-                }
+            let chosen: Vec<&Vec<&PromiseMsg>> = (0..lists.len())
+                .filter(|k| mask & (1 << k) != 0)
+                .map(|k| lists[k])
+                .collect();
+            if self.win_matches(p, q, b, f, until, &chosen, &extras) {
+                return Ok(());
             }
         }
         let cells: Vec<(Slot, &Cell)> = q.slots().filter(|(s, _)| *s >= f).collect();
@@ -568,16 +556,19 @@ impl Refinement {
             rules::WIN_VALUES,
             format!(
                 "n{i} won {b:?} (from {f}, until {until}) holding {cells:?}; no quorum of its {} good promises picks that (parts by sender, as first..end with entries: {shapes:?})",
-                senders.values().map(Vec::len).sum::<usize>()
+                senders.values().map(|l| l.len()).sum::<usize>()
             ),
         )
     }
 
-    /// `DoWin` for the promises `chosen` of the others: the expected cells
-    /// against `q`'s. Where `extras` (votes other parts reported) hold a
-    /// vote at least as high as the quorum's best for a slot, its value is
-    /// also accepted there, and the re-proposed range may reach past the
-    /// quorum's to the extras' last slot (no-ops between).
+    /// `DoWin` for the promises of the senders `chosen` (each its good
+    /// parts), slot by slot: the candidate may have taken, for each slot,
+    /// any part of each sender that answers for it, so the best report of a
+    /// slot is any one that every other sender has a report at most as
+    /// high for. Where `extras` (votes any part reported) hold a vote at
+    /// least as high as what the choice rests on, its value is accepted
+    /// too, and the re-proposed range may reach to the extras' last slot
+    /// (no-ops between).
     #[allow(clippy::too_many_arguments)]
     fn win_matches(
         &self,
@@ -586,73 +577,97 @@ impl Refinement {
         b: Ballot,
         f: Slot,
         until: Slot,
-        chosen: &[&PromiseMsg],
+        chosen: &[&Vec<&PromiseMsg>],
         extras: &BTreeMap<Slot, Vec<(Ballot, &Val)>>,
     ) -> bool {
-        // Best(s): the highest-ballot report.
-        let mut best: BTreeMap<Slot, (Ballot, &Val)> = BTreeMap::new();
-        for m in chosen {
-            for (s, eb, v) in &m.entries {
-                if *s < f || *s >= until {
-                    continue;
-                }
-                if best.get(s).is_none_or(|(hb, _)| eb > hb) {
-                    best.insert(*s, (*eb, v));
+        // Per slot, what each sender's parts may have reported there.
+        let reports = |s: Slot| -> Vec<Vec<Option<(Ballot, &Val)>>> {
+            chosen
+                .iter()
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter(|m| m.first <= s && s < m.end)
+                        .map(|m| m.entries.iter().find(|(es, _, _)| *es == s).map(|(_, eb, v)| (*eb, v)))
+                        .collect()
+                })
+                .collect()
+        };
+        // The reports that can be the best of a slot.
+        let bests = |s: Slot| -> Vec<Option<(Ballot, &Val)>> {
+            let options = reports(s);
+            if options.is_empty() {
+                // No sender: a lone node's own votes only.
+                return vec![None];
+            }
+            let mut out: Vec<Option<(Ballot, &Val)>> = Vec::new();
+            for x in options.iter().flatten() {
+                let key = x.map(|(eb, _)| eb);
+                let possible = options
+                    .iter()
+                    .all(|sender| sender.iter().any(|y| y.map(|(eb, _)| eb) <= key));
+                if possible && !out.contains(x) {
+                    out.push(*x);
                 }
             }
-        }
+            out
+        };
         let own_vote = |s: Slot| p.cell(s).filter(|c| c.is_vote() && c.ballot < Some(b));
+        // The least the candidate re-proposes: its own votes, and the slots
+        // where every choice of reports holds a vote.
         let mut end = f.max(p.decided);
-        if let Some((s, _)) = best.last_key_value() {
-            end = end.max(s + 1);
-        }
         for (s, _) in p.slots() {
             if s >= f && s < until && own_vote(s).is_some() {
                 end = end.max(s + 1);
             }
         }
-        let reach = extras.range(f..until).next_back().map_or(end, |(s, _)| end.max(s + 1));
+        let reported = chosen
+            .iter()
+            .flat_map(|parts| parts.iter().flat_map(|m| m.entries.iter().map(|(s, _, _)| *s)));
+        let reach = reported
+            .chain(extras.range(f..until).map(|(s, _)| *s))
+            .filter(|s| *s >= f && *s < until)
+            .max()
+            .map_or(end, |s| end.max(s + 1));
         if end > until {
             return false;
         }
-        // The range re-proposed: every cell from f under b.
-        let mut q_end = end;
-        while q_end < reach && q.cell(q_end).is_some_and(|c| c.ballot == Some(b)) {
+        let mut q_end = f;
+        while q_end < reach.max(end) && q.cell(q_end).is_some_and(|c| c.ballot == Some(b)) {
             q_end += 1;
         }
+        if q_end < end {
+            return false;
+        }
         for s in f..q_end {
-            let own = p.cell(s);
-            let rep = best.get(&s);
-            let expected = if s < end {
-                match (own, rep) {
-                    (Some(o), _) if s < p.decided => o.value.clone(),
-                    (Some(o), Some((rb, _))) if o.is_vote() && o.ballot >= Some(*rb) => o.value.clone(),
-                    (_, Some((_, rv))) => (*rv).clone(),
-                    (Some(o), None) => o.value.clone(),
-                    (None, None) => None,
-                }
-            } else {
-                None
-            };
             let Some(cell) = q.cell(s) else { return false };
-            if cell.ballot != Some(b) {
-                return false;
-            }
-            if cell.value == expected {
+            let own = p.cell(s);
+            if own.is_some() && s < p.decided {
+                if own.map(|o| &o.value) != Some(&cell.value) {
+                    return false;
+                }
                 continue;
             }
-            // An extra report as high as what the quorum's choice rests on.
-            let floor = match (own, rep) {
-                (Some(_), _) if s < p.decided => return false,
-                (Some(o), Some((rb, _))) if o.is_vote() => o.ballot.max(Some(*rb)),
-                (_, Some((rb, _))) => Some(*rb),
-                (Some(o), None) if o.is_vote() => o.ballot,
-                _ => None,
-            };
-            let allowed = extras
-                .get(&s)
-                .is_some_and(|reports| reports.iter().any(|(eb, v)| Some(*eb) >= floor && **v == cell.value));
-            if !allowed {
+            let own_ballot = own.filter(|o| o.is_vote()).and_then(|o| o.ballot);
+            let mut fits = false;
+            for best in bests(s) {
+                // DoWin's choice for this best report, and the ballot it
+                // rests on.
+                let (expected, floor) = match (own, best) {
+                    (Some(o), Some((rb, _))) if o.is_vote() && o.ballot >= Some(rb) => (o.value.clone(), o.ballot),
+                    (_, Some((rb, rv))) => (rv.clone(), Some(rb).max(own_ballot)),
+                    (Some(o), None) => (o.value.clone(), own_ballot),
+                    (None, None) => (None, None),
+                };
+                fits = cell.value == expected
+                    || extras
+                        .get(&s)
+                        .is_some_and(|r| r.iter().any(|(eb, v)| Some(*eb) >= floor && **v == cell.value));
+                if fits {
+                    break;
+                }
+            }
+            if !fits {
                 return false;
             }
         }
@@ -1057,39 +1072,4 @@ pub(super) struct Part<'a> {
     pub(super) first: Slot,
     pub(super) complete: bool,
     pub(super) entries: &'a [(Slot, Ballot, Val)],
-}
-
-/// The most chains assembled per sender: more would only repeat the same
-/// votes (every part reports what the acceptor held below the ballot).
-const MAX_CHAINS: usize = 64;
-
-/// Every chain of `parts` (one sender's, for one ballot) that answers for
-/// `from..until`, each assembled as one promise.
-fn chains(parts: &[&PromiseMsg], from: Slot, until: Slot) -> Vec<PromiseMsg> {
-    let mut out = Vec::new();
-    let mut stack: Vec<(Slot, Vec<&PromiseMsg>)> = vec![(from, Vec::new())];
-    while let Some((at, chain)) = stack.pop() {
-        if out.len() >= MAX_CHAINS {
-            break;
-        }
-        if at >= until {
-            if let Some(head) = chain.first() {
-                out.push(PromiseMsg {
-                    src: head.src,
-                    decided: chain.iter().map(|p| p.decided).max().unwrap_or(0),
-                    beyond: false,
-                    first: from,
-                    end: until,
-                    entries: chain.iter().flat_map(|p| p.entries.iter().cloned()).collect(),
-                });
-            }
-            continue;
-        }
-        for part in parts.iter().filter(|p| p.first == at && p.end > at) {
-            let mut next = chain.clone();
-            next.push(part);
-            stack.push((part.end, next));
-        }
-    }
-    out
 }
