@@ -1,6 +1,7 @@
 //! The report's chart: commits/s and instructions per commit, one group of
-//! bars per mode, one bar per library, logarithmic axes (the libraries
-//! differ by factors, and 4 KiB values by orders of magnitude).
+//! bars per mode, one bar per library (and per form of ours) the mode
+//! runs, logarithmic axes (the libraries differ by factors, and 4 KiB
+//! values by orders of magnitude).
 
 use crate::report::Row;
 use crate::{Lib, MODES};
@@ -8,8 +9,10 @@ use plotters::prelude::*;
 use std::error::Error;
 use std::path::Path;
 
-const COLOURS: [RGBColor; 3] = [
+/// One colour per entry of [`Lib::ALL`].
+const COLOURS: [RGBColor; 4] = [
     RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0x9e, 0xda, 0xe5),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
 ];
@@ -59,19 +62,26 @@ fn panel(
         })
         .y_label_formatter(&|y| format!("{y:.0e}"))
         .draw()?;
-    for (k, lib) in Lib::ALL.iter().enumerate() {
-        let colour = COLOURS[k];
-        let bars = rows.iter().filter(|r| r.lib == *lib).filter_map(|r| {
+    for (&lib, &colour) in Lib::ALL.iter().zip(&COLOURS) {
+        // Within a mode's group, bars in the mode's own order.
+        let bars = rows.iter().filter(|r| r.lib == lib).filter_map(|r| {
             let m = MODES.iter().position(|m| *m == r.mode)? as f64;
-            let x0 = m + 0.15 + 0.233 * k as f64;
+            let libs: Vec<Lib> = r.mode.libs().collect();
+            let k = libs.iter().position(|&l| l == lib)? as f64;
+            let width = 0.8 / libs.len() as f64;
+            let x0 = m + 0.1 + width * k;
             Some(Rectangle::new(
-                [(x0, lo), (x0 + 0.2, figure(r).max(lo))],
+                [(x0, lo), (x0 + width * 0.85, figure(r).max(lo))],
                 colour.filled(),
             ))
         });
         chart
             .draw_series(bars)?
-            .label(lib.name())
+            .label(match lib {
+                Lib::Ours => "ours, inline Bytes",
+                Lib::OursPayload => "ours, Payload",
+                _ => lib.name(),
+            })
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     }
     chart

@@ -92,7 +92,8 @@ const STALL_ROUNDS: u32 = 10_000;
 pub fn run<C: Cluster>(cluster: &mut C, mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
     let mut wire = Wire::with_capacity(1 << 22);
     let mut ledger = Ledger::new(mode.nodes);
-    let mut value = vec![0xAB; mode.value];
+    let sizes = mode.values.sizes();
+    let mut value = vec![0xAB; sizes.iter().copied().max().unwrap_or(8).max(8)];
     let mut proposed = 0u64;
     let mut idle = 0u32;
     // Elect node 0 (set-up: not counted against the libraries because the
@@ -111,7 +112,8 @@ pub fn run<C: Cluster>(cluster: &mut C, mode: Mode, commits: u64) -> Result<Tota
     while ledger.leader_applied() < commits {
         while proposed - ledger.leader_applied() < mode.window as u64 && proposed < commits {
             value[..8].copy_from_slice(&(proposed + 1).to_le_bytes());
-            if !cluster.propose(&value) {
+            let size = sizes[proposed as usize % sizes.len()];
+            if !cluster.propose(&value[..size]) {
                 break;
             }
             proposed += 1;

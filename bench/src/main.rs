@@ -4,11 +4,15 @@
 //! Usage:
 //!
 //! - `paxos-bench [LIB] [MODE] [COMMITS]`: commits/s (median of 5),
-//!   messages, bytes and allocations per commit. LIB is `ours`,
-//!   `omnipaxos` (`omni`), `raft-rs` (`raft`) or `all`; MODE is `w1`
-//!   (one proposal in flight), `w256` (256 in flight, batched), `n5` (five
-//!   nodes), `v4k` (4 KiB values, 256 in flight) or `all`; COMMITS
-//!   defaults to 200 000. Either of LIB and MODE may be left out.
+//!   messages, bytes and allocations per commit. LIB is `ours` (inline
+//!   `Bytes` values), `ours-payload` (`paxos_std::Payload` values),
+//!   `omnipaxos` (`omni`), `raft-rs` (`raft`) or `all` (each mode's own
+//!   list: the peers and the forms of ours it reports); MODE is `w1` (one
+//!   proposal in flight), `w256` (256 in flight, batched), `n5` (five
+//!   nodes), `v4k` (4 KiB values, 256 in flight), `v64c4k` (64-byte
+//!   values, capacity 4 KiB, 256 in flight), `mixed` (16 B – 4 KiB,
+//!   log-uniform, 256 in flight) or `all`; COMMITS defaults to 200 000.
+//!   Either of LIB and MODE may be left out.
 //! - `paxos-bench count LIB MODE COMMITS`: one run, nothing else; what
 //!   the report runs under valgrind.
 //! - `paxos-bench report [--quick]`: everything, including instructions
@@ -34,7 +38,9 @@ fn main() -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("{problem}");
-    eprintln!("usage: paxos-bench [ours|omnipaxos|raft-rs|all] [w1|w256|n5|v4k|all] [COMMITS]");
+    eprintln!(
+        "usage: paxos-bench [ours|ours-payload|omnipaxos|raft-rs|all] [w1|w256|n5|v4k|v64c4k|mixed|all] [COMMITS]"
+    );
     eprintln!("       paxos-bench count LIB MODE COMMITS");
     eprintln!("       paxos-bench report [--quick]");
     ExitCode::from(2)
@@ -79,11 +85,12 @@ fn cli() -> ExitCode {
 
 /// `[LIB] [MODE] [COMMITS]`, each optional, in that order.
 fn table(mut args: &[&str]) -> ExitCode {
-    let mut libs = Lib::ALL.to_vec();
+    // `None`: each mode's own list.
+    let mut only = None;
     let mut modes = MODES.to_vec();
     let mut commits = 200_000u64;
     if let Some(lib) = args.first().and_then(|s| Lib::parse(s)) {
-        libs = vec![lib];
+        only = Some(lib);
         args = &args[1..];
     } else if args.first() == Some(&"all") {
         args = &args[1..];
@@ -103,11 +110,15 @@ fn table(mut args: &[&str]) -> ExitCode {
     println!("| lib | mode | commits/s (median of 5; min-max) | msgs/commit | bytes/commit | allocs/commit | alloc bytes/commit |");
     println!("|---|---|---|---|---|---|---|");
     for mode in modes {
-        for &lib in &libs {
+        let libs: Vec<Lib> = match only {
+            Some(lib) => vec![lib],
+            None => mode.libs().collect(),
+        };
+        for lib in libs {
             match report::measure_wall(lib, mode, commits) {
                 Ok(w) => println!(
                     "| {} | {} | {:.0} ({:.0}-{:.0}) | {:.2} | {:.1} | {:.3} | {:.1} |",
-                    lib.name(),
+                    lib.label(mode),
                     mode.name,
                     w.rate.median,
                     w.rate.min,

@@ -2,31 +2,77 @@
 //! loop (`paxos_core::driver::drain`): frames (encoded once, addressed to
 //! a node set) go onto the wire as they are; record batches are appended
 //! to an in-memory log per node, durable at once, so each drain's sync
-//! confirms the newest. Values are `paxos_core::Bytes<V>`, held inline.
+//! confirms the newest.
+//!
+//! Values are either `paxos_core::Bytes<C>`, held inline (a move copies
+//! the capacity `C`), or `paxos_std::Payload`, a shared buffer (a move
+//! copies a pointer). Either way the bytes of a value are touched where
+//! the peers touch theirs: copied once from the proposal, encoded into
+//! each record and each frame, decoded from each frame; the ledger reads
+//! its first 8 bytes in place.
 
 use crate::harness::{self, Cluster, Disagreement, Ledger};
 use crate::wire::Wire;
 use crate::{Mode, Totals};
 use core::convert::Infallible;
+use core::ops::Deref;
 use paxos_core::driver::{self, Network, Storage};
-use paxos_core::replica::{Config, Event, Replica};
+use paxos_core::replica::{Config, Event, Replica, Value};
 use paxos_core::{Bytes, Instant, NodeId, NodeSet, PersistSeq};
+use paxos_std::Payload;
 
-/// Runs `mode` with the replica sizes it needs (value bytes, nodes, window).
-pub fn run(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
-    match (mode.value, mode.nodes, mode.window) {
-        (64, 3, 1) => harness::run(&mut Ours::<64, 3, 256>::new(mode), mode, commits),
-        (64, 5, _) => harness::run(&mut Ours::<64, 5, 256>::new(mode), mode, commits),
-        (64, _, _) => harness::run(&mut Ours::<64, 3, 512>::new(mode), mode, commits),
-        _ => harness::run(&mut Ours::<4096, 3, 512>::new(mode), mode, commits),
+/// The capacities of the inline replicas built: a mode's capacity is one
+/// of them.
+pub const INLINE_CAPACITIES: [usize; 2] = [64, 4096];
+
+/// Runs `mode` with inline values of the mode's capacity.
+pub fn run_inline(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
+    match mode.capacity {
+        64 => run_as::<Bytes<64>>(mode, commits),
+        _ => run_as::<Bytes<4096>>(mode, commits),
     }
 }
 
-/// A cluster of `N` replicas with values of up to `V` bytes and a
-/// `W`-slot window.
-pub struct Ours<const V: usize, const N: usize, const W: usize> {
-    nodes: Vec<Replica<Bytes<V>, N, W>>,
+/// Runs `mode` with `Payload` values.
+pub fn run_payload(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
+    run_as::<Payload>(mode, commits)
+}
+
+/// Runs `mode` with values of type `T` and the replica sizes the mode
+/// needs (nodes, window).
+fn run_as<T: BenchValue>(mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
+    match (mode.nodes, mode.window) {
+        (5, _) => harness::run(&mut Ours::<T, 5, 256>::new(mode), mode, commits),
+        (_, 1) => harness::run(&mut Ours::<T, 3, 256>::new(mode), mode, commits),
+        _ => harness::run(&mut Ours::<T, 3, 512>::new(mode), mode, commits),
+    }
+}
+
+/// A value type the benchmark can propose and read back.
+pub trait BenchValue: Value + Deref<Target = [u8]> + 'static {
+    /// A value holding a copy of `bytes`, or `None` if they do not fit.
+    fn from_proposal(bytes: &[u8]) -> Option<Self>;
+}
+
+impl<const C: usize> BenchValue for Bytes<C> {
+    fn from_proposal(bytes: &[u8]) -> Option<Self> {
+        Bytes::from_slice(bytes).ok()
+    }
+}
+
+impl BenchValue for Payload {
+    fn from_proposal(bytes: &[u8]) -> Option<Self> {
+        Payload::from_slice(bytes)
+    }
+}
+
+/// A cluster of `N` replicas with values of type `T` and a `W`-slot
+/// window.
+pub struct Ours<T: BenchValue, const N: usize, const W: usize> {
+    nodes: Vec<Replica<T, N, W>>,
     disks: Vec<Disk>,
+    /// The room every frame and record batch may need.
+    room: usize,
     now: Instant,
 }
 
@@ -87,16 +133,18 @@ impl Network for Sender<'_> {
 /// Where an in-memory log starts over.
 const DISK_LIMIT: usize = 1 << 20;
 
-impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
-    /// Room that holds any frame or persist batch the replica writes.
-    const FRAME_ROOM: usize = if Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE > 1 << 16 {
-        Replica::<Bytes<V>, N, W>::MAX_MESSAGE_SIZE
-    } else {
-        1 << 16
-    };
-
+impl<T: BenchValue, const N: usize, const W: usize> Ours<T, N, W> {
     /// `mode.nodes` replicas, node 0 the initial leader.
     pub fn new(mode: Mode) -> Self {
+        // Buffers sized from the application's limit, the mode's capacity
+        // (for `Bytes<capacity>` that is the type's own bound; `Payload`'s
+        // is 64 MiB), and at least 64 KiB so that batches fill them. A
+        // value encodes as a varint length (at most 5 bytes below 4 GiB)
+        // and its bytes.
+        let value_len = mode.capacity + 5;
+        let room = Replica::<T, N, W>::message_buffer_for(value_len)
+            .max(Replica::<T, N, W>::persist_buffer_for(value_len))
+            .max(1 << 16);
         let ids: Vec<NodeId> = (1..=mode.nodes as u8).map(NodeId).collect();
         let now = Instant::ZERO;
         let nodes = ids
@@ -113,26 +161,27 @@ impl<const V: usize, const N: usize, const W: usize> Ours<V, N, W> {
             nodes,
             disks: (0..mode.nodes)
                 .map(|_| Disk {
-                    bytes: vec![0; DISK_LIMIT + Self::FRAME_ROOM],
-                    room: Self::FRAME_ROOM,
+                    bytes: vec![0; DISK_LIMIT + room],
+                    room,
                     end: 0,
                     appended: None,
                 })
                 .collect(),
+            room,
             now,
         }
     }
 }
 
-impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
+impl<T: BenchValue, const N: usize, const W: usize> Cluster for Ours<T, N, W> {
     fn ready(&self) -> bool {
         self.nodes[0].is_leader()
     }
 
     fn propose(&mut self, value: &[u8]) -> bool {
-        match Bytes::from_slice(value) {
-            Ok(v) => self.nodes[0].propose(self.now, v).is_ok(),
-            Err(_) => false,
+        match T::from_proposal(value) {
+            Some(v) => self.nodes[0].propose(self.now, v).is_ok(),
+            None => false,
         }
     }
 
@@ -141,11 +190,11 @@ impl<const V: usize, const N: usize, const W: usize> Cluster for Ours<V, N, W> {
             let mut sender = Sender {
                 wire,
                 from: i,
-                room: Self::FRAME_ROOM,
+                room: self.room,
             };
             let drained = driver::drain(node, self.now, disk, &mut sender, |event| {
                 if let Event::Decided { value: Some(v), .. } = event {
-                    ledger.apply(i, v.as_slice());
+                    ledger.apply(i, v);
                 }
             });
             // The disk never fails and confirms only what it was given.

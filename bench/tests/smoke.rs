@@ -1,5 +1,6 @@
-//! Every library commits what it was asked to under every mode, and its
-//! nodes end with the same applied sequence (checked by the harness).
+//! Every library (both forms of ours) commits what it was asked to under
+//! every mode, and its nodes end with the same applied sequence (checked
+//! by the harness).
 
 use paxos_bench::{run, Lib, MODES};
 
