@@ -631,10 +631,7 @@ mod tests {
             }
         );
         let message = refused.to_string();
-        assert!(
-            message.contains("4194305") && message.contains("4194304"),
-            "{message}"
-        );
+        assert!(message.contains("4194305") && message.contains("4194304"), "{message}");
         // The extremes allowed: a one-byte key, an empty value, the ceilings.
         let least = SizeLimits::new(1, 0).unwrap();
         assert_eq!((least.max_key(), least.max_value()), (1, 0));
