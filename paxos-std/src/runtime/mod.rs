@@ -140,11 +140,12 @@ impl std::error::Error for RestoreError {}
 #[non_exhaustive]
 pub enum ProposeError {
     /// The command encodes to more than the node accepts
-    /// ([`NodeOptions::max_command`](crate::options::NodeOptions::max_command()),
-    /// or what one slot of the log holds).
+    /// ([`NodeOptions::max_command`](crate::options::NodeOptions::max_command())).
     TooLarge {
         /// Its encoded length.
         len: usize,
+        /// The most the node accepts.
+        max: usize,
     },
     /// The command could not be encoded.
     Encode(String),
@@ -175,11 +176,11 @@ pub enum ProposeError {
 impl fmt::Display for ProposeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            // The maximum is the node's setting (or a slot's room), which
-            // the error does not carry: the caller that configured it
-            // names it.
-            ProposeError::TooLarge { len } => {
-                write!(f, "the command encodes to {len} bytes, more than this node accepts")
+            ProposeError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "the command encodes to {len} bytes, more than the {max} this node accepts"
+                )
             }
             ProposeError::Encode(e) => write!(f, "the command does not encode: {e}"),
             ProposeError::Timeout => write!(f, "no outcome within {DEADLINE:?}"),
@@ -645,7 +646,7 @@ impl<S: StateMachine> Runtime<S> {
 fn encode<S: StateMachine>(command: &S::Command, max: usize) -> Result<Vec<u8>, ProposeError> {
     let bytes = postcard::to_allocvec(command).map_err(|e| ProposeError::Encode(e.to_string()))?;
     if bytes.len() > max {
-        return Err(ProposeError::TooLarge { len: bytes.len() });
+        return Err(ProposeError::TooLarge { len: bytes.len(), max });
     }
     Ok(bytes)
 }
@@ -680,7 +681,10 @@ mod tests {
         // 100 bytes behind their one-byte length.
         let command = vec![7u8; 100];
         assert_eq!(encode::<Log>(&command, 101).unwrap().len(), 101);
-        assert_eq!(encode::<Log>(&command, 100), Err(ProposeError::TooLarge { len: 101 }));
+        assert_eq!(
+            encode::<Log>(&command, 100),
+            Err(ProposeError::TooLarge { len: 101, max: 100 })
+        );
         // Not bound to MAX_COMMAND either way.
         let big = vec![7u8; 2 * MAX_COMMAND];
         assert!(encode::<Log>(&big, 3 * MAX_COMMAND).is_ok());

@@ -523,7 +523,10 @@ impl<S: StateMachine> Worker<S> {
             // checks the widest tag), but a slot must never be asked to
             // hold what it cannot.
             Ok(entry) if entry.len() > self.limits.max_entry => {
-                return kind.fail(ProposeError::TooLarge { len: entry.len() });
+                return kind.fail(ProposeError::TooLarge {
+                    len: entry.len(),
+                    max: self.limits.max_entry,
+                });
             }
             Ok(entry) => entry,
             Err(e) => return kind.fail(ProposeError::Encode(e.to_string())),
