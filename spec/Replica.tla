@@ -44,7 +44,8 @@ BugNames == {"LeaderLearns",             \* fault A
              "AmnesiaNotRecorded",       \* fix D taken literally (see docs)
              "AcceptBelowPromise",       \* classic: accept under a lower ballot
              "RevealBeforeDurable",      \* replies leave before their records
-             "SnapshotDropsPendingVotes"} \* found by TLC: see InstallSnapshot
+             "SnapshotDropsPendingVotes", \* found by TLC: see InstallSnapshot
+             "CountPartialPromise"}       \* a promise counted on its first part
 
 ASSUME Bugs \subseteq BugNames
 ASSUME InitLeader \in Nodes /\ NoOp \notin Values /\ Nil \notin Nodes
@@ -128,24 +129,48 @@ Waits(q)       == q # <<>> /\ ~Bug("RevealBeforeDurable")
 QueueSend(q, d) == IF Waits(q) /\ \A i \in 1..Len(q) : q[i] # Marker(d)
                    THEN Append(q, Marker(d)) ELSE q
 
+(* A promise leaves in parts (transmit.rs encode_pending, values being     *)
+(* handles to payloads of any size): the answer to Prepare(b, from, until) *)
+(* is a run of parts Promise{b, dec, beyond, first, end}, the first from  *)
+(* `from`, each next one at the previous `end`, the last ending at        *)
+(* `until`; a part carries the acceptor's votes below b in first..end-1.  *)
+(* The spec emits the finest split: one part per slot of from..until that *)
+(* exists, one for the rest of the range (no cells there), or one empty   *)
+(* part when the range is.  Any coarser split the code makes is a run of  *)
+(* these encoded at one instant, and the candidate's handling of a coarse *)
+(* part is that of its fine parts taken together (see WinWith), so this   *)
+(* loses no behaviour.  (The code's part carries a `complete` flag rather *)
+(* than `end`: a part that is not the last answers up to its last entry,  *)
+(* where the next part starts.)                                            *)
+PartRanges(f, u) ==
+    IF f >= u THEN {<<f, f>>}
+    ELSE {<<s, s + 1>> : s \in f..(Min(u, NSlots) - 1)}
+         \cup (IF Max(f, NSlots) < u THEN {<<Max(f, NSlots), u>>} ELSE {})
+
+PromisePart(d, r, cl, dc) ==
+    [type  |-> "Promise", src |-> d.src, dst |-> d.dst, bal |-> d.bal,
+     dec   |-> dc,
+     beyond |-> \E s \in Slots : s >= d.until /\ IsVote(cl[s]),
+     first |-> r[1], end |-> r[2],
+     ent   |-> [s \in Slots |->
+                 IF r[1] <= s /\ s < r[2] /\ IsVote(cl[s]) /\ cl[s].bal < d.bal
+                 THEN cl[s] ELSE Empty]]
+
+\* Every part is encoded when it leaves, under the rule of the whole
+\* promise: a part whose ballot is no longer the promise is dropped
+\* (stale).  So is one encoded after this acceptor voted under that
+\* ballot: the candidate already won, and on_promise ignores promises
+\* unless their node is a candidate of that ballot (it never is again):
+\* the message could have no effect.
+PromiseParts(d, pr, cl, dc) ==
+    IF pr # d.bal \/ \E s \in Slots : cl[s].bal >= d.bal THEN {}
+    ELSE {PromisePart(d, r, cl, dc) : r \in PartRanges(d.from, d.until)}
+
 \* A queued reply is encoded when it leaves (transmit.rs encode_pending).
 Encode(d, rl, pr, cl, dc, bl) ==
     CASE d.type = "Prepare" ->
             IF rl = "C" /\ bl = d.bal THEN {d} ELSE {}
-      [] d.type = "PromiseD" ->
-            \* A promise whose ballot is no longer the promise is dropped
-            \* (stale).  So is one encoded after this acceptor voted under
-            \* that ballot: the candidate already won, and on_promise ignores
-            \* promises unless their node is a candidate of that ballot (it
-            \* never is again): the message could have no effect.
-            IF pr # d.bal \/ \E s \in Slots : cl[s].bal >= d.bal THEN {} ELSE
-            {[type  |-> "Promise", src |-> d.src, dst |-> d.dst, bal |-> d.bal,
-              dec   |-> dc,
-              beyond |-> \E s \in Slots : s >= d.until /\ IsVote(cl[s]),
-              from  |-> d.from, until |-> d.until,
-              ent   |-> [s \in Slots |->
-                          IF d.from <= s /\ s < d.until /\ IsVote(cl[s])
-                             /\ cl[s].bal < d.bal THEN cl[s] ELSE Empty]]}
+      [] d.type = "PromiseD" -> PromiseParts(d, pr, cl, dc)
       [] OTHER -> {d}
 \* Messages a handler sends now (queue was empty): encoded from `st`.
 SendNow(q, d, rl, pr, cl, dc, bl) ==
@@ -326,6 +351,10 @@ RefusePrepare(n, m) ==
     /\ decided[n] > m.from
     /\ Refuse(n, m)
 
+\* The answer of n to Prepare m, queued (Pending::Promise).
+PromiseD(n, m) == [type |-> "PromiseD", src |-> n, dst |-> m.src, bal |-> m.bal,
+                   from |-> m.from, until |-> m.until]
+
 PromisePrepare(n, m) ==
     /\ m.type = "Prepare" /\ m.src # n /\ role[n] # "A"
     /\ m.bal >= promised[n]
@@ -334,8 +363,7 @@ PromisePrepare(n, m) ==
            q  == IF renewal THEN pend[n] ELSE QueueRec(pend[n], PromisedRec(b))
            rl == IF renewal THEN role[n] ELSE "F"
            bl == IF renewal THEN bal[n] ELSE NoBallot
-           d  == [type |-> "PromiseD", src |-> n, dst |-> m.src, bal |-> b,
-                  from |-> m.from, until |-> m.until]
+           d  == PromiseD(n, m)
        IN \* the promise leaves once its record is durable: synced at once
           /\ disk' = [disk EXCEPT ![n] = DiskAfter(@, q, cell[n])]
           /\ pend' = [pend EXCEPT ![n] = <<>>]
@@ -345,25 +373,41 @@ PromisePrepare(n, m) ==
           /\ UNCHANGED <<decidedAt, cell, decided, start, owner,
                          crashes, wipes, snaps>>
 
-GoodPromises(n) ==
+(* The parts of one answer may leave at different times: the code queues  *)
+(* the rest of an answer again (Pending::Promise from the next slot) and  *)
+(* encodes it when it leaves.  The spec lets any part of an answer        *)
+(* already begun be encoded again at any later time, from the acceptor's  *)
+(* state then and under the same rule (its promise still the ballot, no   *)
+(* vote under it), without the sync a renewed PromisePrepare makes.  With *)
+(* the candidate's freedom to combine parts (WinWith), parts of one       *)
+(* answer encoded at different times and parts of different answers to   *)
+(* the same ballot are all explored.                                      *)
+PromiseLatePart(n, m) ==
+    /\ m.type = "Prepare" /\ m.src # n /\ promised[n] = m.bal
+    /\ \E p \in msgs : p.type = "Promise" /\ p.src = n /\ p.dst = m.src /\ p.bal = m.bal
+    /\ \E p \in PromiseParts(PromiseD(n, m), promised[n], cell[n], decided[n]) : Emit(p)
+    /\ UNCHANGED <<decidedAt, role, promised, cell, decided, start, bal, from, next, pend,
+                   disk, owner, crashes, wipes, snaps>>
+
+\* The parts a candidate may merge: of its ballot, from a node not ahead
+\* of it (a part with a watermark above `from`, or `beyond`, makes it
+\* abandon: AbandonOnPromise).
+GoodParts(n) ==
     {m \in msgs : m.type = "Promise" /\ m.dst = n /\ m.bal = bal[n]
                   /\ m.dec <= from[n] /\ ~m.beyond}
 
 (* leader.rs on_promise + maybe_win: the candidate wins on the first       *)
-(* quorum of promises it receives (its own counts once durable).  The      *)
-(* promises of P are those of the others in the quorum.                   *)
-DoWin(n, P) ==
+(* quorum of promises it receives (its own counts once durable).  `best`  *)
+(* is, per slot, the highest vote merged from the parts (see WinWith).    *)
+DoWin(n, best) ==
     LET b == bal[n]
         f == from[n]
         u == start[n] + W
-        Rep(s)  == {m.ent[s] : m \in P} \ {Empty}
-        Best(s) == IF Rep(s) = {} THEN Empty
-                   ELSE CHOOSE e \in Rep(s) : \A e2 \in Rep(s) : e2.bal <= e.bal
         Own(s)  == f <= s /\ s < u /\ IsVote(cell[n][s]) /\ cell[n][s].bal < b
-        end == SetMax({f, decided[n]} \cup {s + 1 : s \in {s \in Slots : Best(s) # Empty \/ Own(s)}})
+        end == SetMax({f, decided[n]} \cup {s + 1 : s \in {s \in Slots : best[s] # Empty \/ Own(s)}})
         Choice(s) ==
             LET own == cell[n][s]
-                rep == Best(s)
+                rep == best[s]
             IN IF own # Empty /\ s < decided[n] THEN own.val
                ELSE IF IsVote(own) /\ rep # Empty /\ own.bal >= rep.bal THEN own.val
                ELSE IF rep # Empty THEN rep.val
@@ -376,19 +420,53 @@ DoWin(n, P) ==
        /\ role' = [role EXCEPT ![n] = "L"]
        /\ next' = [next EXCEPT ![n] = end]
 
+BestOf(S) == IF S = {} THEN Empty ELSE CHOOSE e \in S : \A e2 \in S : e2.bal <= e.bal
+
+(* leader.rs on_promise: a part is merged as it arrives (its votes       *)
+(* compete for the best per slot) and notes the slots it answers for; a   *)
+(* peer's promise counts once its parts answered for every slot of         *)
+(* from..until.  With the finest split, that is: for every slot of the    *)
+(* range, some good part of that peer covering it, each from any answer   *)
+(* and any time (whatever the order in which the code takes them).  The   *)
+(* votes of parts from peers not counted (yet) are merged too: for a node *)
+(* outside the quorum, any good part covering a slot may have been merged *)
+(* there, or none.  CountPartialPromise counts a peer on its first part   *)
+(* alone, with only that part's votes (the code's bug counts it on        *)
+(* whichever part arrives first; the part at `from` arriving first is     *)
+(* one of its behaviours).                                                *)
 WinWith(n, Q) ==
     /\ role[n] = "C"
     /\ LET others == Q \ {n}
+           peers == Nodes \ {n}
+           f == from[n]
+           u == start[n] + W
+           G(a) == {p \in GoodParts(n) : p.src = a}
+           Merged(a) == IF Bug("CountPartialPromise")
+                        THEN IF a \in others THEN {p \in G(a) : p.first = f} ELSE {}
+                        ELSE G(a)
+           Counts(a) ==
+               IF Bug("CountPartialPromise") \/ f >= u THEN \E p \in G(a) : p.first = f
+               ELSE \A s \in f..(u - 1) : \E p \in G(a) : p.first <= s /\ s < p.end
+           \* the entries merged from a at s: one per merged part covering s
+           \* (all equal: PartsAgree), or none if a is not counted
+           Reports(a, s) ==
+               LET E == {p.ent[s] : p \in {p \in Merged(a) : p.first <= s /\ s < p.end}}
+               IN IF a \in others /\ E # {} THEN E ELSE E \cup {Empty}
+           Bests(s) ==
+               {BestOf({r[a] : a \in peers} \ {Empty}) :
+                  r \in {r \in [peers -> UNION {Reports(a, s) : a \in peers}] :
+                           \A a \in peers : r[a] \in Reports(a, s)}}
        IN /\ n \in Q => disk[n].prom >= bal[n]
-          /\ \E pm \in [others -> GoodPromises(n)] :
-               /\ \A a \in others : pm[a].src = a
-               /\ DoWin(n, {pm[a] : a \in others})
+          /\ \A a \in others : Counts(a)
+          /\ \E best \in [Slots -> UNION {Bests(s) : s \in Slots}] :
+               /\ \A s \in Slots : best[s] \in Bests(s)
+               /\ DoWin(n, best)
     /\ UNCHANGED <<promised, decided, start, bal, from, disk, owner, msgs, crashes, wipes, snaps>>
     /\ Ghost
 
 Win(n) == \E Q \in Quorums : WinWith(n, Q)
 
-\* on_promise: a promise from a node that is ahead: abandon, catch up.
+\* on_promise: a part (any part) from a node that is ahead: abandon, catch up.
 AbandonOnPromise(n, m) ==
     /\ role[n] = "C" /\ m.type = "Promise" /\ m.dst = n /\ m.bal = bal[n]
     /\ m.dec > from[n] \/ m.beyond
@@ -646,6 +724,7 @@ Wipe(n) ==
 \* Node n handles some message of the network (named so that TLC's traces
 \* name the handler).
 PromisePrepareMsg(n) == \E m \in msgs : PromisePrepare(n, m)
+PromiseLatePartMsg(n) == \E m \in msgs : PromiseLatePart(n, m)
 RefusePrepareMsg(n) == \E m \in msgs : RefusePrepare(n, m)
 OnAppendMsg(n) == \E m \in msgs : OnAppend(n, m)
 AmnesiacOnAppendMsg(n) == \E m \in msgs : AmnesiacOnAppend(n, m)
@@ -667,6 +746,7 @@ Step ==
          \/ \E r \in Nodes, k \in 1..NSlots : InstallSnapshot(n, r, k)
     \/ \E n \in Nodes :
          \/ PromisePrepareMsg(n)
+         \/ PromiseLatePartMsg(n)
          \/ RefusePrepareMsg(n)
          \/ OnAppendMsg(n)
          \/ AmnesiacOnAppendMsg(n)
@@ -734,19 +814,41 @@ RevealedVotesDurable ==
             \/ s < disk[m.src].dec
             \/ s < disk[m.src].start
 
-\* The same on the messages: every promise of that acceptor for a higher
-\* ballot whose range covers the slot reports a vote at least as high, or
-\* a decided watermark above the slot (then the candidate abandons).
+\* The same on the messages: every promise part of that acceptor for a
+\* higher ballot whose range covers the slot reports a vote at least as
+\* high, or a decided watermark above the slot (then the candidate
+\* abandons).
 PromisesReportVotes ==
-    \A m \in msgs : m.type = "Accepted" =>
-      \A p \in msgs : (p.type = "Promise" /\ p.src = m.src /\ p.bal > m.bal) =>
+    LET P == {p \in msgs : p.type = "Promise" /\ p.first < NSlots /\ p.first < p.end}
+    IN \A m \in msgs : m.type = "Accepted" =>
+      \A p \in P : (p.src = m.src /\ p.bal > m.bal) =>
         \A s \in m.first..(m.first + m.count - 1) :
-            (p.from <= s /\ s < p.until) =>
+            (p.first <= s /\ s < p.end) =>
                 \/ p.ent[s].bal >= m.bal
                 \/ p.dec > s
 
+\* Why promise parts may be combined: once an acceptor promised b, its
+\* votes below b never change (it votes only at >= b afterwards, and no
+\* part leaves once its promise passed b or it voted under b; the code
+\* does send a part after a vote under b, but b's candidate has won by
+\* then and no candidate of b remains to merge it), and a cell
+\* that loses its vote (learned, cleared by a snapshot or a restart's
+\* jump) is below the watermark the part then carries.  So two parts of
+\* one acceptor for one ballot, encoded at any times, report the same vote
+\* at every slot both cover at or above both their watermarks: the slots
+\* a candidate merges (it merges only parts whose watermark is at most its
+\* `from`).  Their combination is what one promise would have said.
+PartsAgree ==
+    LET P == {m \in msgs : m.type = "Promise" /\ m.first < NSlots /\ m.first < m.end}
+    IN \A p, q \in P :
+        (p.src = q.src /\ p.bal = q.bal /\ p # q) =>
+            \A s \in Slots :
+                (p.first <= s /\ s < p.end /\ q.first <= s /\ s < q.end
+                 /\ p.dec <= s /\ q.dec <= s) => p.ent[s] = q.ent[s]
+
 Safety == Agreement /\ Validity /\ DecidedKnown /\ CommitWatermark /\ PromiseBounds
           /\ LearnedBelowDecided /\ RevealedVotesDurable /\ PromisesReportVotes
+          /\ PartsAgree
 
 -----------------------------------------------------------------------------
 (* Properties of steps.                                                    *)
