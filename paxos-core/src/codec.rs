@@ -25,6 +25,13 @@ pub const fn max_encoded_size<M: MaxSize>() -> usize {
     1 + M::POSTCARD_MAX_SIZE
 }
 
+/// The length of postcard's encoding of a byte string of `len` bytes: its
+/// length as a varint, then the bytes. What [`crate::Bytes`] and any
+/// byte-string value type encode to.
+pub const fn byte_string_len(len: usize) -> usize {
+    crate::value::varint_len(len) + len
+}
+
 /// Why a value could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

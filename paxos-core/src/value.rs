@@ -135,7 +135,7 @@ pub(crate) const fn varint_len(n: usize) -> usize {
 }
 
 impl<const N: usize> MaxSize for Bytes<N> {
-    const POSTCARD_MAX_SIZE: usize = varint_len(N) + N;
+    const POSTCARD_MAX_SIZE: usize = crate::codec::byte_string_len(N);
 }
 
 #[cfg(test)]

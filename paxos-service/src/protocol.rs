@@ -56,6 +56,18 @@ const WRITE_FRAME_OVERHEAD: usize = 42;
 // The largest command the ceilings allow is one the runtime takes.
 const _: () = assert!(KEY_CEILING + 2 * VALUE_CEILING + CAS_OVERHEAD <= paxos_std::runtime::MAX_COMMAND_LIMIT);
 
+/// [`ErrorKind::TooLarge`] naming the maximum when a `what` of `len` bytes
+/// is longer than `max`.
+fn check_len(what: &str, len: usize, max: usize) -> Result<(), Error> {
+    if len > max {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("a {what} of {len} bytes is longer than the maximum, {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// The largest key and value a node accepts or a client sends, and what
 /// follows from them: the largest command and the largest frame. Always
 /// within the ceilings ([`SizeLimits::new`] checks).
@@ -134,17 +146,7 @@ impl SizeLimits {
     ///
     /// [`ErrorKind::TooLarge`], naming the maximum.
     pub fn check_key(self, key: &[u8]) -> Result<(), Error> {
-        if key.len() > self.max_key {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "a key of {} bytes is longer than the maximum, {} bytes",
-                    key.len(),
-                    self.max_key
-                ),
-            ));
-        }
-        Ok(())
+        check_len("key", key.len(), self.max_key)
     }
 
     /// Checks a value's length.
@@ -153,17 +155,7 @@ impl SizeLimits {
     ///
     /// [`ErrorKind::TooLarge`], naming the maximum.
     pub fn check_value(self, value: &[u8]) -> Result<(), Error> {
-        if value.len() > self.max_value {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "a value of {} bytes is longer than the maximum, {} bytes",
-                    value.len(),
-                    self.max_value
-                ),
-            ));
-        }
-        Ok(())
+        check_len("value", value.len(), self.max_value)
     }
 
     /// Checks a command's key and values.

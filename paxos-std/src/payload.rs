@@ -8,6 +8,7 @@
 //! they must be — encoded once into a record and once into each frame,
 //! decoded once from each frame or record read.
 
+use paxos_core::codec::byte_string_len;
 use paxos_core::replica::Value;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -56,23 +57,12 @@ impl Payload {
 
     /// The length of its encoding: the varint length, then the bytes.
     pub fn encoded_len(&self) -> usize {
-        varint_len(self.0.len()) + self.0.len()
+        byte_string_len(self.0.len())
     }
-}
-
-/// Postcard's varint length of `n`.
-const fn varint_len(n: usize) -> usize {
-    let mut len = 1;
-    let mut rest = n >> 7;
-    while rest > 0 {
-        len += 1;
-        rest >>= 7;
-    }
-    len
 }
 
 impl Value for Payload {
-    const MAX_ENCODED_LEN: usize = varint_len(Payload::MAX_LEN) + Payload::MAX_LEN;
+    const MAX_ENCODED_LEN: usize = byte_string_len(Payload::MAX_LEN);
 }
 
 impl Deref for Payload {

@@ -70,7 +70,6 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         campaign.nacks = 0;
         campaign.self_seq = self_seq;
         campaign.answered = [0; W];
-        campaign.answered_slots = [0; N];
         for cell in campaign.best.iter_mut() {
             *cell = None;
         }
@@ -152,21 +151,13 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         let campaign = &mut self.campaign;
         let (from, until) = (campaign.from, campaign.until);
         let bit = Self::bit(peer);
-        let mut newly = 0;
+        let index = |slot: Slot| usize::try_from(slot - from).unwrap_or(usize::MAX);
         for slot in first.max(from)..end.min(until) {
-            let index = usize::try_from(slot - from).unwrap_or(usize::MAX);
-            if let Some(cell) = campaign.answered.get_mut(index) {
-                if *cell & bit == 0 {
-                    *cell |= bit;
-                    newly += 1;
-                }
+            if let Some(cell) = campaign.answered.get_mut(index(slot)) {
+                *cell |= bit;
             }
         }
-        let Some(count) = campaign.answered_slots.get_mut(peer) else {
-            return false;
-        };
-        *count += newly;
-        *count >= until - from
+        (from..until).all(|slot| campaign.answered.get(index(slot)).is_some_and(|cell| cell & bit != 0))
     }
 
     fn member(&self, index: usize) -> Option<NodeId> {

@@ -390,7 +390,7 @@ pub struct Replica<V, const N: usize, const W: usize> {
     catch_up: Option<(Slot, Instant)>,
     /// The highest ballot seen anywhere: the next campaign goes above it.
     seen: Option<Ballot>,
-    campaign: Campaign<V, N, W>,
+    campaign: Campaign<V, W>,
     lead: Lead<N>,
     issued: PersistSeq,
     durable: PersistSeq,

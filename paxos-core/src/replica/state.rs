@@ -75,7 +75,7 @@ pub(super) enum Notice {
 
 /// Phase 1 in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Campaign<V, const N: usize, const W: usize> {
+pub(super) struct Campaign<V, const W: usize> {
     pub(super) ballot: Ballot,
     pub(super) from: Slot,
     pub(super) until: Slot,
@@ -84,12 +84,10 @@ pub(super) struct Campaign<V, const N: usize, const W: usize> {
     /// The self-promise counts once this persist is durable.
     pub(super) self_seq: PersistSeq,
     /// Per slot `from + i`, the members whose promise parts answered for
-    /// it (a bit per member index), and per member how many slots its
-    /// parts answered for: parts may arrive in any order (a datagram
-    /// network reorders them), and a promise counts once it answered for
-    /// every slot of the campaign (see `Header::Promise`).
+    /// it (a bit per member index): parts may arrive in any order (a
+    /// datagram network reorders them), and a promise counts once it
+    /// answered for every slot of the campaign (see `Header::Promise`).
     pub(super) answered: [u64; W],
-    pub(super) answered_slots: [u64; N],
     /// Per slot `from + i`, the highest-ballot value reported so far.
     pub(super) best: [Option<(Ballot, Option<V>)>; W],
 }
@@ -232,7 +230,6 @@ impl<V: super::Value, const N: usize, const W: usize> Replica<V, N, W> {
                 nacks: 0,
                 self_seq: PersistSeq(0),
                 answered: [0; W],
-                answered_slots: [0; N],
                 best: core::array::from_fn(|_| None),
             },
             lead: Lead {

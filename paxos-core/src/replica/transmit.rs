@@ -95,7 +95,8 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
                     // without a copy of the value.
                     let mark = w.len();
                     if let Err(e) = w.put(&slot).and_then(|()| w.put(&vote)).and_then(|()| w.put(value)) {
-                        // Not one entry fits: the buffer is below
+                        // The part ends before the entry that does not
+                        // fit; if none fits, the buffer is below
                         // MAX_MESSAGE_SIZE for this value.
                         let next = last.ok_or(e)?;
                         w.truncate(mark);

@@ -97,15 +97,10 @@ pub fn pack_push(pack: &mut Vec<u8>, entry: &[u8]) {
     pack.extend_from_slice(entry);
 }
 
-/// How many bytes [`pack_push`] adds for an entry of `len` bytes.
+/// How many bytes [`pack_push`] adds for an entry of `len` bytes: a pack
+/// is postcard byte strings end to end.
 pub fn packed_len(len: usize) -> usize {
-    let mut prefix = 1;
-    let mut rest = len >> 7;
-    while rest != 0 {
-        prefix += 1;
-        rest >>= 7;
-    }
-    prefix + len
+    paxos_core::codec::byte_string_len(len)
 }
 
 /// The entries of one slot's value, in order. Stops at the first entry

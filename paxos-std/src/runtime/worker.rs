@@ -62,15 +62,21 @@ struct Limits {
 }
 
 impl Limits {
-    fn new(max_command: usize) -> Limits {
+    /// The limits for commands of up to `max_command` bytes, or
+    /// [`NodeError::MaxCommand`] above [`MAX_COMMAND_LIMIT`].
+    fn new(max_command: usize) -> Result<Limits, NodeError> {
+        if max_command > MAX_COMMAND_LIMIT {
+            return Err(NodeError::MaxCommand { max_command });
+        }
         let max_entry = max_command + ENTRY_OVERHEAD;
         let max_slot = PACK_TARGET.max(packed_len(max_entry));
-        let value = packed_len(max_slot);
-        Limits {
+        // A slot's Payload encodes as a byte string.
+        let value = paxos_core::codec::byte_string_len(max_slot);
+        Ok(Limits {
             max_entry,
             frame: R::message_buffer_for(value),
             batch: R::persist_buffer_for(value).max(crate::storage::BATCH_BUFFER),
-        }
+        })
     }
 
     /// The transport's options: frames large enough for the largest
@@ -282,28 +288,26 @@ pub(super) fn run<S: StateMachine>(
     stop: Arc<AtomicBool>,
     started: SyncSender<Result<(), NodeError>>,
 ) -> Result<(), NodeError> {
-    if options.max_command > MAX_COMMAND_LIMIT {
-        return Err(NodeError::MaxCommand {
-            max_command: options.max_command,
-        });
-    }
-    let net = TcpTransport::start_into(
-        options.listen,
-        options.id,
-        &options.peers,
-        options.key.clone(),
-        Limits::new(options.max_command).tcp(),
-        calls.clone(),
-        Input::Datagram,
-    )
-    .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))));
+    let net = Limits::new(options.max_command).and_then(|limits| {
+        TcpTransport::start_into(
+            options.listen,
+            options.id,
+            &options.peers,
+            options.key.clone(),
+            limits.tcp(),
+            calls.clone(),
+            Input::Datagram,
+        )
+        .map(|net| (net, limits))
+        .map_err(|e| NodeError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", options.listen))))
+    });
     let wake = {
         let calls = calls.clone();
         Arc::new(move || {
             let _ = calls.try_send(Input::Wake);
         })
     };
-    let worker = net.and_then(|net| Worker::start(&options, machine, Arc::new(net), wake));
+    let worker = net.and_then(|(net, limits)| Worker::start(&options, limits, machine, Arc::new(net), wake));
     let mut worker = match worker {
         Ok(w) => {
             let _ = started.send(Ok(()));
@@ -337,11 +341,11 @@ pub(super) fn run<S: StateMachine>(
 impl<S: StateMachine> Worker<S> {
     fn start(
         options: &NodeOptions,
+        limits: Limits,
         machine: S,
         link: Arc<TcpTransport>,
         wake: crate::storage::Wake,
     ) -> Result<Self, NodeError> {
-        let limits = Limits::new(options.max_command);
         let (log, recovered) = FileLog::open(&options.data_dir).map_err(NodeError::Storage)?;
         let config = replica_config(options)?;
         let clock = Clock::new();
@@ -850,7 +854,8 @@ mod tests {
             },
         };
         let bytes = entry.encode().unwrap();
-        let limits = Limits::new(MAX_COMMAND_LIMIT);
+        let limits = Limits::new(MAX_COMMAND_LIMIT).unwrap();
+        assert!(Limits::new(MAX_COMMAND_LIMIT + 1).is_err());
         assert!(
             bytes.len() <= limits.max_entry,
             "{} > {}",

@@ -22,23 +22,8 @@ pub enum Msg {
         /// One past the last slot it asks about.
         until: Slot,
     },
-    /// `Promise{bal, dec, beyond, ent}`, or a part of one: it answers
-    /// for `first..` the prepare's `until` when `complete`, else for
-    /// `first..=` its last entry's slot.
-    Promise {
-        /// The ballot promised.
-        ballot: Ballot,
-        /// The acceptor's decided watermark.
-        decided: Slot,
-        /// It holds votes at or beyond the prepare's `until`.
-        beyond: bool,
-        /// The first slot this part answers for.
-        first: Slot,
-        /// The last part.
-        complete: bool,
-        /// The votes reported: `(slot, ballot, value)`.
-        entries: Vec<(Slot, Ballot, Val)>,
-    },
+    /// `Promise{bal, dec, beyond, ent}`, or a part of one.
+    Promise(PromisePart),
     /// `Append{bal, commit, first, vals}`.
     Append {
         /// The leader's ballot.
@@ -104,6 +89,24 @@ fn nothing_after(rest: &[u8]) -> Result<(), String> {
     }
 }
 
+/// A promise, or a part of one: it answers for `first..` the prepare's
+/// `until` when `complete`, else for `first..=` its last entry's slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PromisePart {
+    /// The ballot promised.
+    pub ballot: Ballot,
+    /// The acceptor's decided watermark.
+    pub decided: Slot,
+    /// It holds votes at or beyond the prepare's `until`.
+    pub beyond: bool,
+    /// The first slot this part answers for.
+    pub first: Slot,
+    /// The last part.
+    pub complete: bool,
+    /// The votes reported: `(slot, ballot, value)`.
+    pub entries: Vec<(Slot, Ballot, Val)>,
+}
+
 impl Msg {
     /// Parses a frame a replica sent.
     pub fn parse(frame: &[u8]) -> Result<Msg, String> {
@@ -127,14 +130,14 @@ impl Msg {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| format!("entry: {e}"))?;
                 nothing_after(items.finish().map_err(|e| format!("items: {e}"))?)?;
-                Msg::Promise {
+                Msg::Promise(PromisePart {
                     ballot,
                     decided,
                     beyond,
                     first,
                     complete,
                     entries,
-                }
+                })
             }
             Header::Append {
                 ballot, commit, first, ..
@@ -177,7 +180,7 @@ impl Msg {
     /// message to its sender's durable state.
     pub fn needs_durable_state(&self) -> bool {
         match self {
-            Msg::Prepare { .. } | Msg::Promise { .. } | Msg::Append { .. } | Msg::Accepted { .. } => true,
+            Msg::Prepare { .. } | Msg::Promise(_) | Msg::Append { .. } | Msg::Accepted { .. } => true,
             Msg::Nack { promised, .. } => promised.is_some(),
             Msg::CatchUp { .. } | Msg::Learn { .. } => false,
         }

@@ -113,7 +113,7 @@ mod messages;
 mod next;
 mod state;
 
-pub use messages::{parse_batch, Msg, Rec, Val};
+pub use messages::{parse_batch, Msg, PromisePart, Rec, Val};
 pub use state::{Applied, Cell, Disk, NodeState, Role};
 
 use crate::sim::fasthash::{FastMap as HashMap, FastSet as HashSet};

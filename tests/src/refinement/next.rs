@@ -3,7 +3,7 @@
 //! (`check_sends`), and the invariants on the state it leaves
 //! (`check_state`).
 
-use super::messages::{Msg, Val};
+use super::messages::{Msg, PromisePart, Val};
 use super::state::{Cell, NodeState, Role};
 use super::{fail, id, rules, Check, Input, PromiseMsg, Refinement};
 use crate::sim::node::Output;
@@ -505,9 +505,7 @@ impl Refinement {
         // (in any order: a datagram network reorders them).
         let senders: BTreeMap<usize, &Vec<&PromiseMsg>> = parts
             .iter()
-            .filter(|(_, list)| {
-                (f..until.min(f.saturating_add(1 << 20))).all(|s| list.iter().any(|m| m.first <= s && s < m.end))
-            })
+            .filter(|(_, list)| covers(list, f, until))
             .map(|(&src, list)| (src, list))
             .collect();
         let need = self.quorum.saturating_sub(usize::from(own));
@@ -711,34 +709,19 @@ impl Refinement {
                     }
                     self.prepares.insert(ballot, (from, until));
                 }
-                Msg::Promise {
-                    ballot,
-                    decided,
-                    beyond,
-                    first,
-                    complete,
-                    entries,
-                } => {
+                Msg::Promise(part) => {
                     let dst = to.iter().next().map_or(usize::MAX, |n| usize::from(n.0));
-                    let part = Part {
-                        ballot,
-                        decided,
-                        beyond,
-                        first,
-                        complete,
-                        entries: &entries,
-                    };
-                    let (renewal, end) = self.check_promise(i, q, part)?;
+                    let (renewal, end) = self.check_promise(i, q, &part)?;
                     self.coverage.promises += 1;
-                    self.coverage.promise_parts += u64::from(!complete);
+                    self.coverage.promise_parts += u64::from(!part.complete);
                     self.coverage.renewals_past_own_vote += u64::from(renewal);
-                    self.promises.entry((dst, ballot)).or_default().push(PromiseMsg {
+                    self.promises.entry((dst, part.ballot)).or_default().push(PromiseMsg {
                         src: i,
-                        decided,
-                        beyond,
-                        first,
+                        decided: part.decided,
+                        beyond: part.beyond,
+                        first: part.first,
                         end,
-                        entries,
+                        entries: part.entries,
                     });
                 }
                 Msg::Append {
@@ -876,15 +859,10 @@ impl Refinement {
     /// whether it is a renewal that no longer reports a revealed vote
     /// because the acceptor since voted under the promised ballot, and the
     /// end of the slots it answers for.
-    fn check_promise(&self, i: usize, q: &NodeState, part: Part<'_>) -> Result<(bool, Slot), Violation> {
-        let Part {
-            ballot,
-            decided,
-            beyond,
-            first,
-            complete,
-            entries,
-        } = part;
+    fn check_promise(&self, i: usize, q: &NodeState, part: &PromisePart) -> Result<(bool, Slot), Violation> {
+        let (ballot, decided, beyond, first, complete) =
+            (part.ballot, part.decided, part.beyond, part.first, part.complete);
+        let entries = &part.entries;
         let mut renewal = false;
         if q.role == Role::Amnesiac {
             return fail(rules::AMNESIAC, format!("n{i} promised {ballot:?}"));
@@ -1064,12 +1042,19 @@ impl Refinement {
     }
 }
 
-/// A promise frame, or one part of one, as `check_promise` takes it.
-pub(super) struct Part<'a> {
-    pub(super) ballot: Ballot,
-    pub(super) decided: Slot,
-    pub(super) beyond: bool,
-    pub(super) first: Slot,
-    pub(super) complete: bool,
-    pub(super) entries: &'a [(Slot, Ballot, Val)],
+/// Whether the ranges `first..end` of `parts` together cover `from..until`.
+fn covers(parts: &[&PromiseMsg], from: Slot, until: Slot) -> bool {
+    let mut at = from;
+    while at < until {
+        match parts
+            .iter()
+            .filter(|m| m.first <= at && at < m.end)
+            .map(|m| m.end)
+            .max()
+        {
+            Some(end) => at = end,
+            None => return false,
+        }
+    }
+    true
 }
