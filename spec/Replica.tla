@@ -44,7 +44,8 @@ BugNames == {"LeaderLearns",             \* fault A
              "AmnesiaNotRecorded",       \* fix D taken literally (see docs)
              "AcceptBelowPromise",       \* classic: accept under a lower ballot
              "RevealBeforeDurable",      \* replies leave before their records
-             "SnapshotDropsPendingVotes", \* found by TLC: see InstallSnapshot
+             "SnapshotDropsPendingVotes", \* fault E: see InstallSnapshot
+             "VoteLeavesBeforeSnapshot", \* fault E's other half (fault H)
              "CountPartialPromise"}       \* a promise counted on its first part
 
 ASSUME Bugs \subseteq BugNames
@@ -135,17 +136,20 @@ QueueSend(q, d) == IF Waits(q) /\ \A i \in 1..Len(q) : q[i] # Marker(d)
 (* `from`, each next one at the previous `end`, the last ending at        *)
 (* `until`; a part carries the acceptor's votes below b in first..end-1.  *)
 (* The spec emits the finest split: one part per slot of from..until that *)
-(* exists, one for the rest of the range (no cells there), or one empty   *)
-(* part when the range is.  Any coarser split the code makes is a run of  *)
-(* these encoded at one instant, and the candidate's handling of a coarse *)
-(* part is that of its fine parts taken together (see WinWith), so this   *)
-(* loses no behaviour.  (The code's part carries a `complete` flag rather *)
-(* than `end`: a part that is not the last answers up to its last entry,  *)
-(* where the next part starts.)                                            *)
+(* exists, the last of them also answering for the rest of the range (no  *)
+(* cells there: a part of its own would carry nothing but `dec` and       *)
+(* `beyond`, which the last slot's part encoded at the same instant       *)
+(* carries too), or one part for the whole range when none of its slots   *)
+(* exists.  Any coarser split the code makes is a run of these encoded at *)
+(* one instant, and the candidate's handling of a coarse part is that of  *)
+(* its fine parts taken together (see WinWith), so this loses no          *)
+(* behaviour.  (The code's part carries a `complete` flag rather than     *)
+(* `end`: a part that is not the last answers up to its last entry, where *)
+(* the next part starts.)                                                  *)
 PartRanges(f, u) ==
-    IF f >= u THEN {<<f, f>>}
-    ELSE {<<s, s + 1>> : s \in f..(Min(u, NSlots) - 1)}
-         \cup (IF Max(f, NSlots) < u THEN {<<Max(f, NSlots), u>>} ELSE {})
+    LET last == Min(u, NSlots) - 1   \* the range's last slot that exists
+    IN IF f > last THEN {<<f, u>>}
+       ELSE {<<s, s + 1>> : s \in f..(last - 1)} \cup {<<last, u>>}
 
 PromisePart(d, r, cl, dc) ==
     [type  |-> "Promise", src |-> d.src, dst |-> d.dst, bal |-> d.bal,
@@ -644,24 +648,32 @@ OnLearn(n, m) ==
 (* node r covering every slot below k (r's decided values).  Fix A: a     *)
 (* leader or candidate steps down first.  The jump clears the cells below *)
 (* k, so a queued Entries record for them writes nothing (write_entries   *)
-(* skips slots that left memory), yet the replies queued with it would    *)
-(* still reveal those votes once the earlier records are durable: a vote  *)
-(* revealed but neither durable nor under a durable watermark (found by   *)
-(* TLC, see docs/spec.md).  The rule modelled: every reply already queued *)
-(* waits for the Snapshot record too.                                      *)
+(* skips slots that left memory); nothing queued may count on them        *)
+(* (learner.rs jump_to_snapshot):                                          *)
+(*  - fault E, SnapshotDropsPendingVotes: a watermark queued over them    *)
+(*    must not reach disk before the snapshot, or a crash between the two *)
+(*    leaves a decided slot without its value (DecidedKnown, records made *)
+(*    durable one at a time).  Every watermark still queued, all below k, *)
+(*    becomes the Snapshot record, in its place.                          *)
+(*  - fault H, VoteLeavesBeforeSnapshot: a reply queued with them must    *)
+(*    not leave once their empty record is durable, or it reveals a vote  *)
+(*    no durable state backs (RevealedVotesDurable).  Every reply already *)
+(*    queued waits for the Snapshot record too.                           *)
 SnapshotFirst(q, k) ==
-    LET recs  == SelectSeq(q, LAMBDA x : x.t # "Send")
-        sends == SelectSeq(q, LAMBDA x : x.t = "Send")
-    IN QueueRec(recs, SnapshotRec(k)) \o sends
+    LET Moved(x) == IF x.t = "Committed" /\ ~Bug("SnapshotDropsPendingVotes")
+                    THEN SnapshotRec(k) ELSE x
+        q2    == [i \in 1..Len(q) |-> Moved(q[i])]
+        recs  == SelectSeq(q2, LAMBDA x : x.t # "Send")
+        sends == SelectSeq(q2, LAMBDA x : x.t = "Send")
+    IN IF Bug("VoteLeavesBeforeSnapshot") THEN QueueRec(q2, SnapshotRec(k))
+       ELSE QueueRec(recs, SnapshotRec(k)) \o sends
 
 InstallSnapshot(n, r, k) ==
     /\ snaps < MaxSnapshots /\ r # n
     /\ k > decided[n] /\ k <= decided[r]
     /\ IF role[n] \in {"L", "C"} /\ ~Bug("LeaderLearns") THEN Follow(n)
        ELSE UNCHANGED <<role, bal, from, next>>
-    /\ pend' = [pend EXCEPT ![n] =
-                  IF Bug("SnapshotDropsPendingVotes") THEN QueueRec(@, SnapshotRec(k))
-                  ELSE SnapshotFirst(@, k)]
+    /\ pend' = [pend EXCEPT ![n] = SnapshotFirst(@, k)]
     /\ cell' = [cell EXCEPT ![n] = [s \in Slots |-> IF s < k THEN Empty ELSE @[s]]]
     /\ decided' = [decided EXCEPT ![n] = k]
     /\ start' = [start EXCEPT ![n] = k]

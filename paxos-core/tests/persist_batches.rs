@@ -114,3 +114,69 @@ fn with_the_old_writer_some_buffer_size_tears_a_record() {
     });
     assert!(torn.is_some());
 }
+
+/// Votes queued, then a snapshot that clears the first of them, the
+/// records written one batch at a time through a `size`-byte buffer, each
+/// confirmed before the next is written. Returns whether every vote that
+/// left did so only once the snapshot record was durable (the votes the
+/// jump cleared are then covered by it).
+fn votes_leave_after_the_snapshot(size: usize, c: Config<3>) -> bool {
+    let mut r = R::new(c, at(0)).unwrap();
+    let b0 = Ballot::new(0, NodeId(1));
+    let header = Header::Append {
+        ballot: b0,
+        commit: 0,
+        first: 0,
+        stamp: 0,
+    };
+    let votes = frame(&header, &["aaaaaaaa", "bbbbbbbb", "cccccccc"]);
+    assert_eq!(r.handle_message(at(1), NodeId(1), &votes), Handled::Used);
+    r.install_snapshot(at(1), 1).unwrap();
+    let mut buf = vec![0u8; size];
+    let mut out = vec![0u8; R::MAX_MESSAGE_SIZE];
+    let mut batches: Vec<Vec<u8>> = Vec::new();
+    loop {
+        while let Some(t) = r.poll_transmit(&mut out) {
+            let (header, _) = paxos_core::replica::wire::decode_header::<Header>(&out[..t.len]).unwrap();
+            if matches!(header, Header::Accepted { .. }) {
+                let restarted = R::recover(config(2, Some(1)), at(2), batches.iter().map(Vec::as_slice), 0).unwrap();
+                if restarted.log_start() < 1 {
+                    return false;
+                }
+            }
+        }
+        let Some(p) = r.poll_persist(&mut buf) else {
+            return true;
+        };
+        batches.push(buf[..p.len].to_vec());
+        r.persisted(at(1), p.seq).unwrap();
+    }
+}
+
+/// A vote queued before a snapshot that cleared its cell leaves only once
+/// the snapshot record is durable, at every buffer size: its own record
+/// writes nothing, so until then no durable state would back it.
+#[test]
+fn a_vote_the_snapshot_cleared_leaves_after_the_snapshot_record() {
+    for size in R::MIN_PERSIST_BUFFER..R::MIN_PERSIST_BUFFER + 64 {
+        assert!(
+            votes_leave_after_the_snapshot(size, config(2, Some(1))),
+            "buffer of {size} bytes"
+        );
+    }
+}
+
+/// Without the rule some buffer size ends a batch between the votes and
+/// the snapshot record, and the votes leave with nothing durable behind
+/// the first of them.
+#[cfg(feature = "bug-injection")]
+#[test]
+fn without_the_rule_a_cleared_vote_leaves_too_soon() {
+    let c = config(2, Some(1))
+        .to_builder()
+        .inject(paxos_core::fault_injection::Bug::VoteLeavesBeforeSnapshot)
+        .build()
+        .unwrap();
+    assert!((R::MIN_PERSIST_BUFFER..R::MIN_PERSIST_BUFFER + 64)
+        .any(|size| !votes_leave_after_the_snapshot(size, c.clone())));
+}

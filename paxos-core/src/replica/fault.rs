@@ -35,6 +35,11 @@ pub enum Bug {
     /// A snapshot clears cells whose vote records are still queued, and a
     /// watermark queued over them reaches disk before the snapshot.
     SnapshotDropsPendingVotes,
+    /// A snapshot clears cells whose vote records are still queued, and
+    /// the votes' reply leaves once their (now empty) record is durable,
+    /// before the snapshot record: a vote revealed with nothing durable
+    /// behind it (fault E's other half, fault H).
+    VoteLeavesBeforeSnapshot,
     /// A leader whose self-vote queue is full (more records written than
     /// it keeps entries, none durable yet: a driver that syncs on another
     /// thread) drops the vote instead of folding it into the newest entry:

@@ -135,17 +135,29 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         if slot <= self.log.decided() {
             return Ok(());
         }
-        self.queue_persist(PersistItem::Snapshot(slot))
+        let seq = self
+            .queue_persist(PersistItem::Snapshot(slot))
             .map_err(|()| Dropped::Busy)?;
+        // The jump clears cells whose records are still queued: they will
+        // write nothing, so nothing queued may count on them.
         if !self.config.injected(Bug::SnapshotDropsPendingVotes) {
-            // The jump clears cells whose records are still queued: they
-            // will write nothing, so a watermark queued over them must not
-            // reach disk before the snapshot that covers them. Every such
-            // watermark is below the jump (else there would be no jump):
-            // it becomes the snapshot record itself, in its place.
+            // A watermark queued over them must not reach disk before the
+            // snapshot that covers them. Every such watermark is below the
+            // jump (else there would be no jump): it becomes the snapshot
+            // record itself, in its place.
             for (_, item) in self.persists.iter_mut() {
                 if let PersistItem::Committed(_) = item {
                     *item = PersistItem::Snapshot(slot);
+                }
+            }
+        }
+        if !self.config.injected(Bug::VoteLeavesBeforeSnapshot) {
+            // A vote waiting on them must not leave before the snapshot is
+            // durable either (a batch may end between the two): every
+            // waiting reply now waits for the snapshot record.
+            for (needs, _) in self.outbox.iter_mut() {
+                if !needs.released_by(self.durable) {
+                    *needs = seq;
                 }
             }
         }

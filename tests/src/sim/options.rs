@@ -53,6 +53,7 @@ pub fn bug_named(name: &str) -> Option<paxos_core::fault_injection::Bug> {
         Bug::UnrecordedLearnWatermark,
         Bug::AmnesiacVotes,
         Bug::SnapshotDropsPendingVotes,
+        Bug::VoteLeavesBeforeSnapshot,
         Bug::DropSelfVotesWhenFull,
     ]
     .into_iter()
