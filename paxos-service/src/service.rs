@@ -82,6 +82,7 @@ pub fn node_options(config: &NodeConfig, key: ClusterKey) -> NodeOptions {
         }),
         compact_every: DEFAULT_COMPACT_EVERY,
         max_command: config.sizes.max_command(),
+        window_bytes: paxos_std::runtime::WINDOW_BYTES,
     }
 }
 

@@ -50,6 +50,13 @@ pub struct NodeOptions {
     /// [`ProposeError::TooLarge`](crate::runtime::ProposeError::TooLarge).
     /// Use the same on every node: buffers and frames are sized from it.
     pub max_command: usize,
+    /// The most bytes of values its log window holds: half for its
+    /// proposals in flight when it leads (more wait for room; one always
+    /// goes), half for decided slots kept for peers behind (the oldest
+    /// leave memory first, and a peer that needs them gets a snapshot).
+    /// [`WINDOW_BYTES`](crate::runtime::WINDOW_BYTES) by default. Use the
+    /// same on every node: a follower holds what its leader has in flight.
+    pub window_bytes: usize,
 }
 
 impl NodeOptions {
@@ -78,6 +85,7 @@ impl NodeOptions {
             lease: None,
             compact_every: DEFAULT_COMPACT_EVERY,
             max_command: MAX_COMMAND,
+            window_bytes: crate::runtime::WINDOW_BYTES,
         }
     }
 
@@ -86,6 +94,13 @@ impl NodeOptions {
     /// values of a configured size derives it from that size.
     pub fn max_command(mut self, bytes: usize) -> NodeOptions {
         self.max_command = bytes;
+        self
+    }
+
+    /// These options with a log window of at most `bytes` of values (the
+    /// field of the same name).
+    pub fn window_bytes(mut self, bytes: usize) -> NodeOptions {
+        self.window_bytes = bytes;
         self
     }
 }

@@ -477,3 +477,67 @@ fn a_one_node_cluster_keeps_deciding_under_many_reads() {
     assert_eq!(failed, 0, "{failed} reads failed ({ok} answered)");
     assert!(ok > 1000, "only {ok} reads answered in 2 s");
 }
+
+/// With a window budget of 512 KiB and 100 KiB commands, a leader keeps
+/// at most half of it in flight (beyond a single proposal) and every node
+/// at most half in decided slots; a node that was down while the slots it
+/// lacks left memory catches up from a snapshot.
+#[test]
+fn the_window_holds_at_most_its_budget_in_bytes() {
+    const BUDGET: usize = 512 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(3).unwrap();
+    let start = |i: usize| {
+        let options = NodeOptions::local_member(i, &addrs, dir.path()).window_bytes(BUDGET);
+        Runtime::start(options, Kv::default()).expect("node starts")
+    };
+    let mut nodes: Vec<Option<Runtime<Kv>>> = (0..3).map(|i| Some(start(i))).collect();
+    nodes[2].take().unwrap().shutdown().unwrap();
+    let value = "v".repeat(100 * 1024);
+    let proposer = nodes[0].as_ref().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let value = &value;
+            s.spawn(move || {
+                for k in 0..10 {
+                    assert_eq!(proposer.propose(put(&format!("k{t}.{k}"), value)).unwrap(), Ok(None));
+                }
+            });
+        }
+        // Meanwhile, the budget holds.
+        for _ in 0..50 {
+            for node in nodes.iter().flatten() {
+                let status = node.status().unwrap();
+                assert!(status.kept_bytes <= BUDGET / 2, "kept {}", status.kept_bytes);
+                assert!(
+                    status.in_flight_bytes <= BUDGET / 2 + value.len() + 1024,
+                    "in flight {}",
+                    status.in_flight_bytes
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    // The replicas let the slots go: at most two of 100 KiB fit half the
+    // budget, and one more may wait for its record (the window alone
+    // would keep all 40).
+    for node in nodes.iter().flatten() {
+        let status = node.status().unwrap();
+        assert!(status.kept_bytes <= BUDGET / 2, "kept {}", status.kept_bytes);
+        assert!(
+            status.decided - status.log_start <= 3,
+            "slots {}..{} still in memory",
+            status.log_start,
+            status.decided
+        );
+    }
+    nodes[2] = Some(start(2));
+    let decided = nodes[0].as_ref().unwrap().status().unwrap().decided;
+    wait_applied(nodes[2].as_ref().unwrap(), decided);
+    let maps: Vec<_> = nodes.iter().map(|n| map_of(n.as_ref().unwrap())).collect();
+    assert_eq!(maps[0].len(), 40);
+    assert!(maps.iter().all(|m| *m == maps[0]), "the node behind differs");
+    for node in nodes.into_iter().flatten() {
+        node.shutdown().unwrap();
+    }
+}

@@ -503,6 +503,16 @@ fn finds_partial_promises() {
     );
 }
 
+/// A driver that drops delivered slots from memory
+/// (`Replica::release_delivered`) takes cells whose records are still
+/// queued: the records write nothing, and the durable watermark covers
+/// slots with no durable value, so the node cannot restart. Needs the
+/// early-release widening and drivers whose records wait (lazy persist).
+#[test]
+fn finds_released_queued_slots() {
+    finds(paxos_core::fault_injection::Bug::ReleaseQueuedSlots, &[RESTART]);
+}
+
 /// The fault of commit 97a2a02: a leader whose self-vote queue is full
 /// (more records written than it keeps entries, none durable yet: a driver
 /// that syncs on another thread, under load) drops the vote; in a one-node

@@ -50,4 +50,8 @@ pub enum Bug {
     /// parts answer for every slot of the campaign: votes reported in the
     /// later parts are missed.
     CountPartialPromise,
+    /// `Replica::release_delivered` drops delivered slots whose records are
+    /// still queued: the records are then encoded from empty cells and
+    /// write nothing, while the watermark over them reaches disk.
+    ReleaseQueuedSlots,
 }

@@ -612,6 +612,23 @@ impl<V: Value, const N: usize, const W: usize> Replica<V, N, W> {
         self.log.start()
     }
 
+    /// Drops from memory the delivered slots below `slot`, as the window
+    /// does when it slides, but now: for a driver that bounds the bytes its
+    /// window holds when values are large. Never drops a slot not yet
+    /// delivered, nor one whose record is still queued. A peer that later
+    /// asks for a dropped slot gets [`Event::SnapshotNeeded`] instead of the
+    /// values from memory. Returns the new [`Replica::log_start`].
+    pub fn release_delivered(&mut self, slot: Slot) -> Slot {
+        // A queued record is encoded from its cell when written.
+        let floor = if self.config.injected(fault::Bug::ReleaseQueuedSlots) {
+            slot
+        } else {
+            self.persist_floor()
+        };
+        self.log.advance_start(slot.min(floor));
+        self.log.start()
+    }
+
     /// The decided value of `slot`, while it is in memory: `None` if the
     /// slot is not decided yet or has left memory, `Some(None)` for a
     /// no-op.

@@ -56,13 +56,18 @@
 //! frames. Commands encode to at most
 //! [`NodeOptions::max_command`](crate::options::NodeOptions::max_command)
 //! bytes ([`MAX_COMMAND`], 1 MiB, by default; up to
-//! [`MAX_COMMAND_LIMIT`]). Memory: a node holds up to its window of slots
-//! (256) in memory, so up to 256 times the largest slot.
+//! [`MAX_COMMAND_LIMIT`]). Memory: the values a node holds in its window
+//! of slots are bounded in bytes by
+//! [`NodeOptions::window_bytes`](crate::options::NodeOptions::window_bytes)
+//! ([`WINDOW_BYTES`], 64 MiB, by default): half for its proposals in
+//! flight, half for decided slots kept for peers behind (older ones leave
+//! memory; a peer that needs them gets a snapshot).
 
 mod contact;
 mod entry;
 mod sessions;
 mod state;
+mod window;
 mod worker;
 
 pub use contact::PeerContact;
@@ -87,6 +92,11 @@ pub const MAX_COMMAND: usize = 1 << 20;
 /// The most `NodeOptions::max_command` may be: 16 MiB (a frame between
 /// nodes holds at least one slot, and a checkpoint a window of them).
 pub const MAX_COMMAND_LIMIT: usize = 16 << 20;
+
+/// The bytes of values a node's log window holds, unless
+/// [`NodeOptions::window_bytes`](crate::options::NodeOptions::window_bytes)
+/// says otherwise: 64 MiB.
+pub const WINDOW_BYTES: usize = 64 << 20;
 
 /// How long a proposal or a read may wait for its outcome.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -233,6 +243,15 @@ pub struct RuntimeStatus {
     /// How recently a frame arrived from each peer, in the order of
     /// [`NodeOptions::peers`].
     pub peers: Vec<PeerContact>,
+    /// The lowest slot whose value is still in memory (slots below it left
+    /// with the window or a snapshot).
+    pub log_start: u64,
+    /// The bytes of this node's proposals in flight (see
+    /// [`NodeOptions::window_bytes`]).
+    pub in_flight_bytes: usize,
+    /// The bytes of decided slots kept in memory for peers' catch-up (see
+    /// [`NodeOptions::window_bytes`]).
+    pub kept_bytes: usize,
 }
 
 type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;

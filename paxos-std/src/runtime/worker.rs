@@ -6,6 +6,7 @@ use super::contact::Contacts;
 use super::entry::{pack_push, packed_len, unpack, Body, Entry, Origin};
 use super::sessions::SESSION_WINDOW;
 use super::state::{Decoded, Outcome, Replicated};
+use super::window::WindowBytes;
 use super::{Call, ProposeError, ReadFn, ReadHow, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND_LIMIT};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
@@ -161,8 +162,11 @@ struct Applier<S: StateMachine> {
     leader_changes: u64,
     /// By request number: the lowest is the oldest unfinished.
     waiting: BTreeMap<u64, Waiter<S>>,
-    /// The requests each proposal of this node carries.
-    by_proposal: HashMap<ProposalId, Vec<u64>>,
+    /// Each proposal of this node in flight: the requests it carries and
+    /// its length.
+    by_proposal: HashMap<ProposalId, (Vec<u64>, usize)>,
+    /// The bytes in flight and kept in the log window, against its budget.
+    window: WindowBytes,
     /// Requests to try again at once (their proposal was displaced).
     retry: Vec<u64>,
     /// Peers that need a snapshot, from this turn's events.
@@ -174,8 +178,9 @@ impl<S: StateMachine> Applier<S> {
         match event {
             Event::Decided { slot, value, proposal } => {
                 if let Some(p) = proposal {
-                    self.by_proposal.remove(&p);
+                    self.settle(p);
                 }
+                self.window.decided(slot, value.map_or(0, |v| v.len()));
                 for entry in value
                     .into_iter()
                     .flat_map(|v| unpack(v.as_slice()))
@@ -186,7 +191,7 @@ impl<S: StateMachine> Applier<S> {
                 self.applied = slot + 1;
             }
             Event::Displaced { proposal } => {
-                for id in self.by_proposal.remove(&proposal).unwrap_or_default() {
+                for id in self.settle(proposal) {
                     if let Some(w) = self.waiting.get_mut(&id) {
                         w.in_flight = false;
                         self.retry.push(id);
@@ -200,6 +205,16 @@ impl<S: StateMachine> Applier<S> {
             }
             Event::LeadershipAcquired { .. } | Event::LeadershipLost => {}
         }
+    }
+
+    /// Proposal `p` was decided or displaced: the requests it carried.
+    fn settle(&mut self, p: ProposalId) -> Vec<u64> {
+        let (ids, len) = self.by_proposal.remove(&p).unwrap_or_default();
+        self.window.settled(len);
+        if self.by_proposal.is_empty() {
+            self.window.none_in_flight();
+        }
+        ids
     }
 
     /// Applies one decided entry and answers it if it is this node's.
@@ -403,6 +418,7 @@ impl<S: StateMachine> Worker<S> {
                 leader_changes: 0,
                 waiting: BTreeMap::new(),
                 by_proposal: HashMap::new(),
+                window: WindowBytes::new(options.window_bytes),
                 retry: Vec::new(),
                 behind: Vec::new(),
             },
@@ -498,6 +514,9 @@ impl<S: StateMachine> Worker<S> {
             replica: r.counters(),
             transport: self.link.tcp_counters(),
             peers: self.contacts.report(self.clock.now()),
+            log_start: r.log_start(),
+            in_flight_bytes: self.app.window.in_flight(),
+            kept_bytes: self.app.window.kept(),
         }
     }
 
@@ -649,6 +668,16 @@ impl<S: StateMachine> Worker<S> {
             packs.push((pack, carried));
         }
         for (pack, carried) in packs {
+            let len = pack.len();
+            if !self.app.window.may_propose(len) {
+                // The window's bytes are spent: the next turn (a decision
+                // frees room). Forwarded entries are dropped; their nodes
+                // retry.
+                for id in carried {
+                    self.retry_at(id, now);
+                }
+                continue;
+            }
             let Ok(payload) = Payload::from_vec(pack) else {
                 // Entries are checked against the limits, far below a
                 // payload's: not reached.
@@ -662,7 +691,8 @@ impl<S: StateMachine> Worker<S> {
                             w.in_flight = true;
                         }
                     }
-                    self.app.by_proposal.insert(proposal, carried);
+                    self.app.window.proposed(len);
+                    self.app.by_proposal.insert(proposal, (carried, len));
                 }
                 // The window is full: the next turn (a vote frees room).
                 // Forwarded entries are dropped; their nodes retry.
@@ -717,6 +747,9 @@ impl<S: StateMachine> Worker<S> {
             tracing::error!(node = %self.app.me, "{e}");
             self.fatal = Some(NodeError::Storage(e.into()));
             return;
+        }
+        if let Some(below) = self.app.window.release_below(self.replica.log_start()) {
+            self.replica.release_delivered(below);
         }
         for peer in std::mem::take(&mut self.app.behind) {
             self.send_snapshot(peer, now);

@@ -117,6 +117,9 @@ pub struct Node<const W: usize> {
     synced: Option<PersistSeq>,
     persist_buf: Vec<u8>,
     transmit_buf: Vec<u8>,
+    /// After every turn, drop delivered slots from memory but the newest
+    /// this many ([`Node::set_release_lag`]).
+    release_lag: Option<u64>,
 }
 
 impl<const W: usize> Node<W> {
@@ -137,6 +140,7 @@ impl<const W: usize> Node<W> {
             synced: None,
             persist_buf: vec![0; persist_buffer],
             transmit_buf: vec![0; SimReplica::<W>::MAX_MESSAGE_SIZE],
+            release_lag: None,
         }
     }
 
@@ -145,6 +149,14 @@ impl<const W: usize> Node<W> {
     /// a small one splits promises into parts and appends into more frames.
     pub fn set_transmit_buffer(&mut self, size: usize) {
         self.transmit_buf = vec![0; size];
+    }
+
+    /// Makes the driver drop delivered slots from memory after every turn
+    /// (`Replica::release_delivered`), all but the newest `lag`, as a
+    /// driver bounding its window's bytes does; `None`: the window slides
+    /// on its own.
+    pub fn set_release_lag(&mut self, lag: Option<u64>) {
+        self.release_lag = lag;
     }
 
     /// Its identity.
@@ -176,6 +188,11 @@ impl<const W: usize> Node<W> {
     pub fn drain(&mut self, now: Instant, confirm_at_once: bool, out: &mut Vec<Output>) -> Result<(), String> {
         if self.replica.is_none() {
             return Ok(());
+        }
+        // Slots delivered in earlier turns (those of this turn are still
+        // reported in memory: the release is a step of its own).
+        if let (Some(lag), Some(r)) = (self.release_lag, self.replica.as_mut()) {
+            r.release_delivered(r.delivered().saturating_sub(lag));
         }
         let defer = self.lazy_persist && self.disk.syncing();
         let out = RefCell::new(out);

@@ -55,6 +55,7 @@ pub fn bug_named(name: &str) -> Option<paxos_core::fault_injection::Bug> {
         Bug::SnapshotDropsPendingVotes,
         Bug::VoteLeavesBeforeSnapshot,
         Bug::DropSelfVotesWhenFull,
+        Bug::ReleaseQueuedSlots,
     ]
     .into_iter()
     .find(|bug| format!("{bug:?}") == name)
@@ -87,11 +88,15 @@ pub enum Widening {
     /// and slow syncs, so that a leader's driver writes dozens of batches
     /// while one syncs (after commit 97a2a02).
     DeepPipelines,
+    /// Drivers that drop delivered slots from memory early
+    /// (`Replica::release_delivered`, as the runtime does to bound the
+    /// bytes of its window): peers behind get snapshots sooner.
+    EarlyRelease,
 }
 
 impl Widening {
     /// Every widening.
-    pub const ALL: [Widening; 8] = [
+    pub const ALL: [Widening; 9] = [
         Widening::Wipes,
         Widening::TinyBuffers,
         Widening::LazyPersist,
@@ -100,6 +105,7 @@ impl Widening {
         Widening::SnapshotOffers,
         Widening::OneNode,
         Widening::DeepPipelines,
+        Widening::EarlyRelease,
     ];
 
     /// Its name in `SIM_WITHOUT`.
@@ -113,6 +119,7 @@ impl Widening {
             Widening::SnapshotOffers => "snapshot-offers",
             Widening::OneNode => "one-node",
             Widening::DeepPipelines => "deep-pipelines",
+            Widening::EarlyRelease => "early-release",
         }
     }
 }
@@ -294,6 +301,7 @@ impl Options {
             scenario.initial_leader = scenario.initial_leader.map(|_| 0);
             scenario.persist_buffers.truncate(1);
             scenario.transmit_buffers.truncate(1);
+            scenario.release_lags.truncate(1);
             scenario.lazy_persist.truncate(1);
             scenario.clocks.truncate(1);
             scenario.calm_minority_down = false;
@@ -311,6 +319,9 @@ impl Options {
         if !self.widened(Widening::TinyBuffers) {
             scenario.persist_buffers.iter_mut().for_each(|b| *b = 4096);
             scenario.transmit_buffers.iter_mut().for_each(|b| *b = 4096);
+        }
+        if !self.widened(Widening::EarlyRelease) {
+            scenario.release_lags.iter_mut().for_each(|l| *l = None);
         }
         if !self.widened(Widening::LazyPersist) {
             scenario.lazy_persist.iter_mut().for_each(|l| *l = false);
@@ -373,6 +384,11 @@ pub struct Scenario {
     /// scenario ([`Scenario::draw_widenings`]) so that the other draws of a
     /// seed stay as they were.
     pub transmit_buffers: Vec<usize>,
+    /// Per node, whether its driver drops delivered slots from memory after
+    /// every turn, all but the newest `lag` of them (`Some(lag)`, one node
+    /// in four), instead of leaving them to the window's slide. Drawn
+    /// beside the scenario, after the transmit buffers.
+    pub release_lags: Vec<Option<u64>>,
     /// Per node, whether its driver writes the next batch only while no
     /// sync is in flight (see [`super::node::Node::lazy_persist`]).
     pub lazy_persist: Vec<bool>,
@@ -443,6 +459,9 @@ impl Scenario {
                 _ => 4096,
             })
             .collect();
+        self.release_lags = (0..self.nodes)
+            .map(|_| side.ratio(1, 4).then(|| side.below(8)))
+            .collect();
     }
 
     /// Draws a scenario; `min_persist` is the replica's smallest usable
@@ -501,6 +520,7 @@ impl Scenario {
             fault_every,
             persist_buffers,
             transmit_buffers: vec![4096; nodes],
+            release_lags: vec![None; nodes],
             lazy_persist,
             think_us,
             calm_minority_down,

@@ -195,6 +195,7 @@ impl<const W: usize> Simulation<W> {
                 .map_err(|e| Violation::new("setup", format!("config: {e}")))?;
             let mut node = Node::new(i, config, scenario.persist_buffers[i]);
             node.set_transmit_buffer(scenario.transmit_buffers[i]);
+            node.set_release_lag(scenario.release_lags[i]);
             node.lazy_persist = scenario.lazy_persist[i];
             nodes.push(node);
         }
