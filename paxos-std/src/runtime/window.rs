@@ -64,21 +64,32 @@ impl WindowBytes {
     }
 
     /// The slot below which decided slots should leave memory to keep
-    /// within budget, if any must; `log_start` is where the log starts
-    /// now (slots below it already left, with the window or a snapshot).
-    pub(super) fn release_below(&mut self, log_start: u64) -> Option<u64> {
+    /// within budget, if any must. Nothing is forgotten until the replica
+    /// says what left ([`WindowBytes::left_below`]): it keeps a slot whose
+    /// record is still queued.
+    pub(super) fn release_below(&self) -> Option<u64> {
+        let mut bytes = self.kept_bytes;
         let mut below = None;
+        for &(slot, len) in &self.kept {
+            if bytes <= self.half {
+                break;
+            }
+            bytes -= len;
+            below = Some(slot + 1);
+        }
+        below
+    }
+
+    /// The log now starts at `log_start`: the slots below it left memory
+    /// (released, slid out of the window or replaced by a snapshot).
+    pub(super) fn left_below(&mut self, log_start: u64) {
         while let Some(&(slot, len)) = self.kept.front() {
-            if slot >= log_start && self.kept_bytes <= self.half {
+            if slot >= log_start {
                 break;
             }
             self.kept.pop_front();
             self.kept_bytes -= len;
-            if slot >= log_start {
-                below = Some(slot + 1);
-            }
         }
-        below
     }
 
     /// The bytes of this node's proposals in flight.
@@ -116,12 +127,17 @@ mod tests {
         for slot in 0..5 {
             w.decided(slot, 20);
         }
-        // 100 bytes kept, 50 allowed: slots 0..3 leave.
-        assert_eq!(w.release_below(0), Some(3));
+        // 100 bytes kept, 50 allowed: slots 0..3 should leave.
+        assert_eq!(w.release_below(), Some(3));
+        // The replica kept slot 2 (its record queued): only 0..2 left.
+        w.left_below(2);
+        assert_eq!(w.kept(), 60);
+        assert_eq!(w.release_below(), Some(3), "slot 2 is still to leave");
+        w.left_below(3);
         assert_eq!(w.kept(), 40);
-        assert_eq!(w.release_below(0), None);
-        // Slots that left with the window are forgotten, not released.
-        assert_eq!(w.release_below(4), None);
+        assert_eq!(w.release_below(), None);
+        // Slots that left with the window are forgotten too.
+        w.left_below(4);
         assert_eq!(w.kept(), 20);
     }
 }

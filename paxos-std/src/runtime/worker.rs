@@ -748,8 +748,10 @@ impl<S: StateMachine> Worker<S> {
             self.fatal = Some(NodeError::Storage(e.into()));
             return;
         }
-        if let Some(below) = self.app.window.release_below(self.replica.log_start()) {
-            self.replica.release_delivered(below);
+        let window = &mut self.app.window;
+        window.left_below(self.replica.log_start());
+        if let Some(below) = window.release_below() {
+            window.left_below(self.replica.release_delivered(below));
         }
         for peer in std::mem::take(&mut self.app.behind) {
             self.send_snapshot(peer, now);
