@@ -412,7 +412,10 @@ mod tests {
             assert_eq!(back.as_slice(), &content[..], "len {len}");
             assert_eq!((&p1, &p2), (&pad, &pad));
             assert_eq!(frame_of(&(&p1, &back, &p2)), frame, "len {len}");
-            assert_eq!(postcard::to_allocvec(&back).unwrap(), postcard::to_allocvec(&value).unwrap());
+            assert_eq!(
+                postcard::to_allocvec(&back).unwrap(),
+                postcard::to_allocvec(&value).unwrap()
+            );
         }
     }
 }
