@@ -6,7 +6,7 @@
 //! encoded onto the [`Wire`], applied values recorded in the [`Ledger`]),
 //! then every frame sent is decoded and handed to its recipient.
 
-use crate::wire::Wire;
+use crate::wire::{Frame, Wire};
 use crate::{Mode, Totals};
 
 /// One library's cluster, as the harness drives it. Node index 0 is the
@@ -20,7 +20,7 @@ pub trait Cluster {
     /// `wire`, records applied values in `ledger`.
     fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger);
     /// Decodes `frame` and hands it to node `to`.
-    fn deliver(&mut self, from: usize, to: usize, frame: &[u8]);
+    fn deliver(&mut self, from: usize, to: usize, frame: Frame<'_>);
     /// Lets logical time pass (elections, heartbeats, flushes).
     fn tick(&mut self);
 }
