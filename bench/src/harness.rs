@@ -21,6 +21,12 @@ pub trait Cluster {
     fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger);
     /// Decodes `frame` and hands it to node `to`.
     fn deliver(&mut self, from: usize, to: usize, frame: Frame<'_>);
+    /// Whether its nodes keep slices of the frames delivered to them
+    /// ([`Frame::shared`]): the wire then delivers frames that can be
+    /// shared.
+    fn shares_frames(&self) -> bool {
+        false
+    }
     /// Lets logical time pass (elections, heartbeats, flushes).
     fn tick(&mut self);
 }
@@ -91,6 +97,9 @@ const STALL_ROUNDS: u32 = 10_000;
 /// the followers caught up, and checks they applied the same sequence.
 pub fn run<C: Cluster>(cluster: &mut C, mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
     let mut wire = Wire::with_capacity(1 << 22);
+    if cluster.shares_frames() {
+        wire = wire.sharing();
+    }
     let mut ledger = Ledger::new(mode.nodes);
     let sizes = mode.values.sizes();
     let mut value = vec![0xAB; sizes.iter().copied().max().unwrap_or(8).max(8)];

@@ -57,6 +57,9 @@ pub trait BenchValue: Value + Deref<Target = [u8]> + 'static {
     /// A value holding a copy of `bytes`, or `None` if they do not fit.
     fn from_proposal(bytes: &[u8]) -> Option<Self>;
 
+    /// Whether values of this type decoded from a frame may share it.
+    const SHARES: bool = false;
+
     /// Runs `decode` over `frame`'s bytes, as a runtime holding values of
     /// this type decodes a received frame.
     fn decoding<R>(frame: Frame<'_>, decode: impl FnOnce(&[u8]) -> R) -> R {
@@ -71,6 +74,8 @@ impl<const C: usize> BenchValue for Bytes<C> {
 }
 
 impl BenchValue for Payload {
+    const SHARES: bool = true;
+
     fn from_proposal(bytes: &[u8]) -> Option<Self> {
         Payload::from_slice(bytes)
     }
@@ -225,6 +230,10 @@ impl<T: BenchValue, const N: usize, const W: usize> Cluster for Ours<T, N, W> {
         // agreement check catches anything lost for good.
         let (node, now) = (&mut self.nodes[to], self.now);
         let _ = T::decoding(frame, |frame| node.handle_message(now, from, frame));
+    }
+
+    fn shares_frames(&self) -> bool {
+        T::SHARES
     }
 
     fn tick(&mut self) {

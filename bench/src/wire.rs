@@ -7,13 +7,14 @@
 //! sent to several nodes is stored once. The pool stays initialised to its
 //! full length and only grows, so handing out its tail costs nothing.
 //!
-//! A round's pool is delivered as a [`bytes::Bytes`], and each frame
-//! ([`Frame`]) can be taken as a slice of it, as a runtime receives each
-//! frame into a buffer of its own: values decoded inside
-//! `paxos_std::payload::decoding_from` then share the pool rather than
-//! copy their bytes. A pool that values still share stays theirs; the
-//! next rounds write into older pools nothing shares any more, or a fresh
-//! one, so nothing is ever written under a value.
+//! A wire made [`Wire::sharing`] delivers a round's pool as a
+//! [`bytes::Bytes`], and each frame ([`Frame`]) can be taken as a slice of
+//! it, as a runtime receives each frame into a buffer of its own: values
+//! decoded inside `paxos_std::payload::decoding_from` then share the pool
+//! rather than copy their bytes. A pool that values still share stays
+//! theirs; the next rounds write into older pools nothing shares any more,
+//! or a fresh one, so nothing is ever written under a value. Otherwise two
+//! pools take turns, and a frame is only lent.
 
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -28,9 +29,12 @@ const SPENT: usize = 16;
 pub struct Wire {
     pool: BytesMut,
     used: usize,
-    /// Delivered pools, oldest first, to write into again once nothing
-    /// shares them.
+    /// Not sharing: the pool delivered last, written again next round.
+    delivering: BytesMut,
+    /// Sharing: delivered pools, oldest first, to write into again once
+    /// nothing shares them.
     spent: VecDeque<Bytes>,
+    sharing: bool,
     frames: VecDeque<(usize, usize, Range<usize>)>,
     last: Range<usize>,
     /// Messages delivered, one per recipient.
@@ -44,10 +48,19 @@ impl Wire {
     pub fn with_capacity(bytes: usize) -> Wire {
         Wire {
             pool: BytesMut::zeroed(bytes),
-            spent: VecDeque::from([BytesMut::zeroed(bytes).freeze()]),
+            delivering: BytesMut::zeroed(bytes),
             frames: VecDeque::with_capacity(4096),
             ..Wire::default()
         }
+    }
+
+    /// Delivers frames that can be shared ([`Frame::shared`] slices the
+    /// pool instead of copying the frame), as a runtime's receive path
+    /// hands them on.
+    pub fn sharing(mut self) -> Wire {
+        self.sharing = true;
+        self.spent.push_back(std::mem::take(&mut self.delivering).freeze());
+        self
     }
 
     /// At least `room` free bytes at the end of the pool, for a frame
@@ -95,6 +108,15 @@ impl Wire {
     /// `deliver(from, to, frame)`. Frames sent while delivering wait for the
     /// next call.
     pub fn deliver(&mut self, mut deliver: impl FnMut(usize, usize, Frame<'_>)) {
+        if !self.sharing {
+            std::mem::swap(&mut self.pool, &mut self.delivering);
+            self.used = 0;
+            for (from, to, range) in self.frames.drain(..) {
+                let bytes = &self.delivering[range];
+                deliver(from, to, Frame { bytes, pool: None });
+            }
+            return;
+        }
         // The oldest spent pool is the likeliest to be free: values leave
         // the replicas in the order they came.
         let next = match self.spent.pop_front() {
@@ -109,7 +131,15 @@ impl Wire {
         let sent = std::mem::replace(&mut self.pool, next).freeze();
         self.used = 0;
         for (from, to, range) in self.frames.drain(..) {
-            deliver(from, to, Frame { pool: &sent, range });
+            let bytes = &sent[range];
+            deliver(
+                from,
+                to,
+                Frame {
+                    bytes,
+                    pool: Some(&sent),
+                },
+            );
         }
         self.spent.push_back(sent);
         if self.spent.len() > SPENT {
@@ -118,23 +148,28 @@ impl Wire {
     }
 }
 
-/// A delivered frame: its bytes, and the round's pool they are part of.
-#[derive(Clone, Debug)]
+/// A delivered frame: its bytes, and on a sharing wire the round's pool
+/// they are part of.
+#[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
-    pool: &'a Bytes,
-    range: Range<usize>,
+    bytes: &'a [u8],
+    pool: Option<&'a Bytes>,
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
     /// The frame's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.pool[self.range.clone()]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
-    /// The frame as a buffer of its own that shares the pool: what a
-    /// runtime's receive path hands on.
+    /// The frame as a buffer of its own, as a runtime's receive path hands
+    /// it on: on a [sharing](Wire::sharing) wire a slice of the pool, and
+    /// otherwise a copy.
     pub fn shared(&self) -> Bytes {
-        self.pool.slice(self.range.clone())
+        match self.pool {
+            Some(pool) => pool.slice_ref(self.bytes),
+            None => Bytes::copy_from_slice(self.bytes),
+        }
     }
 }
 
@@ -178,7 +213,7 @@ mod tests {
     /// is written again, without allocating.
     #[test]
     fn a_shared_pool_is_not_written_under_its_sharers() {
-        let mut wire = Wire::with_capacity(16);
+        let mut wire = Wire::with_capacity(16).sharing();
         let mut held = Vec::new();
         for round in 0..4u8 {
             assert!(wire.write(4, |b| {
