@@ -85,9 +85,15 @@ pub fn decoding_from<R>(frame: &bytes::Bytes, f: impl FnOnce() -> R) -> R {
         }
     }
 
-    let outer = FRAME.with(|current| current.replace(Some(frame.clone())));
-    let _restore = Restore(outer);
-    f()
+    match FRAME.try_with(|current| current.replace(Some(frame.clone()))) {
+        Ok(outer) => {
+            let _restore = Restore(outer);
+            f()
+        }
+        // Called while the thread's locals are being destroyed: decoding
+        // copies, as outside.
+        Err(_) => f(),
+    }
 }
 
 /// `v` as a slice of the frame [`decoding_from`] set, if it lies within
@@ -369,6 +375,14 @@ mod tests {
         let part = frame.slice(..frame.len() - 1);
         let decoded: Payload = decoding_from(&part, || postcard::from_bytes(&frame)).unwrap();
         assert!(!within(&decoded, &frame));
+        // The frame is this thread's: another thread decoding meanwhile
+        // copies.
+        let decoded = decoding_from(&frame, || {
+            std::thread::scope(|s| s.spawn(|| postcard::from_bytes::<Payload>(&frame)).join())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(!within(&decoded, &frame), "another thread");
     }
 
     /// A nested `decoding_from` applies within itself, and the outer frame
