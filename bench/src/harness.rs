@@ -6,7 +6,7 @@
 //! encoded onto the [`Wire`], applied values recorded in the [`Ledger`]),
 //! then every frame sent is decoded and handed to its recipient.
 
-use crate::wire::Wire;
+use crate::wire::{Frame, Wire};
 use crate::{Mode, Totals};
 
 /// One library's cluster, as the harness drives it. Node index 0 is the
@@ -20,7 +20,13 @@ pub trait Cluster {
     /// `wire`, records applied values in `ledger`.
     fn drain(&mut self, wire: &mut Wire, ledger: &mut Ledger);
     /// Decodes `frame` and hands it to node `to`.
-    fn deliver(&mut self, from: usize, to: usize, frame: &[u8]);
+    fn deliver(&mut self, from: usize, to: usize, frame: Frame<'_>);
+    /// Whether its nodes keep slices of the frames delivered to them
+    /// ([`Frame::shared`]): the wire then delivers frames that can be
+    /// shared.
+    fn shares_frames(&self) -> bool {
+        false
+    }
     /// Lets logical time pass (elections, heartbeats, flushes).
     fn tick(&mut self);
 }
@@ -91,6 +97,9 @@ const STALL_ROUNDS: u32 = 10_000;
 /// the followers caught up, and checks they applied the same sequence.
 pub fn run<C: Cluster>(cluster: &mut C, mode: Mode, commits: u64) -> Result<Totals, Disagreement> {
     let mut wire = Wire::with_capacity(1 << 22);
+    if cluster.shares_frames() {
+        wire = wire.sharing();
+    }
     let mut ledger = Ledger::new(mode.nodes);
     let sizes = mode.values.sizes();
     let mut value = vec![0xAB; sizes.iter().copied().max().unwrap_or(8).max(8)];

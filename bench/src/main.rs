@@ -15,6 +15,8 @@
 //!   Either of LIB and MODE may be left out.
 //! - `paxos-bench count LIB MODE COMMITS`: one run, nothing else; what
 //!   the report runs under valgrind.
+//! - `paxos-bench breakdown MODE`: where the instructions go in one
+//!   mode, under callgrind, as the report's section for it.
 //! - `paxos-bench report [--quick]`: everything, including instructions
 //!   per commit under valgrind, written to `docs/benchmarks.md`,
 //!   `docs/benchmarks.svg` and the README's Benchmarks section (run it from
@@ -42,6 +44,7 @@ fn usage(problem: &str) -> ExitCode {
         "usage: paxos-bench [ours|ours-payload|omnipaxos|raft-rs|all] [w1|w256|n5|v4k|v64c4k|mixed|all] [COMMITS]"
     );
     eprintln!("       paxos-bench count LIB MODE COMMITS");
+    eprintln!("       paxos-bench breakdown MODE");
     eprintln!("       paxos-bench report [--quick]");
     ExitCode::from(2)
 }
@@ -56,6 +59,21 @@ fn cli() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("report failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(&"breakdown") => {
+            let Some(mode) = args.get(1).and_then(|s| Mode::parse(s)) else {
+                return usage("breakdown needs a MODE");
+            };
+            match report::breakdown_section(mode) {
+                Ok(section) => {
+                    print!("{section}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("breakdown failed: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -8,7 +8,7 @@
 //! batching at window 256.
 
 use crate::harness::{Cluster, Ledger};
-use crate::wire::Wire;
+use crate::wire::{Frame, Wire};
 use crate::Mode;
 use omnipaxos::messages::Message;
 use omnipaxos::storage::{Entry, NoSnapshot};
@@ -111,7 +111,8 @@ impl Cluster for OmniCluster {
         }
     }
 
-    fn deliver(&mut self, _from: usize, to: usize, frame: &[u8]) {
+    fn deliver(&mut self, _from: usize, to: usize, frame: Frame<'_>) {
+        let frame = frame.bytes();
         if let Ok(m) = postcard::from_bytes::<Message<Value>>(frame) {
             self.nodes[to].handle_incoming(m);
         }

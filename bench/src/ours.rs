@@ -9,10 +9,14 @@
 //! copies a pointer). Either way the bytes of a value are touched where
 //! the peers touch theirs: copied once from the proposal, encoded into
 //! each record and each frame, decoded from each frame; the ledger reads
-//! its first 8 bytes in place.
+//! its first 8 bytes in place. A `Payload` is decoded as the std runtime
+//! decodes it: each frame a buffer of its own (a slice of the wire's
+//! pool), decoded inside `paxos_std::payload::decoding_from`, so that a
+//! value of [`paxos_std::payload::SHARE_MIN`] bytes or more shares the
+//! frame instead of being copied out of it.
 
 use crate::harness::{self, Cluster, Disagreement, Ledger};
-use crate::wire::Wire;
+use crate::wire::{Frame, Wire};
 use crate::{Mode, Totals};
 use core::convert::Infallible;
 use core::ops::Deref;
@@ -52,6 +56,15 @@ fn run_as<T: BenchValue>(mode: Mode, commits: u64) -> Result<Totals, Disagreemen
 pub trait BenchValue: Value + Deref<Target = [u8]> + 'static {
     /// A value holding a copy of `bytes`, or `None` if they do not fit.
     fn from_proposal(bytes: &[u8]) -> Option<Self>;
+
+    /// Whether values of this type decoded from a frame may share it.
+    const SHARES: bool = false;
+
+    /// Runs `decode` over `frame`'s bytes, as a runtime holding values of
+    /// this type decodes a received frame.
+    fn decoding<R>(frame: Frame<'_>, decode: impl FnOnce(&[u8]) -> R) -> R {
+        decode(frame.bytes())
+    }
 }
 
 impl<const C: usize> BenchValue for Bytes<C> {
@@ -61,8 +74,17 @@ impl<const C: usize> BenchValue for Bytes<C> {
 }
 
 impl BenchValue for Payload {
+    const SHARES: bool = true;
+
     fn from_proposal(bytes: &[u8]) -> Option<Self> {
         Payload::from_slice(bytes)
+    }
+
+    /// As the std runtime does: the frame is a buffer of its own, and the
+    /// values decoded from it may share it.
+    fn decoding<R>(frame: Frame<'_>, decode: impl FnOnce(&[u8]) -> R) -> R {
+        let frame = frame.shared();
+        paxos_std::payload::decoding_from(&frame, || decode(&frame))
     }
 }
 
@@ -202,11 +224,16 @@ impl<T: BenchValue, const N: usize, const W: usize> Cluster for Ours<T, N, W> {
         }
     }
 
-    fn deliver(&mut self, from: usize, to: usize, frame: &[u8]) {
+    fn deliver(&mut self, from: usize, to: usize, frame: Frame<'_>) {
         let from = NodeId(from as u8 + 1);
         // A frame the replica drops is counted by it; the harness's
         // agreement check catches anything lost for good.
-        let _ = self.nodes[to].handle_message(self.now, from, frame);
+        let (node, now) = (&mut self.nodes[to], self.now);
+        let _ = T::decoding(frame, |frame| node.handle_message(now, from, frame));
+    }
+
+    fn shares_frames(&self) -> bool {
+        T::SHARES
     }
 
     fn tick(&mut self) {

@@ -8,7 +8,7 @@
 //! `MsgPropose` per round (one entry at window 1, up to 256 batched).
 
 use crate::harness::{Cluster, Ledger};
-use crate::wire::Wire;
+use crate::wire::{Frame, Wire};
 use crate::Mode;
 use protobuf::{CodedOutputStream, Message as _};
 use raft::eraftpb::{Entry, Message, MessageType};
@@ -155,7 +155,8 @@ impl Cluster for RaftCluster {
         }
     }
 
-    fn deliver(&mut self, _from: usize, to: usize, frame: &[u8]) {
+    fn deliver(&mut self, _from: usize, to: usize, frame: Frame<'_>) {
+        let frame = frame.bytes();
         if let Ok(m) = Message::parse_from_bytes(frame) {
             // Stale or unexpected messages are refused by raft itself.
             let _ = self.nodes[to].step(m);

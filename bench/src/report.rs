@@ -382,7 +382,7 @@ first 8 bytes; the rest is filler.
 
 | | how it is driven | codec on the \"network\" | payload held as | log bound |
 |---|---|---|---|---|
-| ours (`paxos-core`) | `Replica<V, N, W>`: `propose`, and the one driver loop `driver::drain` (records appended to an in-memory log and confirmed by its sync, frames sent, events applied), `driver::tick` | its own wire format, written by the core straight into the pool (the network lends its buffer); one frame per node set; record batches written by the core straight into an in-memory log; buffers sized by `Replica::message_buffer_for` / `persist_buffer_for` from the mode's capacity, at least 64 KiB | `V` = `paxos_core::Bytes<C>` (inline array of the mode's capacity `C`) or `paxos_std::Payload` (a shared `bytes::Bytes`; clones share, decoding copies) | fixed window of `W` slots |
+| ours (`paxos-core`) | `Replica<V, N, W>`: `propose`, and the one driver loop `driver::drain` (records appended to an in-memory log and confirmed by its sync, frames sent, events applied), `driver::tick` | its own wire format, written by the core straight into the pool (the network lends its buffer); one frame per node set; record batches written by the core straight into an in-memory log; buffers sized by `Replica::message_buffer_for` / `persist_buffer_for` from the mode's capacity, at least 64 KiB | `V` = `paxos_core::Bytes<C>` (inline array of the mode's capacity `C`) or `paxos_std::Payload` (a shared `bytes::Bytes`; clones share; decoded as the std runtime decodes, each frame a buffer of its own (a slice of the wire's pool) and decoded inside `paxos_std::payload::decoding_from`, so a value of 32 bytes or more, and at least a 1024th of its frame, is a slice of the frame, not a copy) | fixed window of `W` slots |
 | omnipaxos 0.2 | `OmniPaxos` over `MemoryStorage`; `append`, `take_outgoing_messages`, `read_decided_suffix` | serde + **postcard** (`to_slice` into the pool / `from_bytes`) | `bytes::Bytes` newtype (clones share; decoding copies) | `trim` every 65 536 decided |
 | raft-rs 0.7 | `RawNode` over `MemStorage`: `ready`, messages before and persisted messages after the append, `advance`, `advance_apply`; proposals stepped in as one `MsgPropose` per round | protobuf (`write_to_bytes`' steps into the pool / `parse_from_bytes`) | `bytes::Bytes` (entry data) | `compact` every 65 536 applied |
 
@@ -391,7 +391,7 @@ slice and reads only the first 8 bytes of what it applies):
 
 | | copies of the value's bytes | allocations for the value |
 |---|---|---|
-| ours, `Payload` | 7: the proposal into a `Payload`; the leader encodes it into its log record and into one frame for both followers; each follower decodes it and encodes it into its log record. Inside the core a value moves as a pointer. | 3: the proposal, and one per follower's decode |
+| ours, `Payload` | 5: the proposal into a `Payload`; the leader encodes it into its log record and into one frame for both followers; each follower encodes it into its log record, having decoded it as a slice of the frame (a value under 32 bytes, or under a 1024th of its frame, is copied out of it instead: one more copy per follower). Inside the core a value moves as a pointer. | 1: the proposal (plus one per follower for a value copied out of its frame) |
 | ours, `Bytes<C>` | the same 7 of the value's length, plus the full capacity `C` at every move inside the core and the driver (into the log, out of the decoder, into records and events) | none |
 | omnipaxos | 5: the proposal into a `bytes::Bytes`, one encode per follower, one decode at each; `MemoryStorage` keeps entries by reference, so no log copy | the proposal and each decode, besides the messages' own |
 | raft-rs | 5: the proposal, one protobuf encode per follower, one decode at each; `MemStorage` keeps shared clones of the entries | likewise |
@@ -414,13 +414,13 @@ method. Messages and wire bytes are counted per recipient.";
 const WHY_PAYLOAD_MISSES: &str = "\
 Why ≤ ½ is missed with `Payload` values. The goal was met with inline values at 64 bytes, where \
 our replica needs no allocation at all and most of omnipaxos's instructions are its allocator's. \
-With `Payload` our side pays that kind of cost too: three allocations per commit (the proposal, \
-and each follower's decode), their frees when a slot leaves the window, and the reference counts, \
-several hundred instructions per commit before any consensus work. And as values grow, copying \
-their bytes dominates every library: we copy a value 7 times per commit, omnipaxos 5 (the \
-difference is our three log records, the storage writes, against the peers' in-memory storages \
-that keep references; see *What each side copies* below). At 4 KiB a copy is about 430 \
-instructions, so our memcpy alone is over a third of omnipaxos's total: at v4k, ≤ ½ is out of \
+With `Payload` our side pays that kind of cost too: an allocation per commit (the proposal; a \
+follower's decoded value shares the frame it came in), its free when a slot leaves the window, \
+and the reference counts, several hundred instructions per commit before any consensus work. And \
+as values grow, copying their bytes dominates every library: we copy a value 5 times per commit, \
+as omnipaxos does, but ours are three log records, the storage writes, where the peers' in-memory \
+storages keep references (see *What each side copies* below). At 4 KiB a copy is about 430 \
+instructions, so our memcpy alone is over a quarter of omnipaxos's total: at v4k, ≤ ½ is out of \
 reach while our logs write bytes and theirs do not, whatever the core does. The breakdowns below \
 give the figures, and the ratio with memcpy and the allocator set aside on both sides.
 ";
@@ -462,8 +462,9 @@ fn value_types() -> String {
          code on a microcontroller, but every move of a value copies `C` bytes. It is the choice for \
          small values of a known bound.\n\
          - `Payload` (`paxos_std::Payload`) holds a shared `bytes::Bytes`: a move copies a pointer, a \
-         value costs its length, and it costs one allocation where it is made or decoded, as the \
-         peers' heap payloads do. It is the choice for large values or values far below their bound.\n\n\
+         value costs its length, and it costs one allocation where it is made, as the peers' heap \
+         payloads do, but none where it is decoded: it shares the frame it came in \
+         (`paxos_std::payload::decoding_from`). It is the choice for large values or values far below their bound.\n\n\
          | mode | nodes | in flight | value sizes | capacity | ours as |\n|---|---|---|---|---|---|\n",
     );
     for mode in MODES {
@@ -490,6 +491,29 @@ fn value_types() -> String {
         );
     }
     t
+}
+
+/// The *Where the instructions go* section of `mode` alone, measured
+/// now as the full report measures it (our forms and omnipaxos under
+/// callgrind): `paxos-bench breakdown MODE`, for re-measuring one mode
+/// without the whole report.
+///
+/// # Errors
+///
+/// valgrind's, as [`profile::breakdown`].
+pub fn breakdown_section(mode: Mode) -> Result<String, Box<dyn Error>> {
+    let (_, short, long) = lengths(mode, false);
+    let mut profiles = Vec::new();
+    for lib in mode.ours.iter().copied().chain([Lib::Omni]) {
+        eprintln!("{} {}: callgrind {short} and {long} commits", lib.name(), mode.name);
+        profiles.push(profile::breakdown(lib, mode, short, long, 12)?);
+    }
+    let of_mode: Vec<&Breakdown> = profiles.iter().collect();
+    Ok(format!(
+        "### {}\n\n{}\n",
+        mode.name,
+        breakdown_tables(mode, &of_mode).trim_end()
+    ))
 }
 
 /// The breakdowns of one mode side by side, then the top functions of

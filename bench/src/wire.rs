@@ -6,16 +6,35 @@
 //! state); [`Wire::send`] then addresses the frame just written. A frame
 //! sent to several nodes is stored once. The pool stays initialised to its
 //! full length and only grows, so handing out its tail costs nothing.
+//!
+//! A wire made [`Wire::sharing`] delivers a round's pool as a
+//! [`bytes::Bytes`], and each frame ([`Frame`]) can be taken as a slice of
+//! it, as a runtime receives each frame into a buffer of its own: values
+//! decoded inside `paxos_std::payload::decoding_from` then share the pool
+//! rather than copy their bytes. A pool that values still share stays
+//! theirs; the next rounds write into older pools nothing shares any more,
+//! or a fresh one, so nothing is ever written under a value. Otherwise two
+//! pools take turns, and a frame is only lent.
 
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::ops::Range;
+
+/// Pools kept after their round, waiting for the values sharing them to
+/// go: past this many, the oldest is left to its values.
+const SPENT: usize = 16;
 
 /// Frames in flight and what was delivered so far.
 #[derive(Debug, Default)]
 pub struct Wire {
-    pool: Vec<u8>,
+    pool: BytesMut,
     used: usize,
-    delivering: Vec<u8>,
+    /// Not sharing: the pool delivered last, written again next round.
+    delivering: BytesMut,
+    /// Sharing: delivered pools, oldest first, to write into again once
+    /// nothing shares them.
+    spent: VecDeque<Bytes>,
+    sharing: bool,
     frames: VecDeque<(usize, usize, Range<usize>)>,
     last: Range<usize>,
     /// Messages delivered, one per recipient.
@@ -28,11 +47,20 @@ impl Wire {
     /// An empty network with room for `bytes` of frames per round.
     pub fn with_capacity(bytes: usize) -> Wire {
         Wire {
-            pool: vec![0; bytes],
-            delivering: vec![0; bytes],
+            pool: BytesMut::zeroed(bytes),
+            delivering: BytesMut::zeroed(bytes),
             frames: VecDeque::with_capacity(4096),
             ..Wire::default()
         }
+    }
+
+    /// Delivers frames that can be shared ([`Frame::shared`] slices the
+    /// pool instead of copying the frame), as a runtime's receive path
+    /// hands them on.
+    pub fn sharing(mut self) -> Wire {
+        self.sharing = true;
+        self.spent.push_back(std::mem::take(&mut self.delivering).freeze());
+        self
     }
 
     /// At least `room` free bytes at the end of the pool, for a frame
@@ -77,13 +105,70 @@ impl Wire {
     }
 
     /// Delivers every frame sent so far, in order, as
-    /// `deliver(from, to, bytes)`. Frames sent while delivering wait for the
+    /// `deliver(from, to, frame)`. Frames sent while delivering wait for the
     /// next call.
-    pub fn deliver(&mut self, mut deliver: impl FnMut(usize, usize, &[u8])) {
-        std::mem::swap(&mut self.pool, &mut self.delivering);
+    pub fn deliver(&mut self, mut deliver: impl FnMut(usize, usize, Frame<'_>)) {
+        if !self.sharing {
+            std::mem::swap(&mut self.pool, &mut self.delivering);
+            self.used = 0;
+            for (from, to, range) in self.frames.drain(..) {
+                let bytes = &self.delivering[range];
+                deliver(from, to, Frame { bytes, pool: None });
+            }
+            return;
+        }
+        // The oldest spent pool is the likeliest to be free: values leave
+        // the replicas in the order they came.
+        let next = match self.spent.pop_front() {
+            Some(spent) if spent.is_unique() => spent.try_into_mut().ok(),
+            Some(spent) => {
+                self.spent.push_front(spent);
+                None
+            }
+            None => None,
+        };
+        let next = next.unwrap_or_else(|| BytesMut::zeroed(self.pool.len()));
+        let sent = std::mem::replace(&mut self.pool, next).freeze();
         self.used = 0;
         for (from, to, range) in self.frames.drain(..) {
-            deliver(from, to, &self.delivering[range]);
+            let bytes = &sent[range];
+            deliver(
+                from,
+                to,
+                Frame {
+                    bytes,
+                    pool: Some(&sent),
+                },
+            );
+        }
+        self.spent.push_back(sent);
+        if self.spent.len() > SPENT {
+            self.spent.pop_front();
+        }
+    }
+}
+
+/// A delivered frame: its bytes, and on a sharing wire the round's pool
+/// they are part of.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    bytes: &'a [u8],
+    pool: Option<&'a Bytes>,
+}
+
+impl<'a> Frame<'a> {
+    /// The frame's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The frame as a buffer of its own, as a runtime's receive path hands
+    /// it on: on a [sharing](Wire::sharing) wire a slice of the pool, and
+    /// otherwise a copy.
+    pub fn shared(&self) -> Bytes {
+        match self.pool {
+            Some(pool) => pool.slice_ref(self.bytes),
+            None => Bytes::copy_from_slice(self.bytes),
         }
     }
 }
@@ -109,7 +194,7 @@ mod tests {
         wire.send(2, 0);
         assert!(!wire.write(1, |_| None));
         let mut got = Vec::new();
-        wire.deliver(|from, to, frame| got.push((from, to, frame.to_vec())));
+        wire.deliver(|from, to, frame| got.push((from, to, frame.bytes().to_vec())));
         assert_eq!(
             got,
             vec![
@@ -122,5 +207,38 @@ mod tests {
         let mut again = 0;
         wire.deliver(|_, _, _| again += 1);
         assert_eq!(again, 0);
+    }
+
+    /// A pool something still shares is never written again; once free it
+    /// is written again, without allocating.
+    #[test]
+    fn a_shared_pool_is_not_written_under_its_sharers() {
+        let mut wire = Wire::with_capacity(16).sharing();
+        let mut held = Vec::new();
+        for round in 0..4u8 {
+            assert!(wire.write(4, |b| {
+                b[..4].fill(round);
+                Some(4)
+            }));
+            wire.send(0, 1);
+            wire.deliver(|_, _, frame| {
+                assert_eq!(frame.bytes(), [round; 4]);
+                held.push(frame.shared());
+            });
+        }
+        for (round, frame) in held.iter().enumerate() {
+            assert_eq!(frame[..], [round as u8; 4], "untouched");
+        }
+        let pools: Vec<*const u8> = held.iter().map(|f| f.as_ptr()).collect();
+        drop(held);
+        // Free again: once the current pool is delivered, the next rounds
+        // write into the oldest pools.
+        for round in 0..3 {
+            assert!(wire.write(4, |_| Some(4)));
+            wire.send(0, 1);
+            wire.deliver(|_, _, frame| {
+                assert_eq!(pools.contains(&frame.shared().as_ptr()), round > 0, "round {round}");
+            });
+        }
     }
 }

@@ -1,8 +1,15 @@
 //! The receiving side of a blocking driver: a thread that reads the UDP
 //! socket into a fixed pool of buffers and queues each datagram for the
 //! driver's loop, which hands the buffer back to the pool when done.
+//!
+//! A datagram's buffer is a [`bytes::Bytes`], so that the payloads decoded
+//! from it ([`Datagram::decode`]) can share it rather than copy it (see
+//! [`decoding_from`]). A buffer a payload still shares when it is handed
+//! back stays with that payload, and the pool takes a fresh one instead.
 
+use crate::payload::decoding_from;
 use crate::transport::{UdpTransport, RECV_BUFFER_LEN};
+use bytes::{Bytes, BytesMut};
 use paxos_core::NodeId;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +31,9 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Datagram {
     /// The sender.
     pub from: NodeId,
-    /// The buffer it was received into.
-    pub buf: Box<[u8]>,
+    /// The whole buffer it was received into: what a payload decoded from
+    /// it and sharing it keeps alive.
+    pub buf: Bytes,
     /// Where the payload is in `buf`.
     pub frame: Range<usize>,
 }
@@ -33,10 +41,10 @@ pub struct Datagram {
 impl Datagram {
     /// A frame received some other way (from
     /// [`TcpTransport`](crate::transport::tcp::TcpTransport)), in a buffer
-    /// of its own: the whole buffer is the payload, and
-    /// [`Pool::give_back`] lets it go.
+    /// of its own, taken without a copy: the whole buffer is the payload,
+    /// and [`Pool::give_back`] lets it go.
     pub fn from_frame(from: NodeId, frame: Vec<u8>) -> Self {
-        let buf = frame.into_boxed_slice();
+        let buf = Bytes::from(frame);
         Datagram {
             from,
             frame: 0..buf.len(),
@@ -48,20 +56,36 @@ impl Datagram {
     pub fn payload(&self) -> &[u8] {
         self.buf.get(self.frame.clone()).unwrap_or_default()
     }
+
+    /// Runs `decode` over the payload inside [`decoding_from`] the whole
+    /// buffer: the [`Payload`](crate::Payload)s it decodes may share the
+    /// buffer instead of copying their bytes. The buffer, not just the
+    /// payload, is the frame whose size bounds what a shared payload keeps
+    /// alive.
+    pub fn decode<R>(&self, decode: impl FnOnce(&[u8]) -> R) -> R {
+        decoding_from(&self.buf, || decode(self.payload()))
+    }
 }
 
 /// Where the loop returns receive buffers.
 #[derive(Debug)]
-pub struct Pool(SyncSender<Box<[u8]>>);
+pub struct Pool(SyncSender<BytesMut>);
 
 impl Pool {
     /// Hands a datagram's buffer back for the next receive. A buffer that
-    /// is not a receive buffer ([`Datagram::from_frame`]'s) is dropped.
+    /// is not a receive buffer ([`Datagram::from_frame`]'s) is dropped. A
+    /// receive buffer that payloads decoded from it still share stays
+    /// theirs, and a fresh one takes its place in the pool.
     pub fn give_back(&self, datagram: Datagram) {
-        if datagram.buf.len() == RECV_BUFFER_LEN {
-            // The pool has room for every buffer there is.
-            let _ = self.0.try_send(datagram.buf);
+        if datagram.buf.len() != RECV_BUFFER_LEN {
+            return;
         }
+        let buf = datagram
+            .buf
+            .try_into_mut()
+            .unwrap_or_else(|_| BytesMut::zeroed(RECV_BUFFER_LEN));
+        // The pool has room for every buffer there is.
+        let _ = self.0.try_send(buf);
     }
 }
 
@@ -100,7 +124,7 @@ pub fn spawn<I: Send + 'static>(
 ) -> std::io::Result<(Pool, JoinHandle<()>)> {
     let (pool_tx, pool) = mpsc::sync_channel(POOL);
     for _ in 0..POOL {
-        let _ = pool_tx.try_send(vec![0u8; RECV_BUFFER_LEN].into_boxed_slice());
+        let _ = pool_tx.try_send(BytesMut::zeroed(RECV_BUFFER_LEN));
     }
     let thread = std::thread::Builder::new()
         .name("paxos-udp".into())
@@ -111,11 +135,11 @@ pub fn spawn<I: Send + 'static>(
 fn receive<I>(
     net: &UdpTransport,
     tx: &SyncSender<I>,
-    pool: &Receiver<Box<[u8]>>,
+    pool: &Receiver<BytesMut>,
     stop: &AtomicBool,
     wrap: fn(Datagram) -> I,
 ) {
-    let mut held: Option<Box<[u8]>> = None;
+    let mut held: Option<BytesMut> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut buf = match held.take() {
             Some(buf) => buf,
@@ -129,7 +153,8 @@ fn receive<I>(
             Ok(Some(received)) => {
                 let input = wrap(Datagram {
                     from: received.from,
-                    buf,
+                    // The whole buffer, without a copy.
+                    buf: buf.freeze(),
                     frame: received.frame,
                 });
                 if !offer(tx, input, stop) {
@@ -174,12 +199,50 @@ mod tests {
         pool.give_back(datagram);
         pool.give_back(Datagram::from_frame(NodeId(4), Vec::new()));
         assert!(rx.try_recv().is_err(), "not receive buffers: dropped");
+        let buf = Bytes::from(vec![0; RECV_BUFFER_LEN]);
+        let at = buf.as_ptr();
         pool.give_back(Datagram {
             from: NodeId(4),
-            buf: vec![0; RECV_BUFFER_LEN].into_boxed_slice(),
+            buf,
             frame: 0..0,
         });
-        assert_eq!(rx.try_recv().unwrap().len(), RECV_BUFFER_LEN);
+        let back = rx.try_recv().unwrap();
+        assert_eq!(
+            (back.len(), back.as_ptr()),
+            (RECV_BUFFER_LEN, at),
+            "the same buffer again"
+        );
+    }
+
+    /// Payloads decoded from a datagram share its buffer; handed back
+    /// while they live, the buffer stays theirs and the pool gets a fresh
+    /// one, so the next receive never writes under them.
+    #[test]
+    fn a_shared_buffer_stays_with_its_payloads() {
+        let value = crate::Payload::from_vec(vec![5; 4096]).unwrap();
+        let encoded = postcard::to_allocvec(&value).unwrap();
+        let mut buf = BytesMut::zeroed(RECV_BUFFER_LEN);
+        buf[10..10 + encoded.len()].copy_from_slice(&encoded);
+        let datagram = Datagram {
+            from: NodeId(2),
+            buf: buf.freeze(),
+            frame: 10..10 + encoded.len(),
+        };
+        let at = datagram.buf.as_ptr();
+        let decoded: crate::Payload = datagram.decode(|b| postcard::from_bytes(b)).unwrap();
+        assert_eq!(decoded, value);
+        let inside = datagram.buf.as_ptr_range();
+        assert!(inside.contains(&decoded.as_slice().as_ptr()), "shares the buffer");
+        let (tx, rx) = mpsc::sync_channel(1);
+        Pool(tx).give_back(datagram);
+        let fresh = rx.try_recv().unwrap();
+        assert_eq!(fresh.len(), RECV_BUFFER_LEN);
+        assert_ne!(fresh.as_ptr(), at, "a fresh buffer");
+        assert_eq!(decoded, value, "the payload's bytes are untouched");
+        // A frame from the stream transport is its own buffer.
+        let frame = Datagram::from_frame(NodeId(3), encoded.clone());
+        let decoded: crate::Payload = frame.decode(|b| postcard::from_bytes(b)).unwrap();
+        assert!(frame.buf.as_ptr_range().contains(&decoded.as_slice().as_ptr()));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::window::WindowBytes;
 use super::{Call, ProposeError, ReadFn, ReadHow, Reply, RuntimeStatus, StateMachine, DEADLINE, MAX_COMMAND_LIMIT};
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
+use crate::payload::decoding_from;
 use crate::pieces::{self, Pieces, Sends};
 use crate::receiver::{self, Datagram};
 use crate::storage::{FileLog, SyncPipeline};
@@ -371,12 +372,11 @@ impl<S: StateMachine> Worker<S> {
             applied = snapshot.slot();
             state.restore(snapshot).map_err(|_| NodeError::Snapshot)?;
         }
-        let batches = recovered.batches.iter().map(Vec::as_slice);
         let (mut next, mut gap) = (applied, None);
         let replica = if recovered.snapshot.is_none() && recovered.batches.is_empty() && !options.storage_lost {
             R::new(config, clock.now()).map_err(paxos_core::replica::RecoverError::Config)
         } else {
-            R::recover_with(config, clock.now(), batches, applied, |slot, value| {
+            let mut deliver = |slot: u64, value: Option<&Payload>| {
                 // Slots come in order from the snapshot's: a first slot past
                 // it means the log jumped over slots never applied here.
                 if slot > next && gap.is_none() {
@@ -391,6 +391,15 @@ impl<S: StateMachine> Worker<S> {
                     // No request of this run exists yet: nothing to answer.
                     state.apply(slot, &entry, false);
                 }
+            };
+            R::recovery(config, clock.now(), applied).and_then(|mut recovery| {
+                for batch in recovered.batches {
+                    // Each batch is a buffer of its own, taken without a
+                    // copy: the values replayed from it share it.
+                    let batch = bytes::Bytes::from(batch);
+                    decoding_from(&batch, || recovery.replay(&batch, &mut deliver))?;
+                }
+                recovery.finish()
             })
         };
         let replica = Box::new(replica.map_err(NodeError::Recover)?);
@@ -447,7 +456,7 @@ impl<S: StateMachine> Worker<S> {
         let wait = self.clock.until(self.replica.poll_timeout()).min(MAX_WAIT);
         receiver::take_turn(inbox, wait, |input| match input {
             Input::Call(call) => self.on_call(call),
-            Input::Datagram(d) => self.on_datagram(d.from, d.payload()),
+            Input::Datagram(d) => self.on_datagram(&d),
             Input::Wake => {}
         });
         let _span = tracing::trace_span!("turn", node = self.app.me.0).entered();
@@ -705,15 +714,18 @@ impl<S: StateMachine> Worker<S> {
         }
     }
 
-    fn on_datagram(&mut self, from: NodeId, payload: &[u8]) {
-        let now = self.clock.now();
+    fn on_datagram(&mut self, datagram: &Datagram) {
+        let (from, now) = (datagram.from, self.clock.now());
         self.contacts.heard(from, now);
-        let Some((&channel, body)) = payload.split_first() else {
+        let Some((&channel, body)) = datagram.payload().split_first() else {
             return;
         };
         match channel {
             CONSENSUS => {
-                if let Some(e) = self.replica.handle_message(now, from, body).dropped() {
+                // The values it carries share the frame rather than copy it.
+                let replica = &mut self.replica;
+                let handled = decoding_from(&datagram.buf, || replica.handle_message(now, from, body));
+                if let Some(e) = handled.dropped() {
                     tracing::debug!(node = %self.app.me, %from, "dropped: {e}");
                 }
             }
