@@ -97,8 +97,10 @@
 //! one), validity (every vote and decided value was proposed by a client
 //! or is a no-op), promise bounds (volatile promise at least the durable
 //! one, no vote above the promise), learned cells below decided (in memory
-//! and on disk, fix C), decided slots hold their values (in memory and on
-//! disk), every revealed vote stays durable unless its node is an
+//! and on disk, fix C), decided slots hold their values (in memory, and
+//! on disk after every durable record that moves the watermark: a crash
+//! may leave any prefix of the records, fault E), every revealed vote
+//! stays durable unless its node is an
 //! amnesiac (`RevealedVotesDurable`).
 //!
 //! # Hooks
