@@ -9,7 +9,11 @@
 //!   fails, with a refinement rule, at the first wrong step. `TornRecord`
 //!   needs a driver that writes lazily and `AmnesiacVotes` a storage wipe,
 //!   which this simulator's scenarios do not draw: scripted three-node
-//!   runs (`Cluster`) show them through the same hooks;
+//!   runs (`Cluster`) show them through the same hooks, and a driver that
+//!   syncs one batch at a time shows the two halves of a snapshot taken
+//!   with vote records queued (`scripted_snapshot_drops_pending_votes`,
+//!   fault E; `scripted_vote_leaves_before_snapshot`, fault H, which the
+//!   simulator does not reach);
 //! - `every_path_is_taken`: the fixed code takes every path of the
 //!   relation, so its rules are not vacuous;
 //! - `bug_table` (ignored) prints, per bug, the step and rule where the
@@ -19,7 +23,7 @@
 use paxos_core::fault_injection::Bug;
 use paxos_core::replica::Config;
 use paxos_core::{Instant, NodeId, NodeSet};
-use paxos_tests::refinement::{rules, Coverage, Input, Refinement};
+use paxos_tests::refinement::{parse_batch, rules, Coverage, Input, Msg, Rec, Refinement};
 use paxos_tests::sim::node::{Node, Output, SimReplica, MAX_NODES};
 use paxos_tests::sim::options::env_u64;
 use paxos_tests::sim::{
@@ -154,6 +158,20 @@ fn bug_table() {
         (Bug::RevealBeforeDurable, AppDurability::Checkpoint),
         (Bug::ForgetOnRestart, AppDurability::Checkpoint),
         (Bug::ReuseBallotAfterRestart, AppDurability::Checkpoint),
+        // Found by the simulator through this check since `DecidedKnown` on
+        // disk is held after every durable watermark record: 40 of seeds
+        // 0..20,000 at 3,000 chaos steps, the first 411
+        // (`finds_snapshot_dropping_pending_votes` in tests/simulation.rs);
+        // here (2,000 steps) seed 411 at step 332, and without the check
+        // no seed of 1,000 fails. None below 411: not within the default
+        // 300.
+        (Bug::SnapshotDropsPendingVotes, AppDurability::Checkpoint),
+        // Not reached by the simulator (0 of seeds 0..20,000 at 3,000
+        // chaos steps): its syncs cover every batch written when they
+        // start, so the record the snapshot emptied and the snapshot
+        // record become durable together (docs/refinement.md, "Faults E
+        // and H"). Caught by `scripted_vote_leaves_before_snapshot`.
+        (Bug::VoteLeavesBeforeSnapshot, AppDurability::Checkpoint),
         // Not caught by this check in 300 seeds: a win is matched against
         // any quorum of the promises sent, not the ones the candidate
         // received, and another quorum usually explains it. The
@@ -467,8 +485,16 @@ fn scripted_amnesiac_votes() {
 
 impl Cluster {
     /// A driver that writes one batch at a time and syncs it before the
-    /// next (one I/O in flight): a step per batch.
-    fn write_one_batch(&mut self, i: usize, size: usize, input: Input) -> Result<bool, Violation> {
+    /// next (one I/O in flight): a step per batch. Returns whether it
+    /// wrote one; the step's frames are left in `sent`, checked or not.
+    fn write_one_batch(
+        &mut self,
+        i: usize,
+        size: usize,
+        input: Input,
+        sent: &mut Vec<Rc<[u8]>>,
+    ) -> Result<bool, Violation> {
+        sent.clear();
         let now = self.now;
         let node = &mut self.nodes[i];
         let replica = node.replica.as_mut().unwrap();
@@ -491,6 +517,10 @@ impl Cluster {
             });
         }
         while replica.poll_event().is_some() {}
+        sent.extend(out.iter().filter_map(|o| match o {
+            Output::Frame { bytes, .. } => Some(bytes.clone()),
+            Output::Event(_) => None,
+        }));
         self.refinement.step(i, &self.nodes[i], input, &out)?;
         for o in out {
             if let Output::Frame { to, bytes } = o {
@@ -521,36 +551,153 @@ impl Cluster {
                 .handle_message(self.now, NodeId(from as u8), &frame);
         }
     }
+
+    /// Whether node `i`'s durable batches, read as raw records, back a
+    /// vote for `slot`: a durable vote record for it, or a durable
+    /// watermark or snapshot record above it. Independent of the
+    /// refinement check's replay: the test's own view of what the fault
+    /// is.
+    fn durably_backs(&self, i: usize, slot: u64) -> bool {
+        self.nodes[i].disk.synced.iter().any(|batch| {
+            parse_batch(batch).unwrap().iter().any(|r| match r {
+                Rec::Accepted { first, values, .. } => (*first..*first + values.len() as u64).contains(&slot),
+                Rec::Committed(s) | Rec::Snapshot(s) => slot < *s,
+                _ => false,
+            })
+        })
+    }
 }
 
-/// Node 1, a driver that writes one batch at a time, gets two appends
-/// (slot 0, then slots 1..5 with commit 1) and installs a snapshot to slot
-/// 3 before writing anything. The snapshot clears the cells of slots 0..3,
-/// so their queued `Entries` records write nothing, while the watermark
-/// record queued between them (`Committed(1)`) is written: with a small
-/// persist buffer it is durable in a batch before the `Snapshot` record.
-/// Returns the cluster and the check's verdict.
-fn snapshot_with_votes_pending(size: usize, bug: Option<Bug>) -> (Cluster, Result<(), Violation>) {
+/// What node 1 holds queued — records not yet written — when the
+/// application installs a snapshot at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Queued {
+    /// Values node 0 first gets decided with node 2 alone; node 1 gets
+    /// their appends too, and the append after them carries the
+    /// watermark over them (a `Committed` record queued among the votes).
+    decided: usize,
+    /// Values node 0 proposes next: votes only.
+    votes: usize,
+    /// The snapshot's slot: it clears node 1's cells below it.
+    snapshot: u64,
+}
+
+impl Queued {
+    /// Fault E's shape: the append of slot 0, then slots 1..5 with commit
+    /// 1, then a snapshot to slot 3 (a watermark queued over cleared
+    /// votes).
+    const WATERMARK_OVER_CLEARED: Queued = Queued {
+        decided: 1,
+        votes: 4,
+        snapshot: 3,
+    };
+    /// Fault H's shape (as in `paxos-core/tests/persist_batches.rs`):
+    /// votes for slots 0..3, no watermark, then a snapshot to slot 1 that
+    /// clears only the first: its record writes nothing, the others' do.
+    const VOTES_PARTLY_CLEARED: Queued = Queued {
+        decided: 0,
+        votes: 3,
+        snapshot: 1,
+    };
+
+    /// Every shape the tests below sweep: no value or one value decided
+    /// first, one to four votes after, and every snapshot slot from the
+    /// first to one past the last vote.
+    fn all() -> Vec<Queued> {
+        let mut shapes = Vec::new();
+        for decided in 0..=1 {
+            for votes in 1..=4 {
+                for snapshot in 1..=(decided + votes) as u64 + 1 {
+                    shapes.push(Queued {
+                        decided,
+                        votes,
+                        snapshot,
+                    });
+                }
+            }
+        }
+        shapes
+    }
+}
+
+/// The run of a snapshot with votes pending, and what it showed.
+struct PendingRun {
+    cluster: Cluster,
+    /// The refinement check's verdict.
+    result: Result<(), Violation>,
+    /// Node 1's batches written (one per step after the snapshot).
+    batches: usize,
+    /// The first `Accepted` node 1 sent covering a slot the snapshot
+    /// cleared while its durable records backed no vote there: the batch
+    /// after which it left, the slot, and the frame's range.
+    early: Option<(usize, u64, String)>,
+}
+
+/// Node 1, a driver that writes one batch at a time through a
+/// `size`-byte buffer, gets node 0's appends (`queued`) and installs a
+/// snapshot before writing anything: the snapshot clears cells whose
+/// `Entries` records are still queued, so those records write nothing,
+/// while the records queued around them (the other votes, a watermark)
+/// are written. Every batch is synced and confirmed before the next is
+/// written, so any buffer that ends a batch between the cleared records
+/// and the `Snapshot` record makes that state durable — and confirms the
+/// cleared records' sequence numbers.
+fn snapshot_with_votes_pending(queued: Queued, size: usize, bug: Option<Bug>) -> PendingRun {
     let mut c = Cluster::new(bug, [4096, size, 4096]).unwrap();
+    let mut batches = 0;
+    let mut early = None;
     let result = (|| {
         c.sync(0)?;
-        c.propose(0, &big('a'))?;
-        c.sync(0)?;
-        c.deliver(0, 2, false)?;
-        c.sync(2)?;
-        c.deliver(2, 0, false)?;
-        for v in ['b', 'c', 'd', 'e'] {
-            c.propose(0, &big(v))?;
+        let mut values = ('a'..='z').map(big);
+        if queued.decided > 0 {
+            for v in values.by_ref().take(queued.decided) {
+                c.propose(0, &v)?;
+            }
+            c.sync(0)?;
+            c.deliver(0, 2, false)?;
+            c.sync(2)?;
+            c.deliver(2, 0, false)?;
+        }
+        for v in values.by_ref().take(queued.votes) {
+            c.propose(0, &v)?;
         }
         c.sync(0)?;
         c.hand(0, 1);
-        c.nodes[1].replica.as_mut().unwrap().install_snapshot(c.now, 3).unwrap();
+        c.nodes[1]
+            .replica
+            .as_mut()
+            .unwrap()
+            .install_snapshot(c.now, queued.snapshot)
+            .unwrap();
         // The first step folds the appends and the snapshot in: not noted.
         let mut input = Input::Unknown;
-        while c.write_one_batch(1, size, core::mem::replace(&mut input, Input::Synced))? {}
-        Ok(())
+        let mut sent = Vec::new();
+        loop {
+            let input = core::mem::replace(&mut input, Input::Synced);
+            let step = c.write_one_batch(1, size, input, &mut sent);
+            if let Ok(false) = step {
+                return Ok(());
+            }
+            batches += 1;
+            // The step's frames, whether the check passed it or not.
+            for frame in &sent {
+                if let Ok(Msg::Accepted { first, count, .. }) = Msg::parse(frame) {
+                    for slot in (first..first + u64::from(count)).filter(|s| *s < queued.snapshot) {
+                        if early.is_none() && !c.durably_backs(1, slot) {
+                            early = Some((batches, slot, format!("{first}+{count}")));
+                        }
+                    }
+                }
+            }
+            step?;
+        }
     })();
-    (c, result)
+    PendingRun {
+        cluster: c,
+        result,
+        batches,
+        early,
+    }
 }
 
 /// A fault the specification's model checker found (`spec/Replica.tla`,
@@ -563,16 +710,19 @@ fn snapshot_with_votes_pending(size: usize, bug: Option<Bug>) -> (Cluster, Resul
 /// durable.
 #[test]
 fn scripted_snapshot_drops_pending_votes() {
-    let sizes = SimReplica::<8>::MIN_PERSIST_BUFFER..SimReplica::<8>::MIN_PERSIST_BUFFER + 64;
     let mut caught = 0;
-    for size in sizes {
-        let (c, result) = snapshot_with_votes_pending(size, Some(Bug::SnapshotDropsPendingVotes));
-        let Err(v) = result else { continue };
+    for size in persist_buffers() {
+        let run = snapshot_with_votes_pending(
+            Queued::WATERMARK_OVER_CLEARED,
+            size,
+            Some(Bug::SnapshotDropsPendingVotes),
+        );
+        let Err(v) = run.result else { continue };
         assert_eq!(v.rule, rules::DECIDED_KNOWN, "buffer {size}: {v}");
-        let node = &c.nodes[1];
+        let node = &run.cluster.nodes[1];
         let restarted = SimReplica::<8>::recover(
             node.config.clone(),
-            c.now,
+            run.cluster.now,
             node.disk.synced.iter().map(Vec::as_slice),
             0,
         );
@@ -585,14 +735,99 @@ fn scripted_snapshot_drops_pending_votes() {
     assert!(caught > 0, "no buffer size reaches the fault");
 }
 
-/// The fix of `SnapshotDropsPendingVotes`: the watermark queued over the
-/// cleared cells becomes the snapshot record, so every buffer size refines
-/// and the records recover.
+/// The persist buffers the scripted snapshot runs sweep: 64 sizes from
+/// the smallest a replica accepts.
+fn persist_buffers() -> core::ops::Range<usize> {
+    SimReplica::<8>::MIN_PERSIST_BUFFER..SimReplica::<8>::MIN_PERSIST_BUFFER + 64
+}
+
+/// Fault H (docs/safety.md), E's other half, injected back
+/// (`Bug::VoteLeavesBeforeSnapshot`): the votes whose records the
+/// snapshot emptied wait only for those (empty) records, so a batch that
+/// ends between them and the `Snapshot` record releases the `Accepted`
+/// with nothing durable behind the cleared slot. The check must fail on
+/// persist before reveal (vote) at every buffer size and shape where that
+/// happens — where an `Accepted` covering a cleared slot leaves while
+/// node 1's durable records, read raw, back no vote there — at the step
+/// that sends it, and nowhere else; without the bug no size of any shape
+/// reveals such a vote.
+#[test]
+fn scripted_vote_leaves_before_snapshot() {
+    let mut arises = Vec::new();
+    for queued in Queued::all() {
+        let mut sizes = Vec::new();
+        for size in persist_buffers() {
+            let fixed = snapshot_with_votes_pending(queued, size, None);
+            if let Err(v) = fixed.result {
+                panic!("{queued:?}, buffer {size}, fixed: {v}");
+            }
+            assert_eq!(fixed.early, None, "{queued:?}, buffer {size}, fixed");
+            let run = snapshot_with_votes_pending(queued, size, Some(Bug::VoteLeavesBeforeSnapshot));
+            match (&run.early, &run.result) {
+                (None, Ok(())) => {}
+                (Some((batch, slot, accepted)), Err(v)) => {
+                    assert_eq!(v.rule, rules::PBR_VOTE, "{queued:?}, buffer {size}: {v}");
+                    assert_eq!(
+                        *batch, run.batches,
+                        "{queued:?}, buffer {size}: Accepted {accepted} (slot {slot}) left after batch {batch}; the check failed after batch {}: {v}",
+                        run.batches
+                    );
+                    if sizes.is_empty() {
+                        println!(
+                            "VoteLeavesBeforeSnapshot, {queued:?}, buffer {size}: Accepted {accepted} after batch {batch}, slot {slot} backed by nothing durable: {v}"
+                        );
+                    }
+                    sizes.push(size);
+                }
+                (Some((batch, slot, accepted)), Ok(())) => panic!(
+                    "{queued:?}, buffer {size}: Accepted {accepted} left after batch {batch} with nothing durable behind slot {slot}, and the check passed"
+                ),
+                (None, Err(v)) => panic!("{queued:?}, buffer {size}: no vote left too soon, yet: {v}"),
+            }
+        }
+        println!(
+            "VoteLeavesBeforeSnapshot, {queued:?}: caught at {} buffer sizes: {sizes:?}",
+            sizes.len()
+        );
+        arises.push((queued, sizes));
+    }
+    let reached = arises.iter().filter(|(_, sizes)| !sizes.is_empty()).count();
+    let runs: usize = arises.iter().map(|(_, sizes)| sizes.len()).sum();
+    println!(
+        "VoteLeavesBeforeSnapshot: {reached} of {} shapes reach the fault, at {runs} (shape, buffer) pairs of {}; caught at every one",
+        arises.len(),
+        arises.len() * persist_buffers().len()
+    );
+    // The shape of the core-level test reaches it (the fault is not
+    // vacuous here).
+    assert!(
+        arises
+            .iter()
+            .any(|(q, sizes)| *q == Queued::VOTES_PARTLY_CLEARED && !sizes.is_empty()),
+        "{arises:?}"
+    );
+}
+
+/// The fixes of `SnapshotDropsPendingVotes` and `VoteLeavesBeforeSnapshot`:
+/// the watermark queued over the cleared cells becomes the snapshot record
+/// and the waiting votes wait for it, so every shape at every buffer size
+/// refines and the records recover.
 #[test]
 fn snapshot_with_votes_pending_refines() {
-    for size in SimReplica::<8>::MIN_PERSIST_BUFFER..SimReplica::<8>::MIN_PERSIST_BUFFER + 64 {
-        if let (_, Err(v)) = snapshot_with_votes_pending(size, None) {
-            panic!("buffer {size}: {v}");
+    for queued in Queued::all() {
+        for size in persist_buffers() {
+            let run = snapshot_with_votes_pending(queued, size, None);
+            if let Err(v) = run.result {
+                panic!("{queued:?}, buffer {size}: {v}");
+            }
+            let node = &run.cluster.nodes[1];
+            SimReplica::<8>::recover(
+                node.config.clone(),
+                run.cluster.now,
+                node.disk.synced.iter().map(Vec::as_slice),
+                0,
+            )
+            .unwrap_or_else(|e| panic!("{queued:?}, buffer {size}: {e:?}"));
         }
     }
 }

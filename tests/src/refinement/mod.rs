@@ -97,8 +97,10 @@
 //! one), validity (every vote and decided value was proposed by a client
 //! or is a no-op), promise bounds (volatile promise at least the durable
 //! one, no vote above the promise), learned cells below decided (in memory
-//! and on disk, fix C), decided slots hold their values (in memory and on
-//! disk), every revealed vote stays durable unless its node is an
+//! and on disk, fix C), decided slots hold their values (in memory, and
+//! on disk after every durable record that moves the watermark: a crash
+//! may leave any prefix of the records, fault E), every revealed vote
+//! stays durable unless its node is an
 //! amnesiac (`RevealedVotesDurable`).
 //!
 //! # Hooks
@@ -114,7 +116,7 @@ mod next;
 mod state;
 
 pub use messages::{parse_batch, Msg, PromisePart, Rec, Val};
-pub use state::{Applied, Cell, Disk, NodeState, Role};
+pub use state::{Applied, Cell, Disk, NodeState, Role, Uncovered};
 
 use crate::sim::fasthash::{FastMap as HashMap, FastSet as HashSet};
 use crate::sim::node::{Node, Output};
@@ -567,19 +569,27 @@ impl Refinement {
                 .map_err(|e| Violation::new(rules::BATCH, format!("n{i}'s durable batch: {e}")))?;
             track.last_batch = fnv(batch);
         }
-        // DecidedKnown on disk: the watermark covers only slots whose
-        // values are durable (or a snapshot covers).
-        let d = &track.disk;
-        if d.dec > dec {
-            if let Some(s) = (dec.max(d.start)..d.dec).find(|s| !d.cells.contains_key(s)) {
-                return Err(Violation::new(
-                    rules::DECIDED_KNOWN,
-                    format!(
-                        "n{i}'s durable watermark {} (snapshot {}, was {dec}/{start}) covers slot {s}, which has no durable value",
-                        d.dec, d.start
-                    ),
-                ));
-            }
+        // DecidedKnown on disk, after every durable watermark record (not
+        // only once the step's batches are applied: a later record of the
+        // same sync, a snapshot, may cover the hole the watermark left).
+        if let Some(u) = &applied.uncovered {
+            let d = &track.disk;
+            return Err(Violation::new(
+                rules::DECIDED_KNOWN,
+                format!(
+                    "n{i}'s durable watermark record {} of durable batch {} moved the watermark to {} (snapshot {}, was {dec}/{start}) over slot {}, which has no durable value{}",
+                    u.record,
+                    u.batch,
+                    u.dec,
+                    u.start,
+                    u.slot,
+                    if (d.dec, d.start) == (u.dec, u.start) {
+                        String::new()
+                    } else {
+                        format!(" (after this step's records: watermark {}, snapshot {})", d.dec, d.start)
+                    }
+                ),
+            ));
         }
         Ok((applied, false))
     }

@@ -134,6 +134,27 @@ pub struct Applied {
     pub votes: Vec<(Slot, Ballot, Val)>,
     /// Slots whose replayed cell changed.
     pub slots: Vec<Slot>,
+    /// The first durable watermark record that left the replayed state
+    /// breaking `DecidedKnown` on disk: the record's position, the state
+    /// it left and the slot below the watermark with no durable value.
+    pub uncovered: Option<Uncovered>,
+}
+
+/// A durable watermark over a slot with no durable value, as replay
+/// reached it record by record (`DecidedKnown` on disk).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uncovered {
+    /// The durable batch: its index among the node's durable batches
+    /// since its storage was last lost.
+    pub batch: usize,
+    /// The record's index in its batch.
+    pub record: usize,
+    /// The replayed watermark after the record.
+    pub dec: Slot,
+    /// The replayed snapshot slot (`disk.start`) after the record.
+    pub start: Slot,
+    /// The first slot in `start..dec` with no durable cell.
+    pub slot: Slot,
 }
 
 /// The spec's `disk`: what replay (`persist.rs`) rebuilds from the
@@ -165,10 +186,31 @@ impl Disk {
     /// Applies one durable batch, record by record.
     pub fn apply_batch(&mut self, batch: &[u8], applied: &mut Applied) -> Result<(), String> {
         let records = parse_batch(batch)?;
+        let index = self.batches;
         self.batches += 1;
         self.any_records |= !records.is_empty();
-        for record in records {
+        for (k, record) in records.into_iter().enumerate() {
+            let dec = self.dec;
             self.apply(record, applied);
+            // `DecidedKnown` on disk after every record that moves the
+            // watermark, as the spec's `Persist` makes records durable one
+            // at a time (`PersistGrain`): a batch, or a sync of several,
+            // may end between a watermark record and the record that would
+            // cover its hole (a later snapshot record, fault E), and a
+            // crash there leaves that state. Slots below the old watermark
+            // were checked when it moved (a cell only leaves replay under
+            // a snapshot record, which moves `start` past it).
+            if self.dec > dec && applied.uncovered.is_none() {
+                if let Some(slot) = (dec.max(self.start)..self.dec).find(|s| !self.cells.contains_key(s)) {
+                    applied.uncovered = Some(Uncovered {
+                        batch: index,
+                        record: k,
+                        dec: self.dec,
+                        start: self.start,
+                        slot,
+                    });
+                }
+            }
         }
         Ok(())
     }

@@ -52,7 +52,15 @@ pub fn bug_named(name: &str) -> Option<paxos_core::fault_injection::Bug> {
         Bug::TornRecord,
         Bug::UnrecordedLearnWatermark,
         Bug::AmnesiacVotes,
+        // The simulator's reach (3,000 chaos steps, refinement check on):
+        // 40 of seeds 0..20,000, first 411, on `DecidedKnown` on disk
+        // after a durable watermark record (the simulator's own
+        // invariants: 3, first 9,299, on `RESTART`).
         Bug::SnapshotDropsPendingVotes,
+        // Not reached: 0 of seeds 0..20,000. A sync covers every batch
+        // written when it starts, so the emptied vote record and the
+        // snapshot record become durable together; shown by the scripted
+        // `scripted_vote_leaves_before_snapshot` (tests/refinement.rs).
         Bug::VoteLeavesBeforeSnapshot,
         Bug::DropSelfVotesWhenFull,
         Bug::ReleaseQueuedSlots,
