@@ -139,6 +139,16 @@ fn catches_reuse_ballot_after_restart() {
     caught(Bug::ReuseBallotAfterRestart, AppDurability::Checkpoint, 200);
 }
 
+/// A driver releasing delivered slots whose records are still queued
+/// (`Replica::release_delivered` without its floor): the watermark record
+/// reaches the disk over a slot whose record wrote nothing. The simulator's
+/// own restart rule sees it only at the end of a run (first at seed 10);
+/// the check sees the record that does it (seed 0, step 457).
+#[test]
+fn catches_released_queued_slots() {
+    caught(Bug::ReleaseQueuedSlots, AppDurability::Checkpoint, 20);
+}
+
 /// Per bug: the first seed the refinement check fails, its rule and step;
 /// then the same seed with the check off (the simulator's own
 /// invariants), and the first seed those fail at all.
@@ -178,6 +188,7 @@ fn bug_table() {
         // simulator's agreement rule finds it (`finds_partial_promises`),
         // and TLC (`bug_count_partial_promise.cfg`).
         (Bug::CountPartialPromise, AppDurability::Checkpoint),
+        (Bug::ReleaseQueuedSlots, AppDurability::Checkpoint),
     ];
     let only = std::env::var("REFINE_BUGS").unwrap_or_default();
     for (bug, app) in bugs {
