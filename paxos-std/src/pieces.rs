@@ -1,48 +1,142 @@
-//! Application snapshots sent to a node behind, in pieces: [`Sends`]
-//! (at most one snapshot per peer per interval, each cut by [`split`]
-//! under an id from [`Sends::allow`]) and [`Pieces`] (reassembled on the
-//! other side). Shared by every driver that sends them (the runtime, the
-//! `paxos` program's engine).
+//! Application snapshots sent to a node behind, in pieces: [`Outgoing`]
+//! (one transfer per peer, its pieces queued as the peer's connection
+//! takes them, each a [`piece`] header and a slice of the state) and
+//! [`Pieces`] (reassembled on the other side, headers read by
+//! [`parse_piece`]).
 
 use paxos_core::{Duration, Instant, NodeId};
 use std::collections::HashMap;
 
-/// When each peer was last sent a snapshot: a node behind asks again and
-/// again until it has one, and each costs the whole state.
+/// Bytes of a piece's header: `[id u64][index u32][count u32]`, little
+/// endian, before its slice of the snapshot.
+pub const PIECE_HEADER: usize = 16;
+
+/// Snapshots being sent, one per peer, a piece at a time.
+///
+/// Queuing a whole snapshot at once overflows the peer's connection queue
+/// once the state is larger than it: pieces are dropped, the receiver,
+/// which needs every piece of one transfer, never completes, and each new
+/// try starts over, so the node behind never catches up. A transfer here
+/// queues pieces only while the peer's connection takes them (the caller's
+/// `send` says when it will not), resumes on a later turn from the first
+/// piece not taken, and holds the serialised state until it is done.
+/// A new snapshot for a peer starts only when its last one was all taken
+/// and `every` has passed since it started, or it has not moved for
+/// `stall` (the peer unreachable): a new transfer replaces the old one at
+/// the receiver, so starting one while the last pieces of the previous are
+/// still on their way would throw them away.
 #[derive(Debug)]
-pub struct Sends {
-    last: HashMap<NodeId, Instant>,
+pub struct Outgoing {
+    transfers: HashMap<NodeId, Transfer>,
     every: Duration,
+    stall: Duration,
 }
 
-impl Sends {
-    /// At most one snapshot per peer per `every`.
-    pub fn new(every: Duration) -> Self {
-        Sends {
-            last: HashMap::new(),
+#[derive(Debug)]
+struct Transfer {
+    id: u64,
+    bytes: Vec<u8>,
+    chunk: usize,
+    /// The first piece not yet taken.
+    next: u32,
+    count: u32,
+    started: Instant,
+    /// When a piece was last taken (or the transfer started).
+    moved: Instant,
+}
+
+impl Transfer {
+    fn done(&self) -> bool {
+        self.next >= self.count
+    }
+}
+
+impl Outgoing {
+    /// No transfer yet; a peer gets a new snapshot at most every `every`,
+    /// and a transfer that has not moved for `stall` may be replaced.
+    pub fn new(every: Duration, stall: Duration) -> Self {
+        Outgoing {
+            transfers: HashMap::new(),
             every,
+            stall,
         }
     }
 
-    /// Whether `me` may send `peer` a snapshot at `now`; if so, the id to
-    /// send it under (the pieces of one send share it), and the send is
-    /// recorded.
-    pub fn allow(&mut self, me: NodeId, peer: NodeId, now: Instant) -> Option<u64> {
-        if self.last.get(&peer).is_some_and(|at| now < *at + self.every) {
-            return None;
+    /// Whether a new snapshot may start for `peer` at `now`; `drained` is
+    /// whether the peer's connection has written everything queued for it
+    /// (the last transfer's pieces are on their way, not waiting).
+    pub fn may_start(&self, peer: NodeId, now: Instant, drained: bool) -> bool {
+        match self.transfers.get(&peer) {
+            None => true,
+            Some(t) if t.done() && drained => now >= t.started + self.every,
+            Some(t) => now >= t.moved + self.stall,
         }
-        self.last.insert(peer, now);
-        Some(now.as_micros() ^ (u64::from(me.0) << 56))
+    }
+
+    /// Starts sending `bytes` to `peer` in pieces of at most `chunk`
+    /// bytes, replacing any transfer to it; returns the transfer's id.
+    pub fn start(&mut self, me: NodeId, peer: NodeId, now: Instant, bytes: Vec<u8>, chunk: usize) -> u64 {
+        let id = now.as_micros() ^ (u64::from(me.0) << 56);
+        let chunk = chunk.max(1);
+        let count = u32::try_from(bytes.len().div_ceil(chunk).max(1)).unwrap_or(u32::MAX);
+        let transfer = Transfer {
+            id,
+            bytes,
+            chunk,
+            next: 0,
+            count,
+            started: now,
+            moved: now,
+        };
+        self.transfers.insert(peer, transfer);
+        id
+    }
+
+    /// Whether some transfer still has pieces to queue.
+    pub fn sending(&self) -> bool {
+        self.transfers.values().any(|t| !t.done())
+    }
+
+    /// Offers every transfer's next pieces, each built in `buf`, to
+    /// `send`, which returns whether the peer's connection took it; a
+    /// transfer stops at the first piece not taken and resumes there on
+    /// the next call. A finished transfer lets its bytes go.
+    pub fn pump(&mut self, now: Instant, buf: &mut Vec<u8>, mut send: impl FnMut(NodeId, &[u8]) -> bool) {
+        for (&peer, t) in &mut self.transfers {
+            while !t.done() {
+                let from = (t.next as usize).saturating_mul(t.chunk).min(t.bytes.len());
+                let to = from.saturating_add(t.chunk).min(t.bytes.len());
+                piece(buf, t.id, t.next, t.count, &t.bytes[from..to]);
+                if !send(peer, buf) {
+                    break;
+                }
+                t.next += 1;
+                t.moved = now;
+            }
+            if t.done() {
+                t.bytes = Vec::new();
+            }
+        }
     }
 }
 
-/// `bytes` in pieces of at most `chunk` bytes, each with its index and the
-/// count: an empty snapshot is one empty piece, so the other side still
-/// learns it.
-pub fn split(bytes: &[u8], chunk: usize) -> impl Iterator<Item = (u32, u32, &[u8])> {
-    let count = u32::try_from(bytes.len().div_ceil(chunk.max(1)).max(1)).unwrap_or(u32::MAX);
-    let pieces = bytes.chunks(chunk.max(1)).chain(bytes.is_empty().then_some(&[][..]));
-    (0u32..).zip(pieces).map(move |(index, piece)| (index, count, piece))
+/// Builds in `buf` piece `index` of `count` of transfer `id`, carrying
+/// `data`.
+pub fn piece(buf: &mut Vec<u8>, id: u64, index: u32, count: u32, data: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(&id.to_le_bytes());
+    buf.extend_from_slice(&index.to_le_bytes());
+    buf.extend_from_slice(&count.to_le_bytes());
+    buf.extend_from_slice(data);
+}
+
+/// A piece's id, index, count and data, or `None` if it is shorter than
+/// its header.
+pub fn parse_piece(body: &[u8]) -> Option<(u64, u32, u32, &[u8])> {
+    let id = u64::from_le_bytes(body.get(..8)?.try_into().ok()?);
+    let index = u32::from_le_bytes(body.get(8..12)?.try_into().ok()?);
+    let count = u32::from_le_bytes(body.get(12..PIECE_HEADER)?.try_into().ok()?);
+    Some((id, index, count, &body[PIECE_HEADER..]))
 }
 
 /// The pieces of the snapshot being received. One snapshot at a time: a
@@ -85,31 +179,85 @@ impl Pieces {
 mod tests {
     use super::*;
 
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    /// Every piece a transfer queues, read back and offered in reverse,
+    /// makes the snapshot (an empty one is one empty piece).
     #[test]
-    fn split_pieces_put_back_together_make_the_snapshot() {
+    fn pieces_sent_put_back_together_make_the_snapshot() {
         for len in [0usize, 1, 4, 5, 12] {
             let bytes: Vec<u8> = (0..len as u8).collect();
-            let pieces: Vec<_> = split(&bytes, 4).collect();
-            assert_eq!(pieces.len(), len.div_ceil(4).max(1), "{len} bytes");
+            let mut out = Outgoing::new(Duration::from_millis(500), Duration::from_secs(3));
+            out.start(NodeId(1), NodeId(2), at(0), bytes.clone(), 4);
+            let mut sent = Vec::new();
+            out.pump(at(0), &mut Vec::new(), |peer, piece| {
+                assert_eq!(peer, NodeId(2));
+                sent.push(piece.to_vec());
+                true
+            });
+            assert_eq!(sent.len(), len.div_ceil(4).max(1), "{len} bytes");
+            assert!(!out.sending());
             let mut p = Pieces::new();
             let mut whole = None;
-            for (index, count, piece) in pieces.into_iter().rev() {
-                whole = p.offer(9, index, count, piece.to_vec(), 10);
+            for piece in sent.iter().rev() {
+                let (id, index, count, data) = parse_piece(piece).unwrap();
+                whole = p.offer(id, index, count, data.to_vec(), 10);
             }
             assert_eq!(whole, Some(bytes));
         }
+        assert_eq!(parse_piece(&[0; PIECE_HEADER - 1]), None);
     }
 
+    /// A connection that takes no more stops the transfer; the next pump
+    /// resumes at the first piece not taken, none lost or repeated.
     #[test]
-    fn a_peer_gets_at_most_one_snapshot_per_interval() {
-        let mut sends = Sends::new(Duration::from_millis(500));
-        let at = |ms| Instant::ZERO + Duration::from_millis(ms);
-        let first = sends.allow(NodeId(1), NodeId(2), at(1_000));
-        assert!(first.is_some());
-        assert_eq!(sends.allow(NodeId(1), NodeId(2), at(1_499)), None);
-        assert!(sends.allow(NodeId(1), NodeId(3), at(1_499)).is_some(), "another peer");
-        let again = sends.allow(NodeId(1), NodeId(2), at(1_500));
-        assert!(again.is_some() && again != first, "a new send, a new id");
+    fn a_transfer_resumes_where_the_connection_stopped_taking() {
+        let bytes: Vec<u8> = (0..40).collect();
+        let mut out = Outgoing::new(Duration::from_millis(500), Duration::from_secs(3));
+        out.start(NodeId(1), NodeId(2), at(0), bytes, 4);
+        let mut taken = Vec::new();
+        for turn in 0..10 {
+            // Three pieces a turn.
+            let mut room = 3;
+            out.pump(at(turn), &mut Vec::new(), |_, piece| {
+                if room == 0 {
+                    return false;
+                }
+                room -= 1;
+                taken.push(parse_piece(piece).unwrap().1);
+                true
+            });
+        }
+        assert_eq!(taken, (0..10).collect::<Vec<u32>>());
+        assert!(!out.sending());
+    }
+
+    /// A new snapshot waits for the last one: while it is being taken, and
+    /// once taken until the connection has written it and `every` passed;
+    /// one that has not moved for `stall` may be replaced.
+    #[test]
+    fn a_new_snapshot_waits_for_the_last_one() {
+        let (every, stall) = (Duration::from_millis(500), Duration::from_secs(3));
+        let mut out = Outgoing::new(every, stall);
+        let (me, peer) = (NodeId(1), NodeId(2));
+        assert!(out.may_start(peer, at(0), true));
+        let first = out.start(me, peer, at(1_000), vec![0; 12], 4);
+        // Stuck: the connection takes nothing.
+        out.pump(at(1_000), &mut Vec::new(), |_, _| false);
+        assert!(!out.may_start(peer, at(3_999), true), "in progress");
+        assert!(out.may_start(peer, at(4_000), true), "stalled for 3 s");
+        assert!(out.may_start(NodeId(3), at(1_000), true), "another peer");
+        let second = out.start(me, peer, at(4_000), vec![0; 12], 4);
+        assert_ne!(first, second, "a new transfer, a new id");
+        out.pump(at(4_100), &mut Vec::new(), |_, _| true);
+        assert!(!out.may_start(peer, at(4_600), false), "taken, not yet written");
+        assert!(
+            !out.may_start(peer, at(4_400), true),
+            "taken, written, but within every"
+        );
+        assert!(out.may_start(peer, at(4_500), true));
     }
 
     #[test]

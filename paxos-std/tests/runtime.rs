@@ -541,3 +541,61 @@ fn the_window_holds_at_most_its_budget_in_bytes() {
         node.shutdown().unwrap();
     }
 }
+
+/// A node down while more than the window's byte budget was decided can
+/// catch up only from a snapshot (the leader released the slots,
+/// `Replica::release_delivered`), and a state far larger than the peer's
+/// connection queue (64 MiB by default; here about 180 MiB) must still
+/// arrive: the pieces go as the connection takes them. Queued in one
+/// burst, they overflowed the queue on every try and the node never
+/// caught up (found in review: still at 0 of 200 slots after 30 s).
+#[test]
+fn a_node_behind_a_state_larger_than_its_connection_queue_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = free_loopback_addrs(3).unwrap();
+    let start = |i: usize| {
+        let options = NodeOptions::local_member(i, &addrs, dir.path());
+        Runtime::start(options, Kv::default()).expect("node starts")
+    };
+    let mut nodes: Vec<Option<Runtime<Kv>>> = (0..3).map(|i| Some(start(i))).collect();
+    nodes[2].take().unwrap().shutdown().unwrap();
+    // 200 commands of 900 KiB: 200 slots, fewer than the 256 the window
+    // holds by count, but far beyond its 64 MiB by bytes.
+    let value = "v".repeat(900 * 1024);
+    let leader = nodes[0].take().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (value, leader) = (&value, &leader);
+            s.spawn(move || {
+                for k in 0..50 {
+                    assert_eq!(leader.propose(put(&format!("k{t}.{k}"), value)).unwrap(), Ok(None));
+                }
+            });
+        }
+    });
+    let status = leader.status().unwrap();
+    assert!(status.log_start > 0, "the leader released slots: {status:?}");
+    nodes[2] = Some(start(2));
+    let behind = nodes[2].as_ref().unwrap();
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let applied = behind.status().unwrap().applied;
+        if applied >= status.decided {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "applied {applied} of {} after 120 s; the leader's transport: {:?}",
+            status.decided,
+            leader.status().unwrap().transport
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let map = behind.read_stale(|kv| kv.0.clone()).unwrap();
+    assert_eq!(map.len(), 200, "every key");
+    assert!(map.values().all(|v| *v == value), "every value whole");
+    leader.shutdown().unwrap();
+    for node in nodes.into_iter().flatten() {
+        node.shutdown().unwrap();
+    }
+}

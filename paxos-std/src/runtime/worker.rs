@@ -11,11 +11,11 @@ use super::{Call, ProposeError, ReadFn, ReadHow, Reply, RuntimeStatus, StateMach
 use crate::clock::Clock;
 use crate::options::{replica_config, NodeError, NodeOptions};
 use crate::payload::decoding_from;
-use crate::pieces::{self, Pieces, Sends};
+use crate::pieces::{self, Outgoing, Pieces};
 use crate::receiver::{self, Datagram};
 use crate::storage::{FileLog, SyncPipeline};
 use crate::transport::tcp::{TcpOptions, TcpTransport};
-use crate::transport::ChannelNetwork;
+use crate::transport::{ChannelNetwork, SendError};
 use paxos_core::driver;
 use paxos_core::replica::{Event, ProposalId, Replica};
 use paxos_core::{Instant, NodeId};
@@ -106,6 +106,16 @@ const CHUNK: usize = 1 << 20;
 const RETRY: paxos_core::Duration = paxos_core::Duration::from_millis(300);
 /// Send a peer that is behind a snapshot at most this often.
 const SNAPSHOT_INTERVAL: paxos_core::Duration = paxos_core::Duration::from_millis(500);
+/// A snapshot transfer whose connection has taken no piece for this long
+/// (the peer unreachable) may be replaced by a new one.
+const SNAPSHOT_STALL: paxos_core::Duration = paxos_core::Duration::from_secs(3);
+/// The share of a peer's connection queue a snapshot's pieces may fill
+/// (one eighth): the rest stays free for consensus messages, which a full
+/// queue would drop.
+const SNAPSHOT_QUEUE_SHARE: usize = 8;
+/// How long the worker waits at most while a snapshot transfer has
+/// pieces the connection has not taken yet: it offers more when it wakes.
+const SNAPSHOT_PUMP_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// The longest the loop sleeps, so retries run.
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -276,7 +286,10 @@ struct Worker<S: StateMachine> {
     forwarded: Vec<Vec<u8>>,
     compacted_at: u64,
     compact_every: u64,
-    snapshot_sends: Sends,
+    /// Snapshots being sent to peers behind, a piece at a time.
+    snapshots_out: Outgoing,
+    /// A snapshot piece being built.
+    piece: Vec<u8>,
     receiving: Pieces,
     /// When each peer's last frame arrived (for the status).
     contacts: Contacts,
@@ -286,13 +299,12 @@ struct Worker<S: StateMachine> {
 
 /// Sends `body` to `to` on `channel`, built in `datagram` (a channel
 /// byte, then the body).
-fn send_on(link: &TcpTransport, datagram: &mut Vec<u8>, channel: u8, to: NodeId, body: &[u8]) {
+fn send_on(link: &TcpTransport, datagram: &mut Vec<u8>, channel: u8, to: NodeId, body: &[u8]) -> Result<(), SendError> {
     datagram.clear();
     datagram.push(channel);
     datagram.extend_from_slice(body);
-    if let Err(e) = link.send(to, datagram) {
-        tracing::debug!(%to, "not sent: {e}");
-    }
+    link.send(to, datagram)
+        .inspect_err(|e| tracing::debug!(%to, "not sent: {e}"))
 }
 
 /// The thread's body: start, report the start, loop until stopped.
@@ -445,7 +457,8 @@ impl<S: StateMachine> Worker<S> {
             forwarded: Vec::new(),
             compacted_at: applied,
             compact_every: options.compact_every.max(1),
-            snapshot_sends: Sends::new(SNAPSHOT_INTERVAL),
+            snapshots_out: Outgoing::new(SNAPSHOT_INTERVAL, SNAPSHOT_STALL),
+            piece: Vec::new(),
             receiving: Pieces::new(),
             contacts: Contacts::new(&options.peers),
             fatal: None,
@@ -453,7 +466,10 @@ impl<S: StateMachine> Worker<S> {
     }
 
     fn turn(&mut self, inbox: &Receiver<Input<S>>) {
-        let wait = self.clock.until(self.replica.poll_timeout()).min(MAX_WAIT);
+        let mut wait = self.clock.until(self.replica.poll_timeout()).min(MAX_WAIT);
+        if self.snapshots_out.sending() {
+            wait = wait.min(SNAPSHOT_PUMP_WAIT);
+        }
         receiver::take_turn(inbox, wait, |input| match input {
             Input::Call(call) => self.on_call(call),
             Input::Datagram(d) => self.on_datagram(&d),
@@ -638,7 +654,7 @@ impl<S: StateMachine> Worker<S> {
             // forward (up to 8 times RETRY) before sending another copy.
             w.next_try = now + RETRY.saturating_mul(1 << w.forwards.min(3));
             w.forwards += 1;
-            send_on(&self.link, &mut self.datagram, ENTRY, leader, &w.entry);
+            let _ = send_on(&self.link, &mut self.datagram, ENTRY, leader, &w.entry);
         } else {
             // No leader known yet: an election is under way.
             w.next_try = now + paxos_core::Duration::from_millis(20);
@@ -768,6 +784,7 @@ impl<S: StateMachine> Worker<S> {
         for peer in std::mem::take(&mut self.app.behind) {
             self.send_snapshot(peer, now);
         }
+        self.pump_snapshots(now);
         if self.app.applied >= self.compacted_at + self.compact_every {
             self.compact();
         }
@@ -808,41 +825,38 @@ impl<S: StateMachine> Worker<S> {
         }
     }
 
-    fn send_on(&mut self, channel: u8, to: NodeId, body: &[u8]) {
-        send_on(&self.link, &mut self.datagram, channel, to, body);
-    }
-
-    /// Sends `peer`, behind the retained log, the state machine's
-    /// snapshot in pieces: `[id u64][index u32][count u32][bytes]`.
+    /// Starts sending `peer`, behind the retained log, the state
+    /// machine's snapshot, unless one is still on its way to it
+    /// ([`Outgoing::may_start`]).
     fn send_snapshot(&mut self, peer: NodeId, now: Instant) {
-        let Some(id) = self.snapshot_sends.allow(self.app.me, peer, now) else {
+        let drained = self.link.queued_bytes(peer) == Some(0);
+        if !self.snapshots_out.may_start(peer, now, drained) {
             return;
-        };
+        }
         let bytes = self.snapshot_bytes();
         tracing::info!(node = %self.app.me, %peer, slot = self.app.applied, bytes = bytes.len(), "sending a snapshot");
-        let mut piece = Vec::with_capacity(16 + CHUNK);
-        for (index, count, data) in pieces::split(&bytes, CHUNK) {
-            piece.clear();
-            piece.extend_from_slice(&id.to_le_bytes());
-            piece.extend_from_slice(&index.to_le_bytes());
-            piece.extend_from_slice(&count.to_le_bytes());
-            piece.extend_from_slice(data);
-            self.send_on(SNAPSHOT, peer, &piece);
-        }
+        self.snapshots_out.start(self.app.me, peer, now, bytes, CHUNK);
+    }
+
+    /// Queues the next pieces of every snapshot being sent while each
+    /// peer's connection queue is below its share for snapshots.
+    fn pump_snapshots(&mut self, now: Instant) {
+        let link = &*self.link;
+        let share = link.options().queue_bytes / SNAPSHOT_QUEUE_SHARE;
+        let datagram = &mut self.datagram;
+        self.snapshots_out.pump(now, &mut self.piece, |peer, piece| {
+            link.queued_bytes(peer).is_some_and(|queued| queued < share)
+                && send_on(link, datagram, SNAPSHOT, peer, piece).is_ok()
+        });
     }
 
     fn on_snapshot_chunk(&mut self, body: &[u8], now: Instant) {
-        let (Some(id), Some(index), Some(count)) = (
-            body.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes),
-            body.get(8..12).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes),
-            body.get(12..16).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes),
-        ) else {
+        let Some((id, index, count, data)) = pieces::parse_piece(body) else {
             return;
         };
         // At most 2^20 pieces: the table of slots stays small whatever a
         // peer claims.
-        let data = body.get(16..).unwrap_or_default().to_vec();
-        let Some(bytes) = self.receiving.offer(id, index, count, data, 1 << 20) else {
+        let Some(bytes) = self.receiving.offer(id, index, count, data.to_vec(), 1 << 20) else {
             return;
         };
         let Some(snapshot) = Decoded::new(&bytes) else {

@@ -513,6 +513,14 @@ impl TcpTransport {
         self.shared.counters.snapshot()
     }
 
+    /// The bytes queued for peer `to` and not yet written (each frame
+    /// counted as its record, as against [`TcpOptions::queue_bytes`]), or
+    /// `None` if `to` is not a peer. A sender of bulk data paces itself by
+    /// it, leaving the queue room for other frames.
+    pub fn queued_bytes(&self, to: NodeId) -> Option<usize> {
+        self.outbound.get(&to).map(|out| out.queued())
+    }
+
     /// Queues `frame` for peer `to`; never waits.
     ///
     /// Success means the frame is queued, not that it arrived.

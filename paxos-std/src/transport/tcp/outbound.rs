@@ -74,6 +74,11 @@ impl Outbound {
         true
     }
 
+    /// The cost of the frames queued and of the batch being written.
+    pub(super) fn queued(&self) -> usize {
+        lock(&self.queue).bytes
+    }
+
     /// Wakes the writer wherever it waits and closes its connection: it
     /// sees `stop` and returns.
     pub(super) fn close(&self) {
