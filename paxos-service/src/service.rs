@@ -9,7 +9,7 @@ use crate::metrics::{self, Metrics, NodeSample};
 use crate::server::{self, Node};
 use crate::store::Store;
 use paxos_core::replica::LeaseConfig;
-use paxos_std::options::{NodeError, NodeOptions, DEFAULT_COMPACT_EVERY};
+use paxos_std::options::{NodeError, NodeOptions, DEFAULT_COMPACT_BYTES, DEFAULT_COMPACT_EVERY};
 use paxos_std::runtime::{Runtime, RuntimeStatus};
 use paxos_std::transport::ClusterKey;
 use std::net::SocketAddr;
@@ -81,6 +81,7 @@ pub fn node_options(config: &NodeConfig, key: ClusterKey) -> NodeOptions {
             LeaseConfig::new(paxos_core::Duration::from_micros(micros), LEASE_DRIFT_PPM)
         }),
         compact_every: DEFAULT_COMPACT_EVERY,
+        compact_bytes: DEFAULT_COMPACT_BYTES,
         max_command: config.sizes.max_command(),
         window_bytes: paxos_std::runtime::WINDOW_BYTES,
     }

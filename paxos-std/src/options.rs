@@ -14,6 +14,9 @@ use std::time::Duration;
 /// [`NodeOptions::compact_every`] unless set.
 pub const DEFAULT_COMPACT_EVERY: u64 = 20_000;
 
+/// [`NodeOptions::compact_bytes`] unless set: 256 MiB.
+pub const DEFAULT_COMPACT_BYTES: u64 = 256 << 20;
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
@@ -44,6 +47,11 @@ pub struct NodeOptions {
     /// place of the records) once this many slots were applied since the
     /// last compaction.
     pub compact_every: u64,
+    /// Compact the log, too, once this many bytes of values were applied
+    /// since the last compaction: a restart reads the records since the
+    /// last compaction into memory, so with large values a count of slots
+    /// alone would not bound it.
+    pub compact_bytes: u64,
     /// The largest command's encoding in bytes (at most
     /// [`MAX_COMMAND_LIMIT`](crate::runtime::MAX_COMMAND_LIMIT)); a larger
     /// one is refused with
@@ -84,6 +92,7 @@ impl NodeOptions {
             storage_lost: false,
             lease: None,
             compact_every: DEFAULT_COMPACT_EVERY,
+            compact_bytes: DEFAULT_COMPACT_BYTES,
             max_command: MAX_COMMAND,
             window_bytes: crate::runtime::WINDOW_BYTES,
         }
@@ -94,6 +103,13 @@ impl NodeOptions {
     /// values of a configured size derives it from that size.
     pub fn max_command(mut self, bytes: usize) -> NodeOptions {
         self.max_command = bytes;
+        self
+    }
+
+    /// These options with the log compacted at least every `bytes` of
+    /// values applied (the field of the same name).
+    pub fn compact_bytes(mut self, bytes: u64) -> NodeOptions {
+        self.compact_bytes = bytes;
         self
     }
 

@@ -252,6 +252,9 @@ pub struct RuntimeStatus {
     /// The bytes of decided slots kept in memory for peers' catch-up (see
     /// [`NodeOptions::window_bytes`]).
     pub kept_bytes: usize,
+    /// The applied slot at this node's last compaction of its log, or
+    /// where it started if none since.
+    pub compacted_at: u64,
 }
 
 type Reply<T> = Box<dyn FnOnce(Result<T, ProposeError>) + Send>;

@@ -178,6 +178,8 @@ struct Applier<S: StateMachine> {
     by_proposal: HashMap<ProposalId, (Vec<u64>, usize)>,
     /// The bytes in flight and kept in the log window, against its budget.
     window: WindowBytes,
+    /// Bytes of values applied since the last compaction.
+    applied_bytes: u64,
     /// Requests to try again at once (their proposal was displaced).
     retry: Vec<u64>,
     /// Peers that need a snapshot, from this turn's events.
@@ -191,7 +193,9 @@ impl<S: StateMachine> Applier<S> {
                 if let Some(p) = proposal {
                     self.settle(p);
                 }
-                self.window.decided(slot, value.map_or(0, |v| v.len()));
+                let len = value.map_or(0, |v| v.len());
+                self.window.decided(slot, len);
+                self.applied_bytes += len as u64;
                 for entry in value
                     .into_iter()
                     .flat_map(|v| unpack(v.as_slice()))
@@ -286,6 +290,7 @@ struct Worker<S: StateMachine> {
     forwarded: Vec<Vec<u8>>,
     compacted_at: u64,
     compact_every: u64,
+    compact_bytes: u64,
     /// Snapshots being sent to peers behind, a piece at a time.
     snapshots_out: Outgoing,
     /// A snapshot piece being built.
@@ -440,6 +445,7 @@ impl<S: StateMachine> Worker<S> {
                 waiting: BTreeMap::new(),
                 by_proposal: HashMap::new(),
                 window: WindowBytes::new(options.window_bytes),
+                applied_bytes: 0,
                 retry: Vec::new(),
                 behind: Vec::new(),
             },
@@ -457,6 +463,7 @@ impl<S: StateMachine> Worker<S> {
             forwarded: Vec::new(),
             compacted_at: applied,
             compact_every: options.compact_every.max(1),
+            compact_bytes: options.compact_bytes.max(1),
             snapshots_out: Outgoing::new(SNAPSHOT_INTERVAL, SNAPSHOT_STALL),
             piece: Vec::new(),
             receiving: Pieces::new(),
@@ -542,6 +549,7 @@ impl<S: StateMachine> Worker<S> {
             log_start: r.log_start(),
             in_flight_bytes: self.app.window.in_flight(),
             kept_bytes: self.app.window.kept(),
+            compacted_at: self.compacted_at,
         }
     }
 
@@ -785,7 +793,7 @@ impl<S: StateMachine> Worker<S> {
             self.send_snapshot(peer, now);
         }
         self.pump_snapshots(now);
-        if self.app.applied >= self.compacted_at + self.compact_every {
+        if self.app.applied >= self.compacted_at + self.compact_every || self.app.applied_bytes >= self.compact_bytes {
             self.compact();
         }
     }
@@ -820,7 +828,10 @@ impl<S: StateMachine> Worker<S> {
         };
         let snapshot = self.snapshot_bytes();
         match self.log.compact(snapshot, checkpoint) {
-            Ok(()) => self.compacted_at = self.app.applied,
+            Ok(()) => {
+                self.compacted_at = self.app.applied;
+                self.app.applied_bytes = 0;
+            }
             Err(e) => self.fatal = Some(NodeError::Storage(e)),
         }
     }
