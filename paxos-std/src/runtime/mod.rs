@@ -49,7 +49,10 @@
 //! Nodes talk over the authenticated TCP transport
 //! ([`transport::tcp`](crate::transport::tcp)): a window of 256 slots,
 //! promises that do not fit a frame sent in parts, snapshots streamed in
-//! 1 MiB pieces. Entries waiting in the same turn share slots, up to
+//! 1 MiB pieces as the peer's connection takes them (at most an eighth of
+//! its queue at a time, so consensus messages keep their room and a state
+//! of any size arrives; see [`pieces::Outgoing`](crate::pieces::Outgoing)).
+//! Entries waiting in the same turn share slots, up to
 //! 64 KiB a slot; a larger command takes a slot of its own. A slot's value
 //! is a [`Payload`](crate::Payload), held by reference: the core moves a
 //! pointer, and a command's bytes are copied only into its records and
