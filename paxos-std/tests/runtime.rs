@@ -33,10 +33,39 @@ fn map_of(node: &Runtime<Kv>) -> BTreeMap<String, String> {
 
 /// Waits until `node` has applied `slots` (bounded).
 fn wait_applied(node: &Runtime<Kv>, slots: u64) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while node.status().expect("status").applied < slots {
-        assert!(Instant::now() < end, "node never applied {slots} slots");
+    wait_applied_within(node, slots, Duration::from_secs(10));
+}
+
+/// Waits until `node` has applied `slots`, for at most `limit`.
+fn wait_applied_within(node: &Runtime<Kv>, slots: u64, limit: Duration) {
+    let end = Instant::now() + limit;
+    loop {
+        let applied = node.status().expect("status").applied;
+        if applied >= slots {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "applied {applied} of {slots} slots after {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Four threads in `s`, each putting `per_thread` keys `k{t}.{k}` with
+/// `value` through `node` and checking each is applied.
+fn put_from_four_threads<'s>(
+    s: &'s std::thread::Scope<'s, '_>,
+    node: &'s Runtime<Kv>,
+    per_thread: usize,
+    value: &'s str,
+) {
+    for t in 0..4 {
+        s.spawn(move || {
+            for k in 0..per_thread {
+                assert_eq!(node.propose(put(&format!("k{t}.{k}"), value)).unwrap(), Ok(None));
+            }
+        });
     }
 }
 
@@ -530,14 +559,7 @@ fn the_window_holds_at_most_its_budget_in_bytes() {
     let value = "v".repeat(100 * 1024);
     let proposer = nodes[0].as_ref().unwrap();
     std::thread::scope(|s| {
-        for t in 0..4 {
-            let value = &value;
-            s.spawn(move || {
-                for k in 0..10 {
-                    assert_eq!(proposer.propose(put(&format!("k{t}.{k}"), value)).unwrap(), Ok(None));
-                }
-            });
-        }
+        put_from_four_threads(s, proposer, 10, &value);
         // Meanwhile, the budget holds.
         for _ in 0..50 {
             for node in nodes.iter().flatten() {
@@ -587,48 +609,21 @@ fn the_window_holds_at_most_its_budget_in_bytes() {
 fn a_node_behind_a_state_larger_than_its_connection_queue_catches_up() {
     let dir = tempfile::tempdir().unwrap();
     let addrs = free_loopback_addrs(3).unwrap();
-    let start = |i: usize| {
-        let options = NodeOptions::local_member(i, &addrs, dir.path());
-        Runtime::start(options, Kv::default()).expect("node starts")
-    };
-    let mut nodes: Vec<Option<Runtime<Kv>>> = (0..3).map(|i| Some(start(i))).collect();
+    let mut nodes: Vec<Option<Runtime<Kv>>> = (0..3).map(|i| Some(start(i, &addrs, dir.path()))).collect();
     nodes[2].take().unwrap().shutdown().unwrap();
     // 200 commands of 900 KiB: 200 slots, fewer than the 256 the window
     // holds by count, but far beyond its 64 MiB by bytes.
     let value = "v".repeat(900 * 1024);
-    let leader = nodes[0].take().unwrap();
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let (value, leader) = (&value, &leader);
-            s.spawn(move || {
-                for k in 0..50 {
-                    assert_eq!(leader.propose(put(&format!("k{t}.{k}"), value)).unwrap(), Ok(None));
-                }
-            });
-        }
-    });
+    let leader = nodes[0].as_ref().unwrap();
+    std::thread::scope(|s| put_from_four_threads(s, leader, 50, &value));
     let status = leader.status().unwrap();
     assert!(status.log_start > 0, "the leader released slots: {status:?}");
-    nodes[2] = Some(start(2));
+    nodes[2] = Some(start(2, &addrs, dir.path()));
     let behind = nodes[2].as_ref().unwrap();
-    let end = Instant::now() + Duration::from_secs(120);
-    loop {
-        let applied = behind.status().unwrap().applied;
-        if applied >= status.decided {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "applied {applied} of {} after 120 s; the leader's transport: {:?}",
-            status.decided,
-            leader.status().unwrap().transport
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_applied_within(behind, status.decided, Duration::from_secs(120));
     let map = behind.read_stale(|kv| kv.0.clone()).unwrap();
     assert_eq!(map.len(), 200, "every key");
     assert!(map.values().all(|v| *v == value), "every value whole");
-    leader.shutdown().unwrap();
     for node in nodes.into_iter().flatten() {
         node.shutdown().unwrap();
     }

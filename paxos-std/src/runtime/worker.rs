@@ -741,15 +741,17 @@ impl<S: StateMachine> Worker<S> {
     fn on_datagram(&mut self, datagram: &Datagram) {
         let (from, now) = (datagram.from, self.clock.now());
         self.contacts.heard(from, now);
-        let Some((&channel, body)) = datagram.payload().split_first() else {
+        // Values decoded from it share its buffer rather than copy it.
+        datagram.decode(|payload| self.on_frame(from, now, payload));
+    }
+
+    fn on_frame(&mut self, from: NodeId, now: Instant, payload: &[u8]) {
+        let Some((&channel, body)) = payload.split_first() else {
             return;
         };
         match channel {
             CONSENSUS => {
-                // The values it carries share the frame rather than copy it.
-                let replica = &mut self.replica;
-                let handled = decoding_from(&datagram.buf, || replica.handle_message(now, from, body));
-                if let Some(e) = handled.dropped() {
+                if let Some(e) = self.replica.handle_message(now, from, body).dropped() {
                     tracing::debug!(node = %self.app.me, %from, "dropped: {e}");
                 }
             }
